@@ -1,0 +1,100 @@
+// Package component defines the contracts of drover's sources, transforms and
+// sinks, and the registry through which each type makes itself known to the
+// configuration loader.
+package component
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/metrics"
+)
+
+// Kind is the role of a component in the topology.
+type Kind string
+
+// The three kinds of components.
+const (
+	KindSource    Kind = "source"
+	KindTransform Kind = "transform"
+	KindSink      Kind = "sink"
+)
+
+// Emitter takes the batches of a source or transform.
+//
+// Emit hands the batch to every downstream consumer and returns once each has
+// taken it. It blocks while a consumer's queue is full: that is how a slow
+// sink slows its sources. It returns ctx.Err() if ctx ends first; the batch's
+// Ack then accounts the consumers that did not take it as Failed. The caller
+// keeps its own hold on the batch's Ack and releases it after Emit returns.
+type Emitter interface {
+	Emit(ctx context.Context, b *event.Batch) error
+}
+
+// Source produces batches.
+//
+// Run reads and emits until ctx ends, then returns nil (or an error that made
+// it stop earlier; the agent logs it and restarts the source after a delay).
+// Every batch carries an Ack created by the source; the source moves its
+// checkpoint only over batches whose Ack reported ok, as a contiguous prefix.
+//
+// Close is called once after Run returned. It waits until the batches the
+// source emitted are acknowledged or ctx ends, persists the acknowledged
+// positions and releases resources.
+type Source interface {
+	Run(ctx context.Context, out Emitter) error
+	Close(ctx context.Context) error
+}
+
+// Transform changes, drops or adds events. Apply is pure and synchronous and
+// may be called from several goroutines at once. It must not modify the
+// events of in (they may be shared with other consumers); it returns in, a
+// sub-slice of it, or a new slice.
+type Transform interface {
+	Apply(in []event.Event) []event.Event
+}
+
+// Sink delivers batches to a destination.
+//
+// Run consumes in until it is closed, delivers every batch and releases each
+// batch's Ack exactly once: Delivered when the destination has it, Rejected
+// when the destination refused it permanently (counted and logged), Failed
+// only when ctx ended before a verdict. Transient failures are retried until
+// they succeed or ctx ends. Run returns after in is closed and every batch it
+// took was released, or after ctx ended and every batch it holds was released
+// as Failed.
+type Sink interface {
+	Run(ctx context.Context, in <-chan *event.Batch) error
+}
+
+// Healthchecker is implemented by sinks that can check their destination at
+// start. The agent logs a failed check; it stops only when the sink's
+// configuration asks for that.
+type Healthchecker interface {
+	Healthcheck(ctx context.Context) error
+}
+
+// Config is the decoded configuration block of one component. Defaults are
+// filled in before decoding (see internal/config); Validate checks the values
+// and returns an error naming the attribute at fault, ideally as a
+// *config.FieldError.
+type Config interface {
+	Validate() error
+}
+
+// Context is what a component gets when it is built.
+type Context struct {
+	Kind Kind
+	Type string
+	// ID is the component's name in the configuration; unique per kind.
+	ID string
+	// DataDir is drover's data directory; components keep their state in
+	// files named after their kind and ID below it.
+	DataDir string
+	// Host is this machine's host name, for the "host" field.
+	Host   string
+	Logger *slog.Logger
+	// Metrics are the component's pre-labelled instruments.
+	Metrics *metrics.Component
+}

@@ -1,0 +1,73 @@
+package component
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+)
+
+// Registration describes one component type.
+type Registration struct {
+	Kind Kind
+	Type string
+	// NewConfig returns a pointer to a config struct holding the defaults.
+	// The struct's fields carry `hcl:"name"` tags (see internal/config).
+	NewConfig func() Config
+	// Exactly one of the builders is set, matching Kind.
+	BuildSource    func(ctx Context, cfg Config) (Source, error)
+	BuildTransform func(ctx Context, cfg Config) (Transform, error)
+	BuildSink      func(ctx Context, cfg Config) (Sink, error)
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[Kind]map[string]Registration{}
+)
+
+// Register makes a component type known. It panics on a duplicate or a
+// registration without the builder its kind needs: both are programming errors.
+func Register(r Registration) {
+	mu.Lock()
+	defer mu.Unlock()
+	ok := r.NewConfig != nil && r.Type != ""
+	switch r.Kind {
+	case KindSource:
+		ok = ok && r.BuildSource != nil
+	case KindTransform:
+		ok = ok && r.BuildTransform != nil
+	case KindSink:
+		ok = ok && r.BuildSink != nil
+	default:
+		ok = false
+	}
+	if !ok {
+		panic(fmt.Sprintf("component: incomplete registration of %s %q", r.Kind, r.Type))
+	}
+	if registry[r.Kind] == nil {
+		registry[r.Kind] = map[string]Registration{}
+	}
+	if _, dup := registry[r.Kind][r.Type]; dup {
+		panic(fmt.Sprintf("component: %s type %q registered twice", r.Kind, r.Type))
+	}
+	registry[r.Kind][r.Type] = r
+}
+
+// Lookup returns the registration of a type.
+func Lookup(kind Kind, typ string) (Registration, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	r, ok := registry[kind][typ]
+	return r, ok
+}
+
+// Types lists the registered types of a kind, sorted.
+func Types(kind Kind) []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(registry[kind]))
+	for t := range registry[kind] {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
