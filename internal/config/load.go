@@ -1,0 +1,432 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+
+	"github.com/drover-dev/drover/internal/component"
+)
+
+// Error is a configuration error: one or more diagnostics, each naming the
+// file, line and column of what is wrong.
+type Error struct {
+	Diags hcl.Diagnostics
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	for i, d := range e.Diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		if d.Subject != nil {
+			fmt.Fprintf(&b, "%s:%d,%d: ", d.Subject.Filename, d.Subject.Start.Line, d.Subject.Start.Column)
+		}
+		b.WriteString(d.Summary)
+		if d.Detail != "" {
+			b.WriteString("; ")
+			b.WriteString(d.Detail)
+		}
+	}
+	return b.String()
+}
+
+// LoadFile reads and loads the configuration file at path.
+func LoadFile(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading configuration: %w", err)
+	}
+	return Load(path, src, os.LookupEnv)
+}
+
+// Load parses and validates a configuration. filename is used in error
+// messages; lookupEnv resolves env("NAME") calls.
+func Load(filename string, src []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	parser := hclparse.NewParser()
+	file, diags := parser.ParseHCL(src, filename)
+	if diags.HasErrors() {
+		return nil, &Error{Diags: diags}
+	}
+	cfg, diags := decode(file.Body, evalContext(lookupEnv))
+	if diags.HasErrors() {
+		return nil, &Error{Diags: diags}
+	}
+	cfg.Path = filename
+	return cfg, nil
+}
+
+func evalContext(lookupEnv func(string) (string, bool)) *hcl.EvalContext {
+	env := function.New(&function.Spec{
+		Description: "Returns the value of an environment variable; with a second argument, that value when the variable is not set.",
+		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
+		VarParam:    &function.Parameter{Name: "default", Type: cty.String},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			name := args[0].AsString()
+			if v, ok := lookupEnv(name); ok {
+				return cty.StringVal(v), nil
+			}
+			switch len(args) {
+			case 1:
+				return cty.NilVal, fmt.Errorf("environment variable %s is not set (give a default as env(%q, \"...\"))", name, name)
+			case 2:
+				return args[1], nil
+			}
+			return cty.NilVal, errors.New("env takes a name and at most one default")
+		},
+	})
+	return &hcl.EvalContext{Functions: map[string]function.Function{"env": env}}
+}
+
+type componentBlock struct {
+	kind component.Kind
+	typ  string
+	id   string
+	body hcl.Body
+	def  hcl.Range
+	// labelRanges holds the ranges of the type and name labels.
+	labelRanges []hcl.Range
+}
+
+var topSchema = func() *hcl.BodySchema {
+	s := SchemaOf(reflect.TypeFor[Config]())
+	for _, k := range []component.Kind{component.KindSource, component.KindTransform, component.KindSink} {
+		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: string(k), LabelNames: []string{"type", "name"}})
+	}
+	return s
+}()
+
+func decode(body hcl.Body, ctx *hcl.EvalContext) (*Config, hcl.Diagnostics) {
+	cfg := defaults()
+	ranges := Ranges{}
+	// Strict check of the top level (unknown attributes and blocks, labels).
+	content, diags := body.Content(topSchema)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	// Decode the global settings; the component blocks are left over.
+	_, ds := DecodeBody(body, ctx, cfg, true, "", ranges)
+	diags = append(diags, ds...)
+	diags = append(diags, validateGlobals(cfg, ranges)...)
+
+	var blocks []componentBlock
+	for _, b := range content.Blocks {
+		switch b.Type {
+		case string(component.KindSource), string(component.KindTransform), string(component.KindSink):
+			blocks = append(blocks, componentBlock{
+				kind: component.Kind(b.Type), typ: b.Labels[0], id: b.Labels[1],
+				body: b.Body, def: b.DefRange, labelRanges: b.LabelRanges,
+			})
+		}
+	}
+	comps, ds := decodeComponents(blocks, ctx)
+	diags = append(diags, ds...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	cfg.Components = comps
+	return cfg, diags
+}
+
+func validateGlobals(cfg *Config, ranges Ranges) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	if cfg.DataDir == "" {
+		diags = append(diags, fieldDiag(ranges, "", "data_dir", "must not be empty", hcl.Range{}))
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		diags = append(diags, fieldDiag(ranges, "", "shutdown_timeout", "must be greater than zero", hcl.Range{}))
+	}
+	if cfg.Admin.Enabled && cfg.Admin.Address == "" {
+		diags = append(diags, fieldDiag(ranges, "", "admin.address", "must not be empty while the admin endpoint is enabled", hcl.Range{}))
+	}
+	return diags
+}
+
+// fieldDiag builds a diagnostic for a field path, pointing at the
+// attribute when it was set and at fallback (the block) otherwise.
+func fieldDiag(ranges Ranges, prefix, field, msg string, fallback hcl.Range) *hcl.Diagnostic {
+	full := join(prefix, field)
+	d := &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  fmt.Sprintf("Invalid %s", field),
+		Detail:   capitalize(msg) + ".",
+	}
+	if r, ok := ranges[full]; ok {
+		d.Subject = r.Ptr()
+	} else {
+		// Point at the closest enclosing block that was written down.
+		for p := full; p != ""; {
+			i := strings.LastIndexByte(p, '.')
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+			if r, ok := ranges[p]; ok {
+				d.Subject = r.Ptr()
+				break
+			}
+		}
+		if d.Subject == nil && fallback.Filename != "" {
+			d.Subject = fallback.Ptr()
+		}
+	}
+	return d
+}
+
+type sinkCommon struct {
+	Inputs []string `hcl:"inputs,required"`
+	Buffer Buffer   `hcl:"buffer,block"`
+}
+
+type transformCommon struct {
+	Inputs []string `hcl:"inputs,required"`
+}
+
+func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext) ([]*Component, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	byID := map[string]componentBlock{}
+	var comps []*Component
+	inputRanges := map[*Component]hcl.Range{}
+	for _, b := range blocks {
+		if !validID(b.id) {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Invalid component name",
+				Detail:   fmt.Sprintf("%q is not a valid name: use letters, digits, '_' and '-', starting with a letter or digit.", b.id),
+				Subject:  b.labelRanges[1].Ptr(),
+			})
+			continue
+		}
+		if prev, dup := byID[b.id]; dup {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate component name",
+				Detail:   fmt.Sprintf("The name %q is already used by the %s declared at %s; names are unique across sources, transforms and sinks.", b.id, prev.kind, prev.def),
+				Subject:  b.labelRanges[1].Ptr(),
+			})
+			continue
+		}
+		byID[b.id] = b
+		reg, ok := component.Lookup(b.kind, b.typ)
+		if !ok {
+			detail := fmt.Sprintf("There is no %s type %q.", b.kind, b.typ)
+			if types := component.Types(b.kind); len(types) > 0 {
+				detail += " Known types: " + strings.Join(types, ", ") + "."
+			}
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("Unknown %s type", b.kind),
+				Detail:   detail,
+				Subject:  b.labelRanges[0].Ptr(),
+			})
+			continue
+		}
+		comp := &Component{Kind: b.kind, Type: b.typ, ID: b.id, Registration: reg, DefRange: b.def}
+		ranges := Ranges{}
+		body := b.body
+		switch b.kind {
+		case component.KindSink:
+			common := sinkCommon{Buffer: defaultBuffer()}
+			remain, ds := DecodeBody(body, ctx, &common, true, "", ranges)
+			diags = append(diags, ds...)
+			if ds.HasErrors() {
+				continue
+			}
+			body = remain
+			comp.Inputs, comp.Buffer = common.Inputs, common.Buffer
+			if comp.Buffer.MaxEvents <= 0 {
+				diags = append(diags, fieldDiag(ranges, "", "buffer.max_events", "must be greater than zero", b.def))
+			}
+		case component.KindTransform:
+			var common transformCommon
+			remain, ds := DecodeBody(body, ctx, &common, true, "", ranges)
+			diags = append(diags, ds...)
+			if ds.HasErrors() {
+				continue
+			}
+			body = remain
+			comp.Inputs = common.Inputs
+		}
+		cfg := reg.NewConfig()
+		_, ds := DecodeBody(body, ctx, cfg, false, "", ranges)
+		diags = append(diags, ds...)
+		if ds.HasErrors() {
+			continue
+		}
+		if err := cfg.Validate(); err != nil {
+			diags = append(diags, validationDiags(err, ranges, b)...)
+			continue
+		}
+		comp.Config = cfg
+		if r, ok := ranges["inputs"]; ok {
+			inputRanges[comp] = r
+		} else {
+			inputRanges[comp] = b.def
+		}
+		comps = append(comps, comp)
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	diags = append(diags, checkTopology(comps, inputRanges)...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	ordered := make([]*Component, 0, len(comps))
+	for _, k := range []component.Kind{component.KindSource, component.KindTransform, component.KindSink} {
+		for _, c := range comps {
+			if c.Kind == k {
+				c.fingerprint = fingerprint(c)
+				ordered = append(ordered, c)
+			}
+		}
+	}
+	return ordered, diags
+}
+
+// validationDiags turns a Validate error into diagnostics. Field errors point
+// at their attribute; errors.Join'ed field errors each get one.
+func validationDiags(err error, ranges Ranges, b componentBlock) hcl.Diagnostics {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	var diags hcl.Diagnostics
+	for _, e := range errs {
+		var fe *FieldError
+		if errors.As(e, &fe) {
+			d := fieldDiag(ranges, "", fe.Field, fe.Msg, b.def)
+			d.Summary = fmt.Sprintf("Invalid %s in %s %q", fe.Field, b.kind, b.id)
+			diags = append(diags, d)
+			continue
+		}
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  fmt.Sprintf("Invalid %s %q", b.kind, b.id),
+			Detail:   capitalize(e.Error()) + ".",
+			Subject:  b.def.Ptr(),
+		})
+	}
+	return diags
+}
+
+func validID(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case (r == '_' || r == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// checkTopology resolves inputs and rejects cycles and unused producers.
+func checkTopology(comps []*Component, inputRanges map[*Component]hcl.Range) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	var producers []string
+	for _, c := range comps {
+		if c.Kind != component.KindSink {
+			producers = append(producers, c.ID)
+		}
+	}
+	for _, c := range comps {
+		if c.Kind == component.KindSource {
+			continue
+		}
+		diags = append(diags, resolveInputs(c, producers, inputRanges[c])...)
+	}
+	if diags.HasErrors() {
+		return diags
+	}
+	// Cycles among transforms.
+	byID := map[string]*Component{}
+	for _, c := range comps {
+		byID[c.ID] = c
+	}
+	state := map[string]int{} // 1 visiting, 2 done
+	var visit func(c *Component, trail []string) bool
+	visit = func(c *Component, trail []string) bool {
+		switch state[c.ID] {
+		case 1:
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Cycle in the topology",
+				Detail:   fmt.Sprintf("The transforms form a cycle: %s.", strings.Join(append(trail, c.ID), " -> ")),
+				Subject:  c.DefRange.Ptr(),
+			})
+			return false
+		case 2:
+			return true
+		}
+		state[c.ID] = 1
+		for _, in := range c.Inputs {
+			if !visit(byID[in], append(trail, c.ID)) {
+				return false
+			}
+		}
+		state[c.ID] = 2
+		return true
+	}
+	for _, c := range comps {
+		if c.Kind == component.KindTransform && !visit(c, nil) {
+			break
+		}
+	}
+	// Every producer must be read by someone: a source nobody reads would
+	// acknowledge (and so checkpoint) data that went nowhere.
+	consumed := map[string]bool{}
+	for _, c := range comps {
+		for _, in := range c.Inputs {
+			consumed[in] = true
+		}
+	}
+	for _, c := range comps {
+		if c.Kind != component.KindSink && !consumed[c.ID] {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Unused " + string(c.Kind),
+				Detail:   fmt.Sprintf("No transform or sink lists %s %q in its inputs; its data would go nowhere.", c.Kind, c.ID),
+				Subject:  c.DefRange.Ptr(),
+			})
+		}
+	}
+	hasSink := false
+	for _, c := range comps {
+		hasSink = hasSink || c.Kind == component.KindSink
+	}
+	if !hasSink && len(comps) > 0 {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "No sink",
+			Detail:   "The configuration has no sink block; events would go nowhere.",
+			Subject:  comps[0].DefRange.Ptr(),
+		})
+	}
+	if len(comps) == 0 {
+		diags = append(diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Empty topology",
+			Detail:   "The configuration declares no source and no sink.",
+		})
+	}
+	return diags
+}
