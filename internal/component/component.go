@@ -34,8 +34,9 @@ type Emitter interface {
 
 // Source produces batches.
 //
-// Run reads and emits until ctx ends, then returns nil (or an error that made
-// it stop earlier; the agent logs it and restarts the source after a delay).
+// Run reads and emits until ctx ends, then returns nil. An error return means
+// the source stopped early; the agent logs it and calls Run again after a
+// delay, so Run must be callable again after it returned.
 // Every batch carries an Ack created by the source; the source moves its
 // checkpoint only over batches whose Ack reported ok, as a contiguous prefix.
 //

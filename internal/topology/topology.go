@@ -1,0 +1,311 @@
+// Package topology runs a configuration: it builds the sources, transforms
+// and sinks, wires them with bounded queues, starts them in order, applies
+// reloads without disturbing unchanged components, and stops everything so
+// that what was read is delivered or left unacknowledged, never lost.
+package topology
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/metrics"
+)
+
+// Options are the topology's fixed dependencies.
+type Options struct {
+	Metrics *metrics.Registry
+	Logger  *slog.Logger
+	Host    string
+	// RestartDelay is the first pause before a failed source or sink runs
+	// again; it doubles up to a minute. Default 1s.
+	RestartDelay time.Duration
+}
+
+// Topology is a running pipeline.
+type Topology struct {
+	opts Options
+
+	mu         sync.Mutex
+	cfg        *config.Config
+	sources    map[string]*sourceRunner
+	sinks      map[string]*sinkRunner
+	transforms map[string]*transformTarget
+	routers    map[string]*router
+	oldSinks   map[string]*sinkRunner // replaced or removed by the reload under way
+	retiring   sync.WaitGroup // old sinks draining after a reload
+	ready      bool
+}
+
+// New returns an empty topology.
+func New(opts Options) *Topology {
+	if opts.RestartDelay <= 0 {
+		opts.RestartDelay = time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = metrics.New()
+	}
+	return &Topology{
+		opts:       opts,
+		sources:    map[string]*sourceRunner{},
+		sinks:      map[string]*sinkRunner{},
+		transforms: map[string]*transformTarget{},
+		routers:    map[string]*router{},
+	}
+}
+
+// Ready reports whether the topology is running: started and not stopping.
+func (t *Topology) Ready() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.ready
+}
+
+// Start builds and starts every component of cfg.
+func (t *Topology) Start(cfg *config.Config) error {
+	if _, err := t.Reload(cfg); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.ready = true
+	t.mu.Unlock()
+	return nil
+}
+
+// Changes lists what a reload did, by component id.
+type Changes struct {
+	Added, Changed, Removed, Kept []string
+}
+
+func (t *Topology) context(c *config.Component) component.Context {
+	return component.Context{
+		Kind:    c.Kind,
+		Type:    c.Type,
+		ID:      c.ID,
+		DataDir: t.cfg.DataDir,
+		Host:    t.opts.Host,
+		Logger: t.opts.Logger.With(
+			slog.String("component_kind", string(c.Kind)),
+			slog.String("component_type", c.Type),
+			slog.String("component_id", c.ID),
+		),
+		Metrics: t.opts.Metrics.Component(string(c.Kind), c.Type, c.ID),
+	}
+}
+
+// Reload moves the running topology to cfg. Components whose fingerprint is
+// unchanged keep running untouched (and keep their positions); changed ones
+// are replaced, removed ones stopped, new ones started. If any new component
+// fails to build, nothing changes and the error says which.
+func (t *Topology) Reload(cfg *config.Config) (Changes, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := t.cfg
+	t.cfg = cfg
+	changes, built, err := t.build(old, cfg)
+	if err != nil {
+		t.cfg = old
+		closeBuilt(built, cfg.ShutdownTimeout)
+		return Changes{}, err
+	}
+
+	// 1. Start the new sinks so that routes can point at them.
+	for id, s := range built.sinks {
+		t.sinks[id] = s
+		s.start(t.opts)
+	}
+	// 2. Install the transforms and routes of the new configuration.
+	for id, tr := range built.transforms {
+		t.transforms[id] = tr
+	}
+	for _, c := range cfg.Components {
+		if c.Kind != component.KindSink && t.routers[c.ID] == nil {
+			t.routers[c.ID] = newRouter()
+		}
+	}
+	for _, c := range cfg.Components {
+		if c.Kind == component.KindTransform {
+			t.transforms[c.ID].out = t.routers[c.ID]
+		}
+	}
+	consumers := cfg.Consumers()
+	for id, r := range t.routers {
+		var ts []target
+		for _, cid := range consumers[id] {
+			if s, ok := t.sinks[cid]; ok && cfg.Component(cid).Kind == component.KindSink {
+				ts = append(ts, &sinkTarget{sinkID: cid, q: s.q})
+			} else if tr, ok := t.transforms[cid]; ok {
+				ts = append(ts, tr)
+			}
+		}
+		r.set(ts)
+	}
+	// 3. Retire the sinks that were replaced or removed: they drain what
+	// they hold in the background.
+	for id, s := range t.oldSinks {
+		delete(t.oldSinks, id)
+		t.retiring.Add(1)
+		go func() {
+			defer t.retiring.Done()
+			s.stop(cfg.ShutdownTimeout)
+		}()
+	}
+	// 4. Stop the sources that were replaced or removed; their unacknowledged
+	// batches are still delivered by the sinks, and Close waits for that.
+	var wg sync.WaitGroup
+	for id, src := range t.sources {
+		_, replaced := built.sources[id]
+		if c := cfg.Component(id); !replaced && c != nil && c.Kind == component.KindSource {
+			continue
+		}
+		delete(t.sources, id)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			src.stop()
+			src.close(cfg.ShutdownTimeout)
+		}()
+	}
+	wg.Wait()
+	// 5. Forget removed transforms and routers.
+	for id := range t.transforms {
+		if c := cfg.Component(id); c == nil || c.Kind != component.KindTransform {
+			delete(t.transforms, id)
+		}
+	}
+	for id := range t.routers {
+		if c := cfg.Component(id); c == nil || c.Kind == component.KindSink {
+			delete(t.routers, id)
+		}
+	}
+	// 6. Start the new sources.
+	for id, s := range built.sources {
+		t.sources[id] = s
+		s.start(t.routers[id], t.opts)
+	}
+	return changes, nil
+}
+
+type builtSet struct {
+	sources    map[string]*sourceRunner
+	sinks      map[string]*sinkRunner
+	transforms map[string]*transformTarget
+}
+
+func closeBuilt(b *builtSet, timeout time.Duration) {
+	if b == nil {
+		return
+	}
+	for _, s := range b.sources {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		_ = s.src.Close(ctx)
+		cancel()
+	}
+}
+
+// build constructs the components of cfg that are new or changed.
+func (t *Topology) build(old, cfg *config.Config) (Changes, *builtSet, error) {
+	var ch Changes
+	b := &builtSet{sources: map[string]*sourceRunner{}, sinks: map[string]*sinkRunner{}, transforms: map[string]*transformTarget{}}
+	var errs []error
+	for _, c := range cfg.Components {
+		var prev *config.Component
+		if old != nil {
+			prev = old.Component(c.ID)
+		}
+		if prev != nil && prev.Kind == c.Kind && prev.Fingerprint() == c.Fingerprint() {
+			ch.Kept = append(ch.Kept, c.ID)
+			continue
+		}
+		if prev != nil && prev.Kind == c.Kind {
+			ch.Changed = append(ch.Changed, c.ID)
+		} else {
+			ch.Added = append(ch.Added, c.ID)
+		}
+		cctx := t.context(c)
+		switch c.Kind {
+		case component.KindSource:
+			src, err := c.Registration.BuildSource(cctx, c.Config)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("building source %q: %w", c.ID, err))
+				continue
+			}
+			b.sources[c.ID] = &sourceRunner{id: c.ID, src: src, ctx: cctx}
+		case component.KindTransform:
+			tr, err := c.Registration.BuildTransform(cctx, c.Config)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("building transform %q: %w", c.ID, err))
+				continue
+			}
+			b.transforms[c.ID] = &transformTarget{transformID: c.ID, t: tr, m: cctx.Metrics}
+		case component.KindSink:
+			s, err := c.Registration.BuildSink(cctx, c.Config)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("building sink %q: %w", c.ID, err))
+				continue
+			}
+			b.sinks[c.ID] = &sinkRunner{id: c.ID, sink: s, ctx: cctx, q: newQueue(c.Buffer.MaxEvents, cctx.Metrics)}
+		}
+	}
+	if old != nil {
+		for _, c := range old.Components {
+			if nc := cfg.Component(c.ID); nc == nil || nc.Kind != c.Kind {
+				ch.Removed = append(ch.Removed, c.ID)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Changes{}, b, err
+	}
+	// Sinks that are replaced or removed move aside so the new ones can take
+	// their ids.
+	t.oldSinks = map[string]*sinkRunner{}
+	for _, id := range append(append([]string{}, ch.Changed...), ch.Removed...) {
+		if s, ok := t.sinks[id]; ok {
+			t.oldSinks[id] = s
+			delete(t.sinks, id)
+		}
+	}
+	return ch, b, nil
+}
+
+// Stop shuts the pipeline down: sources stop reading, sinks deliver what
+// they hold (for up to the configured shutdown timeout, then in-flight
+// batches are abandoned unacknowledged), and sources persist the positions
+// that were acknowledged. It returns when all components have stopped.
+func (t *Topology) Stop() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.ready = false
+	if t.cfg == nil {
+		return
+	}
+	timeout := t.cfg.ShutdownTimeout
+	var wg sync.WaitGroup
+	for _, s := range t.sources {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.stop() }()
+	}
+	wg.Wait()
+	for _, s := range t.sinks {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.stop(timeout) }()
+	}
+	wg.Wait()
+	t.retiring.Wait()
+	for _, s := range t.sources {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.close(timeout) }()
+	}
+	wg.Wait()
+	t.sources = map[string]*sourceRunner{}
+	t.sinks = map[string]*sinkRunner{}
+}
