@@ -38,7 +38,7 @@ type Topology struct {
 	transforms map[string]*transformTarget
 	routers    map[string]*router
 	oldSinks   map[string]*sinkRunner // replaced or removed by the reload under way
-	retiring   sync.WaitGroup // old sinks draining after a reload
+	retiring   sync.WaitGroup         // old sinks draining after a reload
 	ready      bool
 }
 
