@@ -1,0 +1,94 @@
+package jsonenc
+
+import (
+	"encoding/json"
+	"math"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestAppendStringMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{
+		"", "plain", `quote " and \ backslash`, "tab\tnewline\ncr\r", "nul\x00bell\x07esc\x1b",
+		"unicode: héllo, 日本語, emoji 🚀", "html <b>&amp;</b>", "line sep \u2028 para sep \u2029", "\x7f del",
+	} {
+		got := AppendString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("AppendString(%q) = %s: not valid JSON: %v", s, got, err)
+		}
+		if back != s {
+			t.Errorf("round trip of %q gave %q", s, back)
+		}
+		if b := AppendBytes(nil, []byte(s)); string(b) != string(got) {
+			t.Errorf("AppendBytes and AppendString differ for %q: %s vs %s", s, b, got)
+		}
+	}
+}
+
+func TestInvalidUTF8BecomesReplacementCharacter(t *testing.T) {
+	got := AppendBytes(nil, []byte("a\xffb\xc3(c\xe2\x82"))
+	var back string
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("%s: %v", got, err)
+	}
+	if back != "a\ufffdb\ufffd(c\ufffd\ufffd" {
+		t.Errorf("got %q", back)
+	}
+	if !strings.Contains(string(got), `\ufffd`) {
+		t.Errorf("replacement not escaped: %s", got)
+	}
+}
+
+func TestNumbersAndTime(t *testing.T) {
+	if got := string(AppendFloat(nil, math.NaN())); got != "null" {
+		t.Errorf("NaN: %s", got)
+	}
+	if got := string(AppendFloat(nil, math.Inf(1))); got != "null" {
+		t.Errorf("Inf: %s", got)
+	}
+	if got := string(AppendFloat(nil, 1.5)); got != "1.5" {
+		t.Errorf("1.5: %s", got)
+	}
+	if got := string(AppendInt(nil, -42)); got != "-42" {
+		t.Errorf("-42: %s", got)
+	}
+	ts := time.Date(2026, 11, 21, 12, 0, 0, 123456789, time.FixedZone("x", 3600))
+	if got := string(AppendTime(nil, ts)); got != `"2026-11-21T11:00:00.123456789Z"` {
+		t.Errorf("time: %s", got)
+	}
+}
+
+func FuzzAppendBytes(f *testing.F) {
+	for _, s := range []string{"", "hello", "a\xffb", "\x00\x01\"\\", "\u2028", "日本"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out := AppendBytes(nil, in)
+		if !json.Valid(out) {
+			t.Fatalf("invalid JSON for %q: %s", in, out)
+		}
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatal(err)
+		}
+		if utf8.Valid(in) && back != string(in) {
+			t.Fatalf("valid UTF-8 %q came back as %q", in, back)
+		}
+		if !utf8.ValidString(back) {
+			t.Fatalf("decoded string is not valid UTF-8: %q", back)
+		}
+	})
+}
+
+func BenchmarkAppendBytes(b *testing.B) {
+	line := []byte(`2026-11-21T12:00:00Z INFO request handled method=GET path=/api/v1/items status=200 duration=1.2ms user="alice" bytes=512`)
+	buf := make([]byte, 0, 1024)
+	b.SetBytes(int64(len(line)))
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendBytes(buf[:0], line)
+	}
+}
