@@ -26,7 +26,7 @@ var sourceBuilds atomic.Int32
 type idleSource struct{}
 
 func (idleSource) Run(ctx context.Context, _ component.Emitter) error { <-ctx.Done(); return nil }
-func (idleSource) Close(context.Context) error                       { return nil }
+func (idleSource) Close(context.Context) error                        { return nil }
 
 type drainSink struct{}
 
