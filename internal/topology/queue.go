@@ -63,6 +63,8 @@ func (q *queue) push(ctx context.Context, b *event.Batch) error {
 				}
 			})}
 			q.mu.Unlock()
+			q.m.ReceivedEvents.Add(float64(len(b.Events)))
+			q.m.ReceivedBytes.Add(float64(nbytes))
 			q.m.BufferEvents.Add(float64(n))
 			q.m.BufferBytes.Add(float64(nbytes))
 			return nil
