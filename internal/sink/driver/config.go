@@ -1,0 +1,72 @@
+package driver
+
+import (
+	"time"
+
+	"github.com/drover-dev/drover/internal/config"
+)
+
+// RequestConfig is a sink's `request` block: how many requests are in
+// flight and how failed ones are retried. The names follow Vector's
+// `request` options without the `_secs` suffixes (durations are written as
+// "30s"); note that Vector's retry_max_duration_secs is the backoff cap,
+// called retry_max_backoff here.
+type RequestConfig struct {
+	// Concurrency is the number of requests in flight at once.
+	Concurrency int `hcl:"concurrency"`
+	// Timeout bounds one attempt of a request; an attempt that runs out is
+	// a transient failure and is retried.
+	Timeout time.Duration `hcl:"timeout"`
+	// RetryInitialBackoff is the ceiling of the first retry's random delay;
+	// the ceiling doubles with every further retry of the same request.
+	RetryInitialBackoff time.Duration `hcl:"retry_initial_backoff"`
+	// RetryMaxBackoff caps the ceiling of the retry delay.
+	RetryMaxBackoff time.Duration `hcl:"retry_max_backoff"`
+	// RetryMaxElapsed, when not 0, gives up on a request that has been
+	// failing transiently for that long: its events are discarded (reason
+	// "retries_exhausted") and their batches released as Rejected. 0, the
+	// default, retries until the request succeeds or drover stops, so that
+	// a destination that is down slows the sources instead of losing data.
+	RetryMaxElapsed time.Duration `hcl:"retry_max_elapsed"`
+}
+
+// Defaults of the request block.
+const (
+	DefaultConcurrency         = 4
+	DefaultTimeout             = 60 * time.Second
+	DefaultRetryInitialBackoff = time.Second
+	DefaultRetryMaxBackoff     = 30 * time.Second
+)
+
+// maxConcurrency keeps a typo from opening thousands of connections.
+const maxConcurrency = 1024
+
+// DefaultRequestConfig returns the defaults: 4 requests in flight, 60s per
+// attempt, backoff from 1s up to 30s, retry forever.
+func DefaultRequestConfig() RequestConfig {
+	return RequestConfig{
+		Concurrency:         DefaultConcurrency,
+		Timeout:             DefaultTimeout,
+		RetryInitialBackoff: DefaultRetryInitialBackoff,
+		RetryMaxBackoff:     DefaultRetryMaxBackoff,
+	}
+}
+
+// Validate checks the values. Field paths are relative to the block.
+func (c RequestConfig) Validate() error {
+	switch {
+	case c.Concurrency < 1 || c.Concurrency > maxConcurrency:
+		return config.Errorf("concurrency", "must be between 1 and %d, got %d", maxConcurrency, c.Concurrency)
+	case c.Timeout <= 0:
+		return config.Errorf("timeout", "must be positive")
+	case c.RetryInitialBackoff <= 0:
+		return config.Errorf("retry_initial_backoff", "must be positive")
+	case c.RetryMaxBackoff < c.RetryInitialBackoff:
+		return config.Errorf("retry_max_backoff", "must not be less than retry_initial_backoff (%s), got %s", c.RetryInitialBackoff, c.RetryMaxBackoff)
+	case c.RetryMaxBackoff > 24*time.Hour:
+		return config.Errorf("retry_max_backoff", "must be at most 24h, got %s", c.RetryMaxBackoff)
+	case c.RetryMaxElapsed < 0:
+		return config.Errorf("retry_max_elapsed", "must not be negative")
+	}
+	return nil
+}
