@@ -1,0 +1,201 @@
+// Package httpclient builds the HTTP clients of drover's HTTP-based sinks
+// (http, loki, elasticsearch) from their shared options: `tls` and `auth`
+// blocks, extra `headers`, a connect timeout, and the proxy named by the
+// HTTP_PROXY, HTTPS_PROXY and NO_PROXY environment variables. It also
+// classifies responses as delivered, transient or permanent failures for
+// the sink driver.
+package httpclient
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover/internal/config"
+)
+
+// TLSConfig is the `tls` block of an HTTP sink.
+type TLSConfig struct {
+	// CAFile is a PEM file of CA certificates trusted in addition to the
+	// system's roots.
+	CAFile string `hcl:"ca_file"`
+	// CertFile and KeyFile are a PEM client certificate and its key, for
+	// servers that require client authentication. Both or neither.
+	CertFile string `hcl:"cert_file"`
+	KeyFile  string `hcl:"key_file"`
+	// ServerName is the name expected in the server's certificate (and sent
+	// as SNI) when it differs from the URI's host.
+	ServerName string `hcl:"server_name"`
+	// InsecureSkipVerify accepts any server certificate. For tests only.
+	InsecureSkipVerify bool `hcl:"insecure_skip_verify"`
+}
+
+// Validate checks the block. Field paths are relative to it.
+func (c *TLSConfig) Validate() error {
+	if (c.CertFile == "") != (c.KeyFile == "") {
+		if c.CertFile == "" {
+			return config.Errorf("cert_file", "is required when key_file is set")
+		}
+		return config.Errorf("key_file", "is required when cert_file is set")
+	}
+	return nil
+}
+
+// Authentication strategies of the auth block.
+const (
+	AuthBasic  = "basic"
+	AuthBearer = "bearer"
+)
+
+// AuthConfig is the `auth` block of an HTTP sink.
+type AuthConfig struct {
+	// Strategy is "basic" (user and password) or "bearer" (token).
+	Strategy string `hcl:"strategy,required" enum:"basic,bearer"`
+	User     string `hcl:"user"`
+	Password string `hcl:"password"`
+	Token    string `hcl:"token"`
+}
+
+// Validate checks that the attributes match the strategy. Field paths are
+// relative to the block.
+func (c *AuthConfig) Validate() error {
+	switch c.Strategy {
+	case AuthBasic:
+		if c.User == "" {
+			return config.Errorf("user", "is required with strategy %q", AuthBasic)
+		}
+		if c.Token != "" {
+			return config.Errorf("token", "is only used with strategy %q", AuthBearer)
+		}
+	case AuthBearer:
+		if c.Token == "" {
+			return config.Errorf("token", "is required with strategy %q", AuthBearer)
+		}
+		if c.User != "" || c.Password != "" {
+			return config.Errorf("user", "user and password are only used with strategy %q", AuthBasic)
+		}
+	default:
+		return config.Errorf("strategy", "must be %q or %q, got %q", AuthBasic, AuthBearer, c.Strategy)
+	}
+	return nil
+}
+
+// DefaultConnectTimeout bounds connecting and the TLS handshake.
+const DefaultConnectTimeout = 10 * time.Second
+
+// Options are the client options an HTTP sink's config holds. The sink
+// declares the attributes (tls and auth blocks, headers, connect_timeout)
+// in its own config struct and copies them here.
+type Options struct {
+	TLS  *TLSConfig
+	Auth *AuthConfig
+	// Headers are sent with every request. "Host" sets the request's host.
+	Headers map[string]string
+	// ConnectTimeout bounds dialing and the TLS handshake;
+	// DefaultConnectTimeout when 0.
+	ConnectTimeout time.Duration
+	// MaxConnsPerHost is the number of connections kept open for reuse; the
+	// sink's request concurrency.
+	MaxConnsPerHost int
+}
+
+// reservedHeaders are set by the client or the sink itself.
+var reservedHeaders = []string{"Content-Length", "Content-Encoding", "Transfer-Encoding", "Connection"}
+
+// Validate checks the options; errors name the attribute relative to the
+// sink's block ("tls.key_file", "auth.token", "headers").
+func (o Options) Validate() error {
+	if o.TLS != nil {
+		if err := o.TLS.Validate(); err != nil {
+			return prefix("tls", err)
+		}
+	}
+	if o.Auth != nil {
+		if err := o.Auth.Validate(); err != nil {
+			return prefix("auth", err)
+		}
+	}
+	for _, name := range sortedKeys(o.Headers) {
+		if !validHeaderName(name) {
+			return config.Errorf("headers", "%q is not a valid header name", name)
+		}
+		canon := textproto.CanonicalMIMEHeaderKey(name)
+		if slices.Contains(reservedHeaders, canon) {
+			return config.Errorf("headers", "%q is set by drover and cannot be configured", name)
+		}
+		if canon == "Authorization" && o.Auth != nil {
+			return config.Errorf("headers", "%q conflicts with the auth block", name)
+		}
+		if strings.ContainsAny(o.Headers[name], "\r\n\x00") {
+			return config.Errorf("headers", "the value of %q contains a line break or NUL", name)
+		}
+	}
+	if o.ConnectTimeout < 0 {
+		return config.Errorf("connect_timeout", "must not be negative")
+	}
+	return nil
+}
+
+// prefix puts a block name before a field error's path.
+func prefix(block string, err error) error {
+	var fe *config.FieldError
+	if errors.As(err, &fe) {
+		return &config.FieldError{Field: block + "." + fe.Field, Msg: fe.Msg}
+	}
+	return fmt.Errorf("%s: %w", block, err)
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// validHeaderName reports whether s is an RFC 9110 token.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// staticHeader returns the headers every request carries: the configured
+// ones and the auth header, and the configured Host.
+func (o Options) staticHeader() (http.Header, string) {
+	h := http.Header{}
+	host := ""
+	for name, v := range o.Headers {
+		if textproto.CanonicalMIMEHeaderKey(name) == "Host" {
+			host = v
+			continue
+		}
+		h.Set(name, v)
+	}
+	if a := o.Auth; a != nil {
+		switch a.Strategy {
+		case AuthBasic:
+			r := http.Request{Header: http.Header{}}
+			r.SetBasicAuth(a.User, a.Password)
+			h.Set("Authorization", r.Header.Get("Authorization"))
+		case AuthBearer:
+			h.Set("Authorization", "Bearer "+a.Token)
+		}
+	}
+	return h, host
+}

@@ -1,0 +1,245 @@
+package httpclient
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/httpclient/httpclienttest"
+	"github.com/drover-dev/drover/internal/sink/retry"
+)
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name  string
+		opts  Options
+		field string // "" = valid
+	}{
+		{"empty", Options{}, ""},
+		{"basic", Options{Auth: &AuthConfig{Strategy: "basic", User: "u", Password: "p"}}, ""},
+		{"bearer", Options{Auth: &AuthConfig{Strategy: "bearer", Token: "t"}}, ""},
+		{"basic without user", Options{Auth: &AuthConfig{Strategy: "basic"}}, "auth.user"},
+		{"basic with token", Options{Auth: &AuthConfig{Strategy: "basic", User: "u", Token: "t"}}, "auth.token"},
+		{"bearer without token", Options{Auth: &AuthConfig{Strategy: "bearer"}}, "auth.token"},
+		{"bearer with user", Options{Auth: &AuthConfig{Strategy: "bearer", Token: "t", User: "u"}}, "auth.user"},
+		{"unknown strategy", Options{Auth: &AuthConfig{Strategy: "digest"}}, "auth.strategy"},
+		{"cert without key", Options{TLS: &TLSConfig{CertFile: "c.pem"}}, "tls.key_file"},
+		{"key without cert", Options{TLS: &TLSConfig{KeyFile: "k.pem"}}, "tls.cert_file"},
+		{"good headers", Options{Headers: map[string]string{"X-Scope-OrgID": "team", "Content-Type": "application/json", "Host": "h"}}, ""},
+		{"bad header name", Options{Headers: map[string]string{"X Bad": "v"}}, "headers"},
+		{"reserved header", Options{Headers: map[string]string{"content-length": "5"}}, "headers"},
+		{"header value with newline", Options{Headers: map[string]string{"X-A": "a\r\nX-B: b"}}, "headers"},
+		{"authorization with auth", Options{Auth: &AuthConfig{Strategy: "bearer", Token: "t"}, Headers: map[string]string{"authorization": "x"}}, "headers"},
+		{"negative timeout", Options{ConnectTimeout: -time.Second}, "connect_timeout"},
+	}
+	for _, c := range cases {
+		err := c.opts.Validate()
+		if c.field == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			continue
+		}
+		var fe *config.FieldError
+		if !errors.As(err, &fe) || fe.Field != c.field {
+			t.Errorf("%s: error %v, want one on %s", c.name, err, c.field)
+		}
+	}
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2024, 5, 6, 7, 8, 9, 0, time.UTC)
+	cases := []struct {
+		in   string
+		want time.Duration
+		ok   bool
+	}{
+		{"3", 3 * time.Second, true},
+		{" 120 ", 2 * time.Minute, true},
+		{"0", 0, true},
+		{"-1", 0, false},
+		{"99999999999", 24 * time.Hour, true},
+		{"Mon, 06 May 2024 07:08:39 GMT", 30 * time.Second, true},
+		{"Monday, 06-May-24 07:09:09 GMT", time.Minute, true},
+		{"Mon, 06 May 2024 07:00:00 GMT", 0, true},
+		{"", 0, false},
+		{"soon", 0, false},
+		{"1.5", 0, false},
+	}
+	for _, c := range cases {
+		got, ok := ParseRetryAfter(c.in, now)
+		if got != c.want || ok != c.ok {
+			t.Errorf("ParseRetryAfter(%q) = %v, %v; want %v, %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
+
+func TestCheckResponse(t *testing.T) {
+	now := time.Now()
+	resp := func(code int, body string, h http.Header) *http.Response {
+		if h == nil {
+			h = http.Header{}
+		}
+		return &http.Response{StatusCode: code, Header: h, Body: io.NopCloser(strings.NewReader(body))}
+	}
+	if err := CheckResponse(resp(204, "", nil), now); err != nil {
+		t.Fatalf("204: %v", err)
+	}
+	for _, code := range []int{408, 429, 500, 502, 503, 504} {
+		err := CheckResponse(resp(code, "busy", nil), now)
+		var se *StatusError
+		if err == nil || retry.IsPermanent(err) || !errors.As(err, &se) || se.Code != code {
+			t.Errorf("%d: %v should be a transient StatusError", code, err)
+		}
+	}
+	for _, code := range []int{400, 401, 403, 404, 413, 301, 302} {
+		if err := CheckResponse(resp(code, "no", nil), now); !retry.IsPermanent(err) {
+			t.Errorf("%d: %v should be permanent", code, err)
+		}
+	}
+	err := CheckResponse(resp(429, "slow down", http.Header{"Retry-After": {"7"}}), now)
+	if d, ok := retry.Delay(err); !ok || d != 7*time.Second {
+		t.Errorf("Retry-After not carried: %v, %v", d, ok)
+	}
+	long := strings.Repeat("x", 5000)
+	err = CheckResponse(resp(400, "bad\x00 request\n"+long, nil), now)
+	var se *StatusError
+	if !errors.As(err, &se) || !strings.HasPrefix(se.Body, "bad request x") || len(se.Body) > SnippetBytes {
+		t.Errorf("snippet = %q (%d bytes)", se.Body[:20], len(se.Body))
+	}
+	if !strings.HasPrefix(err.Error(), "HTTP 400 Bad Request: bad request") {
+		t.Errorf("error text = %.60s", err.Error())
+	}
+}
+
+func TestClientHeadersAndAuth(t *testing.T) {
+	got := make(chan *http.Request, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r }))
+	defer srv.Close()
+	for _, c := range []struct {
+		auth *AuthConfig
+		want string
+	}{
+		{&AuthConfig{Strategy: "basic", User: "alice", Password: "s3cret"}, "Basic YWxpY2U6czNjcmV0"},
+		{&AuthConfig{Strategy: "bearer", Token: "tok"}, "Bearer tok"},
+	} {
+		cl, err := New(Options{Auth: c.auth, Headers: map[string]string{"X-Scope-OrgID": "team-a", "host": "logs.example", "Content-Type": "text/custom"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequestWithContext(context.Background(), "POST", srv.URL, strings.NewReader("x"))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := cl.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		r := <-got
+		if r.Header.Get("Authorization") != c.want || r.Header.Get("X-Scope-OrgID") != "team-a" || r.Host != "logs.example" {
+			t.Errorf("headers %v host %q", r.Header, r.Host)
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+			t.Errorf("the request's own Content-Type was overridden: %q", ct)
+		}
+		cl.CloseIdleConnections()
+	}
+}
+
+func TestClientDoesNotFollowRedirects(t *testing.T) {
+	hits := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		http.Redirect(w, r, "/elsewhere", http.StatusFound)
+	}))
+	defer srv.Close()
+	cl, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.CloseIdleConnections()
+	req, _ := http.NewRequest("POST", srv.URL, strings.NewReader("body"))
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckResponse(resp, time.Now()); !retry.IsPermanent(err) || hits != 1 {
+		t.Fatalf("redirect: err %v after %d hits", err, hits)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	pki := httpclienttest.NewPKI(t)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {})
+	get := func(cl *Client, url string) error {
+		req, _ := http.NewRequest("GET", url, nil)
+		resp, err := cl.Do(req)
+		if err != nil {
+			return err
+		}
+		defer cl.CloseIdleConnections()
+		return CheckResponse(resp, time.Now())
+	}
+
+	srv := pki.NewServer(t, ok, false)
+	// Without the CA the certificate is unknown.
+	plain, _ := New(Options{})
+	if err := get(plain, srv.URL); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("unknown CA accepted: %v", err)
+	}
+	withCA, err := New(Options{TLS: &TLSConfig{CAFile: pki.CAFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := get(withCA, srv.URL); err != nil {
+		t.Fatalf("with ca_file: %v", err)
+	}
+	// server_name: verify against the certificate's DNS name while
+	// connecting to 127.0.0.1.
+	named, _ := New(Options{TLS: &TLSConfig{CAFile: pki.CAFile, ServerName: pki.ServerName}})
+	if err := get(named, srv.URL); err != nil {
+		t.Fatalf("with server_name: %v", err)
+	}
+	wrongName, _ := New(Options{TLS: &TLSConfig{CAFile: pki.CAFile, ServerName: "other.test"}})
+	if err := get(wrongName, srv.URL); err == nil {
+		t.Fatal("certificate accepted for the wrong server_name")
+	}
+	insecure, _ := New(Options{TLS: &TLSConfig{InsecureSkipVerify: true}})
+	if err := get(insecure, srv.URL); err != nil {
+		t.Fatalf("insecure_skip_verify: %v", err)
+	}
+
+	mtls := pki.NewServer(t, ok, true)
+	if err := get(withCA, mtls.URL); err == nil {
+		t.Fatal("server requiring a client certificate accepted none")
+	}
+	withCert, err := New(Options{TLS: &TLSConfig{CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := get(withCert, mtls.URL); err != nil {
+		t.Fatalf("mutual TLS: %v", err)
+	}
+}
+
+func TestNewReportsBadFiles(t *testing.T) {
+	_, err := New(Options{TLS: &TLSConfig{CAFile: "/nonexistent/ca.pem"}})
+	var fe *config.FieldError
+	if !errors.As(err, &fe) || fe.Field != "tls.ca_file" {
+		t.Fatalf("err = %v", err)
+	}
+	pki := httpclienttest.NewPKI(t)
+	_, err = New(Options{TLS: &TLSConfig{CAFile: pki.ClientKeyFile}})
+	if !errors.As(err, &fe) || fe.Field != "tls.ca_file" {
+		t.Fatalf("a key as CA file: %v", err)
+	}
+	_, err = New(Options{TLS: &TLSConfig{CertFile: pki.ClientCertFile, KeyFile: pki.CAFile}})
+	if !errors.As(err, &fe) || fe.Field != "tls.cert_file" {
+		t.Fatalf("mismatched key: %v", err)
+	}
+}
