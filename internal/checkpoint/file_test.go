@@ -1,0 +1,137 @@
+package checkpoint
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type testState struct {
+	Offsets map[string]int64 `json:"offsets"`
+}
+
+func TestSaveLoadRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	f := File{Path: filepath.Join(dir, "sub", "state.json"), Version: 1}
+	var st testState
+	found, err := f.Load(&st)
+	if found || err != nil {
+		t.Fatalf("missing file: found=%v err=%v", found, err)
+	}
+	for i := int64(1); i <= 3; i++ {
+		if err := f.Save(testState{Offsets: map[string]int64{"a": i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st = testState{}
+	found, err = f.Load(&st)
+	if !found || err != nil || st.Offsets["a"] != 3 {
+		t.Fatalf("found=%v err=%v state=%v", found, err, st)
+	}
+	// The previous generation is kept as a backup; no temporary files remain.
+	entries, _ := os.ReadDir(filepath.Dir(f.Path))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, ",") != "state.json,state.json.bak" {
+		t.Fatalf("directory holds %v", names)
+	}
+	fi, _ := os.Stat(f.Path)
+	if fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v", fi.Mode())
+	}
+}
+
+func TestLoadCorruptFallsBackToBackup(t *testing.T) {
+	dir := t.TempDir()
+	f := File{Path: filepath.Join(dir, "state.json"), Version: 1}
+	if err := f.Save(testState{Offsets: map[string]int64{"a": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Save(testState{Offsets: map[string]int64{"a": 2}}); err != nil {
+		t.Fatal(err)
+	}
+	// Tear the newest file.
+	data, _ := os.ReadFile(f.Path)
+	if err := os.WriteFile(f.Path, data[:len(data)/2], 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var st testState
+	found, err := f.Load(&st)
+	var ce *CorruptError
+	if !found || !errors.As(err, &ce) || st.Offsets["a"] != 1 {
+		t.Fatalf("found=%v err=%v state=%v", found, err, st)
+	}
+	// Both unusable: not found, with the error.
+	if err := os.WriteFile(f.Path+".bak", []byte("\x00\x00"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	st = testState{}
+	found, err = f.Load(&st)
+	if found || !errors.As(err, &ce) {
+		t.Fatalf("found=%v err=%v", found, err)
+	}
+}
+
+func TestLoadMainMissingUsesBackup(t *testing.T) {
+	dir := t.TempDir()
+	f := File{Path: filepath.Join(dir, "state.json"), Version: 1}
+	if err := f.Save(testState{Offsets: map[string]int64{"a": 7}}); err != nil {
+		t.Fatal(err)
+	}
+	// A crash between moving the old file aside and renaming the new one.
+	if err := os.Rename(f.Path, f.Path+".bak"); err != nil {
+		t.Fatal(err)
+	}
+	var st testState
+	found, err := f.Load(&st)
+	if !found || err != nil || st.Offsets["a"] != 7 {
+		t.Fatalf("found=%v err=%v state=%v", found, err, st)
+	}
+}
+
+func TestLoadOtherVersion(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	if err := (File{Path: path, Version: 2}).Save(testState{}); err != nil {
+		t.Fatal(err)
+	}
+	var st testState
+	found, err := (File{Path: path, Version: 1}).Load(&st)
+	var ce *CorruptError
+	if found || !errors.As(err, &ce) || !strings.Contains(err.Error(), "version 2") {
+		t.Fatalf("found=%v err=%v", found, err)
+	}
+}
+
+func TestPathFor(t *testing.T) {
+	cases := map[string]string{
+		"app":      "/d/checkpoints/file-app.json",
+		"a/b":      "/d/checkpoints/file-a%2Fb.json",
+		"..":       "/d/checkpoints/file-%2E..json",
+		"my.logs":  "/d/checkpoints/file-my.logs.json",
+		"x y":      "/d/checkpoints/file-x%20y.json",
+		"a%2Fb":    "/d/checkpoints/file-a%252Fb.json",
+		"\x00tail": "/d/checkpoints/file-%00tail.json",
+	}
+	for id, want := range cases {
+		if got := PathFor("/d", "file", id); got != want {
+			t.Errorf("PathFor(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
+
+func TestWriteAtomicUnwritableDir(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteAtomic(filepath.Join(blocker, "state.json"), []byte("{}"), 0o600, true)
+	if err == nil || !strings.Contains(err.Error(), "creating state directory") {
+		t.Fatalf("err = %v", err)
+	}
+}
