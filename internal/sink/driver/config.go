@@ -1,9 +1,12 @@
 package driver
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/sink/batch"
 )
 
 // RequestConfig is a sink's `request` block: how many requests are in
@@ -69,4 +72,27 @@ func (c RequestConfig) Validate() error {
 		return config.Errorf("retry_max_elapsed", "must not be negative")
 	}
 	return nil
+}
+
+// ValidateBlocks validates a sink's `batch` and `request` blocks; an error
+// names the attribute with its block ("batch.max_events").
+func ValidateBlocks(b batch.Config, r RequestConfig) error {
+	if err := b.Validate(); err != nil {
+		return Prefix("batch", err)
+	}
+	if err := r.Validate(); err != nil {
+		return Prefix("request", err)
+	}
+	return nil
+}
+
+// Prefix puts a block's name before the path of a *config.FieldError, so
+// that an error from a nested block's Validate names the attribute from the
+// sink's block. Other errors get the name as a prefix of their text.
+func Prefix(block string, err error) error {
+	var fe *config.FieldError
+	if errors.As(err, &fe) {
+		return &config.FieldError{Field: block + "." + fe.Field, Msg: fe.Msg}
+	}
+	return fmt.Errorf("%s: %w", block, err)
 }

@@ -110,11 +110,8 @@ func New(o Options) (*Driver, error) {
 	if o.Sender == nil {
 		return nil, errors.New("driver: no Sender")
 	}
-	if err := o.Batch.Validate(); err != nil {
-		return nil, fmt.Errorf("batch.%w", err)
-	}
-	if err := o.Request.Validate(); err != nil {
-		return nil, fmt.Errorf("request.%w", err)
+	if err := ValidateBlocks(o.Batch, o.Request); err != nil {
+		return nil, err
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

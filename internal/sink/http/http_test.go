@@ -1,0 +1,652 @@
+package http
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/httpclient"
+	"github.com/drover-dev/drover/internal/httpclient/httpclienttest"
+	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/sink/batch"
+	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/sinktest"
+)
+
+// received is one request as the test server saw it.
+type received struct {
+	method   string
+	header   nethttp.Header
+	raw      []byte // body as sent (compressed when gzip)
+	body     []byte // body after decompression
+	messages []string
+	at       time.Time
+}
+
+// server is an HTTP destination that decodes the sink's requests with the
+// standard library (gzip, JSON) and answers according to its mode.
+type server struct {
+	t         *testing.T
+	mu        sync.Mutex
+	mode      sinktest.Mode
+	transient func(w nethttp.ResponseWriter, r *nethttp.Request)
+	refuse    func(w nethttp.ResponseWriter, r *nethttp.Request)
+	reqs      []received
+	got       []string
+}
+
+func newServer(t *testing.T) *server {
+	return &server{
+		t:         t,
+		transient: func(w nethttp.ResponseWriter, r *nethttp.Request) { w.WriteHeader(503) },
+		refuse: func(w nethttp.ResponseWriter, r *nethttp.Request) {
+			w.WriteHeader(400)
+			io.WriteString(w, `{"error":"field [nomad] of type object cannot be indexed"}`)
+		},
+	}
+}
+
+func (s *server) SetMode(m sinktest.Mode) { s.mu.Lock(); s.mode = m; s.mu.Unlock() }
+
+func (s *server) Received() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
+
+func (s *server) requests() []received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]received(nil), s.reqs...)
+}
+
+func (s *server) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return // the client gave up
+	}
+	rec := received{method: r.Method, header: r.Header.Clone(), raw: raw, body: raw, at: time.Now()}
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err == nil {
+			rec.body, err = io.ReadAll(zr)
+		}
+		if err != nil {
+			s.t.Errorf("bad gzip body: %v", err)
+			w.WriteHeader(400)
+			return
+		}
+	}
+	if r.Method != "HEAD" && r.Method != "GET" && r.Method != "OPTIONS" {
+		rec.messages, err = decode(r.Header.Get("Content-Type"), rec.body)
+		if err != nil {
+			s.t.Errorf("bad body %q: %v", rec.body, err)
+			w.WriteHeader(400)
+			return
+		}
+	}
+	s.mu.Lock()
+	s.reqs = append(s.reqs, rec)
+	mode := s.mode
+	if mode == sinktest.Accept {
+		s.got = append(s.got, rec.messages...)
+	}
+	s.mu.Unlock()
+	switch mode {
+	case sinktest.FailTransient:
+		s.transient(w, r)
+	case sinktest.Refuse:
+		s.refuse(w, r)
+	default:
+		w.WriteHeader(200)
+	}
+}
+
+// decode extracts the messages of an NDJSON or JSON array body, checking
+// that every object is valid JSON with the expected metadata.
+func decode(contentType string, body []byte) ([]string, error) {
+	var objs []map[string]any
+	switch contentType {
+	case "application/json":
+		if err := json.Unmarshal(body, &objs); err != nil {
+			return nil, err
+		}
+	case "application/x-ndjson":
+		if len(body) > 0 && body[len(body)-1] != '\n' {
+			return nil, errors.New("NDJSON body does not end with a newline")
+		}
+		sc := bufio.NewScanner(bytes.NewReader(body))
+		for sc.Scan() {
+			var o map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &o); err != nil {
+				return nil, fmt.Errorf("line %q: %w", sc.Text(), err)
+			}
+			objs = append(objs, o)
+		}
+	default:
+		return nil, fmt.Errorf("unexpected Content-Type %q", contentType)
+	}
+	out := make([]string, 0, len(objs))
+	for _, o := range objs {
+		msg, ok := o["message"].(string)
+		if !ok || o["timestamp"] == nil {
+			return nil, fmt.Errorf("object without message or timestamp: %v", o)
+		}
+		out = append(out, msg)
+	}
+	return out, nil
+}
+
+func testConfig(uri string) *Config {
+	c := NewConfig()
+	c.URI = uri
+	c.Batch = batch.Config{MaxEvents: 10, MaxBytes: 1 << 20, Timeout: 2 * time.Millisecond}
+	c.Request = driver.RequestConfig{Concurrency: 1, Timeout: 5 * time.Second,
+		RetryInitialBackoff: time.Millisecond, RetryMaxBackoff: 5 * time.Millisecond}
+	return c
+}
+
+func build(t testing.TB, cfg *Config, m *metrics.Component, log *slog.Logger) *Sink {
+	t.Helper()
+	if m == nil {
+		m = metrics.ForTest("sink", "http", t.Name())
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s, err := New(component.Context{Kind: component.KindSink, Type: Type, ID: "test", Logger: log, Metrics: m}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	hijackClose := func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		conn, _, err := w.(nethttp.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+	slow := func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}
+	variants := []struct {
+		name, encoding, compression string
+		transient                   func(w nethttp.ResponseWriter, r *nethttp.Request)
+		timeout                     time.Duration
+	}{
+		{"ndjson-503", EncodingNDJSON, CompressionNone, nil, 0},
+		{"json-gzip-429", EncodingJSON, CompressionGzip, func(w nethttp.ResponseWriter, r *nethttp.Request) { w.WriteHeader(429) }, 0},
+		{"ndjson-gzip-connection-closed", EncodingNDJSON, CompressionGzip, hijackClose, 0},
+		{"json-408", EncodingJSON, CompressionNone, func(w nethttp.ResponseWriter, r *nethttp.Request) { w.WriteHeader(408) }, 0},
+		{"ndjson-slow-response", EncodingNDJSON, CompressionNone, slow, 50 * time.Millisecond},
+	}
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
+			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+				dest := newServer(t)
+				if v.transient != nil {
+					dest.transient = v.transient
+				}
+				srv := httptest.NewServer(dest)
+				t.Cleanup(srv.Close)
+				cfg := testConfig(srv.URL + "/ingest")
+				cfg.Encoding, cfg.Compression = v.encoding, v.compression
+				if v.timeout > 0 {
+					cfg.Request.Timeout = v.timeout
+				}
+				return build(t, cfg, m, nil), dest
+			}})
+		})
+	}
+}
+
+// run starts a sink and returns a function that sends a batch and one that
+// closes the input and waits for Run.
+type runner struct {
+	t    *testing.T
+	in   chan *event.Batch
+	done chan error
+	acks chan bool
+}
+
+func start(t *testing.T, s *Sink) *runner {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runner{t: t, in: make(chan *event.Batch), done: make(chan error, 1), acks: make(chan bool, 100)}
+	go func() { r.done <- s.Run(ctx, r.in) }()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+func (r *runner) send(msgs ...string) {
+	b := &event.Batch{Ack: event.NewAck(func(ok bool) { r.acks <- ok })}
+	meta := event.NewMeta("t", event.NewFields(event.Field{Key: "host", Value: event.StringValue("node-1")}))
+	for _, m := range msgs {
+		b.Events = append(b.Events, event.Event{Timestamp: time.Unix(1700000000, 0), Message: []byte(m), Meta: meta})
+	}
+	select {
+	case r.in <- b:
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("batch not taken")
+	}
+}
+
+func (r *runner) ack() bool {
+	r.t.Helper()
+	select {
+	case ok := <-r.acks:
+		return ok
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("no ack")
+		return false
+	}
+}
+
+func (r *runner) close() {
+	r.t.Helper()
+	close(r.in)
+	select {
+	case err := <-r.done:
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		r.done <- nil
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("Run did not return")
+	}
+}
+
+func TestFramingCompressionAndHeaders(t *testing.T) {
+	cases := []struct {
+		encoding, compression, method string
+		contentType                   string
+		wantBody                      func(body []byte) bool
+	}{
+		{EncodingNDJSON, CompressionNone, "post", "application/x-ndjson", func(b []byte) bool {
+			return bytes.Count(b, []byte("\n")) == 2 && b[0] == '{'
+		}},
+		{EncodingJSON, CompressionGzip, "PUT", "application/json", func(b []byte) bool {
+			return b[0] == '[' && b[len(b)-1] == ']' && !bytes.Contains(b, []byte("\n"))
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.encoding+"-"+c.compression, func(t *testing.T) {
+			dest := newServer(t)
+			srv := httptest.NewServer(dest)
+			defer srv.Close()
+			cfg := testConfig(srv.URL)
+			cfg.Encoding, cfg.Compression, cfg.Method = c.encoding, c.compression, c.method
+			cfg.Headers = map[string]string{"X-Scope-OrgID": "team-a"}
+			cfg.Auth = &httpclient.AuthConfig{Strategy: "bearer", Token: "s3cret"}
+			r := start(t, build(t, cfg, nil, nil))
+			r.send("one", "two \"quoted\"\x00")
+			if !r.ack() {
+				t.Fatal("not delivered")
+			}
+			r.close()
+			reqs := dest.requests()
+			if len(reqs) != 1 {
+				t.Fatalf("%d requests", len(reqs))
+			}
+			got := reqs[0]
+			if got.method != strings.ToUpper(c.method) {
+				t.Errorf("method %s", got.method)
+			}
+			if ct := got.header.Get("Content-Type"); ct != c.contentType {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if got.header.Get("Authorization") != "Bearer s3cret" || got.header.Get("X-Scope-OrgID") != "team-a" {
+				t.Errorf("headers %v", got.header)
+			}
+			gzipped := got.header.Get("Content-Encoding") == "gzip"
+			if gzipped != (c.compression == CompressionGzip) {
+				t.Errorf("Content-Encoding %q", got.header.Get("Content-Encoding"))
+			}
+			if gzipped && (len(got.raw) < 2 || got.raw[0] != 0x1f || got.raw[1] != 0x8b) {
+				t.Errorf("body is not gzip: %q", got.raw)
+			}
+			if !c.wantBody(got.body) {
+				t.Errorf("body framing: %q", got.body)
+			}
+			if fmt.Sprint(got.messages) != fmt.Sprint([]string{"one", "two \"quoted\"\x00"}) {
+				t.Errorf("messages %q", got.messages)
+			}
+		})
+	}
+}
+
+func TestBasicAuthOverTLS(t *testing.T) {
+	pki := httpclienttest.NewPKI(t)
+	dest := newServer(t)
+	srv := pki.NewServer(t, dest, true)
+	cfg := testConfig(srv.URL)
+	cfg.Auth = &httpclient.AuthConfig{Strategy: "basic", User: "drover", Password: "pw"}
+	cfg.TLS = &httpclient.TLSConfig{CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile}
+	s := build(t, cfg, nil, nil)
+	if err := s.Healthcheck(context.Background()); err != nil {
+		t.Fatalf("healthcheck over mutual TLS: %v", err)
+	}
+	r := start(t, s)
+	r.send("secure")
+	if !r.ack() {
+		t.Fatal("not delivered")
+	}
+	r.close()
+	reqs := dest.requests()
+	last := reqs[len(reqs)-1]
+	if u, p, ok := (&nethttp.Request{Header: last.header}).BasicAuth(); !ok || u != "drover" || p != "pw" {
+		t.Fatalf("basic auth %q %q %v", u, p, ok)
+	}
+	if fmt.Sprint(dest.Received()) != "[secure]" {
+		t.Fatalf("received %v", dest.Received())
+	}
+}
+
+func TestUnknownCAIsRetriedNotDelivered(t *testing.T) {
+	pki := httpclienttest.NewPKI(t)
+	dest := newServer(t)
+	srv := pki.NewServer(t, dest, false)
+	m := metrics.ForTest("sink", "http", t.Name())
+	r := start(t, build(t, testConfig(srv.URL), m, nil))
+	r.send("x")
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(m.Errors("send")) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed attempts")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if len(dest.requests()) != 0 {
+		t.Fatal("request went through an unverified TLS connection")
+	}
+}
+
+func TestRetryAfterHonoured(t *testing.T) {
+	for _, header := range []string{"1", "date"} {
+		t.Run(header, func(t *testing.T) {
+			dest := newServer(t)
+			dest.transient = func(w nethttp.ResponseWriter, r *nethttp.Request) {
+				v := header
+				if v == "date" {
+					// An HTTP date has whole seconds: 2s ahead is between 1s and 2s.
+					v = time.Now().Add(2 * time.Second).UTC().Format(nethttp.TimeFormat)
+				}
+				w.Header().Set("Retry-After", v)
+				w.WriteHeader(429)
+				dest.SetMode(sinktest.Accept)
+			}
+			dest.SetMode(sinktest.FailTransient)
+			srv := httptest.NewServer(dest)
+			defer srv.Close()
+			r := start(t, build(t, testConfig(srv.URL), nil, nil))
+			r.send("a")
+			if !r.ack() {
+				t.Fatal("not delivered")
+			}
+			r.close()
+			reqs := dest.requests()
+			if len(reqs) != 2 {
+				t.Fatalf("%d requests", len(reqs))
+			}
+			// The backoff alone would retry within 5ms.
+			if gap := reqs[1].at.Sub(reqs[0].at); gap < 900*time.Millisecond {
+				t.Fatalf("retried after %s despite Retry-After", gap)
+			}
+		})
+	}
+}
+
+// logRecorder keeps log records.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.recs = append(l.recs, r.Clone())
+	l.mu.Unlock()
+	return nil
+}
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
+
+func TestRejectionLoggedOncePerStreakWithBody(t *testing.T) {
+	dest := newServer(t)
+	dest.SetMode(sinktest.Refuse)
+	srv := httptest.NewServer(dest)
+	defer srv.Close()
+	logs := &logRecorder{}
+	m := metrics.ForTest("sink", "http", t.Name())
+	cfg := testConfig(srv.URL)
+	cfg.Batch.MaxEvents = 2
+	r := start(t, build(t, cfg, m, slog.New(logs)))
+	r.send("a", "b", "c", "d", "e")
+	r.send("f")
+	if !r.ack() || !r.ack() {
+		t.Fatal("rejected batches must be released ok (Rejected)")
+	}
+	r.close()
+	if n := len(dest.requests()); n != 3 {
+		t.Fatalf("%d requests for 6 events in batches of 2: refused requests were retried", n)
+	}
+	if got := testutil.ToFloat64(m.Discarded("rejected")); got != 6 {
+		t.Fatalf("discarded %v", got)
+	}
+	if got := testutil.ToFloat64(m.Retries); got != 0 {
+		t.Fatalf("retries %v", got)
+	}
+	var errs []string
+	logs.mu.Lock()
+	for _, rec := range logs.recs {
+		if rec.Level >= slog.LevelWarn {
+			rec.Attrs(func(a slog.Attr) bool {
+				if a.Key == "error" {
+					errs = append(errs, a.Value.String())
+				}
+				return true
+			})
+		}
+	}
+	logs.mu.Unlock()
+	if len(errs) != 1 {
+		t.Fatalf("%d warnings or errors logged, want 1: %q", len(errs), errs)
+	}
+	if !strings.Contains(errs[0], "HTTP 400 Bad Request") || !strings.Contains(errs[0], "cannot be indexed") ||
+		!strings.Contains(errs[0], srv.URL) {
+		t.Fatalf("logged error lacks status, body or destination: %q", errs[0])
+	}
+}
+
+func TestConnectionRefusedThenServerStarts(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens: connections are refused
+	m := metrics.ForTest("sink", "http", t.Name())
+	r := start(t, build(t, testConfig("http://"+addr+"/ingest"), m, nil))
+	r.send("early", "bird")
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(m.Errors("send")) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed attempts")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case <-r.acks:
+		t.Fatal("acknowledged while the server was down")
+	default:
+	}
+	dest := newServer(t)
+	srv := httptest.NewUnstartedServer(dest)
+	srv.Listener.Close()
+	if srv.Listener, err = net.Listen("tcp", addr); err != nil {
+		t.Skipf("cannot listen on %s again: %v", addr, err)
+	}
+	srv.Start()
+	defer srv.Close()
+	if !r.ack() {
+		t.Fatal("not delivered")
+	}
+	r.close()
+	if fmt.Sprint(dest.Received()) != "[early bird]" {
+		t.Fatalf("received %v", dest.Received())
+	}
+	if testutil.ToFloat64(m.Retries) < 3 {
+		t.Fatalf("retries %v", testutil.ToFloat64(m.Retries))
+	}
+}
+
+func TestHealthcheck(t *testing.T) {
+	status := 200
+	var method string
+	var path string
+	var mu sync.Mutex
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		method, path = r.Method, r.URL.Path
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	cases := []struct {
+		name      string
+		status    int
+		uri       string
+		disabled  bool
+		wantError bool
+		wantPath  string
+	}{
+		{"ok", 200, "", false, false, "/ingest"},
+		{"405 on the ingest uri is reachable", 405, "", false, false, "/ingest"},
+		{"401 on the ingest uri", 401, "", false, true, "/ingest"},
+		{"503 on the ingest uri", 503, "", false, true, "/ingest"},
+		{"dedicated uri 200", 200, srv.URL + "/health", false, false, "/health"},
+		{"dedicated uri 404", 404, srv.URL + "/health", false, true, "/health"},
+	}
+	for _, c := range cases {
+		mu.Lock()
+		status, path = c.status, ""
+		mu.Unlock()
+		cfg := testConfig(srv.URL + "/ingest")
+		cfg.Healthcheck.URI = c.uri
+		s := build(t, cfg, nil, nil)
+		err := s.Healthcheck(context.Background())
+		s.client.CloseIdleConnections()
+		if (err != nil) != c.wantError {
+			t.Errorf("%s: err = %v", c.name, err)
+		}
+		mu.Lock()
+		if path != c.wantPath || method != "HEAD" {
+			t.Errorf("%s: checked %s %s", c.name, method, path)
+		}
+		mu.Unlock()
+	}
+	cfg := testConfig("http://127.0.0.1:1/ingest")
+	cfg.Healthcheck.Enabled = false
+	if err := build(t, cfg, nil, nil).Healthcheck(context.Background()); err != nil {
+		t.Errorf("disabled healthcheck: %v", err)
+	}
+	cfg.Healthcheck.Enabled = true
+	if err := build(t, cfg, nil, nil).Healthcheck(context.Background()); err == nil {
+		t.Error("healthcheck of a closed port succeeded")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	mod := func(f func(c *Config)) *Config {
+		c := NewConfig()
+		c.URI = "https://logs.example:8443/ingest"
+		f(c)
+		return c
+	}
+	if err := mod(func(*Config) {}).Validate(); err != nil {
+		t.Fatalf("defaults with a uri: %v", err)
+	}
+	cases := map[string]*Config{
+		"uri":                       mod(func(c *Config) { c.URI = "" }),
+		"uri ":                      mod(func(c *Config) { c.URI = "ftp://x/y" }),
+		"uri  ":                     mod(func(c *Config) { c.URI = "http:///path" }),
+		"method":                    mod(func(c *Config) { c.Method = "GET" }),
+		"encoding":                  mod(func(c *Config) { c.Encoding = "protobuf" }),
+		"compression":               mod(func(c *Config) { c.Compression = "zstd" }),
+		"batch.max_events":          mod(func(c *Config) { c.Batch.MaxEvents = 0 }),
+		"request.concurrency":       mod(func(c *Config) { c.Request.Concurrency = 0 }),
+		"auth.token":                mod(func(c *Config) { c.Auth = &httpclient.AuthConfig{Strategy: "bearer"} }),
+		"tls.key_file":              mod(func(c *Config) { c.TLS = &httpclient.TLSConfig{CertFile: "c.pem"} }),
+		"headers":                   mod(func(c *Config) { c.Headers = map[string]string{"Content-Encoding": "br"} }),
+		"healthcheck.uri":           mod(func(c *Config) { c.Healthcheck.URI = "localhost:80" }),
+		"healthcheck.method":        mod(func(c *Config) { c.Healthcheck.Method = "POST" }),
+		"request.retry_max_backoff": mod(func(c *Config) { c.Request.RetryMaxBackoff = time.Millisecond }),
+	}
+	for field, c := range cases {
+		err := c.Validate()
+		var fe *config.FieldError
+		if !errors.As(err, &fe) || fe.Field != strings.TrimSpace(field) {
+			t.Errorf("%s: Validate = %v", field, err)
+		}
+	}
+	if err := mod(func(c *Config) { c.Method = "put" }).Validate(); err != nil {
+		t.Errorf("lower-case put: %v", err)
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	reg, ok := component.Lookup(component.KindSink, Type)
+	if !ok {
+		t.Fatal("http sink not registered")
+	}
+	cfg := reg.NewConfig().(*Config)
+	if cfg.Method != "POST" || cfg.Encoding != "ndjson" || cfg.Compression != "none" || !cfg.Healthcheck.Enabled ||
+		cfg.Batch != batch.DefaultConfig() || cfg.Request != driver.DefaultRequestConfig() {
+		t.Fatalf("defaults %+v", cfg)
+	}
+	cfg.URI = "http://127.0.0.1:1/"
+	s, err := reg.BuildSink(component.Context{Kind: component.KindSink, Type: Type, ID: "x", Metrics: metrics.ForTest("sink", "http", "x")}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(component.Healthchecker); !ok {
+		t.Fatal("the http sink does not implement Healthchecker")
+	}
+}
+
+func TestRedactsPasswordInURI(t *testing.T) {
+	s := build(t, testConfig("https://user:hunter2@logs.example/ingest"), nil, nil)
+	if strings.Contains(s.redacted, "hunter2") {
+		t.Fatalf("destination %q shows the password", s.redacted)
+	}
+}
