@@ -141,7 +141,9 @@ func (p *Progress) Reset(fp Fingerprint, offset int64) {
 }
 
 func (p *Progress) settle(epoch, seq uint64, ok bool) {
-	p.inflight.done()
+	// Counted down last, so that whoever waits for Inflight sees the
+	// committed offset that this acknowledgement produced.
+	defer p.inflight.done()
 	p.mu.Lock()
 	if epoch != p.epoch || seq < p.base {
 		p.mu.Unlock()

@@ -3,6 +3,7 @@
 package file
 
 import (
+	"os"
 	"syscall"
 	"testing"
 )
@@ -13,3 +14,5 @@ func mkfifo(t testing.TB, path string) {
 		t.Fatal(err)
 	}
 }
+
+func mkdirAll(p string) error { return os.MkdirAll(p, 0o755) }
