@@ -68,10 +68,14 @@ type Options struct {
 	Destination string
 	// Logger defaults to a logger that discards.
 	Logger *slog.Logger
-	// Metrics are the sink's instruments; the driver counts sent events and
-	// bytes, errors at stage "send", retries, discarded events and request
-	// durations. It never touches BufferEvents. Nil counts into a private
-	// registry.
+	// Metrics are the sink's instruments. The driver counts events the
+	// destination accepted (SentEvents) and the size of their requests
+	// (SentBytes: Request.Size, pro rata for partly accepted requests),
+	// failed attempts (Errors("send")), attempts sent again (Retries),
+	// discarded events (Discarded("rejected"), Discarded("retries_exhausted"))
+	// and attempt durations by outcome (RequestDuration "ok", "retry",
+	// "rejected", "partial"). It never touches BufferEvents. Nil counts into
+	// a private registry.
 	Metrics *metrics.Component
 }
 
@@ -279,9 +283,9 @@ func (d *Driver) deliver(ctx context.Context, req *batch.Request) {
 		switch {
 		case partial != nil:
 			d.m.durPartial.Observe(took)
-			size := req.Size()
+			n, size := req.Len(), req.Size()
 			next, accepted, refused := req.Resolve(partial.Outcomes, d.opts.Encoder)
-			d.sent(accepted, size)
+			d.sent(accepted, size*accepted/n)
 			if refused > 0 {
 				d.discard(err, refused, ReasonRejected)
 			} else {
