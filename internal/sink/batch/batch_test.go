@@ -93,6 +93,15 @@ func TestBuilderMaxBytesWithEncoder(t *testing.T) {
 			}
 		}
 	}
+	if got := string(reqs[0].EncodedRange(0, 2)); got != "m0\nm1\n" {
+		t.Fatalf("EncodedRange(0, 2) = %q", got)
+	}
+	if got := string(reqs[1].EncodedRange(1, 2)); got != "m3\n" {
+		t.Fatalf("EncodedRange(1, 2) = %q", got)
+	}
+	if reqs[0].EncodedRange(1, 1) != nil {
+		t.Fatal("empty range not nil")
+	}
 	if got := fmt.Sprintf("%q", bodies); got != `["m0\nm1\n" "m2\nm3\n" "m4\n"]` {
 		t.Fatalf("bodies = %s", got)
 	}

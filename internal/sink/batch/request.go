@@ -97,15 +97,20 @@ func (r *Request) Events() iter.Seq2[int, *event.Event] {
 // Encoded returns the bytes of Body that the Encoder appended for event i,
 // framing included (such as the "," before an array element). It returns
 // nil without an Encoder.
-func (r *Request) Encoded(i int) []byte {
-	if len(r.ends) == 0 {
+func (r *Request) Encoded(i int) []byte { return r.EncodedRange(i, i+1) }
+
+// EncodedRange returns the bytes of Body that the Encoder appended for
+// events from to to-1, a contiguous part of Body. It returns nil without an
+// Encoder or for an empty range.
+func (r *Request) EncodedRange(from, to int) []byte {
+	if len(r.ends) == 0 || from >= to {
 		return nil
 	}
 	start := 0
-	if i > 0 {
-		start = r.ends[i-1]
+	if from > 0 {
+		start = r.ends[from-1]
 	}
-	return r.Body[start:r.ends[i]]
+	return r.Body[start:r.ends[to-1]]
 }
 
 // Finish gives every event of the request the status s and recycles the

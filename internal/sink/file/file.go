@@ -1,0 +1,468 @@
+// Package file is the `sink "file"` component: it appends events, one per
+// line, as JSON objects or bare messages, to files whose paths are
+// templates of event fields. Files are kept open per rendered path and
+// closed after idle_timeout without writes (or to stay within
+// max_open_files); missing parent directories are created. Events are
+// acknowledged after the write returned, and with fsync = true only after
+// the files were flushed to stable storage.
+package file
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drover-dev/drover/internal/codec"
+	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/sink/batch"
+	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/retry"
+	"github.com/drover-dev/drover/internal/template"
+)
+
+// Type is the component type name.
+const Type = "file"
+
+func init() {
+	component.Register(component.Registration{
+		Kind:      component.KindSink,
+		Type:      Type,
+		NewConfig: func() component.Config { return NewConfig() },
+		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
+			return New(ctx, cfg.(*Config))
+		},
+	})
+}
+
+// The sink's fixed delivery settings: one write at a time, sent as soon as
+// no more input is waiting.
+var (
+	batchConfig   = batch.Config{MaxEvents: batch.DefaultMaxEvents, MaxBytes: batch.DefaultMaxBytes, Timeout: 0}
+	requestConfig = driver.RequestConfig{
+		Concurrency:         1,
+		Timeout:             time.Minute,
+		RetryInitialBackoff: 100 * time.Millisecond,
+		RetryMaxBackoff:     5 * time.Second,
+	}
+)
+
+// handle is an open file; *os.File in production.
+type handle interface {
+	io.Writer
+	Sync() error
+	Close() error
+	Truncate(size int64) error
+	Seek(offset int64, whence int) (int64, error)
+}
+
+func osOpen(path string, perm os.FileMode) (handle, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, perm)
+}
+
+// openFile is a file the sink holds open.
+type openFile struct {
+	h       handle
+	path    string
+	lastUse time.Time
+	// pos is the end of the file, where the next write lands; start is
+	// pos before this Send's first write to the file, or -1.
+	pos, start int64
+}
+
+// Sink writes events to files. It implements component.Sink.
+type Sink struct {
+	cfg       *Config
+	tmpl      *template.Template
+	base      string // rendered paths must stay below base; "" when unrestricted
+	fileMode  os.FileMode
+	dirMode   os.FileMode
+	open      func(path string, perm os.FileMode) (handle, error)
+	log       *slog.Logger
+	filesOpen prometheus.Gauge
+	d         *driver.Driver
+
+	mu    sync.Mutex
+	files map[string]*openFile
+	// Scratch of Send, used under mu.
+	paths    []byte
+	pathEnds []int
+	runs     []run
+	touched  []*openFile
+}
+
+// run is a range of consecutive events of a request written to one file.
+type run struct {
+	f        *openFile
+	from, to int
+}
+
+// New builds the sink from a validated configuration.
+func New(cctx component.Context, cfg *Config) (*Sink, error) {
+	return newSink(cctx, cfg, requestConfig, osOpen)
+}
+
+func newSink(cctx component.Context, cfg *Config, req driver.RequestConfig, open func(string, os.FileMode) (handle, error)) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tmpl, _ := template.Parse(cfg.Path)
+	enc, _ := codec.ParseEncoding(cfg.Encoding)
+	fileMode, _ := parseMode(cfg.FileMode)
+	dirMode, _ := parseMode(cfg.DirMode)
+	log := cctx.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{
+		cfg:      cfg,
+		tmpl:     tmpl,
+		base:     baseDir(tmpl),
+		fileMode: os.FileMode(fileMode),
+		dirMode:  os.FileMode(dirMode),
+		open:     open,
+		log:      log,
+		files:    map[string]*openFile{},
+	}
+	if cctx.Metrics != nil {
+		s.filesOpen = cctx.Metrics.FilesOpen
+	}
+	d, err := driver.New(driver.Options{
+		Batch:       batchConfig,
+		Request:     req,
+		Encoder:     codec.Lines{Encoding: enc},
+		Sender:      s,
+		Destination: cfg.Path,
+		Logger:      log,
+		Metrics:     cctx.Metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.d = d
+	return s, nil
+}
+
+// baseDir is the directory that every rendered path must stay below: the
+// directory part of the template's text before its first field. A
+// template that starts with a field, or has no field at all, is not
+// restricted.
+func baseDir(t *template.Template) string {
+	prefix := t.Prefix()
+	if t.IsConstant() || prefix == "" {
+		return ""
+	}
+	i := strings.LastIndexByte(prefix, filepath.Separator)
+	if i < 0 {
+		return "."
+	}
+	return filepath.Clean(prefix[:i+1])
+}
+
+// Run delivers the batches of in (see component.Sink and driver.Run),
+// closing idle files meanwhile and every file when it returns.
+func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { s.closeIdle(stop) })
+	err := s.d.Run(ctx, in)
+	close(stop)
+	wg.Wait()
+	s.mu.Lock()
+	for _, f := range s.files {
+		s.closeFile(f)
+	}
+	s.mu.Unlock()
+	return err
+}
+
+func (s *Sink) closeIdle(stop <-chan struct{}) {
+	tick := time.NewTicker(max(s.cfg.IdleTimeout/2, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			s.mu.Lock()
+			for _, f := range s.files {
+				if now.Sub(f.lastUse) >= s.cfg.IdleTimeout {
+					s.closeFile(f)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// closeFile closes f and forgets it. Called under mu.
+func (s *Sink) closeFile(f *openFile) {
+	if f.h == nil {
+		return
+	}
+	if err := f.h.Close(); err != nil {
+		s.log.Warn("closing file", "path", f.path, "error", err)
+	}
+	f.h = nil
+	if s.files[f.path] == f {
+		delete(s.files, f.path)
+	}
+	if s.filesOpen != nil {
+		s.filesOpen.Dec()
+	}
+}
+
+// errPathEscapes refuses a rendered path outside the template's directory.
+var errPathEscapes = errors.New("path leaves the directory of the path template")
+
+// file returns the open file for a rendered path, opening (and creating)
+// it when needed. Called under mu.
+func (s *Sink) file(rendered []byte, now time.Time) (*openFile, error) {
+	if f, ok := s.files[string(rendered)]; ok {
+		return f, nil
+	}
+	key := string(rendered)
+	path := filepath.Clean(key)
+	if s.base != "" {
+		rel, err := filepath.Rel(s.base, path)
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return nil, fmt.Errorf("%q: %w %q", key, errPathEscapes, s.base)
+		}
+	}
+	if err := os.MkdirAll(filepath.Dir(path), s.dirMode); err != nil {
+		return nil, fmt.Errorf("creating the directory of %s: %w", path, err)
+	}
+	h, err := s.open(path, s.fileMode)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	pos, err := h.Seek(0, io.SeekEnd)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("finding the end of %s: %w", path, err)
+	}
+	f := &openFile{h: h, path: key, lastUse: now, pos: pos, start: -1}
+	s.files[key] = f
+	if s.filesOpen != nil {
+		s.filesOpen.Inc()
+	}
+	return f, nil
+}
+
+// evict closes least recently used files not written by the current Send
+// until at most max_open_files are open. Called under mu.
+func (s *Sink) evict() {
+	for len(s.files) > s.cfg.MaxOpenFiles {
+		var lru *openFile
+		for _, f := range s.files {
+			if f.start < 0 && (lru == nil || f.lastUse.Before(lru.lastUse)) {
+				lru = f
+			}
+		}
+		if lru == nil {
+			return
+		}
+		s.closeFile(lru)
+	}
+}
+
+// classify says whether a retry can help a file error. Permission
+// problems, bad paths and paths outside the template's directory are
+// permanent; anything else (disk full, I/O errors, too many open files) is
+// retried.
+func classify(err error) batch.Outcome {
+	for _, perm := range []error{syscall.EACCES, syscall.EPERM, syscall.ENOTDIR, syscall.EISDIR,
+		syscall.ENAMETOOLONG, syscall.EINVAL, syscall.ELOOP, errPathEscapes} {
+		if errors.Is(err, perm) {
+			return batch.Refused
+		}
+	}
+	return batch.Retry
+}
+
+// verdicts collects the outcomes of a Send that did not fully succeed.
+type verdicts struct {
+	out                     []batch.Outcome // nil while every event succeeded
+	firstRefused, firstFail error
+}
+
+func (v *verdicts) set(n, from, to int, o batch.Outcome, err error) {
+	if v.out == nil {
+		v.out = make([]batch.Outcome, n)
+	}
+	for i := from; i < to; i++ {
+		v.out[i] = o
+	}
+	if o == batch.Refused && v.firstRefused == nil {
+		v.firstRefused = err
+	}
+	if o == batch.Retry && v.firstFail == nil {
+		v.firstFail = err
+	}
+}
+
+// result turns the verdicts into Send's error for the driver.
+func (v *verdicts) result() error {
+	if v.out == nil {
+		return nil
+	}
+	var refused, retried int
+	for _, o := range v.out {
+		switch o {
+		case batch.Refused:
+			refused++
+		case batch.Retry:
+			retried++
+		}
+	}
+	switch n := len(v.out); {
+	case retried == n:
+		return v.firstFail
+	case refused == n:
+		return retry.Permanent(v.firstRefused)
+	}
+	return &retry.PartialError{Outcomes: v.out, Err: errors.Join(v.firstRefused, v.firstFail)}
+}
+
+// Send appends the request's lines to their files; it implements
+// driver.Sender. Consecutive events for the same file are written with one
+// write call. An event whose path cannot be rendered (a field is missing
+// or empty) or leaves the template's directory is refused. A write that
+// fails is rolled back (the file is truncated to where it ended) so that
+// the retry does not leave a partial line; the file is closed and opened
+// again on the next attempt.
+func (s *Sink) Send(_ context.Context, req *batch.Request) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n, now := req.Len(), time.Now()
+	var v verdicts
+
+	// Render every event's path into one buffer.
+	s.paths, s.pathEnds = s.paths[:0], s.pathEnds[:0]
+	for i, e := range req.Events() {
+		before := len(s.paths)
+		var ok bool
+		if s.paths, ok = s.tmpl.Render(s.paths, e); !ok {
+			s.paths = s.paths[:before]
+			v.set(n, i, i+1, batch.Refused, fmt.Errorf("path %q: field %q is missing or empty", s.tmpl, s.tmpl.FirstMissing(e)))
+		}
+		s.pathEnds = append(s.pathEnds, len(s.paths))
+	}
+	path := func(i int) []byte {
+		start := 0
+		if i > 0 {
+			start = s.pathEnds[i-1]
+		}
+		return s.paths[start:s.pathEnds[i]]
+	}
+	refused := func(i int) bool { return v.out != nil && v.out[i] == batch.Refused }
+
+	// Write runs of consecutive events with the same path. After a failure
+	// on a path, its later events fail too, so that a retry keeps their
+	// order.
+	s.runs, s.touched = s.runs[:0], s.touched[:0]
+	var failed []failedPath
+	for from := 0; from < n; {
+		if refused(from) {
+			from++
+			continue
+		}
+		to := from + 1
+		for to < n && !refused(to) && string(path(to)) == string(path(from)) {
+			to++
+		}
+		if fp := findFailed(failed, path(from)); fp != nil {
+			v.set(n, from, to, fp.outcome, fp.err)
+			from = to
+			continue
+		}
+		f, err := s.file(path(from), now)
+		if err != nil {
+			failed = append(failed, failedPath{string(path(from)), classify(err), err})
+			v.set(n, from, to, classify(err), err)
+			from = to
+			continue
+		}
+		if f.start < 0 {
+			f.start = f.pos
+			s.touched = append(s.touched, f)
+		}
+		chunk := req.EncodedRange(from, to)
+		if _, err := f.h.Write(chunk); err != nil {
+			err = fmt.Errorf("writing to %s: %w", f.path, err)
+			failed = append(failed, failedPath{f.path, classify(err), err})
+			v.set(n, from, to, classify(err), err)
+			s.fail(f, &v, n, classify(err), err)
+			from = to
+			continue
+		}
+		f.pos += int64(len(chunk))
+		f.lastUse = now
+		s.runs = append(s.runs, run{f: f, from: from, to: to})
+		from = to
+	}
+
+	if s.cfg.Fsync {
+		for _, f := range s.touched {
+			if f.h == nil {
+				continue
+			}
+			if err := f.h.Sync(); err != nil {
+				err = fmt.Errorf("syncing %s: %w", f.path, err)
+				s.fail(f, &v, n, classify(err), err)
+			}
+		}
+	}
+	for _, f := range s.touched {
+		f.start = -1
+	}
+	clear(s.runs)
+	clear(s.touched)
+	s.evict()
+	return v.result()
+}
+
+// fail undoes this Send's writes to f after a failed write or sync: the
+// file is truncated to where it ended before them (so that the retry does
+// not follow a partial line), closed (the next attempt opens it afresh),
+// and the events already written to it get outcome o too. Called under mu.
+func (s *Sink) fail(f *openFile, v *verdicts, n int, o batch.Outcome, err error) {
+	if f.h == nil {
+		return
+	}
+	if terr := f.h.Truncate(f.start); terr != nil {
+		s.log.Warn("cannot remove a failed write from the file; it may hold a partial line", "path", f.path, "error", terr)
+	}
+	for _, r := range s.runs {
+		if r.f == f {
+			v.set(n, r.from, r.to, o, err)
+		}
+	}
+	s.closeFile(f)
+}
+
+// failedPath is a path that failed during a Send.
+type failedPath struct {
+	path    string
+	outcome batch.Outcome
+	err     error
+}
+
+func findFailed(failed []failedPath, path []byte) *failedPath {
+	for i := range failed {
+		if failed[i].path == string(path) {
+			return &failed[i]
+		}
+	}
+	return nil
+}

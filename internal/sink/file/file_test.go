@@ -1,0 +1,487 @@
+package file
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+
+	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/sinktest"
+)
+
+// faultFS opens real files whose writes or syncs fail on demand.
+type faultFS struct {
+	dir string
+
+	mu       sync.Mutex
+	mode     sinktest.Mode
+	onSync   bool // fail Sync instead of Write
+	partial  bool // a failing write writes half of its bytes first
+	syncs    int
+	failures int // stop failing after this many (0: per mode)
+}
+
+func (f *faultFS) SetMode(m sinktest.Mode) { f.mu.Lock(); f.mode = m; f.mu.Unlock() }
+
+// fault returns the error the operation meets now.
+func (f *faultFS) fault(sync bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sync != f.onSync {
+		return nil
+	}
+	switch f.mode {
+	case sinktest.FailTransient:
+		if sync {
+			return syscall.EIO
+		}
+		return syscall.ENOSPC
+	case sinktest.Refuse:
+		return syscall.EACCES
+	}
+	return nil
+}
+
+func (f *faultFS) open(path string, perm os.FileMode) (handle, error) {
+	h, err := osOpen(path, perm)
+	if err != nil {
+		return nil, err
+	}
+	return &faultFile{File: h.(*os.File), fs: f}, nil
+}
+
+type faultFile struct {
+	*os.File
+	fs *faultFS
+}
+
+func (f *faultFile) Write(p []byte) (int, error) {
+	if err := f.fs.fault(false); err != nil {
+		f.fs.mu.Lock()
+		partial := f.fs.partial
+		f.fs.mu.Unlock()
+		if partial {
+			n, _ := f.File.Write(p[:len(p)/2])
+			return n, err
+		}
+		return 0, err
+	}
+	return f.File.Write(p)
+}
+
+func (f *faultFile) Sync() error {
+	if err := f.fs.fault(true); err != nil {
+		return err
+	}
+	f.fs.mu.Lock()
+	f.fs.syncs++
+	f.fs.mu.Unlock()
+	return f.File.Sync()
+}
+
+// Received reads the messages of every file below dir, files in path
+// order.
+func (f *faultFS) Received() []string {
+	var out []string
+	_ = filepath.WalkDir(f.dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		out = append(out, readMessages(path)...)
+		return nil
+	})
+	return out
+}
+
+func readMessages(path string) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return []string{"unreadable: " + err.Error()}
+	}
+	var out []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		var v struct{ Message string }
+		if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+			out = append(out, "unparsable line: "+sc.Text())
+			continue
+		}
+		out = append(out, v.Message)
+	}
+	return out
+}
+
+var fastRequest = driver.RequestConfig{Concurrency: 1, Timeout: 5 * time.Second,
+	RetryInitialBackoff: time.Millisecond, RetryMaxBackoff: 2 * time.Millisecond}
+
+func TestConformance(t *testing.T) {
+	for _, v := range []struct {
+		name          string
+		fsync, onSync bool
+		partial       bool
+	}{
+		{"write-fails", false, false, false},
+		{"write-fails-halfway", false, false, true},
+		{"fsync-fails", true, true, false},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+				ffs := &faultFS{dir: t.TempDir(), onSync: v.onSync, partial: v.partial}
+				cfg := NewConfig()
+				cfg.Path = ffs.dir + "/{{ host }}/{{ nomad.job_name }}.log"
+				cfg.Fsync = v.fsync
+				s, err := newSink(component.Context{Metrics: m}, cfg, fastRequest, ffs.open)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s, ffs
+			}})
+		})
+	}
+}
+
+type runner struct {
+	t    *testing.T
+	s    *Sink
+	m    *metrics.Component
+	in   chan *event.Batch
+	done chan error
+	acks chan bool
+}
+
+func start(t *testing.T, cfg *Config, open func(string, os.FileMode) (handle, error)) *runner {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	if open == nil {
+		open = osOpen
+	}
+	m := metrics.ForTest("sink", "file", t.Name())
+	s, err := newSink(component.Context{Metrics: m}, cfg, fastRequest, open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runner{t: t, s: s, m: m, in: make(chan *event.Batch), done: make(chan error, 1), acks: make(chan bool, 100)}
+	go func() { r.done <- s.Run(ctx, r.in) }()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+// ev is an event of job with a message.
+func ev(job, msg string) event.Event {
+	fields := []event.Field{{Key: "host", Value: event.StringValue("node-1")}}
+	if job != "" {
+		fields = append(fields, event.Field{Key: "nomad", Value: event.ObjectValue(event.NewFields(
+			event.Field{Key: "job_name", Value: event.StringValue(job)}))})
+	}
+	return event.Event{Timestamp: time.Unix(1700000000, 0), Message: []byte(msg), Meta: event.NewMeta("t", event.NewFields(fields...))}
+}
+
+func (r *runner) send(evs ...event.Event) {
+	r.t.Helper()
+	select {
+	case r.in <- &event.Batch{Events: evs, Ack: event.NewAck(func(ok bool) { r.acks <- ok })}:
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("batch not taken")
+	}
+}
+
+func (r *runner) ack() bool {
+	r.t.Helper()
+	select {
+	case ok := <-r.acks:
+		return ok
+	case <-time.After(10 * time.Second):
+		r.t.Fatal("no ack")
+		return false
+	}
+}
+
+func (r *runner) close() {
+	r.t.Helper()
+	close(r.in)
+	if err := <-r.done; err != nil {
+		r.t.Fatal(err)
+	}
+	r.done <- nil
+}
+
+func (r *runner) waitGauge(what string, cond func(float64) bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond(testutil.ToFloat64(r.m.FilesOpen)) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("files_open never %s: %v", what, testutil.ToFloat64(r.m.FilesOpen))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestTemplatedPathsModesAndAppend(t *testing.T) {
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "out", "api", "node-1.log")
+	if err := os.MkdirAll(filepath.Dir(existing), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(existing, []byte(`{"message":"old"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig()
+	cfg.Path = dir + "/out/{{ nomad.job_name }}/{{ host }}.log"
+	cfg.FileMode, cfg.DirMode = "0640", "0750"
+	r := start(t, cfg, nil)
+	r.send(ev("web", "w1"), ev("web", "w2"), ev("api", "a1"), ev("web", "w3"))
+	if !r.ack() {
+		t.Fatal("not ok")
+	}
+	r.close()
+	if got := readMessages(filepath.Join(dir, "out/web/node-1.log")); fmt.Sprint(got) != "[w1 w2 w3]" {
+		t.Errorf("web.log = %v", got)
+	}
+	if got := readMessages(existing); fmt.Sprint(got) != "[old a1]" {
+		t.Errorf("api.log = %v (existing content must be kept)", got)
+	}
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	st, err := os.Stat(filepath.Join(dir, "out/web/node-1.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fs.FileMode(0o640 &^ umask); st.Mode().Perm() != want {
+		t.Errorf("file mode %v, want %v", st.Mode().Perm(), want)
+	}
+	st, err = os.Stat(filepath.Join(dir, "out/web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fs.FileMode(0o750 &^ umask); st.Mode().Perm() != want {
+		t.Errorf("dir mode %v, want %v", st.Mode().Perm(), want)
+	}
+	if got := testutil.ToFloat64(r.m.FilesOpen); got != 0 {
+		t.Errorf("files_open = %v after Run returned", got)
+	}
+}
+
+func TestTextEncoding(t *testing.T) {
+	dir := t.TempDir()
+	cfg := NewConfig()
+	cfg.Path = dir + "/plain.log"
+	cfg.Encoding = "text"
+	r := start(t, cfg, nil)
+	r.send(ev("web", "first line"), ev("web", `second "line"`))
+	r.ack()
+	r.close()
+	data, _ := os.ReadFile(dir + "/plain.log")
+	if string(data) != "first line\nsecond \"line\"\n" {
+		t.Fatalf("content %q", data)
+	}
+}
+
+func TestMissingFieldAndEscapingPathsAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfg := NewConfig()
+	cfg.Path = dir + "/out/{{ nomad.job_name }}.log"
+	r := start(t, cfg, nil)
+	r.send(ev("web", "kept"), ev("", "no job"), ev("../../escaped", "evil"), ev("web", "kept too"))
+	if !r.ack() {
+		t.Fatal("a batch with refused events must be released ok (Rejected)")
+	}
+	r.close()
+	if got := readMessages(dir + "/out/web.log"); fmt.Sprint(got) != "[kept kept too]" {
+		t.Fatalf("web.log = %v", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "../escaped.log")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("a file was created outside the template's directory: %v", err)
+	}
+	if got := testutil.ToFloat64(r.m.Discarded("rejected")); got != 2 {
+		t.Fatalf("discarded %v", got)
+	}
+	if got := testutil.ToFloat64(r.m.SentEvents); got != 2 {
+		t.Fatalf("sent %v", got)
+	}
+}
+
+func TestIdleFilesAreClosed(t *testing.T) {
+	dir := t.TempDir()
+	cfg := NewConfig()
+	cfg.Path = dir + "/{{ nomad.job_name }}.log"
+	cfg.IdleTimeout = 30 * time.Millisecond
+	r := start(t, cfg, nil)
+	r.send(ev("web", "one"))
+	r.ack()
+	r.waitGauge("1", func(v float64) bool { return v == 1 || v == 0 })
+	r.waitGauge("0 after the idle timeout", func(v float64) bool { return v == 0 })
+	r.send(ev("web", "two"))
+	r.ack()
+	r.close()
+	if got := readMessages(dir + "/web.log"); fmt.Sprint(got) != "[one two]" {
+		t.Fatalf("web.log = %v", got)
+	}
+}
+
+func TestMaxOpenFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := NewConfig()
+	cfg.Path = dir + "/{{ nomad.job_name }}.log"
+	cfg.MaxOpenFiles = 2
+	r := start(t, cfg, nil)
+	for round := range 3 {
+		r.send(ev("a", fmt.Sprint("a", round)), ev("b", fmt.Sprint("b", round)), ev("c", fmt.Sprint("c", round)))
+		r.ack()
+		if got := testutil.ToFloat64(r.m.FilesOpen); got > 2 {
+			t.Fatalf("files_open = %v with max_open_files = 2", got)
+		}
+	}
+	r.close()
+	for _, job := range []string{"a", "b", "c"} {
+		if got := readMessages(dir + "/" + job + ".log"); fmt.Sprint(got) != fmt.Sprintf("[%s0 %s1 %s2]", job, job, job) {
+			t.Errorf("%s.log = %v", job, got)
+		}
+	}
+}
+
+func TestFsyncBeforeAck(t *testing.T) {
+	for _, fsync := range []bool{true, false} {
+		t.Run(fmt.Sprint("fsync=", fsync), func(t *testing.T) {
+			ffs := &faultFS{dir: t.TempDir()}
+			cfg := NewConfig()
+			cfg.Path = ffs.dir + "/{{ nomad.job_name }}.log"
+			cfg.Fsync = fsync
+			r := start(t, cfg, ffs.open)
+			r.send(ev("a", "1"), ev("b", "2"), ev("a", "3"))
+			r.ack()
+			ffs.mu.Lock()
+			syncs := ffs.syncs
+			ffs.mu.Unlock()
+			want := 0
+			if fsync {
+				want = 2 // once per file written
+			}
+			if syncs != want {
+				t.Fatalf("%d syncs before the ack, want %d", syncs, want)
+			}
+			r.close()
+		})
+	}
+}
+
+func TestFailedWriteIsRolledBack(t *testing.T) {
+	ffs := &faultFS{dir: t.TempDir(), partial: true}
+	cfg := NewConfig()
+	cfg.Path = ffs.dir + "/{{ nomad.job_name }}.log"
+	r := start(t, cfg, ffs.open)
+	r.send(ev("a", "before"))
+	r.ack()
+	ffs.SetMode(sinktest.FailTransient)
+	r.send(ev("a", "during-1"), ev("a", "during-2"))
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(r.m.Errors("send")) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed attempts")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ffs.SetMode(sinktest.Accept)
+	r.ack()
+	r.close()
+	data, _ := os.ReadFile(ffs.dir + "/a.log")
+	got := readMessages(ffs.dir + "/a.log")
+	if fmt.Sprint(got) != "[before during-1 during-2]" {
+		t.Fatalf("file holds %v:\n%s", got, data)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	mod := func(f func(*Config)) *Config {
+		c := NewConfig()
+		c.Path = "/var/log/out/{{ host }}.log"
+		f(c)
+		return c
+	}
+	if err := mod(func(*Config) {}).Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]*Config{
+		"path":           mod(func(c *Config) { c.Path = "" }),
+		"path ":          mod(func(c *Config) { c.Path = "/var/log/{{ host" }),
+		"encoding":       mod(func(c *Config) { c.Encoding = "xml" }),
+		"idle_timeout":   mod(func(c *Config) { c.IdleTimeout = 0 }),
+		"max_open_files": mod(func(c *Config) { c.MaxOpenFiles = 0 }),
+		"file_mode":      mod(func(c *Config) { c.FileMode = "0999" }),
+		"dir_mode":       mod(func(c *Config) { c.DirMode = "rwx" }),
+		"dir_mode ":      mod(func(c *Config) { c.DirMode = "01777" }),
+	}
+	for field, c := range cases {
+		err := c.Validate()
+		var fe *config.FieldError
+		if !errors.As(err, &fe) || fe.Field != strings.TrimSpace(field) {
+			t.Errorf("%s: Validate = %v", field, err)
+		}
+	}
+	err := mod(func(c *Config) { c.Path = "/x/{{ }}" }).Validate()
+	if err == nil || !strings.Contains(err.Error(), "empty field reference") {
+		t.Errorf("template error not explained: %v", err)
+	}
+}
+
+func TestBaseDir(t *testing.T) {
+	cases := map[string]string{
+		"/var/log/out/{{ host }}.log": "/var/log/out",
+		"/var/log/app-{{ host }}.log": "/var/log",
+		"out/{{ host }}/x.log":        "out",
+		"app-{{ host }}.log":          ".",
+		"{{ file }}.copy":             "",
+		"/var/log/constant.log":       "",
+		"/{{ host }}.log":             "/",
+	}
+	keys := make([]string, 0, len(cases))
+	for k := range cases {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, tmpl := range keys {
+		cfg := NewConfig()
+		cfg.Path = tmpl
+		s, err := New(component.Context{}, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.base != cases[tmpl] {
+			t.Errorf("%q: base %q, want %q", tmpl, s.base, cases[tmpl])
+		}
+	}
+}
+
+func TestRegistered(t *testing.T) {
+	reg, ok := component.Lookup(component.KindSink, Type)
+	if !ok {
+		t.Fatal("file sink not registered")
+	}
+	cfg := reg.NewConfig().(*Config)
+	if cfg.Encoding != "json" || cfg.IdleTimeout != 30*time.Second || cfg.FileMode != "0644" || cfg.DirMode != "0755" || cfg.Fsync || cfg.MaxOpenFiles != 256 {
+		t.Fatalf("defaults %+v", cfg)
+	}
+}
