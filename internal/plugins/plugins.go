@@ -1,3 +1,10 @@
 // Package plugins links every built-in component type into the binary.
 // Importing it registers them with internal/component.
 package plugins
+
+import (
+	_ "github.com/drover-dev/drover/internal/sink/file"
+	_ "github.com/drover-dev/drover/internal/sink/http"
+	_ "github.com/drover-dev/drover/internal/sink/stdout"
+	_ "github.com/drover-dev/drover/internal/source/file"
+)
