@@ -92,6 +92,27 @@ func (a *Alloc) setDefaults(nodeID, nodeName string) {
 	}
 }
 
+// JSON returns the allocation as a node allocation list serves it, with
+// the defaults applied (the captured node) and CreateIndex = ModifyIndex
+// = index. It needs no server: benchmarks and decoding tests use it.
+func (a Alloc) JSON(index uint64) []byte {
+	a = a.clone()
+	a.setDefaults(FixtureNodeID, FixtureNodeName)
+	return marshal(a.render(index, index))
+}
+
+// ListJSON returns allocations as a node allocation list body.
+func ListJSON(index uint64, allocs ...Alloc) []byte {
+	out := []byte{'['}
+	for i, a := range allocs {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, a.JSON(index)...)
+	}
+	return append(out, ']')
+}
+
 // Name returns the allocation name "<job>.<group>[<index>]".
 func (a *Alloc) Name() string { return fmt.Sprintf("%s.%s[%d]", a.Job, a.Group, a.Index) }
 
