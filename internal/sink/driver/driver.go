@@ -342,7 +342,11 @@ func (d *Driver) discard(err error, n int, reason string) {
 		d.m.rejected.Add(float64(n))
 	}
 	if d.discarding.Fail(n) {
-		d.log.Error("destination refused events, discarding them", "error", err, "events", n, "reason", reason)
+		msg := "destination refused events, discarding them"
+		if reason == ReasonRetriesExhausted {
+			msg = "retries ran out, discarding events"
+		}
+		d.log.Error(msg, "error", err, "events", n, "reason", reason)
 	} else {
 		d.log.Debug("discarding events", "error", err, "events", n, "reason", reason)
 	}

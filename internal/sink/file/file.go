@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -64,6 +65,7 @@ type handle interface {
 	Close() error
 	Truncate(size int64) error
 	Seek(offset int64, whence int) (int64, error)
+	Stat() (os.FileInfo, error)
 }
 
 func osOpen(path string, perm os.FileMode) (handle, error) {
@@ -186,8 +188,12 @@ func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
 	return err
 }
 
+// closeIdle closes, every checkInterval at most, the files idle for
+// idle_timeout and those whose path no longer leads to them (moved away
+// or deleted by a log rotation tool), so that the next event for the path
+// creates a new file.
 func (s *Sink) closeIdle(stop <-chan struct{}) {
-	tick := time.NewTicker(max(s.cfg.IdleTimeout/2, 10*time.Millisecond))
+	tick := time.NewTicker(min(s.cfg.IdleTimeout/2, checkInterval))
 	defer tick.Stop()
 	for {
 		select {
@@ -196,13 +202,26 @@ func (s *Sink) closeIdle(stop <-chan struct{}) {
 		case now := <-tick.C:
 			s.mu.Lock()
 			for _, f := range s.files {
-				if now.Sub(f.lastUse) >= s.cfg.IdleTimeout {
+				if now.Sub(f.lastUse) >= s.cfg.IdleTimeout || s.moved(f) {
 					s.closeFile(f)
 				}
 			}
 			s.mu.Unlock()
 		}
 	}
+}
+
+// checkInterval is how often open files are checked at most.
+var checkInterval = time.Second
+
+// moved reports whether f's path leads to another file or to none.
+func (s *Sink) moved(f *openFile) bool {
+	onPath, err := os.Stat(filepath.Clean(f.path))
+	if err != nil {
+		return errors.Is(err, fs.ErrNotExist)
+	}
+	open, err := f.h.Stat()
+	return err == nil && !os.SameFile(onPath, open)
 }
 
 // closeFile closes f and forgets it. Called under mu.

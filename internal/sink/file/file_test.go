@@ -342,6 +342,31 @@ func TestIdleFilesAreClosed(t *testing.T) {
 	}
 }
 
+func TestMovedFileIsReopened(t *testing.T) {
+	defer func(old time.Duration) { checkInterval = old }(checkInterval)
+	checkInterval = 5 * time.Millisecond
+	dir := t.TempDir()
+	cfg := NewConfig()
+	cfg.Path = dir + "/{{ nomad.job_name }}.log"
+	cfg.IdleTimeout = time.Hour
+	r := start(t, cfg, nil)
+	r.send(ev("web", "before rotation"))
+	r.ack()
+	if err := os.Rename(dir+"/web.log", dir+"/web.log.1"); err != nil {
+		t.Fatal(err)
+	}
+	r.waitGauge("0 after the file was moved", func(v float64) bool { return v == 0 })
+	r.send(ev("web", "after rotation"))
+	r.ack()
+	r.close()
+	if got := readMessages(dir + "/web.log.1"); fmt.Sprint(got) != "[before rotation]" {
+		t.Errorf("rotated file = %v", got)
+	}
+	if got := readMessages(dir + "/web.log"); fmt.Sprint(got) != "[after rotation]" {
+		t.Errorf("new file = %v", got)
+	}
+}
+
 func TestMaxOpenFiles(t *testing.T) {
 	dir := t.TempDir()
 	cfg := NewConfig()
