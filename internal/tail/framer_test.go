@@ -218,3 +218,54 @@ func FuzzFramer(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFramerFlushes checks that flushes at arbitrary points (partial-line
+// timeouts) neither lose nor duplicate a byte: with no '\r' and no line
+// over Max, the messages, each followed by '\n' unless flagged partial, and
+// a '\n' for every line end without a message, rebuild the input.
+func FuzzFramerFlushes(f *testing.F) {
+	f.Add([]byte("abc\ndef\n\nxyz"), []byte{2, 5, 9})
+	f.Add([]byte("\n\n\n"), []byte{0, 1, 2, 3})
+	f.Fuzz(func(t *testing.T, input []byte, points []byte) {
+		input = bytes.ReplaceAll(input, []byte{'\r'}, []byte{'r'})
+		fr := NewFramer(len(input) + 1)
+		var rebuilt []byte
+		emit := func(line []byte, fl event.Flags) {
+			rebuilt = append(rebuilt, line...)
+			if fl&event.Partial == 0 {
+				rebuilt = append(rebuilt, '\n')
+			}
+		}
+		feed := func(chunk []byte) {
+			for len(chunk) > 0 {
+				line, fl, n, res := fr.Next(chunk)
+				chunk = chunk[n:]
+				switch res {
+				case Line:
+					emit(line, fl)
+				case Skipped:
+					rebuilt = append(rebuilt, '\n')
+				}
+			}
+		}
+		prev, pos := 0, 0
+		for _, p := range points {
+			pos += int(p % 8)
+			if pos > len(input) {
+				break
+			}
+			feed(input[prev:pos])
+			prev = pos
+			if line, fl, ok := fr.Flush(); ok {
+				emit(line, fl)
+			}
+		}
+		feed(input[prev:])
+		if line, fl, ok := fr.Flush(); ok {
+			emit(line, fl)
+		}
+		if !bytes.Equal(rebuilt, input) {
+			t.Fatalf("rebuilt %q from %q", rebuilt, input)
+		}
+	})
+}

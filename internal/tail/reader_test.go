@@ -416,3 +416,30 @@ func TestHeadMatches(t *testing.T) {
 		t.Fatal("fingerprint longer than the file matches")
 	}
 }
+
+func TestReaderMatch(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	writeFile(t, path, "hello world\n")
+	r, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	fp := r.Fingerprint()
+	for _, c := range []struct {
+		fp   Fingerprint
+		off  int64
+		want Match
+	}{
+		{fp, 5, Resume},
+		{fp, 12, Resume},
+		{fp, 13, Truncated},
+		{Fingerprint{FileID: fp.FileID, HeadLen: 5, HeadCRC: crc([]byte("hello"))}, 3, Resume},
+		{Fingerprint{FileID: fp.FileID, HeadLen: 5, HeadCRC: crc([]byte("jello"))}, 3, Reused},
+		{Fingerprint{FileID: FileID{Dev: fp.Dev, Ino: fp.Ino + 1}, HeadLen: fp.HeadLen, HeadCRC: fp.HeadCRC}, 3, Reused},
+	} {
+		if got, err := r.Match(c.fp, c.off); got != c.want || err != nil {
+			t.Errorf("Match(%+v, %d) = %v, %v; want %v", c.fp, c.off, got, err, c.want)
+		}
+	}
+}

@@ -181,18 +181,18 @@ func (s *Source) startOffset(r *tail.Reader, k *knownFile, initial bool) (int64,
 	size := r.Size()
 	if k != nil {
 		fp, off := k.prog.Snapshot()
-		match, err := r.HeadMatches(fp)
+		m, err := r.Match(fp, off)
 		switch {
 		case err != nil:
 			s.m.Errors("read").Inc()
 			s.log.Warn("cannot compare file with its checkpoint; reading it from the beginning", "file", r.Path(), "error", err)
 			return 0, "beginning"
-		case !match:
+		case m == tail.Reused:
 			s.m.Errors("inode_reused").Inc()
 			s.log.Warn("file has the device and inode of a checkpointed file but other content (inode reused); reading it from the beginning",
 				"file", r.Path(), "checkpointed_path", k.path)
 			return 0, "beginning"
-		case off > size:
+		case m == tail.Truncated:
 			s.m.Errors("file_truncated").Inc()
 			s.log.Warn("file is shorter than its checkpoint (truncated); reading it from the beginning",
 				"file", r.Path(), "checkpoint_offset", off, "size", size)

@@ -159,7 +159,7 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 	var w *watcher
 	if s.cfg.UseFsnotify {
 		var err error
-		if w, err = newWatcher(s.log); err != nil {
+		if w, err = startWatcher(s.log); err != nil {
 			s.m.Errors("watch").Inc()
 			s.log.Warn("cannot use fsnotify; new files and data are found by scans and polls only", "error", err)
 			w = nil
@@ -396,11 +396,13 @@ func (s *Source) closeFile(ctx context.Context, out component.Emitter, t *tracke
 	return nil
 }
 
+// readFailed logs and counts a read error once until reading works again or
+// the error changes.
 func (s *Source) readFailed(t *tracked, err error) {
-	s.m.Errors("read").Inc()
 	if msg := err.Error(); msg != t.readErr {
 		t.readErr = msg
-		s.log.Error("reading file failed; retrying", "file", t.path, "error", err)
+		s.m.Errors("read").Inc()
+		s.log.Error("reading file failed; retrying at every poll", "file", t.path, "error", err)
 	}
 }
 
@@ -454,6 +456,9 @@ func (s *Source) load() error {
 // Close waits until the emitted batches are acknowledged or ctx ends, saves
 // the checkpoint and closes the files. Call it once, after Run returned.
 func (s *Source) Close(ctx context.Context) error {
+	if s.running.Load() {
+		return errors.New("file source: Close called while Run is running")
+	}
 	var errs []error
 	s.closeOnce.Do(func() {
 		if err := s.inflight.Wait(ctx); err != nil {

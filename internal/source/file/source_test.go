@@ -1,6 +1,8 @@
 package file
 
 import (
+	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -526,4 +528,21 @@ func TestFairnessAcrossFiles(t *testing.T) {
 		t.Fatalf("the small file waited for the whole big file (%d lines)", n)
 	}
 	waitFor(t, "big file", func() bool { return rec.count(big) == 100000 })
+}
+
+func TestFsnotifyUnavailable(t *testing.T) {
+	orig := startWatcher
+	startWatcher = func(*slog.Logger) (*watcher, error) { return nil, errors.New("too many open files") }
+	defer func() { startWatcher = orig }()
+	dir := t.TempDir()
+	h := newHarness(t, t.TempDir(), testConfig(filepath.Join(dir, "*.log")), newRecorder()).start()
+	defer h.stop()
+	a := filepath.Join(dir, "a.log")
+	writeFile(t, a, "x\n")
+	waitLines(t, h.rec, a, []string{"x"})
+	appendFile(t, a, "y\n")
+	waitLines(t, h.rec, a, []string{"x", "y"})
+	if h.errors("watch") != 1 || !strings.Contains(h.logs.String(), "cannot use fsnotify") {
+		t.Fatal("unavailable fsnotify not reported")
+	}
 }

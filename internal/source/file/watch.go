@@ -30,6 +30,10 @@ type watcher struct {
 	failed  map[string]struct{} // directories whose Add failed (logged once)
 }
 
+// startWatcher starts a watcher; a variable so that tests can make fsnotify
+// unavailable.
+var startWatcher = newWatcher
+
 func newWatcher(log *slog.Logger) (*watcher, error) {
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
