@@ -510,3 +510,27 @@ func TestRegistered(t *testing.T) {
 		t.Fatalf("defaults %+v", cfg)
 	}
 }
+
+func TestLoadFromHCL(t *testing.T) {
+	c, err := sinktest.LoadConfig(t, Type, `
+  path           = "/var/log/drover/{{ nomad.namespace }}/{{ nomad.job_name }}.log"
+  encoding       = "text"
+  idle_timeout   = "1m"
+  max_open_files = 64
+  file_mode      = "0600"
+  dir_mode       = "0700"
+  fsync          = true
+`, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{Path: "/var/log/drover/{{ nomad.namespace }}/{{ nomad.job_name }}.log", Encoding: "text",
+		IdleTimeout: time.Minute, MaxOpenFiles: 64, FileMode: "0600", DirMode: "0700", Fsync: true}
+	if got := c.(*Config); *got != *want {
+		t.Fatalf("decoded %+v", got)
+	}
+	_, err = sinktest.LoadConfig(t, Type, `path = "/var/log/{{ host"`, nil)
+	if err == nil || !strings.Contains(err.Error(), `sink.hcl:4,1`) || !strings.Contains(err.Error(), `unclosed "{{"`) {
+		t.Fatalf("bad template: %v", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"net"
 	nethttp "net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -648,5 +649,64 @@ func TestRedactsPasswordInURI(t *testing.T) {
 	s := build(t, testConfig("https://user:hunter2@logs.example/ingest"), nil, nil)
 	if strings.Contains(s.redacted, "hunter2") {
 		t.Fatalf("destination %q shows the password", s.redacted)
+	}
+}
+
+func TestLoadFromHCL(t *testing.T) {
+	c, err := sinktest.LoadConfig(t, Type, `
+  uri         = "https://logs.example.com:8443/ingest"
+  method      = "put"
+  encoding    = "json"
+  compression = "gzip"
+  headers     = { "X-Scope-OrgID" = "platform" }
+  connect_timeout = "3s"
+  auth {
+    strategy = "bearer"
+    token    = env("COLLECTOR_TOKEN")
+  }
+  tls {
+    ca_file     = "/etc/drover/ca.pem"
+    server_name = "logs.internal"
+  }
+  batch {
+    max_events = 2000
+    max_bytes  = "4MiB"
+    timeout    = "250ms"
+  }
+  request {
+    concurrency       = 8
+    retry_max_backoff = "1m"
+  }
+  healthcheck { uri = "https://logs.example.com:8443/health" }
+`, map[string]string{"COLLECTOR_TOKEN": "tok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.(*Config)
+	want := NewConfig()
+	want.URI, want.Method, want.Encoding, want.Compression = "https://logs.example.com:8443/ingest", "put", "json", "gzip"
+	want.Headers = map[string]string{"X-Scope-OrgID": "platform"}
+	want.ConnectTimeout = 3 * time.Second
+	want.Auth = &httpclient.AuthConfig{Strategy: "bearer", Token: "tok"}
+	want.TLS = &httpclient.TLSConfig{CAFile: "/etc/drover/ca.pem", ServerName: "logs.internal"}
+	want.Batch = batch.Config{MaxEvents: 2000, MaxBytes: 4 << 20, Timeout: 250 * time.Millisecond}
+	want.Request.Concurrency, want.Request.RetryMaxBackoff = 8, time.Minute
+	want.Healthcheck.URI = "https://logs.example.com:8443/health"
+	if !reflect.DeepEqual(cfg, want) {
+		t.Fatalf("decoded\n%+v %+v %+v\nwant\n%+v %+v %+v", cfg, cfg.Auth, cfg.TLS, want, want.Auth, want.TLS)
+	}
+
+	for body, wantErr := range map[string]string{
+		`method = "GET"`: `the argument "uri" is required`,
+		`uri = "http://x"` + "\n" + `method = "GET"`:               `sink.hcl:5,1: invalid method in sink "out"; must be "post" or "put"`,
+		`uri = "http://x"` + "\n" + `batch { max_events = 0 }`:     "batch.max_events",
+		`uri = "http://x"` + "\n" + `auth { strategy = "digest" }`: `expected one of "basic", "bearer"`,
+		`uri = "ftp://x"`: "must be an http:// or https:// url",
+		`uri = "http://x"` + "\n" + `encoding = "xml"`: `expected one of "ndjson", "json"`,
+	} {
+		_, err := sinktest.LoadConfig(t, Type, body, nil)
+		if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(wantErr)) {
+			t.Errorf("%q: error %v, want one containing %q", body, err, wantErr)
+		}
 	}
 }

@@ -133,3 +133,16 @@ func TestConfig(t *testing.T) {
 		t.Fatal("stdout sink not registered with its defaults")
 	}
 }
+
+func TestLoadFromHCL(t *testing.T) {
+	c, err := sinktest.LoadConfig(t, Type, `encoding = "text"`, nil)
+	if err != nil || c.(*Config).Encoding != "text" {
+		t.Fatalf("LoadConfig = %+v, %v", c, err)
+	}
+	if _, err := sinktest.LoadConfig(t, Type, `encoding = "yaml"`, nil); err == nil {
+		t.Fatal("unknown encoding accepted")
+	}
+	if _, err := sinktest.LoadConfig(t, Type, `colour = true`, nil); err == nil {
+		t.Fatal("unknown attribute accepted")
+	}
+}
