@@ -48,4 +48,3 @@ func LoadConfig(t testing.TB, typ, body string, vars map[string]string) (compone
 	}
 	return cfg.Component("out").Config, nil
 }
-
