@@ -72,7 +72,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var adminRe = regexp.MustCompile(`admin endpoint listening address=(\S+)`)
+var adminRe = regexp.MustCompile(`admin endpoint listening"? address=(\S+)`)
 
 // startDrover runs drover with the configuration in cfgPath and waits until
 // its admin endpoint reports ready.
