@@ -74,8 +74,11 @@ func osOpen(path string, perm os.FileMode) (handle, error) {
 
 // openFile is a file the sink holds open.
 type openFile struct {
-	h       handle
-	path    string
+	h    handle
+	path string // cleaned
+	// keys are the rendered paths that led to this file (before cleaning:
+	// "a//b" and "a/b" are one file).
+	keys    []string
 	lastUse time.Time
 	// pos is the end of the file, where the next write lands; start is
 	// pos before this Send's first write to the file, or -1.
@@ -95,7 +98,8 @@ type Sink struct {
 	d         *driver.Driver
 
 	mu    sync.Mutex
-	files map[string]*openFile
+	files map[string]*openFile // by cleaned path
+	byKey map[string]*openFile // by rendered path
 	// Scratch of Send, used under mu.
 	paths    []byte
 	pathEnds []int
@@ -135,6 +139,7 @@ func newSink(cctx component.Context, cfg *Config, req driver.RequestConfig, open
 		open:     open,
 		log:      log,
 		files:    map[string]*openFile{},
+		byKey:    map[string]*openFile{},
 	}
 	if cctx.Metrics != nil {
 		s.filesOpen = cctx.Metrics.FilesOpen
@@ -216,7 +221,7 @@ var checkInterval = time.Second
 
 // moved reports whether f's path leads to another file or to none.
 func (s *Sink) moved(f *openFile) bool {
-	onPath, err := os.Stat(filepath.Clean(f.path))
+	onPath, err := os.Stat(f.path)
 	if err != nil {
 		return errors.Is(err, fs.ErrNotExist)
 	}
@@ -236,6 +241,11 @@ func (s *Sink) closeFile(f *openFile) {
 	if s.files[f.path] == f {
 		delete(s.files, f.path)
 	}
+	for _, k := range f.keys {
+		if s.byKey[k] == f {
+			delete(s.byKey, k)
+		}
+	}
 	if s.filesOpen != nil {
 		s.filesOpen.Dec()
 	}
@@ -247,7 +257,7 @@ var errPathEscapes = errors.New("path leaves the directory of the path template"
 // file returns the open file for a rendered path, opening (and creating)
 // it when needed. Called under mu.
 func (s *Sink) file(rendered []byte, now time.Time) (*openFile, error) {
-	if f, ok := s.files[string(rendered)]; ok {
+	if f, ok := s.byKey[string(rendered)]; ok {
 		return f, nil
 	}
 	key := string(rendered)
@@ -258,23 +268,28 @@ func (s *Sink) file(rendered []byte, now time.Time) (*openFile, error) {
 			return nil, fmt.Errorf("%q: %w %q", key, errPathEscapes, s.base)
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), s.dirMode); err != nil {
-		return nil, fmt.Errorf("creating the directory of %s: %w", path, err)
+	f, ok := s.files[path]
+	if !ok {
+		if err := os.MkdirAll(filepath.Dir(path), s.dirMode); err != nil {
+			return nil, fmt.Errorf("creating the directory of %s: %w", path, err)
+		}
+		h, err := s.open(path, s.fileMode)
+		if err != nil {
+			return nil, fmt.Errorf("opening %s: %w", path, err)
+		}
+		pos, err := h.Seek(0, io.SeekEnd)
+		if err != nil {
+			h.Close()
+			return nil, fmt.Errorf("finding the end of %s: %w", path, err)
+		}
+		f = &openFile{h: h, path: path, lastUse: now, pos: pos, start: -1}
+		s.files[path] = f
+		if s.filesOpen != nil {
+			s.filesOpen.Inc()
+		}
 	}
-	h, err := s.open(path, s.fileMode)
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
-	}
-	pos, err := h.Seek(0, io.SeekEnd)
-	if err != nil {
-		h.Close()
-		return nil, fmt.Errorf("finding the end of %s: %w", path, err)
-	}
-	f := &openFile{h: h, path: key, lastUse: now, pos: pos, start: -1}
-	s.files[key] = f
-	if s.filesOpen != nil {
-		s.filesOpen.Inc()
-	}
+	f.keys = append(f.keys, key)
+	s.byKey[key] = f
 	return f, nil
 }
 
@@ -419,7 +434,7 @@ func (s *Sink) Send(_ context.Context, req *batch.Request) error {
 		chunk := req.EncodedRange(from, to)
 		if _, err := f.h.Write(chunk); err != nil {
 			err = fmt.Errorf("writing to %s: %w", f.path, err)
-			failed = append(failed, failedPath{f.path, classify(err), err})
+			failed = append(failed, failedPath{string(path(from)), classify(err), err})
 			v.set(n, from, to, classify(err), err)
 			s.fail(f, &v, n, classify(err), err)
 			from = to

@@ -534,3 +534,19 @@ func TestLoadFromHCL(t *testing.T) {
 		t.Fatalf("bad template: %v", err)
 	}
 }
+
+func TestUncleanPathsShareOneFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := NewConfig()
+	cfg.Path = dir + "/out/{{ nomad.job_name }}.log"
+	r := start(t, cfg, nil)
+	r.send(ev("web", "1"), ev("./web", "2"), ev("x/../web", "3"), ev("web", "4"))
+	r.ack()
+	if got := testutil.ToFloat64(r.m.FilesOpen); got != 1 {
+		t.Errorf("files_open = %v for one file", got)
+	}
+	r.close()
+	if got := readMessages(dir + "/out/web.log"); fmt.Sprint(got) != "[1 2 3 4]" {
+		t.Fatalf("web.log = %v", got)
+	}
+}
