@@ -174,6 +174,7 @@ func newBody(p []byte) *body {
 	return b
 }
 
+// Close records that the transport is done with the body.
 func (b *body) Close() error {
 	b.once.Do(func() { close(b.closed) })
 	return nil

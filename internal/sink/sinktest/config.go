@@ -18,6 +18,7 @@ var registerSource sync.Once
 
 type sourceConfig struct{}
 
+// Validate accepts the empty configuration.
 func (*sourceConfig) Validate() error { return nil }
 
 // LoadConfig loads a configuration holding one sink of type typ, whose
