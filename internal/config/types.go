@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -70,9 +71,26 @@ func Errorf(field, format string, args ...any) error {
 	return &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)}
 }
 
-// Validator is implemented by nested config structs that check themselves.
-// Errors are relative to the nested block; the decoder prefixes the block's
-// name.
-type Validator interface {
-	Validate() error
+// Prefix returns err with every field path in it (a *FieldError, or several
+// joined with errors.Join) prefixed by block, for a component's Validate to
+// report the errors of a nested block's own validation:
+//
+//	if err := c.Batch.Validate(); err != nil { return config.Prefix("batch", err) }
+func Prefix(block string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs := j.Unwrap()
+		out := make([]error, len(errs))
+		for i, e := range errs {
+			out[i] = Prefix(block, e)
+		}
+		return errors.Join(out...)
+	}
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		return &FieldError{Field: block + "." + fe.Field, Msg: fe.Msg}
+	}
+	return &FieldError{Field: block, Msg: err.Error()}
 }

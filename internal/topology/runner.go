@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/event"
 )
 
 const maxRestartDelay = time.Minute
@@ -128,4 +129,9 @@ func (s *sinkRunner) stop(timeout time.Duration) {
 		<-s.done
 	}
 	s.cancel()
+	// The queue is retired (closed); batches the sink never took are
+	// released here so their sources do not wait for them.
+	for b := range s.q.ch {
+		b.Ack.Release(event.Failed)
+	}
 }

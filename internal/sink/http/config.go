@@ -65,7 +65,7 @@ func NewConfig() *Config {
 		Compression:    CompressionNone,
 		ConnectTimeout: httpclient.DefaultConnectTimeout,
 		Batch:          batch.DefaultConfig(),
-		Request:        driver.DefaultRequestConfig(),
+		Request:        defaultRequest(),
 		Healthcheck:    HealthcheckConfig{Enabled: true, Method: "HEAD"},
 	}
 }
@@ -132,4 +132,14 @@ func (c *Config) clientOptions() httpclient.Options {
 		ConnectTimeout:  c.ConnectTimeout,
 		MaxConnsPerHost: c.Request.Concurrency,
 	}
+}
+
+// defaultRequest is the request block's default for the http sink: one
+// request at a time, so that the lines of one file reach the endpoint in the
+// order they were written. Raising concurrency trades that order for
+// throughput.
+func defaultRequest() driver.RequestConfig {
+	r := driver.DefaultRequestConfig()
+	r.Concurrency = 1
+	return r
 }

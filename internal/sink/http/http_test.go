@@ -632,7 +632,7 @@ func TestRegistered(t *testing.T) {
 	}
 	cfg := reg.NewConfig().(*Config)
 	if cfg.Method != "POST" || cfg.Encoding != "ndjson" || cfg.Compression != "none" || !cfg.Healthcheck.Enabled ||
-		cfg.Batch != batch.DefaultConfig() || cfg.Request != driver.DefaultRequestConfig() {
+		cfg.Batch != batch.DefaultConfig() || cfg.Request != defaultRequest() || cfg.Request.Concurrency != 1 {
 		t.Fatalf("defaults %+v", cfg)
 	}
 	cfg.URI = "http://127.0.0.1:1/"
