@@ -44,10 +44,12 @@ type CorruptError struct {
 	Err  error
 }
 
+// Error describes the file and what is wrong with it.
 func (e *CorruptError) Error() string {
 	return fmt.Sprintf("state file %s is unusable: %v", e.Path, e.Err)
 }
 
+// Unwrap returns the parse or version error.
 func (e *CorruptError) Unwrap() error { return e.Err }
 
 // PathFor returns the conventional location of a component's state file:

@@ -238,19 +238,21 @@ func (r *Reader) checkHead() (bool, error) {
 
 // Restart starts the file over from offset 0 after Stat reported it
 // truncated. A line held from the old content is flushed first and returned
-// as a batch (nil if none) that the caller emits like any other.
+// as a batch (nil if none) that the caller emits like any other. If the new
+// head cannot be read, the fingerprint covers no bytes until a later Stat
+// extends it, and the error is returned.
 func (r *Reader) Restart(now time.Time) (*event.Batch, error) {
 	b := r.Flush(now)
 	fp, err := ReadFingerprint(r.f, r.id)
 	if err != nil {
-		return b, err
+		fp = Fingerprint{FileID: r.id}
 	}
 	r.fp = fp
 	r.readOff, r.doneOff, r.regOff = 0, 0, 0
 	r.framer.Reset()
 	r.heldFrom = time.Time{}
 	r.prog.Reset(fp, 0)
-	return b, nil
+	return b, err
 }
 
 // Rewind goes back to the committed offset, forgetting the batches in flight

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -13,7 +11,6 @@ import (
 
 	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/component"
-	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/tail"
 	"github.com/prometheus/client_golang/prometheus"
@@ -240,219 +237,6 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 	}
 }
 
-// round serves every file that is due once. busy reports whether any file
-// had data (another round should follow at once).
-func (s *Source) round(ctx context.Context, out component.Emitter, now time.Time) (busy bool, err error) {
-	for _, t := range s.order {
-		if t.closed || now.Before(t.nextPoll) {
-			continue
-		}
-		got, err := s.service(ctx, out, t, now)
-		busy = busy || got
-		if err != nil {
-			return busy, err
-		}
-	}
-	// Drop the files closed in this round.
-	kept := s.order[:0]
-	for _, t := range s.order {
-		if !t.closed {
-			kept = append(kept, t)
-		}
-	}
-	clear(s.order[len(kept):])
-	s.order = kept
-	return busy, nil
-}
-
-// service checks one file, reads up to perFileBudget bytes of it, and closes
-// it when it is gone and done. got reports whether bytes were read.
-func (s *Source) service(ctx context.Context, out component.Emitter, t *tracked, now time.Time) (got bool, err error) {
-	st, serr := t.r.Stat()
-	if serr != nil {
-		s.readFailed(t, serr)
-		s.schedule(t, now, false)
-		return false, nil
-	}
-	t.deleted = st.Deleted
-	if st.Grew {
-		t.lastGrowth = now
-	}
-	if st.Truncated {
-		s.m.Errors("file_truncated").Inc()
-		s.log.Warn("file truncated or its content replaced; reading it again from the beginning",
-			"file", t.path, "offset", t.r.Offset(), "size", st.Size)
-		b, rerr := t.r.Restart(now)
-		if err := s.emit(ctx, out, b); err != nil {
-			return false, err
-		}
-		if rerr != nil {
-			s.readFailed(t, rerr)
-		}
-		t.lastGrowth = now
-	}
-
-	read, eof, failed := 0, false, false
-	for read < perFileBudget {
-		b, n, rerr := t.r.Read(s.buf, now)
-		read += n
-		if err := s.emit(ctx, out, b); err != nil {
-			return read > 0, err
-		}
-		if rerr != nil {
-			if errors.Is(rerr, io.EOF) {
-				eof = true
-			} else {
-				failed = true
-				s.readFailed(t, rerr)
-			}
-			break
-		}
-	}
-	if !failed && t.readErr != "" {
-		s.log.Info("reading file works again", "file", t.path)
-		t.readErr = ""
-	}
-	t.behind.Set(float64(t.r.Behind()))
-	if read > 0 {
-		t.lastGrowth = now
-	}
-	s.schedule(t, now, read > 0)
-
-	if !t.goneAt.IsZero() && eof && read == 0 {
-		quiet := t.goneAt
-		if t.lastGrowth.After(quiet) {
-			quiet = t.lastGrowth
-		}
-		if now.Sub(quiet) >= s.cfg.RotateWait {
-			return false, s.closeFile(ctx, out, t, now)
-		}
-		t.nextPoll = minTime(t.nextPoll, quiet.Add(s.cfg.RotateWait))
-	}
-	return read > 0, nil
-}
-
-// schedule sets when t is polled next: at once after data, else with a
-// doubling backoff, and never after its held line's deadline.
-func (s *Source) schedule(t *tracked, now time.Time, gotData bool) {
-	if gotData {
-		t.backoff = 0
-		t.nextPoll = now
-		return
-	}
-	maxPoll := maxPollUnwatched
-	if s.watched(t.path) {
-		maxPoll = maxPollWatched
-	}
-	t.backoff = min(max(2*t.backoff, minPoll), maxPoll)
-	t.nextPoll = now.Add(t.backoff)
-	if dl, ok := t.r.PartialDeadline(); ok {
-		t.nextPoll = minTime(t.nextPoll, dl)
-	}
-}
-
-// watched reports whether fsnotify reports writes to path.
-func (s *Source) watched(path string) bool {
-	return s.watcher != nil && s.watcher.watching(dirOf(path))
-}
-
-// emit hands b to out and releases the source's own hold of its Ack.
-func (s *Source) emit(ctx context.Context, out component.Emitter, b *event.Batch) error {
-	if b == nil {
-		return nil
-	}
-	if err := out.Emit(ctx, b); err != nil {
-		b.Ack.Release(event.Failed)
-		return err
-	}
-	s.m.SentEvents.Add(float64(len(b.Events)))
-	b.Ack.Release(event.Delivered)
-	return nil
-}
-
-// closeFile flushes a held line, closes t and keeps its position (unless
-// the file is deleted: its inode will be reused by another file).
-func (s *Source) closeFile(ctx context.Context, out component.Emitter, t *tracked, now time.Time) error {
-	if err := s.emit(ctx, out, t.r.Flush(now)); err != nil {
-		return err
-	}
-	if err := t.r.Close(); err != nil {
-		s.log.Warn("closing file", "file", t.path, "error", err)
-	}
-	t.closed = true
-	s.mu.Lock()
-	delete(s.files, t.r.ID())
-	if !t.deleted {
-		s.known[t.r.ID()] = &knownFile{path: t.path, prog: t.r.Progress(), lastSeen: now}
-	}
-	s.mu.Unlock()
-	if s.byPath[t.path] == t {
-		delete(s.byPath, t.path)
-	}
-	s.m.FilesOpen.Dec()
-	s.m.ForgetFile(t.path)
-	s.flusher.Mark()
-	s.log.Debug("closed file that disappeared", "file", t.path, "deleted", t.deleted, "offset", t.r.Offset())
-	return nil
-}
-
-// readFailed logs and counts a read error once until reading works again or
-// the error changes.
-func (s *Source) readFailed(t *tracked, err error) {
-	if msg := err.Error(); msg != t.readErr {
-		t.readErr = msg
-		s.m.Errors("read").Inc()
-		s.log.Error("reading file failed; retrying at every poll", "file", t.path, "error", err)
-	}
-}
-
-// rewindFailed makes files whose batches failed (the previous Run ended
-// before they were delivered) read those bytes again.
-func (s *Source) rewindFailed() {
-	for _, t := range s.order {
-		if t.r.Progress().Failed() {
-			t.r.Rewind()
-			t.nextPoll = time.Time{}
-			s.log.Info("reading again data whose delivery failed", "file", t.path, "offset", t.r.Offset())
-		}
-	}
-}
-
-// load reads the checkpoint into known. A corrupt checkpoint is logged,
-// counted and ignored; an unreadable one is an error.
-func (s *Source) load() error {
-	var st state
-	found, err := s.store.Load(&st)
-	var corrupt *checkpoint.CorruptError
-	switch {
-	case err != nil && !errors.As(err, &corrupt) && !errors.Is(err, fs.ErrNotExist):
-		s.m.Errors("checkpoint").Inc()
-		return fmt.Errorf("loading checkpoint: %w", err)
-	case err != nil && found:
-		s.m.Errors("checkpoint").Inc()
-		s.log.Warn("checkpoint unusable; using its previous version (some lines may be sent again)", "error", err)
-	case err != nil:
-		s.m.Errors("checkpoint").Inc()
-		s.log.Error("checkpoint unusable; starting without one (files are read according to read_from)", "error", err)
-	}
-	if !found {
-		return nil
-	}
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, e := range st.Files {
-		seen := e.LastSeen
-		if seen.IsZero() {
-			seen = now
-		}
-		fp := e.fingerprint()
-		s.known[fp.FileID] = &knownFile{path: e.Path, prog: tail.NewProgress(fp, e.Offset, nil, nil), lastSeen: seen}
-	}
-	s.log.Debug("loaded checkpoint", "path", s.store.Path, "files", len(st.Files))
-	return nil
-}
-
 // Close waits until the emitted batches are acknowledged or ctx ends, saves
 // the checkpoint and closes the files. Call it once, after Run returned.
 func (s *Source) Close(ctx context.Context) error {
@@ -485,11 +269,4 @@ func (s *Source) Close(ctx context.Context) error {
 		s.mu.Unlock()
 	})
 	return errors.Join(errs...)
-}
-
-func minTime(a, b time.Time) time.Time {
-	if b.Before(a) {
-		return b
-	}
-	return a
 }

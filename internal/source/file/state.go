@@ -1,9 +1,13 @@
 package file
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"sort"
 	"time"
 
+	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/tail"
 )
 
@@ -80,4 +84,39 @@ func (s *Source) snapshot(now time.Time) state {
 // save writes the checkpoint; it is the Flusher's save function.
 func (s *Source) save() error {
 	return s.store.Save(s.snapshot(time.Now()))
+}
+
+// load reads the checkpoint into known. A corrupt checkpoint is logged,
+// counted and ignored; an unreadable one is an error.
+func (s *Source) load() error {
+	var st state
+	found, err := s.store.Load(&st)
+	var corrupt *checkpoint.CorruptError
+	switch {
+	case err != nil && !errors.As(err, &corrupt) && !errors.Is(err, fs.ErrNotExist):
+		s.m.Errors("checkpoint").Inc()
+		return fmt.Errorf("loading checkpoint: %w", err)
+	case err != nil && found:
+		s.m.Errors("checkpoint").Inc()
+		s.log.Warn("checkpoint unusable; using its previous version (some lines may be sent again)", "error", err)
+	case err != nil:
+		s.m.Errors("checkpoint").Inc()
+		s.log.Error("checkpoint unusable; starting without one (files are read according to read_from)", "error", err)
+	}
+	if !found {
+		return nil
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range st.Files {
+		seen := e.LastSeen
+		if seen.IsZero() {
+			seen = now
+		}
+		fp := e.fingerprint()
+		s.known[fp.FileID] = &knownFile{path: e.Path, prog: tail.NewProgress(fp, e.Offset, nil, nil), lastSeen: seen}
+	}
+	s.log.Debug("loaded checkpoint", "path", s.store.Path, "files", len(st.Files))
+	return nil
 }
