@@ -3,7 +3,6 @@
 package file
 
 import (
-	"os"
 	"syscall"
 	"testing"
 )
@@ -14,5 +13,3 @@ func mkfifo(t testing.TB, path string) {
 		t.Fatal(err)
 	}
 }
-
-func mkdirAll(p string) error { return os.MkdirAll(p, 0o755) }

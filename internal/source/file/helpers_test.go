@@ -333,3 +333,5 @@ func clip(s []string) string {
 	}
 	return fmt.Sprintf("%q", s)
 }
+
+func mkdirAll(p string) error { return os.MkdirAll(p, 0o755) }
