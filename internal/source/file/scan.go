@@ -164,6 +164,7 @@ func (s *Source) openNew(c *candidate, now time.Time, initial bool) {
 	start, how := s.startOffset(r, k, initial)
 	r.Start(start)
 	t := &tracked{r: r, path: p, behind: s.m.BytesBehind(p), nextPoll: now, lastGrowth: now}
+	t.behind.Set(float64(r.Behind()))
 	s.mu.Lock()
 	s.files[c.id] = t
 	delete(s.known, c.id)

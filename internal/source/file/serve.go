@@ -46,6 +46,9 @@ func (s *Source) service(ctx context.Context, out component.Emitter, t *tracked,
 		return false, nil
 	}
 	t.deleted = st.Deleted
+	// Set before emitting: while a full sink blocks the emit, the gauge
+	// shows how far behind the file is.
+	t.behind.Set(float64(t.r.Behind()))
 	if st.Grew {
 		t.lastGrowth = now
 	}
@@ -67,6 +70,7 @@ func (s *Source) service(ctx context.Context, out component.Emitter, t *tracked,
 	for read < perFileBudget {
 		b, n, rerr := t.r.Read(s.buf, now)
 		read += n
+		t.behind.Set(float64(t.r.Behind()))
 		if err := s.emit(ctx, out, b); err != nil {
 			return read > 0, err
 		}
