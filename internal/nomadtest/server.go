@@ -44,6 +44,7 @@ type Server struct {
 	token    string
 	readable map[string]bool // nil: every namespace
 	blocking int
+	silent   bool          // changes neither bump the index nor wake queries
 	dropNow  chan struct{} // closed by DropBlocking
 
 	// lifecycle
@@ -250,9 +251,28 @@ func (s *Server) Touch() uint64 {
 }
 
 func (s *Server) bumpLocked() uint64 {
+	if s.silent {
+		return s.index
+	}
 	s.index++
 	s.notifyLocked()
 	return s.index
+}
+
+// Silently runs fn with index bumps and wake-ups turned off: the changes
+// fn makes keep the current index (as ModifyIndex too) and do not wake
+// blocking queries, like an update a blocking query missed. A full read
+// sees them.
+func (s *Server) Silently(fn func()) {
+	s.mu.Lock()
+	s.silent = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.silent = false
+		s.mu.Unlock()
+	}()
+	fn()
 }
 
 func (s *Server) notifyLocked() {

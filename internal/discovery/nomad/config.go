@@ -77,7 +77,7 @@ func DefaultConfig() Config {
 // errors.Join when there are several.
 func (c *Config) Validate() error {
 	var errs []error
-	errs = appendErrs(errs, prefixErr("nomad", c.Nomad.Validate()))
+	errs = appendErrs(errs, config.Prefix("nomad", c.Nomad.Validate()))
 	if c.AllocDir != "" && !filepath.IsAbs(c.AllocDir) {
 		errs = append(errs, config.Errorf("alloc_dir", "must be an absolute path, got %q", c.AllocDir))
 	}
@@ -93,8 +93,8 @@ func (c *Config) Validate() error {
 	if c.RetryMaxBackoff < c.RetryInitialBackoff {
 		errs = append(errs, config.Errorf("retry_max_backoff", "must be at least retry_initial_backoff (%s), got %s", c.RetryInitialBackoff, c.RetryMaxBackoff))
 	}
-	errs = appendErrs(errs, prefixErr("include", c.Include.Validate()))
-	errs = appendErrs(errs, prefixErr("exclude", c.Exclude.Validate()))
+	errs = appendErrs(errs, config.Prefix("include", c.Include.Validate()))
+	errs = appendErrs(errs, config.Prefix("exclude", c.Exclude.Validate()))
 	return errors.Join(errs...)
 }
 
@@ -163,25 +163,4 @@ func appendErrs(errs []error, err error) []error {
 		return errs
 	}
 	return append(errs, err)
-}
-
-// prefixErr puts prefix in front of the field of every *config.FieldError
-// in err (also inside errors.Join); other errors are returned as they are.
-func prefixErr(prefix string, err error) error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		inner := j.Unwrap()
-		out := make([]error, len(inner))
-		for i, e := range inner {
-			out[i] = prefixErr(prefix, e)
-		}
-		return errors.Join(out...)
-	}
-	var fe *config.FieldError
-	if errors.As(err, &fe) {
-		return &config.FieldError{Field: prefix + "." + fe.Field, Msg: fe.Msg}
-	}
-	return err
 }

@@ -83,10 +83,10 @@ type Selector struct {
 // NewSelector returns a selector for validated include and exclude blocks.
 func NewSelector(include, exclude Selection) (*Selector, error) {
 	if err := include.Validate(); err != nil {
-		return nil, prefixErr("include", err)
+		return nil, config.Prefix("include", err)
 	}
 	if err := exclude.Validate(); err != nil {
-		return nil, prefixErr("exclude", err)
+		return nil, config.Prefix("exclude", err)
 	}
 	return &Selector{include: include, exclude: exclude}, nil
 }

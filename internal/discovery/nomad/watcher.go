@@ -115,6 +115,7 @@ func (w *Watcher) resolveNode(ctx context.Context) (Node, error) {
 	n, err := ResolveNode(ctx, w.client, &w.cfg)
 	w.m.RequestDuration("node").Observe(time.Since(start).Seconds())
 	if err != nil {
+		w.countError(err)
 		return Node{}, err
 	}
 	w.node, w.resolved = n, true
@@ -182,7 +183,6 @@ func (w *Watcher) resolveWithRetry(ctx context.Context) (Node, error) {
 		if ctx.Err() != nil {
 			return Node{}, ctx.Err()
 		}
-		w.countError(err)
 		if permanent(err) {
 			return Node{}, err
 		}
@@ -290,7 +290,6 @@ func (w *Watcher) watch(ctx context.Context, node Node, p *pending) error {
 			continue
 		}
 		index = meta.LastIndex
-		w.m.Index.Set(float64(index))
 		if q == 0 {
 			nextResync = time.Now().Add(w.cfg.ResyncInterval)
 		}
@@ -298,6 +297,7 @@ func (w *Watcher) watch(ctx context.Context, node Node, p *pending) error {
 			w.m.Resyncs.Inc()
 		}
 		w.apply(node, allocs, resync, first, p)
+		w.m.Index.Set(float64(index))
 		first = false
 	}
 	return nil
