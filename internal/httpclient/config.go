@@ -49,15 +49,22 @@ func (c *TLSConfig) Validate() error {
 const (
 	AuthBasic  = "basic"
 	AuthBearer = "bearer"
+	// AuthAPIKey sends "Authorization: ApiKey <api_key>", the scheme of
+	// Elasticsearch and OpenSearch API keys.
+	AuthAPIKey = "api_key"
 )
 
 // AuthConfig is the `auth` block of an HTTP sink.
 type AuthConfig struct {
-	// Strategy is "basic" (user and password) or "bearer" (token).
-	Strategy string `hcl:"strategy,required" enum:"basic,bearer"`
+	// Strategy is "basic" (user and password), "bearer" (token) or
+	// "api_key" (api_key).
+	Strategy string `hcl:"strategy,required" enum:"basic,bearer,api_key"`
 	User     string `hcl:"user"`
 	Password string `hcl:"password"`
 	Token    string `hcl:"token"`
+	// APIKey is sent as is after "ApiKey ": for Elasticsearch, the
+	// "encoded" value of a created API key (base64 of "id:key").
+	APIKey string `hcl:"api_key"`
 }
 
 // Validate checks that the attributes match the strategy. Field paths are
@@ -71,6 +78,9 @@ func (c *AuthConfig) Validate() error {
 		if c.Token != "" {
 			return config.Errorf("token", "is only used with strategy %q", AuthBearer)
 		}
+		if c.APIKey != "" {
+			return config.Errorf("api_key", "is only used with strategy %q", AuthAPIKey)
+		}
 	case AuthBearer:
 		if c.Token == "" {
 			return config.Errorf("token", "is required with strategy %q", AuthBearer)
@@ -78,8 +88,24 @@ func (c *AuthConfig) Validate() error {
 		if c.User != "" || c.Password != "" {
 			return config.Errorf("user", "user and password are only used with strategy %q", AuthBasic)
 		}
+		if c.APIKey != "" {
+			return config.Errorf("api_key", "is only used with strategy %q", AuthAPIKey)
+		}
+	case AuthAPIKey:
+		if c.APIKey == "" {
+			return config.Errorf("api_key", "is required with strategy %q", AuthAPIKey)
+		}
+		if strings.ContainsAny(c.APIKey, "\r\n\x00") {
+			return config.Errorf("api_key", "contains a line break or NUL")
+		}
+		if c.User != "" || c.Password != "" {
+			return config.Errorf("user", "user and password are only used with strategy %q", AuthBasic)
+		}
+		if c.Token != "" {
+			return config.Errorf("token", "is only used with strategy %q", AuthBearer)
+		}
 	default:
-		return config.Errorf("strategy", "must be %q or %q, got %q", AuthBasic, AuthBearer, c.Strategy)
+		return config.Errorf("strategy", "must be %q, %q or %q, got %q", AuthBasic, AuthBearer, AuthAPIKey, c.Strategy)
 	}
 	return nil
 }
@@ -195,6 +221,8 @@ func (o Options) staticHeader() (http.Header, string) {
 			h.Set("Authorization", r.Header.Get("Authorization"))
 		case AuthBearer:
 			h.Set("Authorization", "Bearer "+a.Token)
+		case AuthAPIKey:
+			h.Set("Authorization", "ApiKey "+a.APIKey)
 		}
 	}
 	return h, host

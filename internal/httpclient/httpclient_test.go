@@ -29,6 +29,13 @@ func TestValidate(t *testing.T) {
 		{"bearer without token", Options{Auth: &AuthConfig{Strategy: "bearer"}}, "auth.token"},
 		{"bearer with user", Options{Auth: &AuthConfig{Strategy: "bearer", Token: "t", User: "u"}}, "auth.user"},
 		{"unknown strategy", Options{Auth: &AuthConfig{Strategy: "digest"}}, "auth.strategy"},
+		{"api key", Options{Auth: &AuthConfig{Strategy: "api_key", APIKey: "a2V5OnNlY3JldA=="}}, ""},
+		{"api key missing", Options{Auth: &AuthConfig{Strategy: "api_key"}}, "auth.api_key"},
+		{"api key with newline", Options{Auth: &AuthConfig{Strategy: "api_key", APIKey: "k\r\nX: y"}}, "auth.api_key"},
+		{"api key with user", Options{Auth: &AuthConfig{Strategy: "api_key", APIKey: "k", User: "u"}}, "auth.user"},
+		{"api key with token", Options{Auth: &AuthConfig{Strategy: "api_key", APIKey: "k", Token: "t"}}, "auth.token"},
+		{"basic with api key", Options{Auth: &AuthConfig{Strategy: "basic", User: "u", APIKey: "k"}}, "auth.api_key"},
+		{"bearer with api key", Options{Auth: &AuthConfig{Strategy: "bearer", Token: "t", APIKey: "k"}}, "auth.api_key"},
 		{"cert without key", Options{TLS: &TLSConfig{CertFile: "c.pem"}}, "tls.key_file"},
 		{"key without cert", Options{TLS: &TLSConfig{KeyFile: "k.pem"}}, "tls.cert_file"},
 		{"good headers", Options{Headers: map[string]string{"X-Scope-OrgID": "team", "Content-Type": "application/json", "Host": "h"}}, ""},
@@ -128,6 +135,7 @@ func TestClientHeadersAndAuth(t *testing.T) {
 	}{
 		{&AuthConfig{Strategy: "basic", User: "alice", Password: "s3cret"}, "Basic YWxpY2U6czNjcmV0"},
 		{&AuthConfig{Strategy: "bearer", Token: "tok"}, "Bearer tok"},
+		{&AuthConfig{Strategy: "api_key", APIKey: "a2V5OnNlY3JldA=="}, "ApiKey a2V5OnNlY3JldA=="},
 	} {
 		cl, err := New(Options{Auth: c.auth, Headers: map[string]string{"X-Scope-OrgID": "team-a", "host": "logs.example", "Content-Type": "text/custom"}})
 		if err != nil {
