@@ -50,6 +50,7 @@ type Server struct {
 	silent   bool
 	lists    map[string]List
 	closing  chan struct{}
+	beats    int
 }
 
 // Request is one request the server received.
@@ -157,6 +158,28 @@ func (s *Server) RequireToken(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.token = token
+}
+
+// EndWith ends every open stream normally after writing message without a
+// line terminator, as Nomad does when a subscription fails after the 200
+// answer (for example "event dropped from buffer" for a slow subscriber).
+func (s *Server) EndWith(message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.endOnce.Do(func() {
+			c.endMsg = message
+			close(c.end)
+		})
+	}
+}
+
+// Heartbeats is the number of {} lines sent so far, the first line of each
+// stream included.
+func (s *Server) Heartbeats() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.beats
 }
 
 // Silence stops (true) or resumes (false) all output of new and open

@@ -12,6 +12,9 @@ import (
 type stream struct {
 	cut     chan struct{}
 	cutOnce sync.Once
+	end     chan struct{}
+	endOnce sync.Once
+	endMsg  string
 	wakeCh  chan struct{}
 }
 
@@ -76,7 +79,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 	}
 	s.record(r, http.StatusOK)
 
-	c := &stream{cut: make(chan struct{}), wakeCh: make(chan struct{}, 1)}
+	c := &stream{cut: make(chan struct{}), end: make(chan struct{}), wakeCh: make(chan struct{}, 1)}
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	s.mu.Unlock()
@@ -100,8 +103,14 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 			flusher.Flush()
 		}
 	}
-	if !s.isSilent() {
+	heartbeat := func() {
+		s.mu.Lock()
+		s.beats++
+		s.mu.Unlock()
 		write([]byte("{}\n"))
+	}
+	if !s.isSilent() {
+		heartbeat()
 	}
 	hb := time.NewTicker(s.opts.Heartbeat)
 	defer hb.Stop()
@@ -109,12 +118,16 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-c.cut:
 			s.abort(write, cur, sub)
+		case <-c.end:
+			write([]byte(c.endMsg))
+			return
 		default:
 		}
 		if s.isSilent() {
 			select {
 			case <-c.wakeCh:
 			case <-c.cut:
+			case <-c.end:
 			case <-r.Context().Done():
 				return
 			case <-s.closing:
@@ -149,8 +162,9 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-changed:
 		case <-hb.C:
-			write([]byte("{}\n"))
+			heartbeat()
 		case <-c.cut:
+		case <-c.end:
 		case <-c.wakeCh:
 		case <-r.Context().Done():
 			return

@@ -1,0 +1,85 @@
+package nomadevents
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/metrics"
+)
+
+func pos(i uint64) Cursor { return Cursor{Index: i, Seen: []uint64{i}, Exact: true} }
+
+func TestTrackerCommitsTheContiguousPrefix(t *testing.T) {
+	m := metrics.ForTest("source", SourceType, "t")
+	commits := 0
+	tr := newTracker(Cursor{Index: 1}, m.Unacknowledged, func() { commits++ })
+	a, b, c := tr.add(pos(10)), tr.add(pos(11)), tr.add(pos(12))
+	if got := testutil.ToFloat64(m.Unacknowledged); got != 3 {
+		t.Fatalf("in flight %v", got)
+	}
+	c.Release(event.Delivered)
+	b.Release(event.Delivered)
+	if got := tr.snapshot(); got.Index != 1 || commits != 0 {
+		t.Fatalf("committed %+v past an unacknowledged batch", got)
+	}
+	a.Release(event.Delivered)
+	if got := tr.snapshot(); got.Index != 12 || commits != 1 {
+		t.Fatalf("committed %+v after %d commits", got, commits)
+	}
+	if err := tr.wait(context.Background()); err != nil || testutil.ToFloat64(m.Unacknowledged) != 0 {
+		t.Fatalf("wait %v, in flight %v", err, testutil.ToFloat64(m.Unacknowledged))
+	}
+}
+
+func TestTrackerFailureHoldsAndRewinds(t *testing.T) {
+	tr := newTracker(Cursor{}, nil, nil)
+	a, b, c := tr.add(pos(10)), tr.add(pos(11)), tr.add(pos(12))
+	a.Release(event.Delivered)
+	b.Retain(1)
+	b.Release(event.Failed)
+	b.Release(event.Delivered)
+	select {
+	case <-tr.failures():
+	default:
+		t.Fatal("failure not signalled")
+	}
+	c.Release(event.Delivered)
+	if got := tr.snapshot(); got.Index != 10 {
+		t.Fatalf("committed %+v past a failed batch", got)
+	}
+	if got := tr.rewind(); got.Index != 10 {
+		t.Fatalf("rewind to %+v", got)
+	}
+	// Acknowledgements of batches from before the rewind are ignored.
+	d := tr.add(pos(11))
+	tr.add(pos(13)) // never acknowledged
+	d.Release(event.Delivered)
+	if got := tr.snapshot(); got.Index != 11 {
+		t.Fatalf("committed %+v after the rewind", got)
+	}
+}
+
+func TestTrackerMarkAndWait(t *testing.T) {
+	tr := newTracker(pos(50), nil, nil)
+	a := tr.add(pos(51))
+	tr.mark(Cursor{}) // index regression: reset once 51 is in
+	if got := tr.snapshot(); got.Index != 50 {
+		t.Fatalf("mark committed before the batch ahead of it: %+v", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := tr.wait(ctx); err == nil {
+		t.Fatal("wait returned with a batch in flight")
+	}
+	a.Release(event.Delivered)
+	if got := tr.snapshot(); got.Index != 0 || got.Exact {
+		t.Fatalf("committed %+v, want the reset cursor", got)
+	}
+	if err := tr.wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
