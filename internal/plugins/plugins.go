@@ -7,4 +7,5 @@ import (
 	_ "github.com/drover-dev/drover/internal/sink/http"
 	_ "github.com/drover-dev/drover/internal/sink/stdout"
 	_ "github.com/drover-dev/drover/internal/source/file"
+	_ "github.com/drover-dev/drover/internal/source/nomadevents"
 )
