@@ -74,8 +74,10 @@ type Options struct {
 	// failed attempts (Errors("send")), attempts sent again (Retries),
 	// discarded events (Discarded("rejected"), Discarded("retries_exhausted"))
 	// and attempt durations by outcome (RequestDuration "ok", "retry",
-	// "rejected", "partial"). It never touches BufferEvents. Nil counts into
-	// a private registry.
+	// "rejected", "partial"). Events a partial result refused with a reason
+	// of their own (retry.PartialError.Reasons) are counted as
+	// Discarded(reason) instead of "rejected". It never touches
+	// BufferEvents. Nil counts into a private registry.
 	Metrics *metrics.Component
 }
 
@@ -284,10 +286,13 @@ func (d *Driver) deliver(ctx context.Context, req *batch.Request) {
 		case partial != nil:
 			d.m.durPartial.Observe(took)
 			n, size := req.Len(), req.Size()
+			byReason := refusedByReason(partial)
 			next, accepted, refused := req.Resolve(partial.Outcomes, d.opts.Encoder)
 			d.sent(accepted, size*accepted/n)
 			if refused > 0 {
-				d.discard(err, refused, ReasonRejected)
+				for _, rc := range byReason {
+					d.discard(err, rc.n, rc.reason)
+				}
 			} else {
 				d.endDiscarding()
 			}
@@ -336,10 +341,13 @@ func (d *Driver) sent(events, bytes int) {
 // discard counts and logs events discarded for reason; the log comes once
 // per streak of discarding requests.
 func (d *Driver) discard(err error, n int, reason string) {
-	if reason == ReasonRetriesExhausted {
+	switch reason {
+	case ReasonRetriesExhausted:
 		d.m.exhausted.Add(float64(n))
-	} else {
+	case ReasonRejected:
 		d.m.rejected.Add(float64(n))
+	default:
+		d.opts.Metrics.Discarded(reason).Add(float64(n))
 	}
 	if d.discarding.Fail(n) {
 		msg := "destination refused events, discarding them"
@@ -350,6 +358,40 @@ func (d *Driver) discard(err error, n int, reason string) {
 	} else {
 		d.log.Debug("discarding events", "error", err, "events", n, "reason", reason)
 	}
+}
+
+// reasonCount is a number of refused events with one discard reason.
+type reasonCount struct {
+	reason string
+	n      int
+}
+
+// refusedByReason counts the Refused outcomes of p by discard reason, in
+// order of first appearance; events without a reason count as
+// ReasonRejected.
+func refusedByReason(p *retry.PartialError) []reasonCount {
+	var out []reasonCount
+	for i, o := range p.Outcomes {
+		if o != batch.Refused {
+			continue
+		}
+		reason := ReasonRejected
+		if len(p.Reasons) == len(p.Outcomes) && p.Reasons[i] != "" {
+			reason = p.Reasons[i]
+		}
+		found := false
+		for j := range out {
+			if out[j].reason == reason {
+				out[j].n++
+				found = true
+				break
+			}
+		}
+		if !found {
+			out = append(out, reasonCount{reason, 1})
+		}
+	}
+	return out
 }
 
 // endFailing ends the streak of transient failures, when a request got

@@ -347,6 +347,34 @@ func TestPartialResult(t *testing.T) {
 	h.closeAndWait()
 }
 
+func TestPartialResultCountsReasons(t *testing.T) {
+	rec := &recorder{answer: func(n int, req *batch.Request) error {
+		return &retry.PartialError{
+			Outcomes: []batch.Outcome{batch.Refused, batch.Refused, batch.Accepted, batch.Refused, batch.Refused},
+			Reasons:  []string{"too_large", "", "ignored", "mapper_parsing_exception", "too_large"},
+			Err:      errors.New("item errors"),
+		}
+	}}
+	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 5, MaxBytes: 1 << 20, Timeout: time.Hour},
+		Request: fastRequest(1), Encoder: codec.Array{}, Sender: rec})
+	h.send(h.batch("a", 5))
+	if !h.ack() {
+		t.Fatal("ack not ok")
+	}
+	for reason, want := range map[string]float64{"too_large": 2, "rejected": 1, "mapper_parsing_exception": 1, "ignored": 0} {
+		if got := testutil.ToFloat64(h.m.Discarded(reason)); got != want {
+			t.Errorf("discarded{reason=%q} = %v, want %v", reason, got, want)
+		}
+	}
+	if got := testutil.ToFloat64(h.m.SentEvents); got != 1 {
+		t.Fatalf("sent = %v", got)
+	}
+	if got := len(rec.requests()); got != 1 {
+		t.Fatalf("%d requests; refused events were retried", got)
+	}
+	h.closeAndWait()
+}
+
 func TestPartialWithWrongOutcomeCountIsRetried(t *testing.T) {
 	rec := &recorder{answer: func(n int, req *batch.Request) error {
 		if n == 0 {

@@ -78,7 +78,13 @@ func Delay(err error) (time.Duration, bool) {
 // events to retry.
 type PartialError struct {
 	Outcomes []batch.Outcome
-	Err      error
+	// Reasons is optional. When it has one entry per event, the entry of a
+	// Refused event is the reason its discard is counted under (a short
+	// snake_case word such as "too_large"); "" stands for the default
+	// reason, "rejected". Entries of other events are ignored, and so is a
+	// Reasons slice of another length.
+	Reasons []string
+	Err     error
 }
 
 func (e *PartialError) Error() string {
