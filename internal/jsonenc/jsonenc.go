@@ -6,6 +6,7 @@
 package jsonenc
 
 import (
+	"encoding/binary"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -42,9 +43,31 @@ func AppendBytes(dst []byte, b []byte) []byte {
 // AppendEscaped appends the escaped contents of s without quotes.
 func AppendEscaped(dst []byte, s string) []byte { return appendEscaped(dst, s) }
 
+// Word-at-a-time constants: a byte of a 64-bit word needs attention when it
+// is a control character, '"', '\\' or not ASCII.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plainWord reports whether the 8 bytes at s[i:] need no escaping.
+func plainWord(s string, i int) bool {
+	v := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+	control := (v - 0x20*lsb) & ^v & msb // some byte < 0x20
+	q := v ^ '"'*lsb
+	quote := (q - lsb) & ^q & msb
+	b := v ^ '\\'*lsb
+	backslash := (b - lsb) & ^b & msb
+	return (v&msb)|control|quote|backslash == 0
+}
+
 func appendEscaped(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && plainWord(s, i) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if safe[c] {
@@ -92,11 +115,83 @@ func appendASCIIEscape(dst []byte, c byte) []byte {
 	return append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
 }
 
-// AppendTime appends t as a quoted RFC 3339 timestamp in UTC with nanoseconds.
+// AppendTime appends t as a quoted RFC 3339 timestamp in UTC, exactly as
+// t.UTC().Format(time.RFC3339Nano) writes it (fractional seconds without
+// trailing zeros).
 func AppendTime(dst []byte, t time.Time) []byte {
 	dst = append(dst, '"')
-	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = AppendTimeText(dst, t)
 	return append(dst, '"')
+}
+
+// AppendTimeText appends t like AppendTime, without quotes.
+func AppendTimeText(dst []byte, t time.Time) []byte {
+	sec := t.Unix()
+	if sec < 0 || sec >= maxFastUnix {
+		return t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	}
+	y, m, d := civil(sec / 86400)
+	rem := sec % 86400
+	hh, mm, ss := rem/3600, rem%3600/60, rem%60
+	var b [30]byte
+	b[0] = byte('0' + y/1000)
+	b[1] = byte('0' + y/100%10)
+	b[2] = byte('0' + y/10%10)
+	b[3] = byte('0' + y%10)
+	b[4] = '-'
+	b[5] = byte('0' + m/10)
+	b[6] = byte('0' + m%10)
+	b[7] = '-'
+	b[8] = byte('0' + d/10)
+	b[9] = byte('0' + d%10)
+	b[10] = 'T'
+	b[11] = byte('0' + hh/10)
+	b[12] = byte('0' + hh%10)
+	b[13] = ':'
+	b[14] = byte('0' + mm/10)
+	b[15] = byte('0' + mm%10)
+	b[16] = ':'
+	b[17] = byte('0' + ss/10)
+	b[18] = byte('0' + ss%10)
+	n := 19
+	if ns := t.Nanosecond(); ns != 0 {
+		b[19] = '.'
+		for i := 28; i >= 20; i-- {
+			b[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n = 29
+		for b[n-1] == '0' {
+			n--
+		}
+	}
+	b[n] = 'Z'
+	return append(dst, b[:n+1]...)
+}
+
+// maxFastUnix is the first second of year 10000; later times (and times
+// before 1970) take the standard library's path.
+const maxFastUnix = 253402300800
+
+// civil converts days since 1970-01-01 to a proleptic Gregorian date
+// (Howard Hinnant's days_from_civil inverse).
+func civil(days int64) (year, month, day int64) {
+	z := days + 719468
+	era := z / 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	year = yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day = doy - (153*mp+2)/5 + 1
+	month = mp + 3
+	if month > 12 {
+		month -= 12
+	}
+	if month <= 2 {
+		year++
+	}
+	return year, month, day
 }
 
 // AppendInt appends i as a JSON number.

@@ -92,3 +92,39 @@ func BenchmarkAppendBytes(b *testing.B) {
 		buf = AppendBytes(buf[:0], line)
 	}
 }
+
+func TestAppendTimeMatchesStandardLibrary(t *testing.T) {
+	times := []time.Time{
+		time.Unix(0, 0), time.Unix(0, 1), time.Unix(951782400, 0), // 2000-02-29
+		time.Date(2024, 2, 29, 23, 59, 59, 999999999, time.UTC),
+		time.Date(2026, 12, 31, 0, 0, 0, 100000000, time.FixedZone("x", -7200)),
+		time.Date(9999, 12, 31, 23, 59, 59, 5000, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC),
+	}
+	for _, ts := range times {
+		want := ts.UTC().Format(time.RFC3339Nano)
+		if got := string(AppendTimeText(nil, ts)); got != want {
+			t.Errorf("AppendTimeText(%v) = %s, want %s", ts, got, want)
+		}
+	}
+}
+
+func FuzzAppendTime(f *testing.F) {
+	f.Add(int64(0), int64(0))
+	f.Add(int64(1795265123), int64(783856476))
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		ts := time.Unix(sec, nsec)
+		if got, want := string(AppendTimeText(nil, ts)), ts.UTC().Format(time.RFC3339Nano); got != want {
+			t.Fatalf("AppendTimeText(%d, %d) = %s, want %s", sec, nsec, got, want)
+		}
+	})
+}
+
+func BenchmarkAppendTime(b *testing.B) {
+	ts := time.Date(2026, 11, 21, 12, 0, 0, 123456789, time.UTC)
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendTime(buf[:0], ts)
+	}
+}
