@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/hcl/v2/hclparse"
+
 	"github.com/drover-dev/drover/internal/config"
 )
 
@@ -116,5 +118,45 @@ func TestAPIConfigDefaultAddress(t *testing.T) {
 	}
 	if _, err := (ClientConfig{CAFile: "/does/not/exist.pem"}).NewClient(); err == nil {
 		t.Error("missing CA file: want an error from NewClient")
+	}
+}
+
+// TestConfigDecodesFromHCL decodes the documented block with drover's
+// config decoder.
+func TestConfigDecodesFromHCL(t *testing.T) {
+	src := `
+nomad {
+  address         = "https://127.0.0.1:4646"
+  token           = "secret"
+  tls_skip_verify = true
+}
+node_id         = "6f986d5f-16ad-4f62-e284-9cb5da6ee2da"
+alloc_dir       = "/srv/nomad/alloc"
+blocking_wait   = "2m"
+resync_interval = "10m"
+include {
+  namespaces = ["apps", "web-*"]
+}
+exclude {
+  tasks = ["connect-proxy-*"]
+  jobs  = ["backup"]
+}
+`
+	f, diags := hclparse.NewParser().ParseHCL([]byte(src), "test.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	cfg := DefaultConfig()
+	if _, diags := config.DecodeBody(f.Body, nil, &cfg, false, "", nil); diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Nomad.Address != "https://127.0.0.1:4646" || !cfg.Nomad.TLSSkipVerify || cfg.NodeID == "" ||
+		cfg.AllocDir != "/srv/nomad/alloc" || cfg.BlockingWait != 2*time.Minute || cfg.ResyncInterval != 10*time.Minute ||
+		!slices.Equal(cfg.Include.Namespaces, []string{"apps", "web-*"}) || !slices.Equal(cfg.Exclude.Jobs, []string{"backup"}) ||
+		cfg.RetryMaxBackoff != DefaultRetryMaxBackoff {
+		t.Errorf("decoded %+v", cfg)
 	}
 }

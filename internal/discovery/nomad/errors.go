@@ -52,6 +52,8 @@ type APIError struct {
 	Err error
 }
 
+// Error says what failed, the request, and for a 403 the capability the
+// token lacks (or that the token itself is unknown).
 func (e *APIError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s (GET %s): ", e.Op, e.Path)

@@ -41,7 +41,7 @@ func (w *Watcher) Lookup(ctx context.Context, allocID string) (g Group, found bo
 	if s != nil {
 		return g, true, nil
 	}
-	node, err := w.resolveNode(ctx)
+	node, err := w.resolveNode(ctx, false)
 	if err != nil {
 		return Group{}, false, err
 	}

@@ -25,6 +25,8 @@ import (
 // "node" (resolving the node). Discovery lag is
 // time() - drover_nomad_last_sync_timestamp_seconds.
 type Metrics struct {
+	// AllocationsSelected and AllocationsUnselected count the allocations
+	// of the last list with and without targets.
 	AllocationsSelected   prometheus.Gauge
 	AllocationsUnselected prometheus.Gauge
 	Targets               prometheus.Gauge
@@ -65,7 +67,7 @@ func NewMetrics(reg prometheus.Registerer, kind, typ, id string) (*Metrics, erro
 	allocs := gauge("allocations", "Allocations in the node's list, by whether any of their tasks is selected.", "selection")
 	targets := gauge("targets", "Task log streams (allocation x task x stream) to ship.")
 	lastSync := gauge("last_sync_timestamp_seconds", "Unix time of the last successful answer of the Nomad API.")
-	index := gauge("index", "X-Nomad-Index of the last answer of the node's allocation list.")
+	index := gauge("index", "X-Nomad-Index up to which the node's allocation list was applied.")
 	resets := counter("index_resets_total", "Times the X-Nomad-Index went backwards and the watch started over.")
 	resyncs := counter("resyncs_total", "Periodic full reads of the node's allocation list.")
 	corrections := counter("resync_corrections_total", "Allocations whose state a periodic resync found different from what the blocking queries had reported.")

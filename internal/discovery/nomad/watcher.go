@@ -104,11 +104,13 @@ func (w *Watcher) Node() (Node, bool) {
 	return Node{ID: w.cfg.NodeID, AllocDir: w.cfg.AllocDir, Region: w.cfg.Nomad.Region}, false
 }
 
-// resolveNode resolves the node once; a resolved node is kept.
-func (w *Watcher) resolveNode(ctx context.Context) (Node, error) {
+// resolveNode returns the resolved node, resolving it when it is not yet
+// or when fresh is set (a Run starts: the agent may have a new node id
+// since the last Run). A failed fresh resolution keeps the known node.
+func (w *Watcher) resolveNode(ctx context.Context, fresh bool) (Node, error) {
 	w.nodeMu.Lock()
 	defer w.nodeMu.Unlock()
-	if w.resolved {
+	if w.resolved && !fresh {
 		return w.node, nil
 	}
 	start := time.Now()
@@ -175,7 +177,7 @@ func (w *Watcher) Run(ctx context.Context, up chan<- []Group) error {
 func (w *Watcher) resolveWithRetry(ctx context.Context) (Node, error) {
 	st := w.newStreak("resolving the Nomad node")
 	for {
-		n, err := w.resolveNode(ctx)
+		n, err := w.resolveNode(ctx, true)
 		if err == nil {
 			st.ok()
 			return n, nil

@@ -510,3 +510,34 @@ func TestNotClientAgent(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNotClient", err)
 	}
 }
+
+func TestRunResolvesTheNodeAgain(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	h.start()
+	h.recv()
+	h.stop()
+	if err := <-h.done; err != nil {
+		t.Fatal(err)
+	}
+
+	// The client's state was wiped: it registered as a new node.
+	a := h.srv.Agent()
+	a.NodeID = "11111111-2222-3333-4444-555555555555"
+	h.srv.SetAgent(a)
+	id := h.srv.AddAlloc(nomadtest.Alloc{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.w.Run(ctx, h.up) }()
+	defer func() { h.done <- nil }() // for the cleanup
+	g := h.recvOne()
+	if g.AllocID != id {
+		t.Errorf("full set of the new node: %+v", g)
+	}
+	if n, _ := h.w.Node(); n.ID != a.NodeID {
+		t.Errorf("node = %+v", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
