@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand"
 	"os"
@@ -468,5 +469,49 @@ func TestCLI(t *testing.T) {
 	}
 	if _, code := run("frobnicate"); code != 2 {
 		t.Errorf("unknown command exit %d, want 2", code)
+	}
+}
+
+// TestStdoutAndFileSinks: one source feeding the stdout sink and a file sink
+// with a templated path; both get every line, as JSON objects.
+func TestStdoutAndFileSinks(t *testing.T) {
+	base := t.TempDir()
+	logDir, outDir := filepath.Join(base, "logs"), filepath.Join(base, "out")
+	os.MkdirAll(logDir, 0o755)
+	cfg := writeConfig(t, base, fmt.Sprintf(`
+data_dir = %q
+admin { address = "127.0.0.1:0" }
+source "file" "logs" { include = [%q] }
+sink "stdout" "console" { inputs = ["logs"] }
+sink "file" "archive" {
+  inputs = ["logs"]
+  path   = "%s/{{ source_type }}-{{ host }}.ndjson"
+}
+`, filepath.Join(base, "data"), logDir+"/*.log", outDir))
+	lines := numbered("s", 0, 500)
+	appendLines(t, filepath.Join(logDir, "x.log"), lines...)
+	d := startDrover(t, cfg)
+	host, _ := os.Hostname()
+	archive := filepath.Join(outDir, "file-"+host+".ndjson")
+	countLines := func(text string) int { return strings.Count(text, "\n") }
+	waitUntil(t, 20*time.Second, "both sinks", func() bool {
+		b, _ := os.ReadFile(archive)
+		return countLines(string(b)) == len(lines) && countLines(d.stdout.String()) == len(lines)
+	})
+	if code := d.stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	b, _ := os.ReadFile(archive)
+	for name, text := range map[string]string{"stdout": d.stdout.String(), "file": string(b)} {
+		got := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+		for i, line := range got {
+			var rec record
+			if err := json.Unmarshal([]byte(line), &rec); err != nil {
+				t.Fatalf("%s line %d is not JSON: %q", name, i, line)
+			}
+			if rec.str("message") != lines[i] || rec.str("file") != filepath.Join(logDir, "x.log") || rec.str("timestamp") == "" {
+				t.Fatalf("%s line %d: %v", name, i, rec)
+			}
+		}
 	}
 }
