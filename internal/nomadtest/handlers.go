@@ -1,6 +1,7 @@
 package nomadtest
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"path/filepath"
@@ -190,7 +191,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	if ep != EndpointAgentSelf && index > 0 && !s.block(index, wait, down, w, r) {
+	if ep != EndpointAgentSelf && index > 0 && !s.block(func() uint64 { return s.indexLocked(ep, id) }, index, wait, down, w, r) {
 		return
 	}
 	status, body, indexed := s.answer(ep, id)
@@ -214,14 +215,43 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body)
 }
 
-// block waits until the index exceeds index, wait elapses, or the
-// connection must end. It returns false when the request was ended.
-func (s *Server) block(index uint64, wait time.Duration, down chan struct{}, w http.ResponseWriter, r *http.Request) bool {
+// indexLocked is the X-Nomad-Index of an endpoint's answer. For a node's
+// allocations it is, as in Nomad (Node.GetAllocs), the highest
+// ModifyIndex of the node's allocations (of every namespace, readable or
+// not), or the allocation table's index when the node has none; for the
+// other endpoints the current index.
+func (s *Server) indexLocked(ep Endpoint, id string) uint64 {
+	if ep != EndpointNodeAllocations {
+		return s.index
+	}
+	var idx uint64
+	found := false
+	for _, e := range s.allocs {
+		if e.obj["NodeID"] != id {
+			continue
+		}
+		found = true
+		if mi, ok := e.obj["ModifyIndex"].(json.Number); ok {
+			if n, err := strconv.ParseUint(string(mi), 10, 64); err == nil {
+				idx = max(idx, n)
+			}
+		}
+	}
+	if !found {
+		return s.index
+	}
+	return idx
+}
+
+// block waits until the endpoint's index (from current, called under the
+// lock) exceeds index, wait elapses, or the connection must end. It
+// returns false when the request was ended.
+func (s *Server) block(current func() uint64, index uint64, wait time.Duration, down chan struct{}, w http.ResponseWriter, r *http.Request) bool {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for {
 		s.mu.Lock()
-		if s.index > index {
+		if current() > index {
 			s.mu.Unlock()
 			return true
 		}
@@ -290,7 +320,7 @@ func (s *Server) answer(ep Endpoint, id string) (int, []byte, uint64) {
 			body = append(body, e.body()...)
 			n++
 		}
-		return http.StatusOK, append(body, ']'), s.index
+		return http.StatusOK, append(body, ']'), s.indexLocked(ep, id)
 	case EndpointAllocation:
 		e := s.allocs[id]
 		if e == nil {

@@ -19,11 +19,18 @@ import (
 //	GET /v1/allocation/<id>
 //
 // with bodies and headers shaped like the real captures (see Fixture):
-// the allocation objects are the captured ones, changed as tests say. Every
-// change of the allocations bumps the index; a request with ?index=N waits
-// until the index exceeds N or ?wait= (default 5m, at most 10m) elapses,
-// as Nomad's blocking queries do, and answers with the X-Nomad-Index,
-// X-Nomad-Knownleader and X-Nomad-Lastcontact headers.
+// the allocation objects are the captured ones, changed as tests say.
+//
+// Indexes work as in Nomad. Every change bumps the (raft) index, and a
+// changed allocation gets it as its ModifyIndex. The X-Nomad-Index of a
+// node's allocation list is the highest ModifyIndex among the node's
+// allocations (the table index when it has none), so removing an
+// allocation (garbage collection) never raises it: it stays, or goes down
+// when the removed allocation had the highest ModifyIndex, and a blocking
+// query is not woken by it. A request with ?index=N waits until the
+// endpoint's index exceeds N or ?wait= (default 5m, at most 10m) elapses,
+// and answers with the X-Nomad-Index, X-Nomad-Knownleader and
+// X-Nomad-Lastcontact headers.
 //
 // Tests can inject answers (403, 500, dropped or cut connections), take
 // the agent down and up again, require a token, hide namespaces as an ACL
@@ -44,7 +51,6 @@ type Server struct {
 	token    string
 	readable map[string]bool // nil: every namespace
 	blocking int
-	silent   bool          // changes neither bump the index nor wake queries
 	dropNow  chan struct{} // closed by DropBlocking
 
 	// lifecycle
@@ -232,18 +238,44 @@ func (s *Server) Index() uint64 {
 	return s.index
 }
 
-// SetIndex sets the index, also backwards (a restored cluster, a restarted
-// -dev agent). Blocking queries keep waiting until the index exceeds
-// theirs or their wait ends.
+// NodeAllocsIndex is the X-Nomad-Index the agent node's allocation list
+// answers with now: the highest ModifyIndex of its allocations, or Index
+// when it has none.
+func (s *Server) NodeAllocsIndex() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.indexLocked(EndpointNodeAllocations, s.agent.NodeID)
+}
+
+// SetIndex sets the index, also backwards, as a cluster restored from an
+// older snapshot or a restarted -dev agent: indexes of allocations above n
+// become n. Blocking queries keep waiting until their endpoint's index
+// exceeds theirs or their wait ends.
 func (s *Server) SetIndex(n uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.index = n
+	for _, e := range s.allocs {
+		changed := false
+		for _, k := range []string{"CreateIndex", "ModifyIndex", "AllocModifyIndex"} {
+			if v, ok := e.obj[k].(json.Number); ok {
+				if x, err := v.Int64(); err == nil && uint64(x) > n {
+					e.obj[k] = json.Number(fmt.Sprint(n))
+					changed = true
+				}
+			}
+		}
+		if changed {
+			e.raw = nil
+		}
+	}
 	s.notifyLocked()
 }
 
 // Touch bumps the index without changing this node's allocations, as a
-// change of an allocation on another node does.
+// change elsewhere in the cluster does. It wakes the node's blocking
+// queries only when the node has no allocations (their index is then the
+// table's).
 func (s *Server) Touch() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -251,28 +283,9 @@ func (s *Server) Touch() uint64 {
 }
 
 func (s *Server) bumpLocked() uint64 {
-	if s.silent {
-		return s.index
-	}
 	s.index++
 	s.notifyLocked()
 	return s.index
-}
-
-// Silently runs fn with index bumps and wake-ups turned off: the changes
-// fn makes keep the current index (as ModifyIndex too) and do not wake
-// blocking queries, like an update a blocking query missed. A full read
-// sees them.
-func (s *Server) Silently(fn func()) {
-	s.mu.Lock()
-	s.silent = true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.silent = false
-		s.mu.Unlock()
-	}()
-	fn()
 }
 
 func (s *Server) notifyLocked() {

@@ -3,6 +3,7 @@ package nomadtest
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -331,5 +332,55 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestNodeIndexIsHighestModifyIndex(t *testing.T) {
+	s := New(t)
+	c := client(t, s)
+	a := s.AddAlloc(Alloc{})
+	b := s.AddAlloc(Alloc{})
+	idxB := s.Index()
+	s.Touch() // elsewhere in the cluster
+	_, meta, err := c.Nodes().Allocations(FixtureNodeID, nil)
+	if err != nil || meta.LastIndex != idxB {
+		t.Fatalf("index = %d, want the highest ModifyIndex %d (%v)", meta.LastIndex, idxB, err)
+	}
+
+	// Garbage collection of an allocation below the highest index does not
+	// wake a blocking query: it answers at the end of its wait, same index.
+	s.RemoveAlloc(a)
+	start := time.Now()
+	allocs, meta, err := c.Nodes().Allocations(FixtureNodeID, &api.QueryOptions{WaitIndex: idxB, WaitTime: 100 * time.Millisecond})
+	if err != nil || meta.LastIndex != idxB || len(allocs) != 1 || time.Since(start) < 100*time.Millisecond {
+		t.Fatalf("after GC: index %d, %d allocs, after %s (%v)", meta.LastIndex, len(allocs), time.Since(start), err)
+	}
+	// Removing the highest one makes the index go down: to the table index
+	// when the node has no allocation left.
+	s.RemoveAlloc(b)
+	_, meta, err = c.Nodes().Allocations(FixtureNodeID, nil)
+	if err != nil || meta.LastIndex != s.Index() {
+		t.Fatalf("empty node: index %d, want the table index %d (%v)", meta.LastIndex, s.Index(), err)
+	}
+	s.AddAlloc(Alloc{})
+	newest := s.AddAlloc(Alloc{})
+	s.RemoveAlloc(newest)
+	if _, meta, _ = c.Nodes().Allocations(FixtureNodeID, nil); meta.LastIndex >= s.Index()-1 {
+		t.Errorf("index %d after removing the newest allocation, want below %d", meta.LastIndex, s.Index()-1)
+	}
+}
+
+func TestSetIndexRestoresOlderState(t *testing.T) {
+	s := New(t)
+	id := s.AddAlloc(Alloc{})
+	s.AddAlloc(Alloc{})
+	s.SetIndex(2)
+	obj := s.AllocJSON(id)
+	if obj["ModifyIndex"].(json.Number).String() != "2" {
+		t.Errorf("ModifyIndex after restore = %v", obj["ModifyIndex"])
+	}
+	_, meta, err := client(t, s).Nodes().Allocations(FixtureNodeID, nil)
+	if err != nil || meta.LastIndex != 2 {
+		t.Errorf("index after restore = %d (%v)", meta.LastIndex, err)
 	}
 }

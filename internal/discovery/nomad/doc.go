@@ -12,9 +12,13 @@
 //
 //   - the first request, and every request after an error, reads the whole
 //     list (index 0); later ones pass ?index=<X-Nomad-Index>&wait=<blocking_wait>;
-//   - an answer with the same index (the wait ended) is skipped;
+//   - an answer with the same index (the wait ended) is skipped, unless
+//     allocations left the list: the list's index is the highest
+//     ModifyIndex of the node's allocations, so garbage collection never
+//     raises it and wakes no blocking query (it shows when the wait ends);
 //   - an index lower than the one sent (cluster restored, -dev agent
-//     restarted) counts a reset and reads the whole list again;
+//     restarted, or the allocation with the highest ModifyIndex garbage
+//     collected) counts a reset and reads the whole list again;
 //   - every resync_interval the whole list is read and compared, so that
 //     nothing depends on a blocking query having seen every change;
 //   - errors are retried with exponential backoff and jitter, logged once

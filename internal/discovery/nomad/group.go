@@ -47,7 +47,9 @@ func (t *Target) Path(n uint64) string {
 }
 
 // Group is the state of one allocation, keyed by AllocID. A group replaces
-// the previous group of the same allocation as a whole.
+// the previous group of the same allocation as a whole. Groups are
+// read-only: their Targets may be shared with the watcher and with other
+// groups.
 //
 // A group with no targets means there is nothing (more) to ship from the
 // allocation. Gone tells why: true when the allocation left the node's

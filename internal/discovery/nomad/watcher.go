@@ -282,7 +282,7 @@ func (w *Watcher) watch(ctx context.Context, node Node, p *pending) error {
 		st.ok()
 		w.m.LastSync.SetToCurrentTime()
 		switch {
-		case q != 0 && meta.LastIndex == q:
+		case q != 0 && meta.LastIndex == q && w.knowsExactly(allocs):
 			continue // the wait ended without a change
 		case meta.LastIndex < q:
 			w.m.IndexResets.Inc()
@@ -303,6 +303,26 @@ func (w *Watcher) watch(ctx context.Context, node Node, p *pending) error {
 		first = false
 	}
 	return nil
+}
+
+// knowsExactly reports whether the list holds exactly the known
+// allocations. Nomad's index for a node's list is the highest ModifyIndex
+// of its allocations: garbage collection does not raise it, so a list
+// with the same index can still have lost allocations.
+func (w *Watcher) knowsExactly(allocs []*api.Allocation) bool {
+	w.stateMu.RLock()
+	defer w.stateMu.RUnlock()
+	n := 0
+	for _, a := range allocs {
+		if a == nil || !validAllocID(a.ID) {
+			continue
+		}
+		if w.known[a.ID] == nil {
+			return false
+		}
+		n++
+	}
+	return n == len(w.known)
 }
 
 // apply compares a fresh list with the known state and puts the groups

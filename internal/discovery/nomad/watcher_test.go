@@ -38,7 +38,7 @@ func TestWatchFullSetThenChanges(t *testing.T) {
 	}
 
 	// A new allocation.
-	h.waitBlocked(srv.Index())
+	h.waitBlocked(srv.NodeAllocsIndex())
 	id := srv.AddAlloc(nomadtest.Alloc{Namespace: "apps", Job: "api", Tasks: []nomadtest.Task{{Name: "api"}, {Name: "api-proxy"}}})
 	added := h.recvOne()
 	if added.AllocID != id || len(added.Targets) != 4 || added.Gone || added.Terminal {
@@ -72,7 +72,7 @@ func TestWatchFullSetThenChanges(t *testing.T) {
 	if v := testutil.ToFloat64(h.m.Targets); v != 6 {
 		t.Errorf("targets gauge = %v, want 6", v)
 	}
-	waitFor(t, "the index gauge", func() bool { return testutil.ToFloat64(h.m.Index) == float64(srv.Index()) })
+	waitFor(t, "the index gauge", func() bool { return testutil.ToFloat64(h.m.Index) == float64(srv.NodeAllocsIndex()) })
 }
 
 func TestWatchFixtureGC(t *testing.T) {
@@ -85,7 +85,7 @@ func TestWatchFixtureGC(t *testing.T) {
 	if n := len(h.recv()); n != 3 {
 		t.Fatalf("full set: %d", n)
 	}
-	h.waitBlocked(srv.Index())
+	h.waitBlocked(srv.NodeAllocsIndex())
 	for _, id := range before {
 		srv.RemoveAlloc(id)
 	}
@@ -125,20 +125,24 @@ func TestWatchSkipsUnchangedIndex(t *testing.T) {
 	if g := h.recvOne(); g.AllocID != id {
 		t.Fatalf("full set: %+v", g)
 	}
-	// Several blocking queries time out with the same index.
-	idx := h.srv.Index()
-	waitFor(t, "three timed-out blocking queries", func() bool {
-		n := 0
-		for _, r := range h.srv.RequestLog() {
-			if r.Endpoint == nomadtest.EndpointNodeAllocations && r.Index == idx {
-				n++
+	idx := h.srv.NodeAllocsIndex()
+	timedOut := func(n int) func() bool {
+		return func() bool {
+			c := 0
+			for _, r := range h.srv.RequestLog() {
+				if r.Endpoint == nomadtest.EndpointNodeAllocations && r.Index == idx {
+					c++
+				}
 			}
+			return c >= n
 		}
-		return n >= 4
-	})
-	// The index moves without a change of this node's allocations.
+	}
+	// Several blocking queries time out with the same index.
+	waitFor(t, "three timed-out blocking queries", timedOut(4))
+	// The cluster's index moves without a change of this node's
+	// allocations: the node's list keeps its index.
 	h.srv.Touch()
-	h.waitBlocked(idx + 1)
+	waitFor(t, "two more timed-out blocking queries", timedOut(6))
 	h.expectQuiet()
 	for _, r := range h.srv.RequestLog() {
 		if r.Endpoint == nomadtest.EndpointNodeAllocations && r.Index != 0 && r.Wait != 100*time.Millisecond {
@@ -147,12 +151,35 @@ func TestWatchSkipsUnchangedIndex(t *testing.T) {
 	}
 }
 
+func TestWatchGCBelowHighestIndex(t *testing.T) {
+	// Removing an allocation whose ModifyIndex is not the highest leaves
+	// the list's index as it was: the change shows when the wait ends.
+	h := newHarness(t, nil, nil)
+	old := h.srv.AddAlloc(nomadtest.Alloc{})
+	h.srv.AddAlloc(nomadtest.Alloc{})
+	h.start()
+	h.recv()
+	idx := h.srv.NodeAllocsIndex()
+	h.waitBlocked(idx)
+	h.srv.RemoveAlloc(old)
+	if got := h.srv.NodeAllocsIndex(); got != idx {
+		t.Fatalf("the fake raised the index on GC: %d -> %d", idx, got)
+	}
+	g := h.recvOne()
+	if g.AllocID != old || !g.Gone {
+		t.Fatalf("group = %+v", g)
+	}
+	if v := testutil.ToFloat64(h.m.IndexResets); v != 0 {
+		t.Errorf("index resets = %v", v)
+	}
+}
+
 func TestWatchIndexBackwards(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	id := h.srv.AddAlloc(nomadtest.Alloc{})
 	h.start()
 	h.recvOne()
-	idx := h.srv.Index()
+	idx := h.srv.NodeAllocsIndex()
 	h.waitBlocked(idx)
 	fullReads := countFull(h.srv)
 
@@ -192,13 +219,15 @@ func TestWatchServerErrorBackoffAndRecovery(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	h.start()
 	h.recv()
-	h.waitBlocked(h.srv.Index())
+	h.waitBlocked(h.srv.NodeAllocsIndex())
+	base := h.srv.Requests(nomadtest.EndpointNodeAllocations) // the wait in flight
 	h.srv.Fail(nomadtest.EndpointNodeAllocations, 500, 2)
 	h.srv.Fail(nomadtest.EndpointNodeAllocations, 403, 1)
 	h.srv.Fail(nomadtest.EndpointNodeAllocations, 500, 1)
-	idx := h.srv.Touch() // end the current wait so that the faults are met now
-	waitFor(t, "four failures", func() bool { return h.srv.Requests(nomadtest.EndpointNodeAllocations) >= 7 })
-	h.waitBlocked(idx)
+	// When the wait in flight ends: four failures, a full read, a wait.
+	waitFor(t, "four failures and the recovery", func() bool {
+		return h.srv.Requests(nomadtest.EndpointNodeAllocations) >= base+6 && h.srv.Blocking() == 1
+	})
 	if v := testutil.ToFloat64(h.m.APIErrors(KindServer)); v != 3 {
 		t.Errorf("server errors = %v, want 3", v)
 	}
@@ -276,7 +305,7 @@ func TestWatchForbiddenLaterIsRetried(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	h.start()
 	h.recv()
-	h.waitBlocked(h.srv.Index())
+	h.waitBlocked(h.srv.NodeAllocsIndex())
 	h.srv.Fail(nomadtest.EndpointNodeAllocations, 403, 2)
 	h.srv.DropBlocking()
 	h.expectQuiet()
@@ -292,7 +321,7 @@ func TestWatchDroppedConnection(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	h.start()
 	h.recv()
-	idx := h.srv.Index()
+	idx := h.srv.NodeAllocsIndex()
 	h.waitBlocked(idx)
 	// Go's transport retries a GET once, unseen, when a reused connection
 	// closes before any answer; the second cut is seen.
@@ -311,9 +340,8 @@ func TestWatchTruncatedAnswer(t *testing.T) {
 	h := newHarness(t, nil, nil)
 	h.start()
 	h.recv()
-	h.waitBlocked(h.srv.Index())
+	h.waitBlocked(h.srv.NodeAllocsIndex())
 	h.srv.InjectFault(nomadtest.EndpointNodeAllocations, nomadtest.Fault{Truncate: true}, 1)
-	h.srv.Touch()
 	waitFor(t, "the truncated list to count", func() bool {
 		return testutil.ToFloat64(h.m.APIErrors(KindUnreachable)) == 1
 	})
@@ -325,7 +353,7 @@ func TestWatchAgentDownAndBack(t *testing.T) {
 	id := h.srv.AddAlloc(nomadtest.Alloc{})
 	h.start()
 	h.recvOne()
-	h.waitBlocked(h.srv.Index())
+	h.waitBlocked(h.srv.NodeAllocsIndex())
 	h.srv.Down()
 	waitFor(t, "failed requests while the agent is down", func() bool {
 		return testutil.ToFloat64(h.m.APIErrors(KindUnreachable)) >= 3
@@ -365,29 +393,49 @@ func TestWatchResync(t *testing.T) {
 		c.BlockingWait = time.Minute
 		c.ResyncInterval = time.Second
 	})
-	id := h.srv.AddAlloc(nomadtest.Alloc{})
+	h.srv.AddAlloc(nomadtest.Alloc{})
 	h.start()
-	h.recvOne()
-	idx := h.srv.Touch()
-	h.waitBlocked(idx)
-	// A change the blocking query does not see: the index stays put (the
-	// allocation's ModifyIndex becomes the current index).
-	h.srv.Silently(func() { h.srv.SetAllocStatus(id, "complete", "stop") })
-	g := h.recvOne() // found by the resync
-	if g.AllocID != id || !g.Terminal {
-		t.Fatalf("resync group = %+v", g)
-	}
-	if v := testutil.ToFloat64(h.m.Resyncs); v != 1 {
-		t.Errorf("resyncs = %v", v)
-	}
-	if v := testutil.ToFloat64(h.m.ResyncCorrections); v != 1 {
-		t.Errorf("resync corrections = %v", v)
-	}
-	// The blocking wait was cut short to keep the resync on time.
+	h.recv()
+	waitFor(t, "two resyncs", func() bool { return testutil.ToFloat64(h.m.Resyncs) >= 2 })
+	// The blocking waits were cut short to keep the resyncs on time, and a
+	// resync that finds nothing new sends nothing.
 	for _, r := range h.srv.RequestLog() {
 		if r.Index != 0 && r.Wait > time.Second {
 			t.Errorf("blocking wait %s beyond the resync interval", r.Wait)
 		}
+	}
+	if n := countFull(h.srv); n < 3 {
+		t.Errorf("full reads = %d, want the first and two resyncs", n)
+	}
+	if v := testutil.ToFloat64(h.m.ResyncCorrections); v != 0 {
+		t.Errorf("resync corrections = %v", v)
+	}
+	h.expectQuiet()
+}
+
+func TestResyncCorrections(t *testing.T) {
+	// A resync that finds what the blocking queries missed reports it and
+	// counts it.
+	h := newHarness(t, nil, nil)
+	specs := []nomadtest.Alloc{{ID: nomadtest.NewID()}, {ID: nomadtest.NewID()}, {ID: nomadtest.NewID()}}
+	before := decodeAllocs(t, nomadtest.ListJSON(5, specs...))
+	specs[0].ClientStatus = "complete"
+	after := decodeAllocs(t, nomadtest.ListJSON(6, specs[0], specs[1]))
+	p := newPending()
+	h.w.apply(fixtureNode, before, false, true, p)
+	if gs, ok := p.take(); !ok || len(gs) != 3 {
+		t.Fatalf("full set: %d groups", len(gs))
+	}
+	after[1].ModifyIndex = before[1].ModifyIndex // unchanged
+	after[1].AllocModifyIndex = before[1].AllocModifyIndex
+	h.w.apply(fixtureNode, after, true, false, p)
+	gs, _ := p.take()
+	got := byID(gs)
+	if len(gs) != 2 || !got[specs[0].ID].Terminal || !got[specs[2].ID].Gone {
+		t.Errorf("resync groups = %+v", gs)
+	}
+	if v := testutil.ToFloat64(h.m.ResyncCorrections); v != 2 {
+		t.Errorf("resync corrections = %v, want 2", v)
 	}
 }
 
@@ -434,10 +482,10 @@ func TestWatchCoalescesBursts(t *testing.T) {
 	for range 5 {
 		ids = append(ids, h.srv.AddAlloc(nomadtest.Alloc{}))
 	}
-	h.srv.SetAllocStatus(ids[0], "complete", "stop")
 	h.srv.RemoveAlloc(ids[1])
+	h.srv.SetAllocStatus(ids[0], "complete", "stop") // raises the index last
 	waitFor(t, "the watcher to see the last change", func() bool {
-		return testutil.ToFloat64(h.m.Index) == float64(h.srv.Index())
+		return testutil.ToFloat64(h.m.Index) == float64(h.srv.NodeAllocsIndex())
 	})
 	// Everything is pending now: the sender may hold one taken send while
 	// the rest waits, merged, for the next.
