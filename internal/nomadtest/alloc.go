@@ -11,7 +11,7 @@ import (
 )
 
 // Alloc describes an allocation to serve. Zero fields take the defaults
-// noted; Render turns it into an allocation object shaped exactly like the
+// noted; JSON (or a Server) turns it into an allocation object shaped like the
 // ones of the captured node allocation list (it starts from the captured
 // running logspam allocation and changes what the spec says).
 type Alloc struct {
@@ -148,7 +148,7 @@ func metaValue(m map[string]string) any {
 	return out
 }
 
-// Render returns the allocation as Nomad serves it in a node allocation
+// render returns the allocation as Nomad serves it in a node allocation
 // list, with the given indexes. Defaults must have been applied.
 func (a *Alloc) render(createIndex, modifyIndex uint64) map[string]any {
 	m := templateAlloc()
