@@ -21,6 +21,10 @@ import (
 //	                      pointer: nil unless present; slice: repeatable)
 //	enum:"a,b,c"          a string attribute that takes only these values
 //
+// An embedded (anonymous) struct field without an hcl tag is flattened: its
+// attributes and blocks belong to the enclosing block, so a component can
+// embed a shared set of options.
+//
 // Attribute types: string, bool, int, int64, float64, []string,
 // map[string]string, time.Duration ("5s", "250ms", "1h30m") and ByteSize.
 // A field without an hcl tag is not configurable. Absent attributes keep the
@@ -34,7 +38,7 @@ var (
 
 type fieldSpec struct {
 	name     string
-	index    int
+	index    []int
 	block    bool
 	required bool
 	enum     []string
@@ -45,11 +49,18 @@ func specsOf(t reflect.Type) []fieldSpec {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		tag, ok := f.Tag.Lookup("hcl")
+		if !ok && f.Anonymous && f.Type.Kind() == reflect.Struct {
+			for _, inner := range specsOf(f.Type) {
+				inner.index = append([]int{i}, inner.index...)
+				out = append(out, inner)
+			}
+			continue
+		}
 		if !ok || tag == "" || tag == "-" {
 			continue
 		}
 		parts := strings.Split(tag, ",")
-		s := fieldSpec{name: parts[0], index: i}
+		s := fieldSpec{name: parts[0], index: []int{i}}
 		for _, p := range parts[1:] {
 			switch p {
 			case "block":
@@ -130,7 +141,7 @@ func (d *decoder) body(body hcl.Body, v reflect.Value, partial bool, prefix stri
 	}
 	blocks := content.Blocks.ByType()
 	for _, f := range specsOf(v.Type()) {
-		fv := v.Field(f.index)
+		fv := v.FieldByIndex(f.index)
 		path := join(prefix, f.name)
 		if f.block {
 			diags = append(diags, d.blocks(blocks[f.name], fv, path)...)

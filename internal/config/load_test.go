@@ -229,3 +229,58 @@ func TestParseByteSize(t *testing.T) {
 		t.Errorf("String() = %q", s)
 	}
 }
+
+type sharedOptions struct {
+	Address string `hcl:"address"`
+	Retry   struct {
+		Max int `hcl:"max"`
+	} `hcl:"retry,block"`
+}
+
+type embeddingConfig struct {
+	sharedOptions
+	Own string `hcl:"own"`
+}
+
+func (*embeddingConfig) Validate() error { return nil }
+
+func TestEmbeddedStructsAreFlattened(t *testing.T) {
+	component.Register(component.Registration{
+		Kind: component.KindSource, Type: "cfgtest_embedding",
+		NewConfig: func() component.Config {
+			c := &embeddingConfig{}
+			c.Address = "default"
+			return c
+		},
+		BuildSource: func(component.Context, component.Config) (component.Source, error) { return nil, nil },
+	})
+	cfg, err := config.Load("e.hcl", []byte(`
+source "cfgtest_embedding" "a" {
+  own = "x"
+  retry { max = 3 }
+}
+source "cfgtest_embedding" "b" {
+  address = "set"
+}
+sink "cfgtest_sink" "out" {
+  inputs = ["a", "b"]
+  uri = "http://x"
+}`), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.Component("a").Config.(*embeddingConfig)
+	b := cfg.Component("b").Config.(*embeddingConfig)
+	if a.Own != "x" || a.Retry.Max != 3 || a.Address != "default" || b.Address != "set" {
+		t.Fatalf("a=%+v b=%+v", a, b)
+	}
+	_, err = config.Load("e.hcl", []byte(`
+source "cfgtest_embedding" "a" { nope = 1 }
+sink "cfgtest_sink" "out" {
+  inputs = ["a"]
+  uri = "http://x"
+}`), env(nil))
+	if err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Fatalf("unknown attribute next to embedded ones: %v", err)
+	}
+}
