@@ -90,7 +90,7 @@ func (s *Source) scan(now time.Time) {
 	}
 	s.pruneKnown(byID, now)
 	if s.watcher != nil {
-		s.watcher.sync(s.match.watchDirs())
+		s.watcher.Sync(s.match.watchDirs())
 	}
 }
 

@@ -128,7 +128,7 @@ func (s *Source) schedule(t *tracked, now time.Time, gotData bool) {
 
 // watched reports whether fsnotify reports writes to path.
 func (s *Source) watched(path string) bool {
-	return s.watcher != nil && s.watcher.watching(dirOf(path))
+	return s.watcher != nil && s.watcher.Watching(dirOf(path))
 }
 
 // emit hands b to out and releases the source's own hold of its Ack.

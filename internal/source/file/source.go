@@ -174,7 +174,7 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 		stopFlusher()
 		wg.Wait()
 		if w != nil {
-			w.close()
+			w.Close()
 			s.watcher = nil
 		}
 	}()
@@ -187,7 +187,7 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 	defer timer.Stop()
 	var wake <-chan struct{}
 	if w != nil {
-		wake = w.wake
+		wake = w.Wake()
 	}
 	var nextScan, lastScan time.Time
 	pendingRescan := false
@@ -197,13 +197,13 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 		}
 		now := time.Now().Round(0)
 		if w != nil {
-			written, rescan := w.take()
-			for p := range written {
+			c := w.Take()
+			for p := range c.Written {
 				if t := s.byPath[p]; t != nil {
 					t.nextPoll = now
 				}
 			}
-			pendingRescan = pendingRescan || rescan
+			pendingRescan = pendingRescan || c.Rescan()
 		}
 		if !now.Before(nextScan) || pendingRescan && now.Sub(lastScan) >= minEventScanGap {
 			s.scan(now)

@@ -1,0 +1,111 @@
+package fswatch
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// collect takes hints until cond holds for the merged changes.
+func collect(t *testing.T, w *Watcher, what string, cond func(Changes) bool) Changes {
+	t.Helper()
+	all := newChanges()
+	deadline := time.After(5 * time.Second)
+	for {
+		c := w.Take()
+		for p := range c.Written {
+			all.Written[p] = struct{}{}
+		}
+		for d := range c.Dirs {
+			all.Dirs[d] = struct{}{}
+		}
+		all.Overflow = all.Overflow || c.Overflow
+		if cond(all) {
+			return all
+		}
+		select {
+		case <-w.Wake():
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s; got %+v", what, all)
+		}
+	}
+}
+
+func TestHints(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Sync([]string{dir, sub})
+	if !w.Watching(dir) || !w.Watching(sub) {
+		t.Fatal("directories not watched")
+	}
+	if c := w.Take(); c.Rescan() || len(c.Written) > 0 {
+		t.Fatalf("hints before any change: %+v", c)
+	}
+
+	f := filepath.Join(sub, "a.log")
+	if err := os.WriteFile(f, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, w, "the create and the write", func(c Changes) bool {
+		_, wrote := c.Written[f]
+		_, created := c.Dirs[sub]
+		return wrote && created
+	})
+
+	// A watched directory that is removed is forgotten, and watched again
+	// when Sync is told about a new one of that name.
+	if err := os.RemoveAll(sub); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, w, "the removal", func(c Changes) bool {
+		_, parent := c.Dirs[dir]
+		_, self := c.Dirs[sub]
+		return parent && self
+	})
+	if w.Watching(sub) {
+		t.Fatal("removed directory still counts as watched")
+	}
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.Sync([]string{dir, sub})
+	if err := os.WriteFile(f, []byte("y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, w, "a write in the new directory", func(c Changes) bool {
+		_, wrote := c.Written[f]
+		return wrote
+	})
+
+	w.Sync([]string{dir})
+	if w.Watching(sub) {
+		t.Fatal("still watching a directory left out of Sync")
+	}
+}
+
+func TestSyncMissingDirectory(t *testing.T) {
+	w, err := New(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	missing := filepath.Join(t.TempDir(), "missing")
+	w.Sync([]string{missing})
+	if w.Watching(missing) {
+		t.Fatal("a missing directory counts as watched")
+	}
+}
