@@ -1,0 +1,18 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Registerer is the registry the component's instruments live in, for a
+// component that registers metrics of its own beside the shared ones (they
+// then appear on the same /metrics endpoint). Label them with Labels.
+func (c *Component) Registerer() prometheus.Registerer { return c.r.reg }
+
+// Labels returns a copy of the component's labels: component_kind,
+// component_type and component_id.
+func (c *Component) Labels() prometheus.Labels {
+	l := make(prometheus.Labels, len(c.labels))
+	for k, v := range c.labels {
+		l[k] = v
+	}
+	return l
+}
