@@ -8,6 +8,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/tail"
 )
 
 // round serves every file that is due once. busy reports whether any file
@@ -133,16 +134,7 @@ func (s *Source) watched(path string) bool {
 
 // emit hands b to out and releases the source's own hold of its Ack.
 func (s *Source) emit(ctx context.Context, out component.Emitter, b *event.Batch) error {
-	if b == nil {
-		return nil
-	}
-	if err := out.Emit(ctx, b); err != nil {
-		b.Ack.Release(event.Failed)
-		return err
-	}
-	s.m.SentEvents.Add(float64(len(b.Events)))
-	b.Ack.Release(event.Delivered)
-	return nil
+	return tail.Emit(ctx, out, b, s.m.SentEvents)
 }
 
 // closeFile flushes a held line, closes t and keeps its position (unless
