@@ -29,6 +29,7 @@ type Registry struct {
 	errors         *prometheus.CounterVec
 	bufferEvents   *prometheus.GaugeVec
 	bufferBytes    *prometheus.GaugeVec
+	bufferAge      *prometheus.GaugeVec
 	filesOpen      *prometheus.GaugeVec
 	bytesBehind    *prometheus.GaugeVec
 	checkpointLag  *prometheus.GaugeVec
@@ -61,6 +62,7 @@ func New() *Registry {
 	r.retries = counter("component_retries_total", "Requests a sink sent again after a transient failure.")
 	r.bufferEvents = gauge("buffer_events", "Events waiting in the component's input buffer or in flight.")
 	r.bufferBytes = gauge("buffer_bytes", "Message bytes waiting in the component's input buffer or in flight.")
+	r.bufferAge = gauge("buffer_oldest_event_age_seconds", "Age of the oldest record in the component's disk buffer that the sink has not acknowledged, by the time it was written to the buffer; 0 when there is none.")
 	r.filesOpen = gauge("files_open", "Files the source holds open.")
 	r.bytesBehind = gauge("file_bytes_behind", "Bytes between the read position and the end of the file.", "file")
 	r.checkpointLag = gauge("checkpoint_unacknowledged_batches", "Batches emitted by the source and not yet acknowledged by every sink.")
@@ -98,6 +100,7 @@ func (r *Registry) Component(kind, typ, id string) *Component {
 		Retries:        r.retries.With(l),
 		BufferEvents:   r.bufferEvents.With(l),
 		BufferBytes:    r.bufferBytes.With(l),
+		BufferAge:      r.bufferAge.With(l),
 		FilesOpen:      r.filesOpen.With(l),
 		Unacknowledged: r.checkpointLag.With(l),
 	}
@@ -115,6 +118,7 @@ type Component struct {
 	Retries        prometheus.Counter
 	BufferEvents   prometheus.Gauge
 	BufferBytes    prometheus.Gauge
+	BufferAge      prometheus.Gauge // seconds since the oldest unacknowledged record entered a disk buffer
 	FilesOpen      prometheus.Gauge
 	Unacknowledged prometheus.Gauge
 }
