@@ -1,0 +1,93 @@
+package disk
+
+import "github.com/drover-dev/drover/internal/event"
+
+type entryState uint8
+
+const (
+	inFlight entryState = iota // handed out, not released
+	settled                    // released Delivered or Rejected, or nothing to deliver
+	failed                     // released Failed: to be handed out again
+)
+
+// entry is one step of the reader: a record handed out, or a step over
+// something that needs no acknowledgement (an undecodable record, the end
+// of a segment). The acknowledged position moves to an entry's end once it
+// and every entry before it are settled.
+type entry struct {
+	seg    uint64
+	recOff int64 // the record's offset; -1 for a step without a record
+	end    position
+	// events and bytes are what the entry takes off the live counts when
+	// it is acknowledged; zero for steps without a record.
+	events    int64
+	bytes     int64
+	writtenAt int64
+	state     entryState
+}
+
+// newAck returns the Ack of a batch handed out for e.
+func (b *Buffer) newAck(e *entry) *event.Ack {
+	return event.NewAck(func(ok bool) { b.settle(e, ok) })
+}
+
+// settle records how the sink finished with e's batch.
+func (b *Buffer) settle(e *entry, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		// Closed: the batch stays in the buffer for the next run.
+		return
+	}
+	if !ok {
+		e.state = failed
+		b.redeliver = append(b.redeliver, e)
+		b.signalReady()
+		return
+	}
+	e.state = settled
+	b.advance()
+}
+
+// push appends a step to the entries and advances. Callers hold b.mu.
+func (b *Buffer) push(e *entry) {
+	b.entries = append(b.entries, e)
+	b.cur = e.end
+	if e.state == settled {
+		b.advance()
+	}
+}
+
+// advance moves the acknowledged position over the settled prefix of the
+// entries. Callers hold b.mu.
+func (b *Buffer) advance() {
+	n := 0
+	for n < len(b.entries) && b.entries[n].state == settled {
+		e := b.entries[n]
+		b.entries[n] = nil
+		n++
+		if e.end.seg != b.ackPos.seg {
+			// A segment was passed: persist soon so it can be deleted.
+			select {
+			case b.maint <- struct{}{}:
+			default:
+			}
+		}
+		b.ackPos = e.end
+		if e.recOff >= 0 {
+			b.live--
+			b.liveEvents -= e.events
+			b.liveBytes -= e.bytes
+			b.m.BufferEvents.Sub(float64(e.events))
+			b.m.BufferBytes.Sub(float64(e.bytes))
+		}
+	}
+	if n == 0 {
+		return
+	}
+	b.entries = b.entries[n:]
+	if b.live <= 0 {
+		// An empty buffer admits any batch.
+		b.signalRoom()
+	}
+}
