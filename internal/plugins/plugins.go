@@ -5,6 +5,7 @@ package plugins
 import (
 	_ "github.com/drover-dev/drover/internal/sink/file"
 	_ "github.com/drover-dev/drover/internal/sink/http"
+	_ "github.com/drover-dev/drover/internal/sink/loki"
 	_ "github.com/drover-dev/drover/internal/sink/stdout"
 	_ "github.com/drover-dev/drover/internal/source/file"
 	_ "github.com/drover-dev/drover/internal/source/nomadevents"

@@ -1,0 +1,178 @@
+// Package loki is the `sink "loki"` component: it pushes events to Grafana
+// Loki's push API (/loki/api/v1/push), as snappy-compressed protobuf or as
+// JSON, with stream labels, structured metadata and the tenant rendered
+// from event fields by templates.
+//
+// Delivery follows Loki's answers: 2xx delivers; network errors, 408, 429
+// and 5xx are retried with backoff (honouring Retry-After); 400 means Loki
+// stored the valid entries and refused the others, which a retry cannot
+// change, so the request's events are counted as discarded ("rejected")
+// and its body logged once per streak; 413 splits the request in halves
+// that are sent on their own, down to single entries, and an entry too
+// large alone is discarded with reason "too_large"; any other status is a
+// permanent refusal.
+package loki
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	nethttp "net/http"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/httpclient"
+	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/template"
+)
+
+// Type is the component type name.
+const Type = "loki"
+
+func init() {
+	component.Register(component.Registration{
+		Kind:      component.KindSink,
+		Type:      Type,
+		NewConfig: func() component.Config { return NewConfig() },
+		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
+			return New(ctx, cfg.(*Config))
+		},
+	})
+}
+
+// tenantHeader carries the tenant of a push to a multi-tenant Loki.
+const tenantHeader = "X-Scope-OrgID"
+
+// healthcheckTimeout bounds a required healthcheck made while the sink is
+// built.
+const healthcheckTimeout = 10 * time.Second
+
+// Sink is a Loki sink. It implements component.Sink and
+// component.Healthchecker.
+type Sink struct {
+	cfg         *Config
+	url         string
+	redacted    string // url without a password, for logs and errors
+	healthURL   string
+	contentType string
+	compression string
+	labels      templateSet
+	metadata    templateSet
+	tenant      *tenantRouter
+	client      *httpclient.Client
+	driver      *driver.Driver
+	log         *slog.Logger
+	states      sync.Pool // *sendState
+	warned413   atomic.Bool
+}
+
+// New builds the sink from a configuration, validating it first. It warns
+// about labels built from high-cardinality fields unless the configuration
+// allows them, and runs the healthcheck when it is required.
+func New(cctx component.Context, cfg *Config) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	client, err := httpclient.New(cfg.clientOptions())
+	if err != nil {
+		return nil, err
+	}
+	log := cctx.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Sink{
+		cfg:         cfg,
+		url:         joinURL(cfg.Endpoint, cfg.Path),
+		healthURL:   joinURL(cfg.Endpoint, cfg.Healthcheck.Path),
+		contentType: "application/x-protobuf",
+		compression: cfg.compression(),
+		labels:      newTemplateSet(cfg.Labels, cfg.LabelDefaults),
+		metadata:    newTemplateSet(cfg.StructuredMetadata, nil),
+		client:      client,
+		log:         log,
+	}
+	s.redacted = redact(s.url)
+	if cfg.Format == FormatJSON {
+		s.contentType = "application/json"
+	}
+	if cfg.TenantID != "" {
+		s.tenant = newTenantRouter(template.MustParse(cfg.TenantID), cfg.DefaultTenantID)
+	} else if cfg.DefaultTenantID != "" {
+		s.tenant = newTenantRouter(nil, cfg.DefaultTenantID)
+	}
+	json := cfg.Format == FormatJSON
+	s.states.New = func() any { return newSendState(&s.labels, &s.metadata, json) }
+	if !cfg.AllowHighCardinalityLabels {
+		for _, lf := range s.labels.highCardinalityFields() {
+			log.Warn("a Loki label is built from a high-cardinality field: every value makes a stream of its own "+
+				"and can overload Loki's index; put it into structured_metadata or the line instead, "+
+				"or set allow_high_cardinality_labels = true", "label", lf)
+		}
+	}
+	s.driver, err = driver.New(driver.Options{
+		Batch:       cfg.Batch,
+		Request:     cfg.Request,
+		Encoder:     lineEncoder{text: cfg.Encoding == EncodingText},
+		Sender:      s,
+		Destination: s.redacted,
+		Logger:      log,
+		Metrics:     cctx.Metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Healthcheck.Required {
+		ctx, cancel := context.WithTimeout(context.Background(), healthcheckTimeout)
+		defer cancel()
+		err := s.Healthcheck(ctx)
+		s.client.CloseIdleConnections()
+		if err != nil {
+			return nil, fmt.Errorf("required healthcheck failed: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func redact(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	return u.Redacted()
+}
+
+// Run delivers the batches of in; see component.Sink and driver.Run.
+func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
+	defer s.client.CloseIdleConnections()
+	return s.driver.Run(ctx, in)
+}
+
+// Healthcheck sends GET to the endpoint's healthcheck.path (/ready by
+// default) and succeeds on a 2xx answer. It returns nil at once when the
+// check is disabled.
+func (s *Sink) Healthcheck(ctx context.Context) error {
+	if !s.cfg.Healthcheck.Enabled {
+		return nil
+	}
+	hreq, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, s.healthURL, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck of %s: %w", redact(s.healthURL), err)
+	}
+	resp, err := s.client.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("healthcheck of %s: %w", redact(s.healthURL), err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("healthcheck of %s: GET answered %d %s: %q", redact(s.healthURL),
+			resp.StatusCode, nethttp.StatusText(resp.StatusCode), body)
+	}
+	return nil
+}
