@@ -60,6 +60,8 @@ type Request struct {
 	Token     string
 	Status    int
 	StartedAt time.Time
+	// LastIndex is the index of the last complete frame a stream sent.
+	LastIndex uint64
 }
 
 // Index returns the request's index parameter (0 when absent).
@@ -225,13 +227,21 @@ func (s *Server) OpenStreams() int {
 	return len(s.conns)
 }
 
-func (s *Server) record(r *http.Request, status int) {
+// record logs a request and returns its position in the log.
+func (s *Server) record(r *http.Request, status int) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, Request{
 		Path: r.URL.Path, Query: r.URL.Query(), Token: r.Header.Get("X-Nomad-Token"),
 		Status: status, StartedAt: time.Now(),
 	})
+	return len(s.requests) - 1
+}
+
+func (s *Server) sent(req int, index uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests[req].LastIndex = index
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {

@@ -77,7 +77,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Invalid topic query: error parsing topics: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	s.record(r, http.StatusOK)
+	req := s.record(r, http.StatusOK)
 
 	c := &stream{cut: make(chan struct{}), end: make(chan struct{}), wakeCh: make(chan struct{}, 1)}
 	s.mu.Lock()
@@ -154,6 +154,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request) {
 				panic(http.ErrAbortHandler)
 			}
 			write(line)
+			s.sent(req, item.Index)
 			if cutAfter > 0 {
 				cutAfter--
 			}

@@ -51,6 +51,11 @@ type Config struct {
 	// it doubles, with jitter, up to ReconnectMaxBackoff.
 	ReconnectInitialBackoff time.Duration `hcl:"reconnect_initial_backoff"`
 	ReconnectMaxBackoff     time.Duration `hcl:"reconnect_max_backoff"`
+	// RegressionGrace is how long a stream that starts below the cursor's
+	// index is retried before the cursor is reset. An agent that restarted
+	// with its data dir sends old indexes while it rebuilds its buffer from
+	// the Raft log; a -dev agent or a restored cluster really went back.
+	RegressionGrace time.Duration `hcl:"regression_grace"`
 	// CheckpointInterval is how often a changed cursor is saved.
 	CheckpointInterval time.Duration `hcl:"checkpoint_interval"`
 	// MaxFrameBytes is the longest stream line (all events of one index)
@@ -88,6 +93,7 @@ const (
 	DefaultHeartbeatTimeout        = 90 * time.Second
 	DefaultReconnectInitialBackoff = time.Second
 	DefaultReconnectMaxBackoff     = time.Minute
+	DefaultRegressionGrace         = 30 * time.Second
 	DefaultCheckpointInterval      = time.Second
 	DefaultMaxFrameBytes           = config.ByteSize(64 << 20)
 
@@ -116,6 +122,7 @@ func NewConfig() *Config {
 		HeartbeatTimeout:        DefaultHeartbeatTimeout,
 		ReconnectInitialBackoff: DefaultReconnectInitialBackoff,
 		ReconnectMaxBackoff:     DefaultReconnectMaxBackoff,
+		RegressionGrace:         DefaultRegressionGrace,
 		CheckpointInterval:      DefaultCheckpointInterval,
 		MaxFrameBytes:           DefaultMaxFrameBytes,
 	}
@@ -150,6 +157,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconnectMaxBackoff < c.ReconnectInitialBackoff {
 		errs = append(errs, config.Errorf("reconnect_max_backoff", "must be at least reconnect_initial_backoff (%s), got %s", c.ReconnectInitialBackoff, c.ReconnectMaxBackoff))
+	}
+	if c.RegressionGrace < 0 {
+		errs = append(errs, config.Errorf("regression_grace", "must not be negative"))
 	}
 	if c.CheckpointInterval <= 0 {
 		errs = append(errs, config.Errorf("checkpoint_interval", "must be positive"))

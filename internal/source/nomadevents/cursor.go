@@ -49,8 +49,12 @@ const (
 	// streamGap: the stream started after an exact cursor; the events in
 	// between may have aged out of Nomad's buffer.
 	streamGap
-	// streamRegression: the index went backwards (cluster restored, -dev
-	// agent restarted); the cursor no longer means anything.
+	// streamBehind: the stream started before an exact cursor. Either the
+	// index went backwards (cluster restored, -dev agent restarted), or an
+	// agent that restarted is still rebuilding its buffer from its Raft
+	// log (it sends old indexes until it holds the cursor's again).
+	streamBehind
+	// streamRegression: the index went backwards within a connection.
 	streamRegression
 )
 
@@ -83,7 +87,7 @@ func (g *gate) check(index uint64) verdict {
 		case !g.cur.Exact:
 			return streamOK
 		case index < g.cur.Index:
-			return streamRegression
+			return streamBehind
 		case index > g.cur.Index:
 			return streamGap
 		}

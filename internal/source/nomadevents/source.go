@@ -49,6 +49,9 @@ type Source struct {
 	needNow  bool
 	resume   Cursor
 	failures failureLog
+	// behindSince is when connections started to begin below the exact
+	// cursor (zero while they do not).
+	behindSince time.Time
 }
 
 // New returns a source for cfg, which must be valid. It does not contact
@@ -152,7 +155,10 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 		if errors.Is(err, errReconnectNow) {
 			continue
 		}
-		s.failures.report(s, err)
+		// Waiting for a restarted agent was logged when it began.
+		if bh := (*errBehind)(nil); !errors.As(err, &bh) {
+			s.failures.report(s, err)
+		}
 		wait := bo.next()
 		s.log.Debug("reconnecting after a pause", "delay", wait)
 		select {
@@ -249,11 +255,17 @@ func (s *Source) session(ctx context.Context, out component.Emitter, bo *backoff
 		s.m.ReceivedEvents.Add(float64(len(f.events)))
 		s.m.ReceivedBytes.Add(float64(len(line)))
 		switch g.check(f.index) {
+		case streamBehind:
+			if err := s.behind(f.index); err != nil {
+				return err
+			}
+			return s.regression(ctx, out, g, f.index)
 		case streamRegression:
 			return s.regression(ctx, out, g, f.index)
 		case streamGap:
 			s.gap(ctx, out, g, f.index)
 		}
+		s.behindSince = time.Time{}
 		bo.reset()
 		if err := s.emitFrame(ctx, out, g, &f); err != nil {
 			return err
@@ -310,6 +322,35 @@ func (s *Source) emit(ctx context.Context, out component.Emitter, evs []event.Ev
 		return fmt.Errorf("emitting events: %w", err)
 	}
 	s.m.SentEvents.Add(float64(len(evs)))
+	return nil
+}
+
+// errBehind ends a connection that started below the exact cursor while
+// regression_grace has not run out.
+type errBehind struct {
+	cursor, first uint64
+}
+
+func (e *errBehind) Error() string {
+	return fmt.Sprintf("the stream starts at index %d, below the cursor %d: waiting for the agent to rebuild its event buffer", e.first, e.cursor)
+}
+
+// behind handles a connection whose first index is below the exact cursor.
+// An agent that restarted with its data dir sends old indexes while it
+// replays its Raft log, then holds the cursor's index again; so the source
+// retries for regression_grace before it believes in a regression (nil).
+func (s *Source) behind(first uint64) error {
+	if s.behindSince.IsZero() {
+		s.behindSince = time.Now()
+		if s.cfg.RegressionGrace > 0 {
+			s.log.Info("the stream starts below the cursor: the agent may be rebuilding its event buffer after a restart; retrying before the cursor is reset",
+				"cursor", s.resume.Index, "first_index", first, "regression_grace", s.cfg.RegressionGrace)
+		}
+	}
+	if time.Since(s.behindSince) < s.cfg.RegressionGrace {
+		return &errBehind{cursor: s.resume.Index, first: first}
+	}
+	s.behindSince = time.Time{}
 	return nil
 }
 
