@@ -45,11 +45,20 @@ type Admin struct {
 	Address string `hcl:"address"`
 }
 
-// Buffer configures the queue in front of a sink.
+// Buffer configures the buffer in front of a sink: memory (bounded in
+// events) or disk (bounded in bytes, survives restarts and long outages).
 type Buffer struct {
-	Type      string `hcl:"type" enum:"memory"`
-	MaxEvents int    `hcl:"max_events"`
-	WhenFull  string `hcl:"when_full" enum:"block"`
+	Type string `hcl:"type" enum:"memory,disk"`
+	// MaxEvents bounds a memory buffer.
+	MaxEvents int `hcl:"max_events"`
+	// MaxSize bounds a disk buffer's files.
+	MaxSize ByteSize `hcl:"max_size"`
+	// WhenFull is what happens to a batch that does not fit: wait for room
+	// (backpressure) or discard it, counted.
+	WhenFull string `hcl:"when_full" enum:"block,drop_newest"`
+	// FsyncInterval is the least time between two fsyncs of a disk buffer;
+	// 0 syncs after every write.
+	FsyncInterval time.Duration `hcl:"fsync_interval"`
 }
 
 // Defaults of the global settings.
@@ -58,6 +67,11 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultAdminAddress    = "127.0.0.1:8686"
 	DefaultBufferMaxEvents = 10000
+	// DefaultBufferMaxSize and DefaultFsyncInterval apply to disk buffers.
+	DefaultBufferMaxSize = ByteSize(1 << 30)
+	DefaultFsyncInterval = 500 * time.Millisecond
+	minDiskBufferSize    = ByteSize(1 << 20)
+	maxFsyncInterval     = time.Minute
 )
 
 func defaults() *Config {
@@ -70,7 +84,42 @@ func defaults() *Config {
 }
 
 func defaultBuffer() Buffer {
-	return Buffer{Type: "memory", MaxEvents: DefaultBufferMaxEvents, WhenFull: "block"}
+	return Buffer{Type: "memory", MaxEvents: DefaultBufferMaxEvents, MaxSize: DefaultBufferMaxSize,
+		WhenFull: "block", FsyncInterval: DefaultFsyncInterval}
+}
+
+// validateBuffer checks a sink's buffer block. ranges tell which attributes
+// were written: an attribute of the other buffer type is an error rather
+// than silently ignored.
+func validateBuffer(b Buffer, ranges Ranges, def hcl.Range) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	fail := func(field, msg string) { diags = append(diags, fieldDiag(ranges, "", "buffer."+field, msg, def)) }
+	_, setMaxEvents := ranges["buffer.max_events"]
+	_, setMaxSize := ranges["buffer.max_size"]
+	_, setFsync := ranges["buffer.fsync_interval"]
+	switch b.Type {
+	case "disk":
+		if setMaxEvents {
+			fail("max_events", `applies to memory buffers; a disk buffer is bounded by max_size`)
+		}
+		if b.MaxSize < minDiskBufferSize {
+			fail("max_size", "must be at least "+minDiskBufferSize.String())
+		}
+		if b.FsyncInterval > maxFsyncInterval {
+			fail("fsync_interval", "must be at most "+maxFsyncInterval.String()+" (batches are acknowledged to their source only once synced)")
+		}
+	default:
+		if b.MaxEvents <= 0 {
+			fail("max_events", "must be greater than zero")
+		}
+		if setMaxSize {
+			fail("max_size", `applies to disk buffers (type = "disk"); a memory buffer is bounded by max_events`)
+		}
+		if setFsync {
+			fail("fsync_interval", `applies to disk buffers (type = "disk")`)
+		}
+	}
+	return diags
 }
 
 // Component is one source, transform or sink block.

@@ -246,9 +246,7 @@ func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext) ([]*Compone
 			}
 			body = remain
 			comp.Inputs, comp.Buffer = common.Inputs, common.Buffer
-			if comp.Buffer.MaxEvents <= 0 {
-				diags = append(diags, fieldDiag(ranges, "", "buffer.max_events", "must be greater than zero", b.def))
-			}
+			diags = append(diags, validateBuffer(comp.Buffer, ranges, b.def)...)
 		case component.KindTransform:
 			var common transformCommon
 			remain, ds := DecodeBody(body, ctx, &common, true, "", ranges)
