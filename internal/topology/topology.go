@@ -38,6 +38,7 @@ type Topology struct {
 	transforms map[string]*transformTarget
 	routers    map[string]*router
 	oldSinks   map[string]*sinkRunner // replaced or removed by the reload under way
+	disks      map[string]*diskQueue  // disk buffers by sink id; they outlive sink instances
 	retiring   sync.WaitGroup         // old sinks draining after a reload
 	ready      bool
 }
@@ -59,6 +60,7 @@ func New(opts Options) *Topology {
 		sinks:      map[string]*sinkRunner{},
 		transforms: map[string]*transformTarget{},
 		routers:    map[string]*router{},
+		disks:      map[string]*diskQueue{},
 	}
 }
 
@@ -122,6 +124,7 @@ func (t *Topology) Reload(cfg *config.Config) (Changes, error) {
 		t.sinks[id] = s
 		s.start(t.opts)
 	}
+	goneDisks := t.installDisks(cfg, built)
 	// 2. Install the transforms and routes of the new configuration.
 	for id, tr := range built.transforms {
 		t.transforms[id] = tr
@@ -141,7 +144,7 @@ func (t *Topology) Reload(cfg *config.Config) (Changes, error) {
 		var ts []target
 		for _, cid := range consumers[id] {
 			if s, ok := t.sinks[cid]; ok && cfg.Component(cid).Kind == component.KindSink {
-				ts = append(ts, &sinkTarget{sinkID: cid, q: s.q})
+				ts = append(ts, t.target(cfg, cid, s))
 			} else if tr, ok := t.transforms[cid]; ok {
 				ts = append(ts, tr)
 			}
@@ -149,13 +152,20 @@ func (t *Topology) Reload(cfg *config.Config) (Changes, error) {
 		r.set(ts)
 	}
 	// 3. Retire the sinks that were replaced or removed: they drain what
-	// they hold in the background.
+	// they hold in the background. A disk buffer that is no longer wanted
+	// refuses batches now and is closed after its sink; what it holds stays
+	// on disk.
+	for _, d := range goneDisks {
+		d.retire()
+	}
 	for id, s := range t.oldSinks {
 		delete(t.oldSinks, id)
+		d := goneDisks[id]
 		t.retiring.Add(1)
 		go func() {
 			defer t.retiring.Done()
 			s.stop(cfg.ShutdownTimeout)
+			d.close()
 		}()
 	}
 	// 4. Stop the sources that were replaced or removed; their unacknowledged
@@ -198,6 +208,7 @@ type builtSet struct {
 	sources    map[string]*sourceRunner
 	sinks      map[string]*sinkRunner
 	transforms map[string]*transformTarget
+	disks      map[string]*diskQueue // disk buffers opened for new sink ids
 }
 
 func closeBuilt(b *builtSet, timeout time.Duration) {
@@ -209,12 +220,15 @@ func closeBuilt(b *builtSet, timeout time.Duration) {
 		_ = s.src.Close(ctx)
 		cancel()
 	}
+	for _, d := range b.disks {
+		d.close()
+	}
 }
 
 // build constructs the components of cfg that are new or changed.
 func (t *Topology) build(old, cfg *config.Config) (Changes, *builtSet, error) {
 	var ch Changes
-	b := &builtSet{sources: map[string]*sourceRunner{}, sinks: map[string]*sinkRunner{}, transforms: map[string]*transformTarget{}}
+	b := &builtSet{sources: map[string]*sourceRunner{}, sinks: map[string]*sinkRunner{}, transforms: map[string]*transformTarget{}, disks: map[string]*diskQueue{}}
 	var errs []error
 	for _, c := range cfg.Components {
 		var prev *config.Component
@@ -252,7 +266,12 @@ func (t *Topology) build(old, cfg *config.Config) (Changes, *builtSet, error) {
 				errs = append(errs, fmt.Errorf("building sink %q: %w", c.ID, err))
 				continue
 			}
-			b.sinks[c.ID] = &sinkRunner{id: c.ID, sink: s, ctx: cctx, q: newQueue(c.Buffer.MaxEvents, cctx.Metrics)}
+			q, err := t.sinkQueue(c, cctx, b)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("building sink %q: %w", c.ID, err))
+				continue
+			}
+			b.sinks[c.ID] = &sinkRunner{id: c.ID, sink: s, ctx: cctx, q: q}
 		}
 	}
 	if old != nil {
@@ -301,6 +320,9 @@ func (t *Topology) Stop() {
 	}
 	wg.Wait()
 	t.retiring.Wait()
+	// Disk buffers sync and acknowledge what they admitted before the
+	// sources wait for their acknowledgements.
+	t.closeDisks()
 	for _, s := range t.sources {
 		wg.Add(1)
 		go func() { defer wg.Done(); s.close(timeout) }()
