@@ -318,10 +318,129 @@ func TestNomadEventsRealAgent(t *testing.T) {
 	}
 	t.Run("dev", func(t *testing.T) { realAgentScenario(t, bin, true) })
 	t.Run("persistent", func(t *testing.T) { realAgentScenario(t, bin, false) })
+	t.Run("acl", func(t *testing.T) { realAgentACL(t, bin) })
+}
+
+// realAgentACL checks deploy/nomad/drover-events-policy.hcl against an agent
+// with ACLs: a token without node read is refused with a message that names
+// it; a token with the policy streams the default topics, reads the lists
+// start_at = "now" needs, and the lists a resync snapshot needs after a gap.
+func realAgentACL(t *testing.T, bin string) {
+	agent := startNomadAgent(t, bin, true, true)
+	root := agent.client(t)
+	boot, _, err := root.ACLTokens().Bootstrap(nil)
+	if err != nil {
+		t.Fatalf("bootstrapping ACLs: %v", err)
+	}
+	mgmt := agent.client(t)
+	mgmt.SetSecretID(boot.SecretID)
+	waitForNode(t, agent, mgmt)
+	rules, err := os.ReadFile(filepath.Join("..", "..", "deploy", "nomad", "drover-events-policy.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(name, rules string) string {
+		t.Helper()
+		if _, err := mgmt.ACLPolicies().Upsert(&api.ACLPolicy{Name: name, Rules: rules}, nil); err != nil {
+			t.Fatalf("policy %s: %v", name, err)
+		}
+		tok, _, err := mgmt.ACLTokens().Create(&api.ACLToken{Name: name, Type: "client", Policies: []string{name}}, nil)
+		if err != nil {
+			t.Fatalf("token %s: %v", name, err)
+		}
+		return tok.SecretID
+	}
+	good := token("drover-events", string(rules))
+	noNode := token("no-node", `namespace "*" { capabilities = ["list-jobs", "read-job"] }`)
+	runJob(t, mgmt, rawExecJob("sleeper", "service", "/bin/sleep", "300"), "running")
+
+	base := t.TempDir()
+	dataDir := filepath.Join(base, "data")
+	recv := newReceiver(t)
+	write := func(extra string) string {
+		return writeConfig(t, base, nomadEventsToHTTP(dataDir, agent.addr, recv.url(), extra))
+	}
+
+	// A token without node read: refused, and told why.
+	t.Setenv("NOMAD_TOKEN", noNode)
+	d := startDrover(t, write(""))
+	waitUntil(t, 30*time.Second, "the refusal logged", func() bool {
+		return strings.Contains(d.stderr.String(), "Nomad refused the event stream") &&
+			strings.Contains(d.stderr.String(), "node:read (topic Node)")
+	})
+	d.stop()
+
+	// The policy's token: start_at = "now" reads the lists; only events
+	// after the start arrive.
+	t.Setenv("NOMAD_TOKEN", good)
+	cfg := write(`start_at = "now"` + "\n  resync = true")
+	d = startDrover(t, cfg)
+	waitUntil(t, 30*time.Second, "the start index", func() bool {
+		return strings.Contains(d.stderr.String(), `starting at the current index`)
+	})
+	runJob(t, mgmt, rawExecJob("hello", "batch", "/bin/echo", "hello"), "complete")
+	waitUntil(t, 30*time.Second, "events of the new job", func() bool {
+		_, records := recv.snapshot()
+		for _, r := range records {
+			if r.str("job_id") == "hello" {
+				return true
+			}
+		}
+		return false
+	})
+	for _, r := range func() []record { _, rs := recv.snapshot(); return rs }() {
+		if r.str("job_id") == "sleeper" && r.str("type") == "JobRegistered" {
+			t.Errorf("start_at = \"now\" shipped an event from before the start: %s", eventID(r))
+		}
+	}
+	if code := d.stop(); code != 0 {
+		t.Fatalf("drover exited with %d", code)
+	}
+
+	// A cursor older than the agent's buffer: a gap, and a snapshot read
+	// with the policy's token.
+	path := filepath.Join(dataDir, "checkpoints", "nomad_events-cluster.json")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env map[string]any
+	if err := json.Unmarshal(data, &env); err != nil {
+		t.Fatal(err)
+	}
+	env["state"].(map[string]any)["index"] = 3
+	env["state"].(map[string]any)["exact"] = true
+	data, _ = json.Marshal(env)
+	if err := os.WriteFile(path, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path + ".bak")
+	d = startDrover(t, cfg)
+	waitUntil(t, 30*time.Second, "the snapshot", func() bool {
+		return strings.Contains(d.stderr.String(), "resync snapshot emitted")
+	})
+	if code := d.stop(); code != 0 {
+		t.Fatalf("drover exited with %d", code)
+	}
+	logs := d.stderr.String()
+	if !strings.Contains(logs, "events may have been missed") || strings.Contains(logs, "resync snapshot incomplete") {
+		t.Fatalf("drover logs:\n%s", logs)
+	}
+	topics := map[string]int{}
+	_, records := recv.snapshot()
+	for _, r := range records {
+		if r["synthetic"] == true && r.str("type") == "Snapshot" {
+			topics[r.str("topic")]++
+		}
+	}
+	t.Logf("real agent with ACLs: snapshot events by topic %v", topics)
+	if topics["Allocation"] == 0 || topics["Job"] == 0 || topics["Node"] == 0 || topics["Deployment"] == 0 {
+		t.Errorf("snapshot lacks a topic: %v", topics)
+	}
 }
 
 func realAgentScenario(t *testing.T, bin string, dev bool) {
-	agent := startNomadAgent(t, bin, dev)
+	agent := startNomadAgent(t, bin, dev, false)
 	base := t.TempDir()
 	recv := newReceiver(t)
 	// A shorter regression_grace than the default 30s keeps the -dev case
@@ -403,7 +522,7 @@ func keys(m map[string]string) []string {
 // one, or one with a data dir that survives restarts.
 type nomadAgent struct {
 	bin, dir, addr, config string
-	dev                    bool
+	dev, acl               bool
 	cmd                    *exec.Cmd
 	exited                 chan struct{}
 	log                    *os.File
@@ -419,9 +538,11 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startNomadAgent(t *testing.T, bin string, dev bool) *nomadAgent {
+// startNomadAgent starts a -dev agent (dev) or one with a data dir, with
+// ACLs enabled when acl is true.
+func startNomadAgent(t *testing.T, bin string, dev, acl bool) *nomadAgent {
 	t.Helper()
-	a := &nomadAgent{bin: bin, dir: t.TempDir(), dev: dev}
+	a := &nomadAgent{bin: bin, dir: t.TempDir(), dev: dev, acl: acl}
 	http := freePort(t)
 	a.addr = fmt.Sprintf("http://127.0.0.1:%d", http)
 	a.config = filepath.Join(a.dir, "agent.hcl")
@@ -442,6 +563,9 @@ client {
   enabled = true
 }
 `, filepath.Join(a.dir, "data"))
+	}
+	if acl {
+		persistent += "\nacl {\n  enabled = true\n}\n"
 	}
 	conf := fmt.Sprintf(`
 bind_addr = "127.0.0.1"
@@ -503,12 +627,33 @@ func (a *nomadAgent) start(t *testing.T) {
 	a.exited = make(chan struct{})
 	go func() { _ = a.cmd.Wait(); close(a.exited) }()
 	client := a.client(t)
+	if a.acl {
+		// Without a token only the leader can be asked; the caller
+		// bootstraps ACLs and waits for the node (waitForNode).
+		waitUntil(t, 60*time.Second, "the nomad agent to elect itself", func() bool {
+			a.checkRunning(t)
+			leader, err := client.Status().Leader()
+			return err == nil && leader != ""
+		})
+		return
+	}
+	waitForNode(t, a, client)
+}
+
+func (a *nomadAgent) checkRunning(t *testing.T) {
+	t.Helper()
+	select {
+	case <-a.exited:
+		t.Fatalf("the nomad agent exited: %v", a.cmd.ProcessState)
+	default:
+	}
+}
+
+// waitForNode waits until the agent's client node is ready.
+func waitForNode(t *testing.T, a *nomadAgent, client *api.Client) {
+	t.Helper()
 	waitUntil(t, 60*time.Second, "the nomad agent to have a ready node", func() bool {
-		select {
-		case <-a.exited:
-			t.Fatalf("the nomad agent exited at start: %v", a.cmd.ProcessState)
-		default:
-		}
+		a.checkRunning(t)
 		nodes, _, err := client.Nodes().List(nil)
 		if err != nil {
 			return false

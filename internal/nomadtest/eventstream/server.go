@@ -153,9 +153,12 @@ func (s *Server) FailNext(n, status int, body string) {
 	}
 }
 
-// RequireToken makes every request without this X-Nomad-Token fail with
-// 403, as an agent with ACLs does for a token that lacks the capability.
-// An empty token accepts every request.
+// RequireToken makes requests without this X-Nomad-Token fail as an agent
+// with ACLs answers them (v1.6.5): a request with another token, which the
+// agent does not know, gets 403 "Permission denied"; a request without a
+// token (the anonymous policy lacks the capability) gets 500 "Permission
+// denied", the answer Nomad also gives a known token without the
+// capability. An empty token accepts every request.
 func (s *Server) RequireToken(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -248,9 +251,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	token := s.token
 	s.mu.Unlock()
-	if token != "" && r.Header.Get("X-Nomad-Token") != token {
-		s.record(r, http.StatusForbidden)
-		http.Error(w, "Permission denied", http.StatusForbidden)
+	if got := r.Header.Get("X-Nomad-Token"); token != "" && got != token {
+		status := http.StatusForbidden
+		if got == "" {
+			status = http.StatusInternalServerError
+		}
+		s.record(r, status)
+		http.Error(w, "Permission denied", status)
 		return
 	}
 	if r.URL.Path == "/v1/event/stream" {

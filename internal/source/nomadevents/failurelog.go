@@ -45,8 +45,8 @@ func (s *Source) describe(err error) (stage, msg string) {
 	switch {
 	case errors.As(err, &st):
 		return "connect", fmt.Sprintf("cannot start the event stream: %v", err)
-	case errors.As(err, &se) && se.Code == 403:
-		return "connect", fmt.Sprintf("Nomad refused the event stream (%v): the ACL token needs %s",
+	case errors.As(err, &se) && se.permissionDenied():
+		return "connect", fmt.Sprintf("Nomad refused the event stream (%v): the ACL token (nomad.token or NOMAD_TOKEN) is missing, unknown or lacks what the topics need: %s",
 			se, requiredCapabilities(s.topics, s.cfg.Namespace))
 	case errors.As(err, &se):
 		return "connect", fmt.Sprintf("event stream request failed: %v", se)

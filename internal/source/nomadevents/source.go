@@ -406,7 +406,7 @@ func (s *Source) resync(ctx context.Context, out component.Emitter, pos Cursor) 
 			}
 			s.m.Errors("snapshot").Inc()
 			var se *StatusError
-			if errors.As(err, &se) && se.Code == 403 {
+			if errors.As(err, &se) && se.permissionDenied() {
 				err = fmt.Errorf("%w (the token needs namespace list-jobs and read-job, and node:read for nodes)", err)
 			}
 			s.log.Error("resync snapshot incomplete", "list", l.path, "error", err)

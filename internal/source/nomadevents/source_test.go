@@ -386,36 +386,46 @@ func TestHeartbeatTimeout(t *testing.T) {
 	}
 }
 
-// A 403 names the capabilities the token lacks, is logged once however
-// often the source retries, and the stream starts once the token is good.
+// An ACL refusal names the capabilities the topics need, is logged once
+// however often the source retries, and the stream starts once the token is
+// good. Nomad answers 403 for an unknown token and 500 "Permission denied"
+// for a token (or no token) that lacks a capability.
 func TestPermissionDenied(t *testing.T) {
-	srv := eventstream.New(eventstream.Options{})
-	defer srv.Close()
-	srv.RequireToken("good")
-	srv.Publish(eventstream.History()[:5]...)
-	cfg := testConfig(srv)
-	cfg.Nomad.Token = "bad"
-	h := start(t, srv, t.TempDir(), cfg, nil)
-	waitUntil(t, "5 refused requests", func() bool { return len(srv.StreamRequests()) >= 5 })
-	logs := h.logs.String()
-	for _, want := range []string{
-		`Nomad refused the event stream (Nomad answered 403: Permission denied)`,
-		`namespace \"*\" capability read-job (topics Allocation, Deployment, Evaluation, Job)`,
-		`node:read (topic Node)`,
+	for _, tc := range []struct{ token, answer string }{
+		{"unknown", "Nomad answered 403: Permission denied"},
+		{"", "Nomad answered 500: Permission denied"},
 	} {
-		if !strings.Contains(logs, want) {
-			t.Fatalf("logs lack %q:\n%s", want, logs)
-		}
+		t.Run(tc.answer[len("Nomad answered "):][:3], func(t *testing.T) {
+			srv := eventstream.New(eventstream.Options{})
+			defer srv.Close()
+			srv.RequireToken("good")
+			srv.Publish(eventstream.History()[:5]...)
+			cfg := testConfig(srv)
+			cfg.Nomad.Token = tc.token
+			t.Setenv("NOMAD_TOKEN", "")
+			h := start(t, srv, t.TempDir(), cfg, nil)
+			waitUntil(t, "5 refused requests", func() bool { return len(srv.StreamRequests()) >= 5 })
+			logs := h.logs.String()
+			for _, want := range []string{
+				"Nomad refused the event stream (" + tc.answer + ")",
+				`namespace \"*\" capability read-job (topics Allocation, Deployment, Evaluation, Job)`,
+				`node:read (topic Node)`,
+			} {
+				if !strings.Contains(logs, want) {
+					t.Fatalf("logs lack %q:\n%s", want, logs)
+				}
+			}
+			if n := strings.Count(logs, "level=WARN msg=\"Nomad refused"); n != 1 {
+				t.Fatalf("the refusal was logged %d times at warn level", n)
+			}
+			if h.errors("connect") < 5 {
+				t.Fatalf("connect errors %d", h.errors("connect"))
+			}
+			srv.RequireToken("")
+			waitUntil(t, "the events", func() bool { return h.sink.count() >= len(identities(eventstream.History()[:5])) })
+			waitUntil(t, "the recovery logged", func() bool { return h.logs.count("event stream connected again") == 1 })
+		})
 	}
-	if n := strings.Count(logs, "level=WARN msg=\"Nomad refused"); n != 1 {
-		t.Fatalf("the refusal was logged %d times at warn level", n)
-	}
-	if h.errors("connect") < 5 {
-		t.Fatalf("connect errors %d", h.errors("connect"))
-	}
-	srv.RequireToken("")
-	waitUntil(t, "the events", func() bool { return h.sink.count() >= len(identities(eventstream.History()[:5])) })
-	waitUntil(t, "the recovery logged", func() bool { return h.logs.count("event stream connected again") == 1 })
 }
 
 func TestRequiredCapabilities(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -38,6 +39,13 @@ const readBufferSize = 64 << 10
 type StatusError struct {
 	Code int
 	Body string
+}
+
+// permissionDenied reports an ACL refusal. Nomad (v1.6) answers 403 for an
+// unknown token, but 500 "Permission denied" for a valid or anonymous token
+// that lacks a capability the topics need.
+func (e *StatusError) permissionDenied() bool {
+	return e.Code == 403 || e.Code == 500 && strings.Contains(e.Body, "Permission denied")
 }
 
 func (e *StatusError) Error() string {
