@@ -1,6 +1,10 @@
 package metrics
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Registerer is the registry the component's instruments live in, for a
 // component that registers metrics of its own beside the shared ones (they
@@ -15,4 +19,20 @@ func (c *Component) Labels() prometheus.Labels {
 		l[k] = v
 	}
 	return l
+}
+
+// RegisterOrReuse registers c with reg, or returns the collector already
+// registered there under the same description, so that a component
+// rebuilt under the same id (on reload) continues its series.
+func RegisterOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing, nil
+			}
+		}
+		return c, err
+	}
+	return c, nil
 }

@@ -41,3 +41,10 @@ func (r *Reader) HandOff(next *Reader) error {
 	r.heldFrom = time.Time{}
 	return nil
 }
+
+// LineStart is the offset where the line the Reader is in began: the end
+// of the last line it handed out or skipped, which is as far as its
+// Progress commits once every batch is acknowledged. It equals Offset
+// unless an unfinished line is held or the rest of a flushed line is being
+// skipped.
+func (r *Reader) LineStart() int64 { return r.doneOff }

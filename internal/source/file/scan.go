@@ -69,7 +69,7 @@ func (s *Source) scan(now time.Time) {
 	for id, t := range s.files {
 		if _, ok := byID[id]; !ok && t.goneAt.IsZero() {
 			t.goneAt = now
-			t.nextPoll = now
+			t.poll.Next = now
 			s.log.Debug("file disappeared from its path; reading it to its end", "file", t.path)
 		}
 	}
@@ -116,7 +116,7 @@ func (s *Source) stillPresent(t *tracked, c *candidate, now time.Time) {
 	s.byPath[p] = t
 	s.m.ForgetFile(old)
 	t.behind = s.m.BytesBehind(p)
-	t.nextPoll = now
+	t.poll.Next = now
 	s.flusher.Mark()
 	s.log.Info("file renamed; following it", "from", old, "to", p)
 }
@@ -163,7 +163,7 @@ func (s *Source) openNew(c *candidate, now time.Time, initial bool) {
 	}
 	start, how := s.startOffset(r, k, initial)
 	r.Start(start)
-	t := &tracked{r: r, path: p, behind: s.m.BytesBehind(p), nextPoll: now, lastGrowth: now}
+	t := &tracked{r: r, path: p, behind: s.m.BytesBehind(p), poll: tail.Poll{Next: now}, lastGrowth: now}
 	t.behind.Set(float64(r.Behind()))
 	s.mu.Lock()
 	s.files[c.id] = t

@@ -15,7 +15,7 @@ import (
 // had data (another round should follow at once).
 func (s *Source) round(ctx context.Context, out component.Emitter, now time.Time) (busy bool, err error) {
 	for _, t := range s.order {
-		if t.closed || now.Before(t.nextPoll) {
+		if t.closed || !t.poll.Due(now) {
 			continue
 		}
 		// A fresh time per file: a round can block in Emit for long.
@@ -103,28 +103,14 @@ func (s *Source) service(ctx context.Context, out component.Emitter, t *tracked,
 		if now.Sub(quiet) >= s.cfg.RotateWait {
 			return false, s.closeFile(ctx, out, t, now)
 		}
-		t.nextPoll = minTime(t.nextPoll, quiet.Add(s.cfg.RotateWait))
+		t.poll.Next = minTime(t.poll.Next, quiet.Add(s.cfg.RotateWait))
 	}
 	return read > 0, nil
 }
 
-// schedule sets when t is polled next: at once after data, else with a
-// doubling backoff, and never after its held line's deadline.
+// schedule sets when t is polled next (see tail.Poll).
 func (s *Source) schedule(t *tracked, now time.Time, gotData bool) {
-	if gotData {
-		t.backoff = 0
-		t.nextPoll = now
-		return
-	}
-	maxPoll := maxPollUnwatched
-	if s.watched(t.path) {
-		maxPoll = maxPollWatched
-	}
-	t.backoff = min(max(2*t.backoff, minPoll), maxPoll)
-	t.nextPoll = now.Add(t.backoff)
-	if dl, ok := t.r.PartialDeadline(); ok {
-		t.nextPoll = minTime(t.nextPoll, dl)
-	}
+	t.poll.Schedule(now, gotData, s.watched(t.path), t.r)
 }
 
 // watched reports whether fsnotify reports writes to path.
@@ -179,7 +165,7 @@ func (s *Source) rewindFailed() {
 	for _, t := range s.order {
 		if t.r.Progress().Failed() {
 			t.r.Rewind()
-			t.nextPoll = time.Time{}
+			t.poll.Next = time.Time{}
 			s.log.Info("reading again data whose delivery failed", "file", t.path, "offset", t.r.Offset())
 		}
 	}

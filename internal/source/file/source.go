@@ -26,12 +26,6 @@ const (
 	// perFileBudget is the most bytes read from one file before the other
 	// files get their turn.
 	perFileBudget = 512 << 10
-	// Idle files are polled (fstat) with a backoff from minPoll doubling up
-	// to maxPollWatched when fsnotify watches their directory (its write
-	// events wake them at once), maxPollUnwatched otherwise.
-	minPoll          = 25 * time.Millisecond
-	maxPollWatched   = time.Second
-	maxPollUnwatched = 250 * time.Millisecond
 	// minEventScanGap rate-limits the rescans that fsnotify events ask for.
 	minEventScanGap = 50 * time.Millisecond
 )
@@ -91,8 +85,7 @@ type tracked struct {
 	path   string
 	behind prometheus.Gauge
 
-	nextPoll   time.Time
-	backoff    time.Duration
+	poll       tail.Poll // idle files are polled with a backoff (see tail.Poll)
 	goneAt     time.Time // when a scan first missed it; zero while present
 	lastGrowth time.Time
 	deleted    bool   // link count 0 at the last Stat
@@ -200,7 +193,7 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 			c := w.Take()
 			for p := range c.Written {
 				if t := s.byPath[p]; t != nil {
-					t.nextPoll = now
+					t.poll.Next = now
 				}
 			}
 			pendingRescan = pendingRescan || c.Rescan()
@@ -221,7 +214,7 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 			due = minTime(due, lastScan.Add(minEventScanGap))
 		}
 		for _, t := range s.order {
-			due = minTime(due, t.nextPoll)
+			due = minTime(due, t.poll.Next)
 		}
 		d := time.Until(due)
 		if d <= 0 {

@@ -1,13 +1,9 @@
 package file
 
 import (
-	"errors"
-	"fmt"
-	"io/fs"
 	"sort"
 	"time"
 
-	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/tail"
 )
 
@@ -90,21 +86,9 @@ func (s *Source) save() error {
 // counted and ignored; an unreadable one is an error.
 func (s *Source) load() error {
 	var st state
-	found, err := s.store.Load(&st)
-	var corrupt *checkpoint.CorruptError
-	switch {
-	case err != nil && !errors.As(err, &corrupt) && !errors.Is(err, fs.ErrNotExist):
-		s.m.Errors("checkpoint").Inc()
-		return fmt.Errorf("loading checkpoint: %w", err)
-	case err != nil && found:
-		s.m.Errors("checkpoint").Inc()
-		s.log.Warn("checkpoint unusable; using its previous version (some lines may be sent again)", "error", err)
-	case err != nil:
-		s.m.Errors("checkpoint").Inc()
-		s.log.Error("checkpoint unusable; starting without one (files are read according to read_from)", "error", err)
-	}
-	if !found {
-		return nil
+	found, _, err := s.store.LoadReported(&st, s.log, s.m.Errors("checkpoint"), "files are read according to read_from")
+	if err != nil || !found {
+		return err
 	}
 	now := time.Now()
 	s.mu.Lock()

@@ -1,0 +1,47 @@
+package tail
+
+import "time"
+
+// Polling of followed files that have no new data: the next poll (an
+// fstat, and a read when the file grew) comes after a backoff that doubles
+// from MinPoll up to MaxPollWatched when fsnotify reports the file's
+// writes (they wake it earlier), or MaxPollUnwatched when nothing does.
+const (
+	MinPoll          = 25 * time.Millisecond
+	MaxPollWatched   = time.Second
+	MaxPollUnwatched = 250 * time.Millisecond
+)
+
+// Poll is when a followed file is to be read next. The zero Poll is due
+// at once.
+type Poll struct {
+	// Next is when the file is due.
+	Next    time.Time
+	backoff time.Duration
+}
+
+// Schedule sets Next after a poll at now: now again when the poll read
+// data, else after the backoff (see MinPoll), and never later than the
+// deadline of the unfinished line r holds (r may be nil).
+func (p *Poll) Schedule(now time.Time, gotData, watched bool, r *Reader) {
+	if gotData {
+		p.backoff = 0
+		p.Next = now
+		return
+	}
+	maxPoll := MaxPollUnwatched
+	if watched {
+		maxPoll = MaxPollWatched
+	}
+	p.backoff = min(max(2*p.backoff, MinPoll), maxPoll)
+	p.Next = now.Add(p.backoff)
+	if r == nil {
+		return
+	}
+	if dl, ok := r.PartialDeadline(); ok && dl.Before(p.Next) {
+		p.Next = dl
+	}
+}
+
+// Due reports whether the file is due at now.
+func (p *Poll) Due(now time.Time) bool { return !now.Before(p.Next) }
