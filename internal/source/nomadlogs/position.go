@@ -1,0 +1,99 @@
+package nomadlogs
+
+import (
+	"time"
+
+	"github.com/drover-dev/drover/internal/discovery/nomad"
+	"github.com/drover-dev/drover/internal/tail"
+)
+
+// streamID names a task stream: allocation x task x stream.
+type streamID struct {
+	alloc  string
+	task   string
+	stream nomad.Stream
+}
+
+// String is the stream's key, "<alloc_id>/<task>/<stream>", as
+// nomad.Target.Key.
+func (id streamID) String() string { return id.alloc + "/" + id.task + "/" + string(id.stream) }
+
+func targetID(t *nomad.Target) streamID {
+	return streamID{alloc: t.AllocID, task: t.Task, stream: t.Stream}
+}
+
+// position is where one stream stands: the stream's files that are not
+// known to be finished, oldest first, each with the Progress that its
+// acknowledgements move. The checkpoint of the stream is the committed
+// offset of the first unfinished file (see current).
+//
+// A file is finished once the stream left it for the next one (end is
+// set) and everything registered in it was acknowledged; when its last,
+// unfinished line was handed over to the next file (joined), that line
+// must also be acknowledged there: until then the stream's position stays
+// at the start of the line in this file, and a restart reads it again.
+//
+// Positions are guarded by Source.mu: the run loop changes them, the
+// Flusher reads them.
+type position struct {
+	files []*filePos
+	// lastSeen is when the stream's allocation directory was last seen;
+	// positions of streams gone longer than checkpoint_retention are
+	// forgotten.
+	lastSeen time.Time
+}
+
+// filePos is the position in one file of a stream.
+type filePos struct {
+	n    uint64
+	prog *tail.Progress
+	// end is the offset up to which the file's lines were registered with
+	// prog when the stream moved on to the next file; -1 while the stream
+	// reads it.
+	end int64
+	// joined is the next file when the last line of this one continues
+	// there.
+	joined *filePos
+}
+
+func (f *filePos) finished() bool {
+	if f.end < 0 || f.prog.Committed() < f.end {
+		return false
+	}
+	return f.joined == nil || f.joined.prog.Committed() > 0
+}
+
+// current returns the stream's checkpoint: the number, fingerprint and
+// committed offset of its first unfinished file (the last file when all
+// are finished). It drops the finished files before it. ok is false for a
+// position without files.
+func (p *position) current() (n uint64, fp tail.Fingerprint, offset int64, ok bool) {
+	for len(p.files) > 1 && p.files[0].finished() {
+		p.files[0] = nil
+		p.files = p.files[1:]
+	}
+	if len(p.files) == 0 {
+		return 0, tail.Fingerprint{}, 0, false
+	}
+	f := p.files[0]
+	fp, offset = f.prog.Snapshot()
+	return f.n, fp, offset, true
+}
+
+// add appends the position of the next file of the chain.
+func (p *position) add(n uint64, prog *tail.Progress) *filePos {
+	f := &filePos{n: n, prog: prog, end: -1}
+	p.files = append(p.files, f)
+	return f
+}
+
+// failed reports whether a batch of any of the files was acknowledged
+// with failure: its lines must be read again.
+func (p *position) failed() bool {
+	for _, f := range p.files {
+		if f.prog.Failed() {
+			return true
+		}
+	}
+	return false
+}

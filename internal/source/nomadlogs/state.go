@@ -1,0 +1,124 @@
+package nomadlogs
+
+import (
+	"sort"
+	"time"
+
+	"github.com/drover-dev/drover/internal/discovery/nomad"
+	"github.com/drover-dev/drover/internal/tail"
+)
+
+// stateVersion is the version of the checkpoint format below.
+const stateVersion = 1
+
+// state is the checkpoint of a nomad_logs source, saved as
+// <data_dir>/checkpoints/nomad_logs-<id>.json inside a checkpoint.File
+// envelope:
+//
+//	{"version":1,"written_at":"…","state":{"streams":[
+//	  {"alloc_id":"5b1c…","task":"api","stream":"stdout","file":3,
+//	   "dev":2049,"ino":1234,"head_len":1024,"head_crc32c":305419896,
+//	   "offset":4096,"last_seen":"…"}]}}
+//
+// One entry per task stream (allocation x task x stream): the stream
+// resumes in file <task>.<stream>.<file> at offset when that file's first
+// head_len bytes still have the CRC-32C head_crc32c; files with a lower
+// number are done.
+type state struct {
+	Streams []streamState `json:"streams"`
+}
+
+// streamState is the committed position of one stream.
+type streamState struct {
+	AllocID  string    `json:"alloc_id"`
+	Task     string    `json:"task"`
+	Stream   string    `json:"stream"`
+	File     uint64    `json:"file"`
+	Dev      uint64    `json:"dev"`
+	Ino      uint64    `json:"ino"`
+	HeadLen  int       `json:"head_len"`
+	HeadCRC  uint32    `json:"head_crc32c"`
+	Offset   int64     `json:"offset"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+func (e *streamState) id() streamID {
+	return streamID{alloc: e.AllocID, task: e.Task, stream: nomad.Stream(e.Stream)}
+}
+
+// snapshot returns the state to save: every stream's checkpoint, sorted.
+func (s *Source) snapshot(now time.Time) state {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := state{Streams: make([]streamState, 0, len(s.streams)+len(s.positions))}
+	add := func(id streamID, p *position, seen time.Time) {
+		n, fp, off, ok := p.current()
+		if !ok {
+			return
+		}
+		st.Streams = append(st.Streams, streamState{
+			AllocID: id.alloc, Task: id.task, Stream: string(id.stream), File: n,
+			Dev: fp.Dev, Ino: fp.Ino, HeadLen: fp.HeadLen, HeadCRC: fp.HeadCRC,
+			Offset: off, LastSeen: seen.UTC(),
+		})
+	}
+	for id, x := range s.streams {
+		add(id, x.pos, now)
+	}
+	for id, p := range s.positions {
+		add(id, p, p.lastSeen)
+	}
+	sort.Slice(st.Streams, func(i, j int) bool {
+		return st.Streams[i].id().String() < st.Streams[j].id().String()
+	})
+	return st
+}
+
+// save writes the checkpoint; it is the Flusher's save function.
+func (s *Source) save() error {
+	return s.store.Save(s.snapshot(time.Now()))
+}
+
+// load reads the checkpoint into positions. A corrupt checkpoint is
+// logged, counted and ignored; an unreadable one is an error. It reports
+// whether a checkpoint existed (usable or not).
+func (s *Source) load() (bool, error) {
+	var st state
+	found, unusable, err := s.store.LoadReported(&st, s.log, s.m.Errors("checkpoint"), "streams are read from their beginning")
+	if err != nil || !found {
+		// An unusable checkpoint existed: this is not a first start.
+		return unusable, err
+	}
+	now := time.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range st.Streams {
+		if e.AllocID == "" || e.Task == "" || !nomad.Stream(e.Stream).Valid() {
+			continue
+		}
+		seen := e.LastSeen
+		if seen.IsZero() {
+			seen = now
+		}
+		fp := tail.Fingerprint{FileID: tail.FileID{Dev: e.Dev, Ino: e.Ino}, HeadLen: e.HeadLen, HeadCRC: e.HeadCRC}
+		p := &position{lastSeen: seen}
+		p.add(e.File, tail.NewProgress(fp, e.Offset, nil, nil))
+		s.positions[e.id()] = p
+	}
+	s.log.Debug("loaded checkpoint", "path", s.store.Path, "streams", len(st.Streams))
+	return true, nil
+}
+
+// prunePositions forgets the positions of streams whose allocation
+// directory has not been seen for longer than checkpoint_retention.
+func (s *Source) prunePositions(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, p := range s.positions {
+		if now.Sub(p.lastSeen) > s.cfg.CheckpointRetention {
+			delete(s.positions, id)
+			s.flusher.Mark()
+			s.log.Debug("forgetting the position of a stream gone for longer than checkpoint_retention", "stream", id.String())
+		}
+	}
+}
