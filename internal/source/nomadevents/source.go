@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -175,6 +174,9 @@ var errReconnectNow = errors.New("reconnect")
 
 // attempt resolves a pending start_at = "now", then runs one connection.
 func (s *Source) attempt(ctx context.Context, out component.Emitter, bo *backoff) error {
+	if s.tracker.failedBatch() {
+		s.rewind()
+	}
 	if s.needNow {
 		idx, err := currentIndex(ctx, s.client, s.topics, s.cfg.Namespace)
 		if err != nil {
@@ -205,13 +207,11 @@ func (s *Source) session(ctx context.Context, out component.Emitter, bo *backoff
 
 	// A batch that a consumer gave up on must be read again: the
 	// connection is cut and the next one starts at the committed cursor.
-	var rewind atomic.Bool
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
 		select {
 		case <-s.tracker.failures():
-			rewind.Store(true)
 			c.cancel()
 		case <-done:
 		}
@@ -222,9 +222,8 @@ func (s *Source) session(ctx context.Context, out component.Emitter, bo *backoff
 	connected := false
 	for {
 		line, err := c.readLine()
-		if rewind.Load() {
-			s.resume = s.tracker.rewind()
-			s.log.Warn("a batch was not delivered; reading again from the last acknowledged index", "index", s.resume.Index)
+		if s.tracker.failedBatch() {
+			s.rewind()
 			return errReconnectNow
 		}
 		s.resume = g.position()
@@ -272,6 +271,12 @@ func (s *Source) session(ctx context.Context, out component.Emitter, bo *backoff
 		}
 		s.resume = g.position()
 	}
+}
+
+// rewind goes back to the committed cursor after a batch failed.
+func (s *Source) rewind() {
+	s.resume = s.tracker.rewind()
+	s.log.Warn("a batch was not delivered; reading again from the last acknowledged index", "index", s.resume.Index)
 }
 
 // skipFrame moves past a frame that was too long to hold. Its events are

@@ -404,7 +404,7 @@ func TestPermissionDenied(t *testing.T) {
 			cfg.Nomad.Token = tc.token
 			t.Setenv("NOMAD_TOKEN", "")
 			h := start(t, srv, t.TempDir(), cfg, nil)
-			waitUntil(t, "5 refused requests", func() bool { return len(srv.StreamRequests()) >= 5 })
+			waitUntil(t, "5 refusals counted", func() bool { return h.errors("connect") >= 5 })
 			logs := h.logs.String()
 			for _, want := range []string{
 				"Nomad refused the event stream (" + tc.answer + ")",
@@ -417,9 +417,6 @@ func TestPermissionDenied(t *testing.T) {
 			}
 			if n := strings.Count(logs, "level=WARN msg=\"Nomad refused"); n != 1 {
 				t.Fatalf("the refusal was logged %d times at warn level", n)
-			}
-			if h.errors("connect") < 5 {
-				t.Fatalf("connect errors %d", h.errors("connect"))
 			}
 			srv.RequireToken("")
 			waitUntil(t, "the events", func() bool { return h.sink.count() >= len(identities(eventstream.History()[:5])) })

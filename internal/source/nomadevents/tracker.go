@@ -15,9 +15,10 @@ import (
 // passes an event that is not acknowledged.
 //
 // Acknowledgements may arrive in any order and on any goroutine. A batch
-// acknowledged with failure holds the committed cursor below it and is
-// signalled on failures(); the source then rewinds (forgets everything
-// pending and starts again from the committed cursor).
+// acknowledged with failure holds the committed cursor below it: failed()
+// reports it until rewind, and failures() is signalled to wake the reader.
+// The source then rewinds (forgets everything pending and starts again from
+// the committed cursor).
 type tracker struct {
 	mu        sync.Mutex
 	committed Cursor
@@ -26,9 +27,10 @@ type tracker struct {
 	head      int
 	pending   []slot
 
-	inflight int
-	idle     chan struct{} // closed when inflight drops to 0; nil while 0
-	failed   chan struct{} // capacity 1: a batch failed since the last rewind
+	inflight  int
+	idle      chan struct{} // closed when inflight drops to 0; nil while 0
+	hasFailed bool          // a batch failed since the last rewind
+	failed    chan struct{} // capacity 1: signalled when a batch fails
 	gauge    prometheus.Gauge
 	onCommit func()
 }
@@ -96,6 +98,7 @@ func (t *tracker) settle(epoch, seq uint64, ok bool) {
 				moved = t.advance()
 			} else {
 				t.pending[i].state = slotFailed
+				t.hasFailed = true
 				select {
 				case t.failed <- struct{}{}:
 				default:
@@ -144,6 +147,7 @@ func (t *tracker) rewind() Cursor {
 	t.base += uint64(len(t.pending) - t.head)
 	clear(t.pending)
 	t.pending, t.head = t.pending[:0], 0
+	t.hasFailed = false
 	select {
 	case <-t.failed:
 	default:
@@ -151,8 +155,16 @@ func (t *tracker) rewind() Cursor {
 	return t.committed
 }
 
-// failures is signalled when a batch was acknowledged with failure.
+// failures is signalled when a batch was acknowledged with failure. It only
+// wakes a waiter up; failedBatch says whether a rewind is due.
 func (t *tracker) failures() <-chan struct{} { return t.failed }
+
+// failedBatch reports whether a batch failed since the last rewind.
+func (t *tracker) failedBatch() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.hasFailed
+}
 
 // snapshot returns the committed cursor.
 func (t *tracker) snapshot() Cursor {

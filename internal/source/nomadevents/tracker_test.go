@@ -48,11 +48,16 @@ func TestTrackerFailureHoldsAndRewinds(t *testing.T) {
 		t.Fatal("failure not signalled")
 	}
 	c.Release(event.Delivered)
-	if got := tr.snapshot(); got.Index != 10 {
-		t.Fatalf("committed %+v past a failed batch", got)
+	if got := tr.snapshot(); got.Index != 10 || !tr.failedBatch() {
+		t.Fatalf("committed %+v past a failed batch (failed %v)", got, tr.failedBatch())
 	}
-	if got := tr.rewind(); got.Index != 10 {
-		t.Fatalf("rewind to %+v", got)
+	if got := tr.rewind(); got.Index != 10 || tr.failedBatch() {
+		t.Fatalf("rewind to %+v (failed %v)", got, tr.failedBatch())
+	}
+	select {
+	case <-tr.failures():
+		t.Fatal("rewind left the failure signal")
+	default:
 	}
 	// Acknowledgements of batches from before the rewind are ignored.
 	d := tr.add(pos(11))
