@@ -31,8 +31,8 @@ type tracker struct {
 	idle      chan struct{} // closed when inflight drops to 0; nil while 0
 	hasFailed bool          // a batch failed since the last rewind
 	failed    chan struct{} // capacity 1: signalled when a batch fails
-	gauge    prometheus.Gauge
-	onCommit func()
+	gauge     prometheus.Gauge
+	onCommit  func()
 }
 
 type slot struct {
