@@ -481,3 +481,6 @@ func heldOpen(t testing.TB, path string) bool {
 	}
 	return false
 }
+
+// removeAll deletes an allocation's directory, as garbage collection does.
+func removeAll(allocDir, id string) error { return os.RemoveAll(filepath.Join(allocDir, id)) }
