@@ -10,4 +10,5 @@ import (
 	_ "github.com/drover-dev/drover/internal/sink/stdout"
 	_ "github.com/drover-dev/drover/internal/source/file"
 	_ "github.com/drover-dev/drover/internal/source/nomadevents"
+	_ "github.com/drover-dev/drover/internal/source/nomadlogs"
 )
