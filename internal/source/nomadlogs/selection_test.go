@@ -12,7 +12,10 @@ func TestSelection(t *testing.T) {
 	h := newHarness(t, func(c *Config) {
 		c.Include.Namespaces = []string{"apps", "ops"}
 		c.Exclude.Tasks = []string{"*-sidecar"}
-		c.UnknownAllocWait = 200 * time.Millisecond
+		// Unselected allocations never come in the watch's groups: a
+		// lookup tells, within lookupRetry and the lookup's reuse of a
+		// list read.
+		c.UnknownAllocWait = time.Minute
 	})
 	h.start()
 	shipped := h.addAlloc(nomadtest.Alloc{Namespace: "apps", Tasks: []nomadtest.Task{{Name: "api"}, {Name: "log-sidecar"}}})
@@ -26,8 +29,10 @@ func TestSelection(t *testing.T) {
 	want := api.lines("api", 0, 10, 0)
 	unwanted := append(append(sidecar.lines("sidecar", 0, 10, 0), other.lines("other", 0, 10, 0)...), opted.lines("opted", 0, 10, 0)...)
 	waitFor(t, "the selected lines", func() bool { return h.rec.hasAll(want) })
-	// Longer than unknown_alloc_wait and several scans: nothing else may come.
-	time.Sleep(2 * h.cfg.UnknownAllocWait)
+	waitFor(t, "the unselected streams to be dropped", func() bool {
+		return h.streamsIn(stateWaiting) == 0 && h.filesOpen() == 1
+	})
+	time.Sleep(3 * h.cfg.ScanInterval) // several scans: nothing else may come
 	for _, m := range unwanted {
 		if h.rec.count(m) != 0 {
 			t.Fatalf("%q was shipped", m)
