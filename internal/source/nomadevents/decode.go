@@ -82,7 +82,7 @@ func decodeFrame(line []byte, f *frame) error {
 			}
 		}
 	}
-	if s.peek() != 0 {
+	if s.skipSpace(); s.pos != len(s.data) {
 		return s.fail("data after the frame object")
 	}
 	if len(f.events) == 0 {

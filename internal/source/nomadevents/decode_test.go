@@ -161,6 +161,7 @@ func TestDecodeRejects(t *testing.T) {
 		{`event dropped from buffer`, true},
 		{`{"Events":[{"Topic":"Job","Index":1}],"Index":1`, true},
 		{`{"Events":[{"Topic":"Job","Index":1}],"Index":1}x`, true},
+		{"{}\x00", true},
 		{`{"Events":[{"Topic":"Jo`, true},
 		{`{"Events":[{"Topic":"J\x01"}],"Index":1}`, true},
 		{`{"Events":[{"Topic":"J\q"}],"Index":1}`, true},
