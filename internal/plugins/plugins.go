@@ -4,6 +4,7 @@ package plugins
 
 import (
 	_ "github.com/drover-dev/drover/internal/sink/clickhouse"
+	_ "github.com/drover-dev/drover/internal/sink/elasticsearch"
 	_ "github.com/drover-dev/drover/internal/sink/file"
 	_ "github.com/drover-dev/drover/internal/sink/http"
 	_ "github.com/drover-dev/drover/internal/sink/loki"

@@ -1,0 +1,207 @@
+// Package elasticsearch is the `sink "elasticsearch"` component: it sends
+// events to Elasticsearch or OpenSearch with the _bulk API, as
+// gzip-compressed NDJSON, into an index named by a template or into data
+// streams.
+//
+// Delivery follows the cluster's answers. A whole request answered with a
+// network error, 408, 429 or 5xx is retried with backoff (honouring
+// Retry-After); 413 splits it in halves, down to single documents, and a
+// document too large alone is discarded with reason "too_large"; any other
+// status refuses the request for good. A 2xx answer is read item by item:
+// items with 429 or 5xx are sent again (only those), a 409 of a create
+// counts as delivered (the document is there, from an earlier attempt),
+// and any other item error discards the document with the error's type as
+// the reason ("mapper_parsing_exception") and writes it to the dead-letter
+// file when one is configured.
+package elasticsearch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	nethttp "net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/httpclient"
+	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/sink/driver"
+)
+
+// Type is the component type name.
+const Type = "elasticsearch"
+
+func init() {
+	component.Register(component.Registration{
+		Kind:      component.KindSink,
+		Type:      Type,
+		NewConfig: func() component.Config { return NewConfig() },
+		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
+			return New(ctx, cfg.(*Config))
+		},
+	})
+}
+
+// filterPath keeps only what the sink reads of a _bulk response, which
+// makes the response of a large request several times smaller.
+const filterPath = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+
+// healthcheckTimeout bounds a required healthcheck made while the sink is
+// built.
+const healthcheckTimeout = 10 * time.Second
+
+// Sink is an Elasticsearch sink. It implements component.Sink and
+// component.Healthchecker.
+type Sink struct {
+	cfg        *Config
+	bulkURL    string
+	rootURL    string
+	redacted   string // bulkURL without a password, for logs and errors
+	action     string
+	gzip       bool
+	client     *httpclient.Client
+	driver     *driver.Driver
+	log        *slog.Logger
+	dead       *deadLetter // nil without a dead_letter block
+	deadErrors prometheus.Counter
+	states     sync.Pool // *sendState
+	warned413  atomic.Bool
+}
+
+// New builds the sink from a configuration, validating it first; it runs
+// the healthcheck when it is required.
+func New(cctx component.Context, cfg *Config) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	client, err := httpclient.New(cfg.clientOptions())
+	if err != nil {
+		return nil, err
+	}
+	log := cctx.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	m := cctx.Metrics
+	if m == nil {
+		m = metrics.ForTest("sink", Type, cctx.ID)
+	}
+	root := strings.TrimSuffix(cfg.Endpoint, "/")
+	q := url.Values{"filter_path": {filterPath}}
+	if cfg.Pipeline != "" {
+		q.Set("pipeline", cfg.Pipeline)
+	}
+	s := &Sink{
+		cfg:        cfg,
+		bulkURL:    root + "/_bulk?" + q.Encode(),
+		rootURL:    root + "/",
+		action:     cfg.action(),
+		gzip:       cfg.Compression == CompressionGzip,
+		client:     client,
+		log:        log,
+		deadErrors: m.Errors("dead_letter"),
+		states:     sync.Pool{New: func() any { return new(sendState) }},
+	}
+	s.redacted = redact(root + "/_bulk")
+	if cfg.DeadLetter != nil {
+		s.dead = newDeadLetter(cfg.DeadLetter, cctx.DataDir)
+	}
+	enc := &bulkEncoder{action: s.action, route: newRouter(cfg), idField: cfg.IDField, tsKey: cfg.TimestampField}
+	s.driver, err = driver.New(driver.Options{
+		Batch:       cfg.Batch,
+		Request:     cfg.Request,
+		Encoder:     enc,
+		Sender:      s,
+		Destination: s.redacted,
+		Logger:      log,
+		Metrics:     m,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Healthcheck.Required {
+		ctx, cancel := context.WithTimeout(context.Background(), healthcheckTimeout)
+		defer cancel()
+		err := s.Healthcheck(ctx)
+		s.client.CloseIdleConnections()
+		if err != nil {
+			return nil, fmt.Errorf("required healthcheck failed: %w", err)
+		}
+	}
+	return s, nil
+}
+
+func redact(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	return u.Redacted()
+}
+
+// Run delivers the batches of in; see component.Sink and driver.Run.
+func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
+	defer s.client.CloseIdleConnections()
+	if s.dead != nil {
+		defer func() {
+			if err := s.dead.close(); err != nil {
+				s.log.Error("closing the dead-letter file", "error", err)
+			}
+		}()
+	}
+	return s.driver.Run(ctx, in)
+}
+
+// clusterInfo is what GET / says about the cluster, in Elasticsearch and
+// OpenSearch alike.
+type clusterInfo struct {
+	Name        string `json:"name"`
+	ClusterName string `json:"cluster_name"`
+	Version     struct {
+		Number       string `json:"number"`
+		Distribution string `json:"distribution"` // "opensearch"; absent from Elasticsearch
+	} `json:"version"`
+}
+
+// Healthcheck sends GET / and succeeds on a 2xx answer, logging the
+// cluster's name, distribution and version. It returns nil at once when
+// the check is disabled.
+func (s *Sink) Healthcheck(ctx context.Context) error {
+	if !s.cfg.Healthcheck.Enabled {
+		return nil
+	}
+	where := redact(s.rootURL)
+	hreq, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, s.rootURL, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck of %s: %w", where, err)
+	}
+	resp, err := s.client.Do(hreq)
+	if err != nil {
+		return fmt.Errorf("healthcheck of %s: %w", where, err)
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		err := httpclient.CheckResponse(resp, time.Now())
+		return fmt.Errorf("healthcheck of %s: GET / answered %w", where, err)
+	}
+	defer resp.Body.Close()
+	var info clusterInfo
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info); err != nil {
+		return fmt.Errorf("healthcheck of %s: GET / did not answer cluster information: %w", where, err)
+	}
+	dist := info.Version.Distribution
+	if dist == "" {
+		dist = "elasticsearch"
+	}
+	s.log.Info("connected to the cluster", "cluster", info.ClusterName, "node", info.Name,
+		"distribution", dist, "version", info.Version.Number)
+	return nil
+}
