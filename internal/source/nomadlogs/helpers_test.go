@@ -203,7 +203,7 @@ func (l *logBuffer) String() string {
 // harness runs one source against the fake Nomad API and a temporary
 // alloc dir.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *nomadtest.Server
 	allocDir string
 	dataDir  string
@@ -234,7 +234,7 @@ func testConfig(srv *nomadtest.Server) *Config {
 
 // newHarness starts the fake API with its alloc dir in a temporary
 // directory. edit changes the configuration before the source is built.
-func newHarness(t *testing.T, edit func(*Config)) *harness {
+func newHarness(t testing.TB, edit func(*Config)) *harness {
 	t.Helper()
 	srv := nomadtest.New(t)
 	h := &harness{t: t, srv: srv, allocDir: t.TempDir(), dataDir: t.TempDir(), rec: newRecorder()}

@@ -1,0 +1,62 @@
+package nomadlogs
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/drover-dev/drover/internal/discovery/nomad"
+	"github.com/drover-dev/drover/internal/nomadtest"
+)
+
+// BenchmarkDiscoveryLatency measures how long the first line of a new
+// allocation takes from being written to being emitted, as on a client:
+// the allocation is placed (the API lists it), its directories are
+// created, and its task writes a line into a new log file. The node keeps
+// about nodeAllocs allocations: the oldest is garbage-collected as a new
+// one starts (every change of the node's list makes the watch read all of
+// it). It reports the 50th and 99th percentiles over b.N allocations, with
+// the default timings (scan_interval 1s, fsnotify on).
+//
+//	go test -run '^$' -bench DiscoveryLatency -benchtime 200x ./internal/source/nomadlogs/
+func BenchmarkDiscoveryLatency(b *testing.B) {
+	h := newHarness(b, nil)
+	h.cfg = NewConfig()
+	h.cfg.Nomad.Address = h.srv.URL()
+	h.start()
+	waitFor(b, "the first watch", func() bool { return h.srv.Blocking() > 0 })
+	const nodeAllocs = 20
+	var live []string
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if len(live) == nodeAllocs {
+			h.gc(live[0])
+			live = live[1:]
+		}
+		id := nomadtest.NewID()
+		live = append(live, id)
+		h.srv.AddAlloc(nomadtest.Alloc{ID: id})
+		dir := h.makeAllocDir(id, nil)
+		msg := fmt.Sprintf("first line of allocation %d", i)
+		lm := newLogmon(b, dir, "app", nomad.Stdout, 1<<20, 0)
+		written := time.Now()
+		lm.write([]byte(msg + "\n"))
+		waitFor(b, "the line", func() bool { return h.rec.count(msg) > 0 })
+		e, _ := h.rec.find(msg)
+		lat = append(lat, e.at.Sub(written))
+	}
+	b.StopTimer()
+	if testing.Verbose() {
+		b.Logf("%d of %d allocations had their files found before the watch reported them",
+			h.logs.count("looking it up"), b.N)
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		return float64(lat[min(len(lat)-1, int(p*float64(len(lat))))]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
