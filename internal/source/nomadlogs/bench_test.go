@@ -42,7 +42,7 @@ func BenchmarkDiscoveryLatency(b *testing.B) {
 		msg := fmt.Sprintf("first line of allocation %d", i)
 		lm := newLogmon(b, dir, "app", nomad.Stdout, 1<<20, 0)
 		written := time.Now()
-		lm.write([]byte(msg + "\n"))
+		lm.Write([]byte(msg + "\n"))
 		waitFor(b, "the line", func() bool { return h.rec.count(msg) > 0 })
 		e, _ := h.rec.find(msg)
 		lat = append(lat, e.at.Sub(written))

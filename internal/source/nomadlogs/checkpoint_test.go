@@ -35,20 +35,20 @@ func TestRestartResumesAcrossRotations(t *testing.T) {
 	h.start()
 	id := h.addAlloc(nomadtest.Alloc{})
 	out := newLogmon(t, nomad.LogsDir(h.allocDir, id), "app", nomad.Stdout, 2048, 5)
-	want := out.lines("before", 0, 300, 30)
+	want := out.Lines("before", 0, 300, 30)
 	waitFor(t, "the lines before the restart", func() bool { return h.rec.hasAll(want) })
 	h.stop()
 	st := h.checkpointed()
 	if len(st.Streams) != 1 || st.Streams[0].AllocID != id || st.Streams[0].Task != "app" ||
-		st.Streams[0].Stream != "stdout" || st.Streams[0].File != out.n {
-		t.Fatalf("checkpoint %+v, want app/stdout in file %d", st.Streams, out.n)
+		st.Streams[0].Stream != "stdout" || st.Streams[0].File != out.Current() {
+		t.Fatalf("checkpoint %+v, want app/stdout in file %d", st.Streams, out.Current())
 	}
 
 	// While drover is down the task rotates twice more (nothing purged
 	// that was not read: max_files is 5).
-	more := out.lines("while-down", 0, 100, 10)
+	more := out.Lines("while-down", 0, 100, 10)
 	h.start()
-	more = append(more, out.lines("after", 0, 100, 10)...)
+	more = append(more, out.Lines("after", 0, 100, 10)...)
 	waitFor(t, "the lines after the restart", func() bool { return h.rec.hasAll(more) })
 	for _, m := range append(want, more...) {
 		if n := h.rec.count(m); n != 1 {
@@ -62,12 +62,12 @@ func TestPurgedWhileDownIsCounted(t *testing.T) {
 	h.start()
 	id := h.addAlloc(nomadtest.Alloc{})
 	out := newLogmon(t, nomad.LogsDir(h.allocDir, id), "app", nomad.Stdout, 1024, 2)
-	first := out.lines("first", 0, 10, 0)
+	first := out.Lines("first", 0, 10, 0)
 	waitFor(t, "the first lines", func() bool { return h.rec.hasAll(first) })
 	h.stop()
 	// Several files written and purged while drover is down.
-	lost := out.lines("lost-while-down", 0, 400, 40)
-	kept := out.lines("kept", 0, 30, 0)
+	lost := out.Lines("lost-while-down", 0, 400, 40)
+	kept := out.Lines("kept", 0, 30, 0)
 	h.start()
 	waitFor(t, "the lines of the files left", func() bool { return h.rec.hasAll(kept) })
 	if v := testutil.ToFloat64(h.m.Errors("purged")); v < 1 {
@@ -88,12 +88,12 @@ func TestJoinedLineNotAcknowledgedIsReadAgain(t *testing.T) {
 	h.start()
 	id := h.addAlloc(nomadtest.Alloc{})
 	out := newLogmon(t, nomad.LogsDir(h.allocDir, id), "app", nomad.Stdout, 20, 0)
-	out.write([]byte("complete\n"))
+	out.Write([]byte("complete\n"))
 	waitFor(t, "the first line", func() bool { return h.rec.count("complete") == 1 })
 	h.rec.mu.Lock()
 	h.rec.hold = true
 	h.rec.mu.Unlock()
-	out.write([]byte("split over two files\n"))
+	out.Write([]byte("split over two files\n"))
 	waitFor(t, "the joined line", func() bool { return h.rec.count("split over two files") == 1 })
 	h.rec.releaseHeld(event.Failed)
 	h.stop()
@@ -106,11 +106,11 @@ func TestJoinedLineNotAcknowledgedIsReadAgain(t *testing.T) {
 	if n := h.rec.count("complete"); n != 1 {
 		t.Errorf("the line before arrived %d times", n)
 	}
-	out.write([]byte("next\n"))
+	out.Write([]byte("next\n"))
 	waitFor(t, "the next line", func() bool { return h.rec.count("next") == 1 })
 	h.stop()
-	if st := h.checkpointed(); len(st.Streams) != 1 || st.Streams[0].File != out.n {
-		t.Fatalf("checkpoint %+v, want the last file %d once all is acknowledged", st.Streams, out.n)
+	if st := h.checkpointed(); len(st.Streams) != 1 || st.Streams[0].File != out.Current() {
+		t.Fatalf("checkpoint %+v, want the last file %d once all is acknowledged", st.Streams, out.Current())
 	}
 }
 
@@ -118,13 +118,13 @@ func TestReadFromEndOnFirstStart(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.ReadFrom = ReadFromEnd })
 	id := h.addAlloc(nomadtest.Alloc{})
 	out := newLogmon(t, nomad.LogsDir(h.allocDir, id), "app", nomad.Stdout, 1<<20, 0)
-	old := out.lines("old", 0, 10, 0)
+	old := out.Lines("old", 0, 10, 0)
 	h.start()
-	waitFor(t, "the file to be held open", func() bool { return heldOpen(t, out.path(0)) })
+	waitFor(t, "the file to be held open", func() bool { return heldOpen(t, out.Path(0)) })
 	// A stream that appears later is read from its beginning.
 	id2 := h.addAlloc(nomadtest.Alloc{})
 	out2 := newLogmon(t, nomad.LogsDir(h.allocDir, id2), "app", nomad.Stdout, 1<<20, 0)
-	want := append(out.lines("new", 0, 10, 0), out2.lines("second", 0, 10, 0)...)
+	want := append(out.Lines("new", 0, 10, 0), out2.Lines("second", 0, 10, 0)...)
 	waitFor(t, "the new lines", func() bool { return h.rec.hasAll(want) })
 	if h.rec.count(old[0]) != 0 {
 		t.Errorf("a line written before the first start was read")
@@ -133,7 +133,7 @@ func TestReadFromEndOnFirstStart(t *testing.T) {
 	h.stop()
 	id3 := h.addAlloc(nomadtest.Alloc{})
 	out3 := newLogmon(t, nomad.LogsDir(h.allocDir, id3), "app", nomad.Stdout, 1<<20, 0)
-	third := out3.lines("third", 0, 10, 0)
+	third := out3.Lines("third", 0, 10, 0)
 	h.start()
 	waitFor(t, "the lines of an allocation started while drover was down", func() bool { return h.rec.hasAll(third) })
 }
@@ -149,7 +149,7 @@ func TestCorruptCheckpointStartsOver(t *testing.T) {
 	}
 	id := h.addAlloc(nomadtest.Alloc{})
 	out := newLogmon(t, nomad.LogsDir(h.allocDir, id), "app", nomad.Stdout, 1<<20, 0)
-	want := out.lines("line", 0, 10, 0)
+	want := out.Lines("line", 0, 10, 0)
 	h.start()
 	waitFor(t, "every line", func() bool { return h.rec.hasAll(want) })
 	if v := testutil.ToFloat64(h.m.Errors("checkpoint")); v != 1 {

@@ -23,7 +23,7 @@ func TestAPIFaultsWhileLogsFlow(t *testing.T) {
 	type running struct {
 		id  string
 		job string
-		out *logmon
+		out *nomadtest.Logmon
 	}
 	var allocs []running
 	var want []string
@@ -34,7 +34,7 @@ func TestAPIFaultsWhileLogsFlow(t *testing.T) {
 	}
 	write := func(round int) {
 		for _, a := range allocs {
-			want = append(want, a.out.lines(fmt.Sprintf("%s-r%d", a.job, round), 0, 20, 5)...)
+			want = append(want, a.out.Lines(fmt.Sprintf("%s-r%d", a.job, round), 0, 20, 5)...)
 		}
 	}
 	errs := func(k nomad.ErrorKind) func() float64 {
@@ -97,7 +97,7 @@ func TestForbiddenAtStartKeepsTailing(t *testing.T) {
 	h.srv.RequireToken("secret")
 	id := nomadtest.NewID()
 	out := newLogmon(t, h.makeAllocDir(id, nil), "app", nomad.Stdout, 1<<20, 0)
-	want := out.lines("line", 0, 10, 0)
+	want := out.Lines("line", 0, 10, 0)
 	h.start()
 	waitFor(t, "the lines with path metadata", func() bool { return h.rec.hasAll(want) })
 	waitFor(t, "the failed watch to be counted", func() bool { return testutil.ToFloat64(h.m.Errors("discovery")) >= 2 })

@@ -3,13 +3,11 @@ package nomadlogs
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -313,25 +311,23 @@ func (h *harness) addAlloc(a nomadtest.Alloc) string {
 	return h.srv.AddAlloc(a)
 }
 
-// makeAllocDir creates <alloc_dir>/<id>/alloc/logs and the tasks' fifos.
+// makeAllocDir creates <alloc_dir>/<id>/alloc/logs and the tasks' fifos
+// (default: one task "app").
 func (h *harness) makeAllocDir(id string, tasks []nomadtest.Task) string {
 	h.t.Helper()
-	dir := nomad.LogsDir(h.allocDir, id)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		h.t.Fatal(err)
-	}
 	if len(tasks) == 0 {
 		tasks = []nomadtest.Task{{Name: "app"}}
 	}
-	for _, task := range tasks {
-		for _, s := range nomad.Streams {
-			fifo := filepath.Join(dir, "."+task.Name+"."+string(s)+".fifo")
-			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-				h.t.Fatal(err)
-			}
-		}
+	names := make([]string, len(tasks))
+	for i, task := range tasks {
+		names[i] = task.Name
 	}
-	return dir
+	return nomadtest.MakeAllocDir(h.t, h.allocDir, id, names...)
+}
+
+// newLogmon starts a logmon-style writer of a task stream.
+func newLogmon(t testing.TB, dir, task string, stream nomad.Stream, maxSize int64, maxFiles int) *nomadtest.Logmon {
+	return nomadtest.NewLogmon(t, dir, task, string(stream), maxSize, maxFiles)
 }
 
 // gc removes an allocation as the client's garbage collection does: from
@@ -342,119 +338,6 @@ func (h *harness) gc(id string) {
 	if err := os.RemoveAll(filepath.Join(h.allocDir, id)); err != nil {
 		h.t.Fatal(err)
 	}
-}
-
-// logmon writes a task stream the way Nomad's logmon does: <task>.<stream>.N
-// files of at most maxSize bytes (a write that does not fit is split, even
-// in the middle of a line), a new file N+1 when N is full, and the files
-// beyond maxFiles deleted after the new one is created.
-type logmon struct {
-	t        testing.TB
-	dir      string
-	task     string
-	stream   nomad.Stream
-	maxSize  int64
-	maxFiles int
-
-	mu      sync.Mutex
-	n       uint64
-	size    int64
-	written []string
-}
-
-func newLogmon(t testing.TB, dir, task string, stream nomad.Stream, maxSize int64, maxFiles int) *logmon {
-	l := &logmon{t: t, dir: dir, task: task, stream: stream, maxSize: maxSize, maxFiles: maxFiles}
-	l.create()
-	return l
-}
-
-func (l *logmon) path(n uint64) string {
-	return filepath.Join(l.dir, nomad.LogFileName(l.task, l.stream, n))
-}
-
-func (l *logmon) create() {
-	f, err := os.OpenFile(l.path(l.n), os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o644)
-	if err != nil {
-		l.t.Fatalf("logmon: %v", err)
-	}
-	_ = f.Close()
-	l.size = 0
-}
-
-// rotate starts file N+1 and purges the files beyond maxFiles.
-func (l *logmon) rotate() {
-	l.n++
-	l.create()
-	if l.maxFiles > 0 && l.n >= uint64(l.maxFiles) {
-		for old := int64(l.n) - int64(l.maxFiles); old >= 0; old-- {
-			if err := os.Remove(l.path(uint64(old))); err != nil {
-				break // purged already
-			}
-		}
-	}
-}
-
-// write appends p, rotating at maxSize.
-func (l *logmon) write(p []byte) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for len(p) > 0 {
-		room := l.maxSize - l.size
-		if room <= 0 {
-			l.rotate()
-			continue
-		}
-		k := min(int64(len(p)), room)
-		f, err := os.OpenFile(l.path(l.n), os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			l.t.Errorf("logmon: %v", err)
-			return
-		}
-		if _, err := f.Write(p[:k]); err != nil {
-			l.t.Errorf("logmon: %v", err)
-		}
-		_ = f.Close()
-		l.size += k
-		p = p[k:]
-	}
-}
-
-// lines writes numbered lines "<prefix>-<i>" for i in [from, to), in
-// chunks of chunk lines, and returns them.
-func (l *logmon) lines(prefix string, from, to, chunk int) []string {
-	var out []string
-	var b bytes.Buffer
-	flush := func() {
-		l.write(b.Bytes())
-		b.Reset()
-	}
-	for i := from; i < to; i++ {
-		m := fmt.Sprintf("%s-%06d", prefix, i)
-		out = append(out, m)
-		b.WriteString(m)
-		b.WriteByte('\n')
-		if chunk > 0 && (i-from+1)%chunk == 0 {
-			flush()
-		}
-	}
-	flush()
-	l.mu.Lock()
-	l.written = append(l.written, out...)
-	l.mu.Unlock()
-	return out
-}
-
-// files returns the numbers of the stream's files on disk.
-func (l *logmon) files() []uint64 {
-	lf, err := nomad.ListLogFiles(l.dir, l.task, l.stream)
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	out := make([]uint64, len(lf))
-	for i, f := range lf {
-		out[i] = f.N
-	}
-	return out
 }
 
 func componentContext(dataDir string, m *metrics.Component, logs *logBuffer) component.Context {

@@ -25,14 +25,14 @@ func TestTerminalAllocationDrainedAndReleased(t *testing.T) {
 	dir := nomad.LogsDir(h.allocDir, id)
 	out := newLogmon(t, dir, "app", nomad.Stdout, 4096, 0)
 	errs := newLogmon(t, dir, "app", nomad.Stderr, 4096, 0)
-	want := out.lines("out", 0, 100, 10)
+	want := out.Lines("out", 0, 100, 10)
 	waitFor(t, "the first lines", func() bool { return h.rec.hasAll(want) })
 
 	// The task writes its last lines, without a final newline, as the
 	// client reports the allocation complete.
-	want = append(want, out.lines("out", 100, 500, 50)...)
-	want = append(want, errs.lines("err", 0, 300, 50)...)
-	out.write([]byte("no newline at the end"))
+	want = append(want, out.Lines("out", 100, 500, 50)...)
+	want = append(want, errs.Lines("err", 0, 300, 50)...)
+	out.Write([]byte("no newline at the end"))
 	h.srv.SetAllocStatus(id, "complete", "run")
 	waitFor(t, "every line", func() bool { return h.rec.hasAll(append(want, "no newline at the end")) })
 	waitFor(t, "the streams to be released", func() bool {
@@ -78,7 +78,7 @@ func TestBatchAllocationBetweenTwoPolls(t *testing.T) {
 	spec := nomadtest.Alloc{ID: nomadtest.NewID(), Job: "report", JobType: "batch", ClientStatus: "complete"}
 	dir := h.makeAllocDir(spec.ID, nil)
 	out := newLogmon(t, dir, "app", nomad.Stdout, 1024, 0)
-	want := out.lines("batch", 0, 200, 20)
+	want := out.Lines("batch", 0, 200, 20)
 	h.srv.AddAlloc(spec)
 	waitFor(t, "every line", func() bool { return h.rec.hasAll(want) })
 	for _, m := range want {
@@ -96,12 +96,12 @@ func TestGarbageCollectedWhileBehind(t *testing.T) {
 	id := h.addAlloc(nomadtest.Alloc{})
 	dir := nomad.LogsDir(h.allocDir, id)
 	out := newLogmon(t, dir, "app", nomad.Stdout, 32<<10, 3)
-	want := out.lines("first", 0, 10, 0)
+	want := out.Lines("first", 0, 10, 0)
 	waitFor(t, "the first lines", func() bool { return h.rec.hasAll(want) })
 	h.rec.block()
 	for i := 0; i < 6; i++ {
-		want = append(want, out.lines("behind-the-sink-line-with-padding", i*1000, (i+1)*1000, 200)...)
-		newest := out.path(out.n)
+		want = append(want, out.Lines("behind-the-sink-line-with-padding", i*1000, (i+1)*1000, 200)...)
+		newest := out.Path(out.Current())
 		waitFor(t, "the newest file to be held open", func() bool { return heldOpen(t, newest) })
 	}
 	h.srv.SetAllocStatus(id, "complete", "stop")
@@ -126,8 +126,8 @@ func TestGarbageCollectedUnknownToTheAPI(t *testing.T) {
 	h.srv.Down()
 	id := nomadtest.NewID()
 	out := newLogmon(t, h.makeAllocDir(id, nil), "app", nomad.Stdout, 1<<20, 0)
-	want := out.lines("orphan", 0, 50, 0)
-	waitFor(t, "the file to be held open", func() bool { return heldOpen(t, out.path(0)) })
+	want := out.Lines("orphan", 0, 50, 0)
+	waitFor(t, "the file to be held open", func() bool { return heldOpen(t, out.Path(0)) })
 	if err := removeAll(h.allocDir, id); err != nil {
 		t.Fatal(err)
 	}
@@ -145,12 +145,12 @@ func TestDeselectedTaskStopsAndResumes(t *testing.T) {
 	h.start()
 	id := h.addAlloc(nomadtest.Alloc{Tasks: []nomadtest.Task{{Name: "app"}}})
 	out := newLogmon(t, nomad.LogsDir(h.allocDir, id), "app", nomad.Stdout, 1<<20, 0)
-	want := out.lines("on", 0, 20, 0)
+	want := out.Lines("on", 0, 20, 0)
 	waitFor(t, "the first lines", func() bool { return h.rec.hasAll(want) })
 
 	h.srv.UpdateAlloc(id, func(a *nomadtest.Alloc) { a.JobMeta = map[string]string{"drover.enabled": "false"} })
 	waitFor(t, "the stream to stop", func() bool { return h.filesOpen() == 0 })
-	off := out.lines("off", 0, 20, 0)
+	off := out.Lines("off", 0, 20, 0)
 	time.Sleep(3 * h.cfg.ScanInterval) // several scans: nothing must be read
 	for _, m := range off {
 		if h.rec.count(m) != 0 {
@@ -159,7 +159,7 @@ func TestDeselectedTaskStopsAndResumes(t *testing.T) {
 	}
 	h.srv.UpdateAlloc(id, func(a *nomadtest.Alloc) { a.JobMeta = nil })
 	// It resumes where it stopped: the lines written meanwhile arrive.
-	more := out.lines("on", 20, 40, 0)
+	more := out.Lines("on", 20, 40, 0)
 	waitFor(t, "the lines after re-enabling", func() bool { return h.rec.hasAll(append(off, more...)) })
 	for _, m := range append(want, more...) {
 		if n := h.rec.count(m); n != 1 {

@@ -26,8 +26,8 @@ func TestSelection(t *testing.T) {
 	sidecar := newLogmon(t, nomad.LogsDir(h.allocDir, shipped), "log-sidecar", nomad.Stdout, 1<<20, 0)
 	other := newLogmon(t, nomad.LogsDir(h.allocDir, otherNS), "api", nomad.Stdout, 1<<20, 0)
 	opted := newLogmon(t, nomad.LogsDir(h.allocDir, optedOut), "app", nomad.Stdout, 1<<20, 0)
-	want := api.lines("api", 0, 10, 0)
-	unwanted := append(append(sidecar.lines("sidecar", 0, 10, 0), other.lines("other", 0, 10, 0)...), opted.lines("opted", 0, 10, 0)...)
+	want := api.Lines("api", 0, 10, 0)
+	unwanted := append(append(sidecar.Lines("sidecar", 0, 10, 0), other.Lines("other", 0, 10, 0)...), opted.Lines("opted", 0, 10, 0)...)
 	waitFor(t, "the selected lines", func() bool { return h.rec.hasAll(want) })
 	waitFor(t, "the unselected streams to be dropped", func() bool {
 		return h.streamsIn(stateWaiting) == 0 && h.filesOpen() == 1
@@ -38,7 +38,7 @@ func TestSelection(t *testing.T) {
 			t.Fatalf("%q was shipped", m)
 		}
 	}
-	for _, p := range []string{sidecar.path(0), other.path(0), opted.path(0)} {
+	for _, p := range []string{sidecar.Path(0), other.Path(0), opted.Path(0)} {
 		if heldOpen(t, p) {
 			t.Errorf("%s is held open", p)
 		}
@@ -56,11 +56,11 @@ func TestPathOnlyStreamsSelectedByTaskName(t *testing.T) {
 	dir := h.makeAllocDir(id, []nomadtest.Task{{Name: "app"}, {Name: "noisy"}})
 	app := newLogmon(t, dir, "app", nomad.Stdout, 1<<20, 0)
 	noisy := newLogmon(t, dir, "noisy", nomad.Stdout, 1<<20, 0)
-	want := app.lines("app", 0, 10, 0)
-	skip := noisy.lines("noisy", 0, 10, 0)
+	want := app.Lines("app", 0, 10, 0)
+	skip := noisy.Lines("noisy", 0, 10, 0)
 	h.start()
 	waitFor(t, "the selected task's lines", func() bool { return h.rec.hasAll(want) })
-	if h.rec.count(skip[0]) != 0 || heldOpen(t, noisy.path(0)) {
+	if h.rec.count(skip[0]) != 0 || heldOpen(t, noisy.Path(0)) {
 		t.Fatal("an excluded task was followed")
 	}
 }

@@ -33,7 +33,7 @@ func TestNewAllocationShippedWithMetadata(t *testing.T) {
 	proxy := newLogmon(t, dir, "api-proxy", nomad.Stdout, 1<<20, 3)
 
 	written := time.Now()
-	want := apiOut.lines("api-out", 0, 1, 0)
+	want := apiOut.Lines("api-out", 0, 1, 0)
 	waitFor(t, "the first line", func() bool { return h.rec.hasAll(want) })
 	first, _ := h.rec.find(want[0])
 	latency := first.at.Sub(written)
@@ -42,9 +42,9 @@ func TestNewAllocationShippedWithMetadata(t *testing.T) {
 		t.Errorf("first line took %v", latency)
 	}
 
-	want = append(want, apiOut.lines("api-out", 1, 300, 7)...)
-	want = append(want, apiErr.lines("api-err", 0, 300, 11)...)
-	want = append(want, proxy.lines("api-proxy-out", 0, 300, 13)...)
+	want = append(want, apiOut.Lines("api-out", 1, 300, 7)...)
+	want = append(want, apiErr.Lines("api-err", 0, 300, 11)...)
+	want = append(want, proxy.Lines("api-proxy-out", 0, 300, 13)...)
 	waitFor(t, "every line", func() bool { return h.rec.hasAll(want) })
 
 	metas := map[string]*event.Meta{}
@@ -105,11 +105,11 @@ func TestRotationAndPurgeWhileTheSinkIsBlocked(t *testing.T) {
 	// file is held open before logmon purges its predecessors.
 	var want []string
 	for i := 0; i < 40; i++ {
-		want = append(want, lm.lines("rotated-line-with-some-padding-to-fill-files", i*1000, (i+1)*1000, 100)...)
-		newest := lm.path(lm.n)
+		want = append(want, lm.Lines("rotated-line-with-some-padding-to-fill-files", i*1000, (i+1)*1000, 100)...)
+		newest := lm.Path(lm.Current())
 		waitFor(t, "the newest file to be held open", func() bool { return heldOpen(t, newest) })
 	}
-	if files := lm.files(); len(files) != 3 || files[0] < 25 {
+	if files := lm.Files(); len(files) != 3 || files[0] < 25 {
 		t.Fatalf("files on disk %v, want the last three", files)
 	}
 	if v := testutil.ToFloat64(h.m.BytesBehind(nomad.LogsDir(h.allocDir, id) + "/app.stdout")); v < 1<<20 {
@@ -141,7 +141,7 @@ func TestLongLineSplitAcrossFilesIsJoined(t *testing.T) {
 	id := h.addAlloc(nomadtest.Alloc{})
 	lm := newLogmon(t, nomad.LogsDir(h.allocDir, id), "app", nomad.Stdout, 100, 0)
 	long := strings.Repeat("x", 250)
-	lm.write([]byte("before\n" + long + "\nafter\n"))
+	lm.Write([]byte("before\n" + long + "\nafter\n"))
 	want := []string{"before", long, "after"}
 	waitFor(t, "the lines", func() bool { return h.rec.hasAll(want) })
 	var msgs []string
@@ -154,7 +154,7 @@ func TestLongLineSplitAcrossFilesIsJoined(t *testing.T) {
 	if !slices.Equal(msgs, want) {
 		t.Fatalf("messages %q", msgs)
 	}
-	if files := lm.files(); len(files) != 3 {
+	if files := lm.Files(); len(files) != 3 {
 		t.Fatalf("files %v, want the line over three files", files)
 	}
 }

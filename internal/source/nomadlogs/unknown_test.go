@@ -22,8 +22,8 @@ func TestUnknownAllocationShippedWithPathMetadata(t *testing.T) {
 	api := newLogmon(t, dir, "api", nomad.Stdout, 1<<20, 0)
 	proxy := newLogmon(t, dir, "api-proxy", nomad.Stderr, 1<<20, 0)
 	written := time.Now()
-	want := append(api.lines("api", 0, 20, 0), proxy.lines("proxy", 0, 20, 0)...)
-	waitFor(t, "the files to be held open", func() bool { return heldOpen(t, api.path(0)) && heldOpen(t, proxy.path(0)) })
+	want := append(api.Lines("api", 0, 20, 0), proxy.Lines("proxy", 0, 20, 0)...)
+	waitFor(t, "the files to be held open", func() bool { return heldOpen(t, api.Path(0)) && heldOpen(t, proxy.Path(0)) })
 	if n := len(h.rec.all()); n != 0 {
 		t.Fatalf("%d lines shipped before the metadata wait ran out", n)
 	}
@@ -55,7 +55,7 @@ func TestUnknownAllocationShippedWithPathMetadata(t *testing.T) {
 	spec := nomadtest.Alloc{ID: id, Job: "late", Tasks: []nomadtest.Task{{Name: "api"}, {Name: "api-proxy"}}}
 	h.srv.AddAlloc(spec)
 	waitFor(t, "the allocation's group", func() bool { return h.streamsIn(stateReading) == 4 })
-	more := api.lines("api", 20, 30, 0)
+	more := api.Lines("api", 20, 30, 0)
 	waitFor(t, "the later lines", func() bool { return h.rec.hasAll(more) })
 	if e, _ := h.rec.find(more[0]); e.field("nomad.job_name") != "late" {
 		t.Errorf("later line job %q, want late", e.field("nomad.job_name"))
@@ -81,8 +81,8 @@ func TestFilesBeforeTheWatchAreLookedUp(t *testing.T) {
 	// Registered without waking the blocking query: only a lookup sees it.
 	h.srv.SetReadableNamespaces("none")
 	h.srv.AddAlloc(spec)
-	want := out.lines("early", 0, 10, 0)
-	waitFor(t, "the files to be held open", func() bool { return heldOpen(t, out.path(0)) })
+	want := out.Lines("early", 0, 10, 0)
+	waitFor(t, "the files to be held open", func() bool { return heldOpen(t, out.Path(0)) })
 	h.srv.SetReadableNamespaces()
 	waitFor(t, "every line", func() bool { return h.rec.hasAll(want) })
 	if e, _ := h.rec.find(want[0]); e.field("nomad.job_name") != "early" {
@@ -99,7 +99,7 @@ func TestAgentDownAtStart(t *testing.T) {
 	h.cfg.NodeID = nomadtest.FixtureNodeID
 	spec := nomadtest.Alloc{ID: nomadtest.NewID(), Job: "svc"}
 	out := newLogmon(t, h.makeAllocDir(spec.ID, nil), "app", nomad.Stdout, 1<<20, 0)
-	want := out.lines("down", 0, 10, 0)
+	want := out.Lines("down", 0, 10, 0)
 	h.srv.Down()
 	h.start()
 	waitFor(t, "the lines with path metadata", func() bool { return h.rec.hasAll(want) })
@@ -109,7 +109,7 @@ func TestAgentDownAtStart(t *testing.T) {
 	h.srv.AddAlloc(spec)
 	h.srv.Up()
 	waitFor(t, "the allocation's metadata", func() bool { return h.streamsIn(stateReading) == 2 && h.streamsIn(stateWaiting) == 0 })
-	more := out.lines("up", 0, 10, 0)
+	more := out.Lines("up", 0, 10, 0)
 	waitFor(t, "the later lines", func() bool { return h.rec.hasAll(more) })
 	if e, _ := h.rec.find(more[0]); e.field("nomad.job_name") != "svc" {
 		t.Errorf("job %q after the agent came back", e.field("nomad.job_name"))
