@@ -87,7 +87,7 @@ func TestRestartDeliversEverythingNotAcknowledged(t *testing.T) {
 	if got := testutil.ToFloat64(h.m.BufferEvents); got != 36*5 {
 		t.Fatalf("buffer_events = %v, want %d", got, 36*5)
 	}
-	sameStrings(t, drain(t, b), want[4*5:])
+	sameStrings(t, drainAll(t, b), want[4*5:])
 	b.Close()
 
 	// Everything was acknowledged: the next run starts empty and its
@@ -153,7 +153,7 @@ func TestUpstreamAcknowledgementWaitsForFsync(t *testing.T) {
 		}
 	}
 	b = h.open()
-	sameStrings(t, drain(t, b), []string{"first-0", "second-0", "third-0"})
+	sameStrings(t, drainAll(t, b), []string{"first-0", "second-0", "third-0"})
 }
 
 func TestAcknowledgedSegmentsAreDeleted(t *testing.T) {
@@ -164,7 +164,7 @@ func TestAcknowledgedSegmentsAreDeleted(t *testing.T) {
 		push(t, b, batch("s", 10, nil))
 	}
 	waitFor(t, "several segments", func() bool { return b.Stats().Segments > 5 })
-	if len(drain(t, b)) != 500 {
+	if len(drainAll(t, b)) != 500 {
 		t.Fatal("not everything delivered")
 	}
 	waitFor(t, "acknowledged segments to be deleted", func() bool {
@@ -209,12 +209,12 @@ func TestWhenFullBlockWaitsForRoom(t *testing.T) {
 	blocked := make(chan error, 1)
 	late := batch("late", 1, nil)
 	go func() { blocked <- b.Push(context.Background(), late) }()
-	got := drain(t, b)
+	got := drainAll(t, b)
 	if err := <-blocked; err != nil {
 		t.Fatalf("blocked Push: %v", err)
 	}
 	late.Ack.Release(event.Delivered)
-	got = append(got, drain(t, b)...)
+	got = append(got, drainAll(t, b)...)
 	if len(got) != pushed*20+1 || got[len(got)-1] != "late-0" {
 		t.Fatalf("delivered %d events ending with %q, want %d ending with late-0", len(got), got[len(got)-1], pushed*20+1)
 	}
@@ -246,7 +246,7 @@ func TestWhenFullDropNewestCountsAndRejects(t *testing.T) {
 		}
 	}
 	dropped := testutil.ToFloat64(h.m.Discarded("buffer_full"))
-	kept = len(drain(t, b))
+	kept = len(drainAll(t, b))
 	if dropped == 0 || kept == 0 || int(dropped)+kept != 2000 {
 		t.Fatalf("dropped %v + delivered %d, want 2000 with both non-zero", dropped, kept)
 	}
@@ -256,7 +256,7 @@ func TestWhenFullDropNewestCountsAndRejects(t *testing.T) {
 	// Once there is room, batches are admitted again.
 	waitFor(t, "room", func() bool { return b.Stats().DiskBytes < h.opt.MaxSize/2 })
 	push(t, b, batch("after", 1, nil))
-	sameStrings(t, drain(t, b), []string{"after-0"})
+	sameStrings(t, drainAll(t, b), []string{"after-0"})
 }
 
 func TestBatchLargerThanMaxSizeIsAdmittedIntoAnEmptyBuffer(t *testing.T) {
@@ -264,7 +264,7 @@ func TestBatchLargerThanMaxSizeIsAdmittedIntoAnEmptyBuffer(t *testing.T) {
 	h.opt.MaxSize = 16 << 10
 	b := h.open()
 	push(t, b, batch("huge", 2000, nil)) // about 30 KiB
-	if got := len(drain(t, b)); got != 2000 {
+	if got := len(drainAll(t, b)); got != 2000 {
 		t.Fatalf("delivered %d events", got)
 	}
 }
@@ -289,7 +289,7 @@ func TestDamagedAckFileDeliversEverythingAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	b = h.open()
-	sameStrings(t, drain(t, b), append(names("a", 2), names("b", 2)...))
+	sameStrings(t, drainAll(t, b), append(names("a", 2), names("b", 2)...))
 	if h.corrupt() != 1 || !strings.Contains(h.log.String(), "acknowledged position is damaged") {
 		t.Fatalf("damage not reported (%v):\n%s", h.corrupt(), h.log)
 	}

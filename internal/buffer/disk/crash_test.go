@@ -29,6 +29,7 @@ const (
 
 // crashChild is the child's main. Output lines:
 //
+//	R          the buffer is open
 //	D <name>   the batch was acknowledged upstream (durable)
 //	S <name>   the sink took the batch (printed before releasing it)
 func crashChild() {
@@ -45,6 +46,7 @@ func crashChild() {
 		os.Stdout.WriteString(kind + " " + name + "\n")
 		mu.Unlock()
 	}
+	say("R", "") // opened
 	if mode == "ack" {
 		go func() {
 			for {
@@ -132,20 +134,23 @@ func TestCrashKeepsEverythingAcknowledgedUpstream(t *testing.T) {
 				}
 				kind, name, _ := strings.Cut(line, " ")
 				switch kind {
+				case "R":
+					// Open returned (it must, whatever the crash left):
+					// kill at a random moment from now. The child may
+					// block meanwhile when the buffer is full.
+					timeout = nil
+					killTimer = time.After(time.Duration(10+rng.Intn(300)) * time.Millisecond)
 				case "D":
 					durable[name] = true
 				case "S":
 					taken[name] = true
-				}
-				if killTimer == nil {
-					killTimer = time.After(time.Duration(10+rng.Intn(300)) * time.Millisecond)
 				}
 			case <-killTimer:
 				cmd.Process.Signal(syscall.SIGKILL)
 				killTimer = nil
 			case <-timeout:
 				cmd.Process.Signal(syscall.SIGKILL)
-				t.Fatalf("round %d: child made no progress; stderr:\n%s", round, stderr.String())
+				t.Fatalf("round %d: the child did not open the buffer within 20s; stderr:\n%s", round, stderr.String())
 			}
 		}
 		werr := cmd.Wait()

@@ -156,23 +156,6 @@ func messages(bt *event.Batch) []string {
 	return out
 }
 
-// drain reads and acknowledges until Next has nothing for a short while, and
-// returns the messages in order.
-func drain(t *testing.T, b *Buffer) []string {
-	t.Helper()
-	var out []string
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		bt, err := b.Next(ctx)
-		cancel()
-		if err != nil {
-			return out
-		}
-		out = append(out, messages(bt)...)
-		bt.Ack.Release(event.Delivered)
-	}
-}
-
 // drainAll reads and acknowledges until the buffer holds nothing that Open
 // found valid or Push admitted, and returns the messages in order.
 func drainAll(t *testing.T, b *Buffer) []string {

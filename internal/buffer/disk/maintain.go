@@ -63,6 +63,11 @@ func (b *Buffer) persist(pos position) error {
 	if len(doomed) > 0 {
 		b.signalRoom()
 	}
+	for at := range b.reported {
+		if at.seg < pos.seg {
+			delete(b.reported, at)
+		}
+	}
 	b.mu.Unlock()
 	for _, s := range doomed {
 		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {

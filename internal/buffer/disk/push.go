@@ -47,14 +47,9 @@ func (b *Buffer) Push(ctx context.Context, batch *event.Batch) error {
 	if len(batch.Events) == 0 {
 		return nil
 	}
-	var msgBytes int64
-	for i := range batch.Events {
-		msgBytes += int64(len(batch.Events[i].Message))
-	}
-	b.m.ReceivedEvents.Add(float64(len(batch.Events)))
-	b.m.ReceivedBytes.Add(float64(msgBytes))
 	recs, tooLarge := encodeBatch(batch.Events, time.Now(), nil)
 	if tooLarge > 0 {
+		b.m.ReceivedEvents.Add(float64(tooLarge))
 		b.tooLarge.Add(float64(tooLarge))
 		b.log.Error("disk buffer: discarding events larger than the largest record", "events", tooLarge, "max_record_bytes", maxPayload)
 		if len(recs) == 0 {
@@ -126,6 +121,8 @@ func (b *Buffer) admit(ctx context.Context, r *record, parent *event.Ack) error 
 			if dropped > 0 {
 				b.log.Info("disk buffer has room again", "dropped_events", dropped)
 			}
+			b.m.ReceivedEvents.Add(float64(r.events))
+			b.m.ReceivedBytes.Add(float64(r.msgBytes))
 			b.m.BufferEvents.Add(float64(r.events))
 			b.m.BufferBytes.Add(float64(size))
 			select {
@@ -141,6 +138,8 @@ func (b *Buffer) admit(ctx context.Context, r *record, parent *event.Ack) error 
 			if first {
 				b.log.Warn("disk buffer full; dropping new events until there is room (when_full = \"drop_newest\")", "max_size", b.lim.MaxSize)
 			}
+			b.m.ReceivedEvents.Add(float64(r.events))
+			b.m.ReceivedBytes.Add(float64(r.msgBytes))
 			b.dropped.Add(float64(r.events))
 			r.free()
 			parent.Retain(1)

@@ -76,22 +76,9 @@ func (b *Buffer) Next(ctx context.Context) (*event.Batch, error) {
 				continue
 			}
 		}
-		if s == nil || s.sealed {
-			// Step to the next segment. When there is none yet, a sealed
-			// segment is still left, for the one the writer creates next
-			// (its id is larger), so that the position passes it and it can
-			// be deleted.
-			to := uint64(0)
-			if next := b.segmentAfter(b.cur.seg); next != nil {
-				to = next.id
-			} else if s != nil {
-				to = s.id + 1
-			}
-			if to != 0 {
-				b.push(&entry{seg: b.cur.seg, recOff: -1, end: position{seg: to, off: segmentHeaderLen}, state: settled})
-				b.mu.Unlock()
-				continue
-			}
+		if (s == nil || s.sealed) && b.stepPast(s) {
+			b.mu.Unlock()
+			continue
 		}
 		wait := b.ready
 		b.mu.Unlock()
@@ -103,6 +90,25 @@ func (b *Buffer) Next(ctx context.Context) (*event.Batch, error) {
 			return nil, ErrClosed
 		}
 	}
+}
+
+// stepPast moves the reader from the exhausted segment s (nil when the
+// reader's segment does not exist) to the next one. When there is none yet,
+// a sealed segment is still left, for the one the writer creates next (its
+// id is larger), so that the acknowledged position passes it and it can be
+// deleted. It reports whether the reader moved. Callers hold b.mu.
+func (b *Buffer) stepPast(s *segment) bool {
+	to := uint64(0)
+	if next := b.segmentAfter(b.cur.seg); next != nil {
+		to = next.id
+	} else if s != nil {
+		to = s.id + 1
+	}
+	if to == 0 {
+		return false
+	}
+	b.push(&entry{seg: b.cur.seg, recOff: -1, end: position{seg: to, off: segmentHeaderLen}, state: settled})
+	return true
 }
 
 // readAt reads the first record at or after off in s. It returns nil when
@@ -147,6 +153,11 @@ func (b *Buffer) readAt(s *segment, off, limit int64) *event.Batch {
 	b.mu.Lock()
 	b.scanOldest = 0
 	b.push(e)
+	if s.sealed && e.end.off >= s.durable {
+		// That was the segment's last record: step on now, so that the
+		// segment goes as soon as the record is acknowledged.
+		b.stepPast(s)
+	}
 	b.mu.Unlock()
 	return batch
 }
