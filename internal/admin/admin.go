@@ -1,5 +1,5 @@
 // Package admin serves drover's operational HTTP endpoint: Prometheus
-// metrics, liveness and readiness.
+// metrics, liveness and readiness, and on request Go's runtime profiles.
 package admin
 
 import (
@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
+	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
@@ -19,18 +21,19 @@ import (
 //	GET /metrics  Prometheus text format
 //	GET /health   200 while the process runs
 //	GET /ready    200 while the pipeline runs, 503 while starting or stopping
+//	GET /debug/pprof/...  net/http/pprof's profiles, only with cfg.Pprof
 type Server struct {
 	srv  *http.Server
 	ln   net.Listener
 	done chan error
 }
 
-// Start listens on address and serves in the background. ready reports
-// whether the pipeline is running.
-func Start(address string, reg *metrics.Registry, ready func() bool, logger *slog.Logger) (*Server, error) {
-	ln, err := net.Listen("tcp", address)
+// Start listens on cfg.Address and serves in the background (cfg.Enabled is
+// the caller's business). ready reports whether the pipeline is running.
+func Start(cfg config.Admin, reg *metrics.Registry, ready func() bool, logger *slog.Logger) (*Server, error) {
+	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
-		return nil, fmt.Errorf("admin endpoint: listening on %s: %w", address, err)
+		return nil, fmt.Errorf("admin endpoint: listening on %s: %w", cfg.Address, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", reg.Handler())
@@ -47,6 +50,9 @@ func Start(address string, reg *metrics.Registry, ready func() bool, logger *slo
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if cfg.Pprof {
+		handlePprof(mux)
+	}
 	s := &Server{
 		srv: &http.Server{
 			Handler:           mux,
@@ -64,7 +70,21 @@ func Start(address string, reg *metrics.Registry, ready func() bool, logger *slo
 		s.done <- err
 	}()
 	logger.Info("admin endpoint listening", "address", ln.Addr().String())
+	if cfg.Pprof {
+		logger.Info("admin endpoint serves Go runtime profiles under /debug/pprof/")
+	}
 	return s, nil
+}
+
+// handlePprof serves net/http/pprof under /debug/pprof/ on mux (not on
+// http.DefaultServeMux, which nothing serves).
+func handlePprof(mux *http.ServeMux) {
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("POST /debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 }
 
 // Addr is the address the server listens on.

@@ -134,7 +134,7 @@ func Start(cfg *config.Config, opts Options) (*Agent, error) {
 	}
 	a.topo = topology.New(topology.Options{Metrics: a.metrics, Logger: a.logger, Host: host})
 	if cfg.Admin.Enabled {
-		a.admin, err = admin.Start(cfg.Admin.Address, a.metrics, a.topo.Ready, a.logger)
+		a.admin, err = admin.Start(cfg.Admin, a.metrics, a.topo.Ready, a.logger)
 		if err != nil {
 			lock.Close()
 			return nil, err
@@ -179,7 +179,7 @@ func (a *Agent) Reload() {
 	if cfg.Admin != a.cfg.Admin {
 		a.closeAdmin()
 		if cfg.Admin.Enabled {
-			srv, err := admin.Start(cfg.Admin.Address, a.metrics, a.topo.Ready, a.logger)
+			srv, err := admin.Start(cfg.Admin, a.metrics, a.topo.Ready, a.logger)
 			if err != nil {
 				a.logger.Error("reload: admin endpoint not restarted", "error", err)
 			}

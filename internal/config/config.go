@@ -43,6 +43,10 @@ type Log struct {
 type Admin struct {
 	Enabled bool   `hcl:"enabled"`
 	Address string `hcl:"address"`
+	// Pprof also serves Go's runtime profiles (net/http/pprof) under
+	// /debug/pprof/. Off by default: a profile costs CPU while it runs and
+	// exposes internals to whoever reaches the address.
+	Pprof bool `hcl:"pprof"`
 }
 
 // Buffer configures the buffer in front of a sink: memory (bounded in
