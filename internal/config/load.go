@@ -57,14 +57,25 @@ func Load(filename string, src []byte, lookupEnv func(string) (string, bool)) (*
 	parser := hclparse.NewParser()
 	file, diags := parser.ParseHCL(src, filename)
 	if diags.HasErrors() {
-		return nil, &Error{Diags: diags}
+		return nil, &Error{Diags: locate(diags, filename)}
 	}
 	cfg, diags := decode(file.Body, evalContext(lookupEnv))
 	if diags.HasErrors() {
-		return nil, &Error{Diags: diags}
+		return nil, &Error{Diags: locate(diags, filename)}
 	}
 	cfg.Path = filename
 	return cfg, nil
+}
+
+// locate points the diagnostics that concern the whole file (an empty
+// topology) at its first line, so that every error names file:line.
+func locate(diags hcl.Diagnostics, filename string) hcl.Diagnostics {
+	for _, d := range diags {
+		if d.Subject == nil {
+			d.Subject = &hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
+		}
+	}
+	return diags
 }
 
 func evalContext(lookupEnv func(string) (string, bool)) *hcl.EvalContext {
