@@ -1,0 +1,98 @@
+package httpclient
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/drover-dev/drover/internal/sink/retry"
+)
+
+// fuzzNow is a fixed "now" so that Retry-After dates are reproducible.
+var fuzzNow = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+// FuzzCheckResponse classifies arbitrary answers of an HTTP endpoint, as
+// the http sink (and every sink built on this client) does. It must never
+// panic, and the class must follow the status: 2xx is delivered; 408, 429
+// and 5xx are transient, with a non-negative delay when Retry-After parses;
+// everything else is permanent. The error carries the status and at most
+// SnippetBytes of the body as valid UTF-8 without control characters.
+func FuzzCheckResponse(f *testing.F) {
+	f.Add(200, "", []byte("ok"))
+	f.Add(204, "", []byte(""))
+	f.Add(400, "", []byte(`{"error":"bad request"}`))
+	f.Add(413, "", bytes.Repeat([]byte("x"), 3000))
+	f.Add(429, "3", []byte("slow down"))
+	f.Add(503, "Wed, 21 Oct 2015 07:28:00 GMT", []byte("\xff\x00\n\ttext"))
+	f.Add(503, "Fri, 31 Dec 9999 23:59:59 GMT", []byte(""))
+	f.Add(500, "-1", []byte("\u2028"))
+	f.Add(302, "", []byte(""))
+	f.Add(101, "99999999999999999999", []byte("x"))
+	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte) {
+		if status < 100 || status > 999 {
+			return // net/http refuses such status lines
+		}
+		resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body))}
+		resp.Header.Set("Retry-After", retryAfter)
+		err := CheckResponse(resp, fuzzNow)
+		if status >= 200 && status < 300 {
+			if err != nil {
+				t.Fatalf("%d: %v", status, err)
+			}
+			return
+		}
+		var se *StatusError
+		if !errors.As(err, &se) || se.Code != status {
+			t.Fatalf("%d: error %v does not carry the status", status, err)
+		}
+		if len(se.Body) > SnippetBytes*utf8.UTFMax || !utf8.ValidString(se.Body) {
+			t.Fatalf("%d: body snippet of %d bytes, valid UTF-8 %v", status, len(se.Body), utf8.ValidString(se.Body))
+		}
+		for _, r := range se.Body {
+			if r < 0x20 || r == 0x7f {
+				t.Fatalf("%d: control character %q in the snippet %q", status, r, se.Body)
+			}
+		}
+		if IsTransientStatus(status) == retry.IsPermanent(err) {
+			t.Fatalf("%d: permanent %v", status, retry.IsPermanent(err))
+		}
+		if d, ok := retry.Delay(err); ok && (d < 0 || !IsTransientStatus(status)) {
+			t.Fatalf("%d: delay %v", status, d)
+		}
+	})
+}
+
+// FuzzParseRetryAfter parses arbitrary Retry-After values: never a panic,
+// never a negative delay, a number of seconds capped at a day, and a value
+// with surrounding space read as without it.
+func FuzzParseRetryAfter(f *testing.F) {
+	for _, s := range []string{"", "0", "120", " 7 ", "-5", "1e3", "86401", "9223372036854775807",
+		"Wed, 21 Oct 2015 07:28:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT", "Sunday, 06-Nov-94 08:49:37 GMT",
+		"Sun Nov  6 08:49:37 1994", "\x00", "１２"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := ParseRetryAfter(v, fuzzNow)
+		if !ok {
+			if d != 0 {
+				t.Fatalf("%q: not ok with delay %v", v, d)
+			}
+			return
+		}
+		if d < 0 {
+			t.Fatalf("%q: negative delay %v", v, d)
+		}
+		if _, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && d > 24*time.Hour {
+			t.Fatalf("%q: %v seconds, more than a day", v, d)
+		}
+		if d2, ok2 := ParseRetryAfter(" "+v+"\t", fuzzNow); d2 != d || !ok2 {
+			t.Fatalf("%q: %v, with spaces around it %v %v", v, d, d2, ok2)
+		}
+	})
+}
