@@ -51,13 +51,14 @@ func ReadFingerprint(f *os.File, id FileID) (Fingerprint, error) {
 }
 
 // HeadMatches reports whether the first fp.HeadLen bytes of f still have the
-// checksum fp.HeadCRC. A file now shorter than fp.HeadLen does not match. It
-// does not compare FileIDs.
+// checksum fp.HeadCRC. A file now shorter than fp.HeadLen does not match,
+// nor does a HeadLen outside [0, MaxHead] (a damaged checkpoint). It does
+// not compare FileIDs.
 func HeadMatches(f *os.File, fp Fingerprint) (bool, error) {
 	if fp.HeadLen == 0 {
 		return true, nil
 	}
-	if fp.HeadLen > MaxHead {
+	if fp.HeadLen < 0 || fp.HeadLen > MaxHead {
 		return false, nil
 	}
 	var head [MaxHead]byte
