@@ -66,7 +66,7 @@ const (
 	// ackInterval is how often the acknowledged position is persisted
 	// while it moves (and at once when it enters a new segment, so that
 	// the old one can be deleted).
-	ackInterval = time.Second
+	ackInterval = 250 * time.Millisecond
 	// maxPendingBytes bounds the admitted records waiting in memory for the
 	// writer; Push waits beyond it whatever WhenFull says.
 	maxPendingBytes = 16 << 20

@@ -324,3 +324,56 @@ func TestNextReturnsOnCloseAndContext(t *testing.T) {
 		t.Fatalf("Push after Close: %v", err)
 	}
 }
+
+func TestLargeBatchesAreSplitAndHugeEventsDiscarded(t *testing.T) {
+	defer func(old int) { splitAbove = old }(splitAbove)
+	splitAbove = 4 << 10
+	h := newHarness(t)
+	b := h.open()
+	acks := newAckLog()
+	bt := batch("big", 300, acks) // about 8 KiB of payload
+	huge := event.Event{Message: []byte(strings.Repeat("h", 5<<10)), Meta: testMeta}
+	bt.Events = append(bt.Events[:150], append([]event.Event{huge}, bt.Events[150:]...)...)
+	push(t, b, bt)
+	if s := b.Stats(); s.Records < 2 || s.Events != 300 {
+		t.Fatalf("stats %+v, want the batch split into several records of 300 events", s)
+	}
+	sameStrings(t, drainAll(t, b), names("big", 300))
+	waitFor(t, "the acknowledgement", func() bool { return acks.count() == 1 })
+	if ok, _ := acks.get("big"); !ok {
+		t.Fatal("split batch acknowledged as failed")
+	}
+	if got := testutil.ToFloat64(h.m.Discarded("too_large")); got != 1 {
+		t.Fatalf("too_large discards = %v, want 1", got)
+	}
+}
+
+func TestSetLimitsAppliesToWaitingPushes(t *testing.T) {
+	h := newHarness(t)
+	h.opt.MaxSize = 16 << 10
+	h.opt.SegmentSize = 4 << 10
+	b := h.open()
+	for b.Stats().DiskBytes < h.opt.MaxSize-1<<10 {
+		push(t, b, batch("f", 10, nil))
+	}
+	acks := newAckLog()
+	waiting := batch("w", 200, acks)
+	res := make(chan error, 1)
+	go func() { res <- b.Push(context.Background(), waiting) }()
+	select {
+	case err := <-res:
+		t.Fatalf("Push into a full buffer returned at once: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	b.SetLimits(Limits{MaxSize: h.opt.MaxSize, WhenFull: DropNewest})
+	if err := <-res; err != nil {
+		t.Fatalf("Push after switching to drop_newest: %v", err)
+	}
+	waiting.Ack.Release(event.Delivered)
+	if ok, done := acks.get("w"); !ok || !done {
+		t.Fatalf("dropped batch: ok=%v done=%v, want acknowledged", ok, done)
+	}
+	if got := testutil.ToFloat64(h.m.Discarded("buffer_full")); got != 200 {
+		t.Fatalf("discarded %v, want 200", got)
+	}
+}

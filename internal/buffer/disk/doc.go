@@ -48,7 +48,7 @@
 // the acknowledged position advances over the contiguous prefix that was
 // released Delivered or Rejected. A batch released Failed is handed out
 // again (before newer ones) by a later Next, or after a restart. The
-// position is persisted about once a second and at Close; after a crash,
+// position is persisted every quarter second and at Close; after a crash,
 // what the sink acknowledged after the last persist is delivered again
 // (at least once, never a gap).
 //

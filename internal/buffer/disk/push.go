@@ -20,6 +20,10 @@ type record struct {
 
 const maxPooledRecord = 1 << 20
 
+// splitAbove is the payload size above which a batch is split into several
+// records (a variable for tests).
+var splitAbove = maxPayload
+
 var (
 	encoders = sync.Pool{New: func() any { return &encoder{} }}
 	buffers  = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
@@ -76,7 +80,7 @@ func encodeBatch(evs []event.Event, now time.Time, out []*record) ([]*record, in
 	buf := buffers.Get().(*[]byte)
 	data := enc.appendRecord((*buf)[:0], evs, now)
 	encoders.Put(enc)
-	if len(data)-recordHeaderLen <= maxPayload {
+	if len(data)-recordHeaderLen <= splitAbove {
 		r := &record{data: data, pooled: buf, size: int64(len(data)), events: int64(len(evs))}
 		for i := range evs {
 			r.msgBytes += int64(len(evs[i].Message))
