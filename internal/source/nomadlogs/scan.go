@@ -42,9 +42,12 @@ func (s *Source) scanAll(now time.Time) {
 		if present[id] || len(a.streams) > 0 {
 			continue
 		}
-		if a.group == nil || a.gone {
+		// Gone from disk with nothing left to read. Kept: selected
+		// allocations still running, whose directory may not exist yet.
+		if a.group == nil || a.gone || a.group.Terminal || len(a.group.Targets) == 0 {
 			delete(s.allocs, id)
 			delete(s.unknown, id)
+			s.forgetFailures(filepath.Join(s.allocDir, id))
 		}
 	}
 	for id := range s.watches {
@@ -57,6 +60,15 @@ func (s *Source) scanAll(now time.Time) {
 	s.syncWatches()
 	s.sm.lag.Set(s.discoveryLag(now))
 	s.updateGauges()
+}
+
+// forgetFailures forgets the errors logged for paths below dir.
+func (s *Source) forgetFailures(dir string) {
+	for p := range s.failing {
+		if strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			delete(s.failing, p)
+		}
+	}
 }
 
 // validAllocDir reports whether a name in the alloc dir can be an
