@@ -206,7 +206,9 @@ func (b *Buffer) recover() error {
 		keep = append(keep, s)
 	}
 	b.segs = keep
-	b.nextID = max(ack.seg, 1)
+	// New segments get ids after the position's, also when its segment is
+	// gone: an offset into it must never apply to a new file.
+	b.nextID = ack.seg + 1
 	if n := len(keep); n > 0 {
 		b.nextID = max(b.nextID, keep[n-1].id+1)
 		if keep[0].id != ack.seg {

@@ -377,3 +377,24 @@ func TestSetLimitsAppliesToWaitingPushes(t *testing.T) {
 		t.Fatalf("discarded %v, want 200", got)
 	}
 }
+
+func TestPositionInAMissingSegmentNeverSkipsNewData(t *testing.T) {
+	h := newHarness(t)
+	if err := os.MkdirAll(h.dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	// The position points into segment 7, which is gone.
+	if err := saveAck(h.dir, position{seg: 7, off: 5000}); err != nil {
+		t.Fatal(err)
+	}
+	b := h.open()
+	for i := 0; i < 100; i++ {
+		push(t, b, batch("n"+strings.Repeat("x", i%2)+string(rune('A'+i%26))+string(rune('a'+i/26)), 3, nil))
+	}
+	if got := len(drainAll(t, b)); got != 300 {
+		t.Fatalf("delivered %d events, want 300", got)
+	}
+	if files := segmentFiles(t, h.dir); len(files) == 0 || strings.HasSuffix(files[0], segmentName(7)) {
+		t.Fatalf("new data went into %v", files)
+	}
+}
