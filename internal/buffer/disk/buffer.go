@@ -223,20 +223,19 @@ func (b *Buffer) recover() error {
 		if s.id == ack.seg {
 			start = max(ack.off, segmentHeaderLen)
 		}
-		if err := b.verify(s, start, &w); err != nil {
-			return err
-		}
+		b.verify(s, start, &w)
 	}
 	return nil
 }
 
 // verify scans one segment from start, counts its valid records and reports
-// the damage in it. Only errors opening the file are returned; a segment
-// that cannot be read is reported as damaged.
-func (b *Buffer) verify(s *segment, start int64, w *window) error {
+// the damage in it. A segment that cannot be opened or read is reported as
+// damaged; it never makes Open fail.
+func (b *Buffer) verify(s *segment, start int64, w *window) {
 	f, err := os.Open(s.path)
 	if err != nil {
-		return fmt.Errorf("opening disk buffer segment: %w", err)
+		b.report(s, damage{off: start, end: s.size, reason: "cannot open: " + err.Error()})
+		return
 	}
 	defer f.Close()
 	w.reset(f)
@@ -244,7 +243,7 @@ func (b *Buffer) verify(s *segment, start int64, w *window) error {
 		if s.size > 0 {
 			b.report(s, damage{off: 0, end: s.size, reason: "segment header cut short (torn write)"})
 		}
-		return nil
+		return
 	}
 	if hdr, err := w.read(0, int(segmentHeaderLen), s.size); err != nil || string(hdr) != segmentHeader {
 		b.report(s, damage{off: 0, end: segmentHeaderLen, reason: "unknown segment header; reading records anyway"})
@@ -253,7 +252,7 @@ func (b *Buffer) verify(s *segment, start int64, w *window) error {
 		res, err := scanNext(w, off, s.size)
 		if err != nil {
 			b.report(s, damage{off: off, end: s.size, reason: err.Error()})
-			return nil
+			return
 		}
 		if res.bad != nil {
 			b.report(s, *res.bad)
@@ -275,7 +274,6 @@ func (b *Buffer) verify(s *segment, start int64, w *window) error {
 			b.scanOldest = info.writtenAt
 		}
 	}
-	return nil
 }
 
 // report logs and counts damage once per place.
