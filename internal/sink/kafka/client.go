@@ -1,0 +1,129 @@
+package kafka
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+
+	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/httpclient"
+	"github.com/drover-dev/drover/internal/sink/retry"
+)
+
+// compressions maps the compression option to the codec.
+var compressions = map[string]kgo.CompressionCodec{
+	"none":   kgo.NoCompression(),
+	"gzip":   kgo.GzipCompression(),
+	"snappy": kgo.SnappyCompression(),
+	"lz4":    kgo.Lz4Compression(),
+	"zstd":   kgo.ZstdCompression(),
+}
+
+// clientOptions turns the configuration into franz-go options, loading the
+// TLS files. An error names the attribute whose file could not be used.
+// The client's own retries of failed requests back off like the sink's.
+func clientOptions(c *Config, log *slog.Logger) ([]kgo.Opt, error) {
+	backoff := retry.Backoff{Initial: c.RetryInitialBackoff, Max: c.RetryMaxBackoff}
+	opts := []kgo.Opt{
+		kgo.RetryBackoffFn(backoff.Delay),
+		// After a retriable partition error the client refreshes its
+		// metadata, at most this often (franz-go's default is 5s).
+		kgo.MetadataMinAge(min(max(c.RetryInitialBackoff, 100*time.Millisecond), 5*time.Second)),
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID(c.ClientID),
+		kgo.DialTimeout(c.ConnectTimeout),
+		kgo.ProduceRequestTimeout(c.RequestTimeout),
+		kgo.RecordDeliveryTimeout(c.DeliveryTimeout),
+		kgo.MaxBufferedRecords(c.MaxBufferedRecords),
+		kgo.MaxBufferedBytes(int(c.MaxBufferedBytes)),
+		kgo.ProducerBatchMaxBytes(int32(c.Batch.MaxBytes)),
+		kgo.ProducerLinger(c.Batch.Timeout),
+		kgo.ProducerBatchCompression(compressions[c.Compression]),
+		// drover's own metrics cover the sink; pushing client metrics to
+		// the brokers would only delay shutdown.
+		kgo.DisableClientMetrics(),
+		kgo.WithLogger(logger{log}),
+	}
+	switch c.Acks {
+	case AcksLeader:
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()))
+	case AcksNone:
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()))
+	default:
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()))
+	}
+	if !c.Idempotent {
+		opts = append(opts, kgo.DisableIdempotentWrite())
+	}
+	if s := c.SASL; s != nil {
+		opts = append(opts, kgo.SASL(mechanism(s)))
+	}
+	if c.TLS != nil {
+		conf, err := tlsConfig(c.TLS)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, kgo.DialTLSConfig(conf))
+	}
+	return opts, nil
+}
+
+func mechanism(s *SASLConfig) sasl.Mechanism {
+	switch s.Mechanism {
+	case SASLScramSHA256:
+		return scram.Auth{User: s.Username, Pass: s.Password}.AsSha256Mechanism()
+	case SASLScramSHA512:
+		return scram.Auth{User: s.Username, Pass: s.Password}.AsSha512Mechanism()
+	}
+	return plain.Auth{User: s.Username, Pass: s.Password}.AsMechanism()
+}
+
+// tlsConfig builds the client TLS configuration of a tls block: TLS 1.2 or
+// later, the CA file's certificates trusted besides the system's, the
+// client certificate when set. The server name defaults to each broker's
+// host.
+func tlsConfig(c *httpclient.TLSConfig) (*tls.Config, error) {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, config.Errorf("tls.ca_file", "reading CA certificates: %v", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil || pool == nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, config.Errorf("tls.ca_file", "no PEM certificate in %s", c.CAFile)
+		}
+		conf.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, config.Errorf("tls.cert_file", "loading the client certificate and key: %v", err)
+		}
+		conf.Certificates = []tls.Certificate{cert}
+	}
+	return conf, nil
+}
+
+// logger passes franz-go's warnings and errors to the sink's logger, at
+// debug level: the sink logs what matters to the user itself, once per
+// streak.
+type logger struct{ log *slog.Logger }
+
+// Level returns the most verbose level passed on.
+func (l logger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+// Log writes one franz-go message.
+func (l logger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	l.log.Debug("kafka client: "+msg, append(keyvals, "kafka_level", level.String())...)
+}

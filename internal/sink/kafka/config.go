@@ -1,0 +1,269 @@
+package kafka
+
+import (
+	"net"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover/internal/codec"
+	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/httpclient"
+	"github.com/drover-dev/drover/internal/template"
+)
+
+// Config is the configuration of a `sink "kafka"` block.
+type Config struct {
+	// Brokers are the bootstrap brokers, "host:port" (port 9092 when
+	// left out).
+	Brokers []string `hcl:"brokers,required"`
+	// Topic is a template naming each event's topic:
+	// "logs-{{ nomad.namespace }}".
+	Topic string `hcl:"topic,required"`
+	// DefaultTopic is used for an event whose Topic template renders empty.
+	DefaultTopic string `hcl:"default_topic"`
+	// Key is a template for the record key ("{{ nomad.alloc_id }}"), which
+	// picks the partition: records with the same key stay in order. ""
+	// produces records without a key.
+	Key string `hcl:"key"`
+	// Headers are record headers: name to value template.
+	Headers map[string]string `hcl:"headers"`
+	// Encoding is "json" (the event as a JSON object, default) or "text"
+	// (the message only).
+	Encoding string `hcl:"encoding" enum:"json,text"`
+	// Compression is the codec of record batches.
+	Compression string `hcl:"compression" enum:"none,gzip,snappy,lz4,zstd"`
+	// Acks is "all" (default: every in-sync replica has the record),
+	// "leader" or "none".
+	Acks string `hcl:"acks" enum:"all,leader,none"`
+	// Idempotent makes the broker drop duplicates of records the producer
+	// sent again (default true; needs acks = "all").
+	Idempotent bool `hcl:"idempotent"`
+	// ClientID identifies drover to the brokers.
+	ClientID string `hcl:"client_id"`
+	// DeliveryTimeout bounds how long the Kafka client retries a record on
+	// its own; after it the sink backs off and produces the record again.
+	DeliveryTimeout time.Duration `hcl:"delivery_timeout"`
+	// RequestTimeout is how long a broker may take to answer a produce
+	// request.
+	RequestTimeout time.Duration `hcl:"request_timeout"`
+	// ConnectTimeout bounds dialing a broker and the TLS handshake.
+	ConnectTimeout time.Duration `hcl:"connect_timeout"`
+	// MaxBufferedRecords and MaxBufferedBytes bound the records waiting
+	// in the client; a full client stops the sink from taking input.
+	MaxBufferedRecords int             `hcl:"max_buffered_records"`
+	MaxBufferedBytes   config.ByteSize `hcl:"max_buffered_bytes"`
+	// RetryInitialBackoff and RetryMaxBackoff bound the delays of
+	// retries: the client's retries of failed requests, and the sink's
+	// before it produces records again whose delivery timed out.
+	RetryInitialBackoff time.Duration         `hcl:"retry_initial_backoff"`
+	RetryMaxBackoff     time.Duration         `hcl:"retry_max_backoff"`
+	Batch               BatchConfig           `hcl:"batch,block"`
+	SASL                *SASLConfig           `hcl:"sasl,block"`
+	TLS                 *httpclient.TLSConfig `hcl:"tls,block"`
+	Healthcheck         HealthcheckConfig     `hcl:"healthcheck,block"`
+}
+
+// BatchConfig is the `batch` block: how the client groups records per
+// partition.
+type BatchConfig struct {
+	// MaxBytes bounds a record batch before compression; it must not
+	// exceed the topic's max.message.bytes. A larger record is refused.
+	MaxBytes config.ByteSize `hcl:"max_bytes"`
+	// Timeout is how long a partition's batch waits for more records
+	// (linger).
+	Timeout time.Duration `hcl:"timeout"`
+}
+
+// SASLConfig is the `sasl` block.
+type SASLConfig struct {
+	// Mechanism is "plain", "scram-sha-256" or "scram-sha-512".
+	Mechanism string `hcl:"mechanism,required" enum:"plain,scram-sha-256,scram-sha-512"`
+	Username  string `hcl:"username,required"`
+	Password  string `hcl:"password"`
+}
+
+// HealthcheckConfig is the `healthcheck` block: a metadata request sent
+// when the sink starts.
+type HealthcheckConfig struct {
+	// Enabled turns the check on (default true). A failed check is logged.
+	Enabled bool `hcl:"enabled"`
+	// Required makes a failed check fatal: the sink is not built, so
+	// drover does not start and a reload keeps the old configuration.
+	Required bool `hcl:"required"`
+}
+
+// Values of the enum options.
+const (
+	AcksAll    = "all"
+	AcksLeader = "leader"
+	AcksNone   = "none"
+
+	SASLPlain       = "plain"
+	SASLScramSHA256 = "scram-sha-256"
+	SASLScramSHA512 = "scram-sha-512"
+)
+
+// Defaults.
+const (
+	DefaultClientID            = "drover"
+	DefaultDeliveryTimeout     = 30 * time.Second
+	DefaultRequestTimeout      = 10 * time.Second
+	DefaultConnectTimeout      = 10 * time.Second
+	DefaultMaxBufferedRecords  = 10000
+	DefaultMaxBufferedBytes    = config.ByteSize(64 << 20)
+	DefaultRetryInitialBackoff = 250 * time.Millisecond
+	DefaultRetryMaxBackoff     = 10 * time.Second
+	// DefaultBatchMaxBytes is Kafka's default max.message.bytes.
+	DefaultBatchMaxBytes = config.ByteSize(1000012)
+	DefaultBatchTimeout  = 10 * time.Millisecond
+)
+
+// NewConfig returns the defaults: JSON, no compression, acks from all
+// in-sync replicas, idempotent, healthcheck logged but not required.
+func NewConfig() *Config {
+	return &Config{
+		Encoding:            "json",
+		Compression:         "none",
+		Acks:                AcksAll,
+		Idempotent:          true,
+		ClientID:            DefaultClientID,
+		DeliveryTimeout:     DefaultDeliveryTimeout,
+		RequestTimeout:      DefaultRequestTimeout,
+		ConnectTimeout:      DefaultConnectTimeout,
+		MaxBufferedRecords:  DefaultMaxBufferedRecords,
+		MaxBufferedBytes:    DefaultMaxBufferedBytes,
+		RetryInitialBackoff: DefaultRetryInitialBackoff,
+		RetryMaxBackoff:     DefaultRetryMaxBackoff,
+		Batch:               BatchConfig{MaxBytes: DefaultBatchMaxBytes, Timeout: DefaultBatchTimeout},
+		Healthcheck:         HealthcheckConfig{Enabled: true},
+	}
+}
+
+// Validate checks the configuration; errors are *config.FieldError with the
+// attribute's path in the block.
+func (c *Config) Validate() error {
+	if len(c.Brokers) == 0 {
+		return config.Errorf("brokers", "must name at least one broker")
+	}
+	for _, b := range c.Brokers {
+		if err := validBroker(b); err != "" {
+			return config.Errorf("brokers", "%q: %s", b, err)
+		}
+	}
+	if c.Topic == "" {
+		return config.Errorf("topic", "must not be empty")
+	}
+	t, err := template.Parse(c.Topic)
+	if err != nil {
+		return config.Errorf("topic", "%v", err)
+	}
+	if t.IsConstant() && !validTopic(c.Topic) {
+		return config.Errorf("topic", "%q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", c.Topic)
+	}
+	if c.DefaultTopic != "" && !validTopic(c.DefaultTopic) {
+		return config.Errorf("default_topic", "%q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", c.DefaultTopic)
+	}
+	if _, err := template.Parse(c.Key); err != nil {
+		return config.Errorf("key", "%v", err)
+	}
+	for _, name := range sortedKeys(c.Headers) {
+		if name == "" {
+			return config.Errorf("headers", "a header name must not be empty")
+		}
+		if _, err := template.Parse(c.Headers[name]); err != nil {
+			return config.Errorf("headers", "%q: %v", name, err)
+		}
+	}
+	if _, err := codec.ParseEncoding(c.Encoding); err != nil {
+		return config.Errorf("encoding", `must be "json" or "text", got %q`, c.Encoding)
+	}
+	if _, ok := compressions[c.Compression]; !ok {
+		return config.Errorf("compression", `must be "none", "gzip", "snappy", "lz4" or "zstd", got %q`, c.Compression)
+	}
+	switch c.Acks {
+	case AcksAll:
+	case AcksLeader, AcksNone:
+		if c.Idempotent {
+			return config.Errorf("acks", "%q needs idempotent = false: idempotent producing needs acks from all in-sync replicas", c.Acks)
+		}
+	default:
+		return config.Errorf("acks", `must be "all", "leader" or "none", got %q`, c.Acks)
+	}
+	switch {
+	case c.ClientID == "":
+		return config.Errorf("client_id", "must not be empty")
+	case c.DeliveryTimeout < time.Second:
+		return config.Errorf("delivery_timeout", "must be at least 1s, got %s", c.DeliveryTimeout)
+	case c.RequestTimeout <= 0:
+		return config.Errorf("request_timeout", "must be positive")
+	case c.ConnectTimeout <= 0:
+		return config.Errorf("connect_timeout", "must be positive")
+	case c.MaxBufferedRecords < 1:
+		return config.Errorf("max_buffered_records", "must be at least 1, got %d", c.MaxBufferedRecords)
+	case c.MaxBufferedBytes < c.Batch.MaxBytes:
+		return config.Errorf("max_buffered_bytes", "must not be less than batch.max_bytes (%s), got %s", c.Batch.MaxBytes, c.MaxBufferedBytes)
+	case c.RetryInitialBackoff <= 0:
+		return config.Errorf("retry_initial_backoff", "must be positive")
+	case c.RetryMaxBackoff < c.RetryInitialBackoff:
+		return config.Errorf("retry_max_backoff", "must not be less than retry_initial_backoff (%s), got %s", c.RetryInitialBackoff, c.RetryMaxBackoff)
+	case c.Batch.MaxBytes < 512 || c.Batch.MaxBytes > 1<<30:
+		return config.Errorf("batch.max_bytes", "must be between 512B and 1GiB, got %s", c.Batch.MaxBytes)
+	case c.Batch.Timeout < 0:
+		return config.Errorf("batch.timeout", "must not be negative")
+	}
+	if s := c.SASL; s != nil {
+		switch s.Mechanism {
+		case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		default:
+			return config.Errorf("sasl.mechanism", `must be "plain", "scram-sha-256" or "scram-sha-512", got %q`, s.Mechanism)
+		}
+		if s.Username == "" {
+			return config.Errorf("sasl.username", "must not be empty")
+		}
+	}
+	if c.TLS != nil {
+		if err := c.TLS.Validate(); err != nil {
+			return config.Prefix("tls", err)
+		}
+	}
+	return nil
+}
+
+// validBroker checks a "host:port" or "host" address.
+func validBroker(b string) string {
+	if b == "" || strings.ContainsAny(b, " /") {
+		return "want host:port"
+	}
+	if strings.Contains(b, ":") && !strings.HasSuffix(b, "]") {
+		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
+			return "want host:port"
+		}
+	}
+	return ""
+}
+
+// validTopic reports whether s is a legal Kafka topic name.
+func validTopic(s string) bool {
+	if s == "" || len(s) > 249 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,239 @@
+// Package kafka is the `sink "kafka"` component: it produces one Kafka
+// record per event with franz-go's producer, idempotent and with acks
+// from all in-sync replicas by default.
+//
+// The topic, key and header values are templates of event fields; an
+// event whose topic template renders empty goes to default_topic. The
+// value is the event as JSON or its bare message. A source batch is
+// released once every one of its records has a verdict (batch.Ticket).
+// The Kafka client retries retriable broker errors on its own, for up to
+// delivery_timeout; records that still fail are produced again by the
+// sink after a backoff, never dropped. Records the brokers refuse for
+// good (too large, invalid topic, not authorized) are discarded, counted
+// and logged with the reason.
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/sink/retry"
+	"github.com/drover-dev/drover/internal/template"
+)
+
+// Type is the component type name.
+const Type = "kafka"
+
+func init() {
+	component.Register(component.Registration{
+		Kind:      component.KindSink,
+		Type:      Type,
+		NewConfig: func() component.Config { return NewConfig() },
+		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
+			return New(ctx, cfg.(*Config))
+		},
+	})
+}
+
+// ReasonRejected is the discard reason of records the brokers refused for
+// good and of events without a valid topic.
+const ReasonRejected = "rejected"
+
+// Sink produces events to Kafka. It implements component.Sink and
+// component.Healthchecker.
+type Sink struct {
+	cfg     *Config
+	opts    []kgo.Opt
+	log     *slog.Logger
+	backoff retry.Backoff
+	m       instruments
+	records sync.Pool
+	// failing is the streak of transient failures, discarding the streak
+	// of discarded records; both end with a delivered record.
+	failing, discarding retry.Streak
+}
+
+type instruments struct {
+	sentEvents, sentBytes, retries, sendErrors, rejected prometheus.Counter
+}
+
+// New builds the sink from a configuration. With healthcheck.required it
+// runs the healthcheck and fails when the check does.
+func New(cctx component.Context, cfg *Config) (*Sink, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cctx.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("brokers", strings.Join(cfg.Brokers, ","))
+	opts, err := clientOptions(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	// Building a client checks the options; it connects only when used.
+	probe, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client options: %w", err)
+	}
+	probe.Close()
+	m := cctx.Metrics
+	if m == nil {
+		m = metrics.ForTest("sink", Type, "unknown")
+	}
+	s := &Sink{
+		cfg:     cfg,
+		opts:    opts,
+		log:     log,
+		backoff: retry.Backoff{Initial: cfg.RetryInitialBackoff, Max: cfg.RetryMaxBackoff},
+		m: instruments{
+			sentEvents: m.SentEvents,
+			sentBytes:  m.SentBytes,
+			retries:    m.Retries,
+			sendErrors: m.Errors("send"),
+			rejected:   m.Discarded(ReasonRejected),
+		},
+	}
+	if cfg.Healthcheck.Enabled && cfg.Healthcheck.Required {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.DeliveryTimeout)
+		defer cancel()
+		if err := s.Healthcheck(ctx); err != nil {
+			return nil, fmt.Errorf("healthcheck.required: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Run implements component.Sink: it produces the events of in until in is
+// closed and every record has a verdict, then returns nil. When ctx ends,
+// it closes the client and releases every record without a verdict as
+// Failed, and returns nil.
+func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
+	cl, err := kgo.NewClient(s.opts...)
+	if err != nil {
+		return fmt.Errorf("creating the Kafka client: %w", err)
+	}
+	p := newProducer(s, cl, ctx)
+	p.run(in)
+	p.stop()
+	return nil
+}
+
+func (s *Sink) getRecord() *record {
+	if r, ok := s.records.Get().(*record); ok {
+		return r
+	}
+	r := &record{}
+	r.promise = func(_ *kgo.Record, err error) { r.p.done(r, err) }
+	return r
+}
+
+func (s *Sink) putRecord(r *record) {
+	r.t, r.p = nil, nil
+	r.kr = kgo.Record{}
+	clear(r.hdrs)
+	if cap(r.buf) > maxPooledBuf {
+		r.buf = nil
+	}
+	s.records.Put(r)
+}
+
+// discard counts n discarded events and logs the first of a streak.
+func (s *Sink) discard(err error, n int) {
+	s.m.rejected.Add(float64(n))
+	if s.discarding.Fail(n) {
+		s.log.Error("brokers refused records, discarding them", "error", err, "events", n, "reason", ReasonRejected)
+	} else {
+		s.log.Debug("discarding records", "error", err, "events", n, "reason", ReasonRejected)
+	}
+}
+
+// failTransient counts a record that failed transiently and logs the
+// first of a streak.
+func (s *Sink) failTransient(err error) {
+	s.m.sendErrors.Inc()
+	if s.failing.Fail(1) {
+		s.log.Warn("producing failed, retrying until it succeeds", "error", err,
+			"delivery_timeout", s.cfg.DeliveryTimeout)
+	} else {
+		s.log.Debug("producing failed again", "error", err)
+	}
+}
+
+func (s *Sink) endFailing() {
+	if sum, ok := s.failing.End(); ok {
+		s.log.Info("producing works again", "failed_records", sum.Failures, "after", sum.Duration.Round(time.Millisecond))
+	}
+}
+
+func (s *Sink) endDiscarding() {
+	if sum, ok := s.discarding.End(); ok {
+		s.log.Info("brokers accept records again", "discarded_events", sum.Events, "after", sum.Duration.Round(time.Millisecond))
+	}
+}
+
+// Healthcheck sends a metadata request: it passes when a broker answers
+// (over TLS and SASL when configured) and, when the topic is constant or a
+// default topic is set, that topic exists. It returns nil at once when
+// the check is disabled.
+func (s *Sink) Healthcheck(ctx context.Context) error {
+	if !s.cfg.Healthcheck.Enabled {
+		return nil
+	}
+	brokers := strings.Join(s.cfg.Brokers, ",")
+	cl, err := kgo.NewClient(s.opts...)
+	if err != nil {
+		return fmt.Errorf("healthcheck of %s: %w", brokers, err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{} // none: only the brokers
+	for _, topic := range s.checkedTopics() {
+		t := kmsg.NewMetadataRequestTopic()
+		t.Topic = kmsg.StringPtr(topic)
+		req.Topics = append(req.Topics, t)
+	}
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return fmt.Errorf("healthcheck of %s: metadata request: %w", brokers, err)
+	}
+	if len(resp.Brokers) == 0 {
+		return fmt.Errorf("healthcheck of %s: the metadata lists no brokers", brokers)
+	}
+	for _, t := range resp.Topics {
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			name := ""
+			if t.Topic != nil {
+				name = *t.Topic
+			}
+			return fmt.Errorf("healthcheck of %s: topic %s: %w", brokers, name, err)
+		}
+	}
+	return nil
+}
+
+// checkedTopics are the topics the healthcheck can name: the topic when it
+// is constant, and the default topic.
+func (s *Sink) checkedTopics() []string {
+	var out []string
+	if t := template.MustParse(s.cfg.Topic); t.IsConstant() {
+		out = append(out, s.cfg.Topic)
+	}
+	if s.cfg.DefaultTopic != "" && s.cfg.DefaultTopic != s.cfg.Topic {
+		out = append(out, s.cfg.DefaultTopic)
+	}
+	return out
+}

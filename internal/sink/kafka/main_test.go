@@ -1,0 +1,317 @@
+package kafka
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/goleak"
+
+	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/metrics"
+)
+
+// cluster is a kfake cluster in the test process whose produce requests
+// can be failed: answered with a Kafka error code, or with the connection
+// closed before the broker handles them.
+type cluster struct {
+	*kfake.Cluster
+	t *testing.T
+
+	mu         sync.Mutex
+	produceErr int16 // error code for every partition of a produce request; 0 lets the broker handle it
+	drops      int   // produce requests still to answer by closing the connection
+	produces   int   // produce requests seen
+}
+
+// newCluster starts a one-broker cluster with the topics (name to number of
+// partitions) and closes it when the test ends.
+func newCluster(t *testing.T, topics map[string]int32, opts ...kfake.Opt) *cluster {
+	t.Helper()
+	opts = append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)
+	for name, n := range topics {
+		opts = append(opts, kfake.SeedTopics(n, name))
+	}
+	kc, err := kfake.NewCluster(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{Cluster: kc, t: t}
+	t.Cleanup(kc.Close)
+	kc.ControlKey(int16(kmsg.Produce), c.controlProduce)
+	return c
+}
+
+func (c *cluster) controlProduce(req kmsg.Request) (kmsg.Response, error, bool) {
+	c.KeepControl()
+	c.mu.Lock()
+	c.produces++
+	code, drop := c.produceErr, c.drops > 0
+	if drop {
+		c.drops--
+	}
+	c.mu.Unlock()
+	switch {
+	case drop:
+		return nil, errors.New("connection dropped by the test"), true
+	case code != 0:
+		return produceError(req.(*kmsg.ProduceRequest), code), nil, true
+	}
+	return nil, nil, false
+}
+
+// produceError answers every partition of a produce request with code.
+func produceError(req *kmsg.ProduceRequest, code int16) kmsg.Response {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition, sp.ErrorCode = rp.Partition, code
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
+}
+
+func (c *cluster) setProduceError(code int16) { c.mu.Lock(); c.produceErr = code; c.mu.Unlock() }
+
+func (c *cluster) dropConnections(n int) { c.mu.Lock(); c.drops = n; c.mu.Unlock() }
+
+func (c *cluster) produceRequests() int { c.mu.Lock(); defer c.mu.Unlock(); return c.produces }
+
+// consume reads every record of a topic up to its end offsets, partition
+// by partition in offset order.
+func (c *cluster) consume(topic string, partitions int32) []*kgo.Record {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...), kgo.DisableClientMetrics(),
+		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	for p := range partitions {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp = p, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		c.t.Fatalf("listing offsets of %s: %v", topic, err)
+	}
+	var want int64
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			want += p.Offset
+		}
+	}
+	byPartition := make([][]*kgo.Record, partitions)
+	for got := int64(0); got < want; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			c.t.Fatalf("read %d of %d records of %s", got, want, topic)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			byPartition[r.Partition] = append(byPartition[r.Partition], r)
+			got++
+		})
+	}
+	var out []*kgo.Record
+	for _, rs := range byPartition {
+		out = append(out, rs...)
+	}
+	return out
+}
+
+// messages returns the "message" of records holding JSON events.
+func messages(t *testing.T, rs []*kgo.Record) []string {
+	t.Helper()
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		var v struct {
+			Message string `json:"message"`
+		}
+		if err := json.Unmarshal(r.Value, &v); err != nil {
+			t.Fatalf("record value %q: %v", r.Value, err)
+		}
+		out[i] = v.Message
+	}
+	return out
+}
+
+// testConfig is a configuration for tests: partly filled batches leave
+// within a millisecond, delivery times out after 1s (franz-go's least),
+// the sink retries within milliseconds.
+func testConfig(c *cluster, topic string) *Config {
+	cfg := NewConfig()
+	cfg.Brokers = c.ListenAddrs()
+	cfg.Topic = topic
+	cfg.DeliveryTimeout = time.Second
+	cfg.RequestTimeout = 2 * time.Second
+	cfg.RetryInitialBackoff, cfg.RetryMaxBackoff = time.Millisecond, 5*time.Millisecond
+	cfg.Batch.Timeout = time.Millisecond
+	return cfg
+}
+
+func build(t testing.TB, cfg *Config, m *metrics.Component, log *slog.Logger) *Sink {
+	t.Helper()
+	if m == nil {
+		m = metrics.ForTest("sink", Type, t.Name())
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s, err := New(component.Context{Kind: component.KindSink, Type: Type, ID: "test", Logger: log, Metrics: m}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// runner runs a sink outside the conformance suite.
+type runner struct {
+	t      *testing.T
+	in     chan *event.Batch
+	done   chan error
+	acks   chan bool
+	cancel context.CancelFunc
+}
+
+func start(t *testing.T, s *Sink) *runner {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &runner{t: t, in: make(chan *event.Batch), done: make(chan error, 1), acks: make(chan bool, 100), cancel: cancel}
+	go func() { r.done <- s.Run(ctx, r.in) }()
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+func (r *runner) send(events ...event.Event) {
+	r.t.Helper()
+	b := &event.Batch{Events: events, Ack: event.NewAck(func(ok bool) { r.acks <- ok })}
+	select {
+	case r.in <- b:
+	case <-time.After(20 * time.Second):
+		r.t.Fatal("batch not taken")
+	}
+}
+
+func (r *runner) ack() bool {
+	r.t.Helper()
+	select {
+	case ok := <-r.acks:
+		return ok
+	case <-time.After(20 * time.Second):
+		r.t.Fatal("no ack")
+		return false
+	}
+}
+
+func (r *runner) close() {
+	r.t.Helper()
+	close(r.in)
+	select {
+	case err := <-r.done:
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		r.done <- nil
+	case <-time.After(20 * time.Second):
+		r.t.Fatal("Run did not return")
+	}
+}
+
+// nomadMeta is the metadata of one Nomad task stream, as discovery builds
+// it; namespace "" leaves the field out.
+func nomadMeta(namespace, job, allocID string) *event.Meta {
+	nomad := []event.Field{
+		{Key: "job_name", Value: event.StringValue(job)},
+		{Key: "task_name", Value: event.StringValue("server")},
+		{Key: "alloc_id", Value: event.StringValue(allocID)},
+	}
+	if namespace != "" {
+		nomad = append([]event.Field{{Key: "namespace", Value: event.StringValue(namespace)}}, nomad...)
+	}
+	return event.NewMeta("nomad", event.NewFields(
+		event.Field{Key: "source_type", Value: event.StringValue("nomad_logs")},
+		event.Field{Key: "host", Value: event.StringValue("node-1")},
+		event.Field{Key: "nomad", Value: event.ObjectValue(event.NewFields(nomad...))},
+	))
+}
+
+func events(meta *event.Meta, msgs ...string) []event.Event {
+	out := make([]event.Event, len(msgs))
+	for i, m := range msgs {
+		out[i] = event.Event{Timestamp: time.Date(2026, 11, 21, 12, 0, 0, i*int(time.Millisecond), time.UTC), Message: []byte(m), Meta: meta}
+	}
+	return out
+}
+
+// logRecorder keeps log records.
+type logRecorder struct {
+	mu   sync.Mutex
+	recs []slog.Record
+}
+
+func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
+	l.mu.Lock()
+	l.recs = append(l.recs, r.Clone())
+	l.mu.Unlock()
+	return nil
+}
+func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
+func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
+
+// at returns "message: error" of the records at level.
+func (l *logRecorder) at(level slog.Level) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, r := range l.recs {
+		if r.Level != level {
+			continue
+		}
+		s := r.Message
+		r.Attrs(func(a slog.Attr) bool {
+			if a.Key == "error" {
+				s += ": " + a.Value.String()
+			}
+			return true
+		})
+		out = append(out, s)
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
