@@ -69,7 +69,7 @@ func TestIsAllocID(t *testing.T) {
 		"9c75b10cxc61b-8def-104e-7dab6f20befb":  false,
 		"9c75b10c-c61b-8def-104e-7dab6f20befg":  false,
 		"../../../etc/passwd-0000-000000000000": false,
-		"": false,
+		"":                                      false,
 	} {
 		if IsAllocID(s) != want {
 			t.Errorf("IsAllocID(%q) != %v", s, want)
