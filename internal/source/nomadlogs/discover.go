@@ -122,8 +122,9 @@ func (s *Source) applyUpdate(u update, now time.Time) {
 				continue
 			}
 			g := nomad.Group{AllocID: id}
-			if _, err := os.Stat(nomad.LogsDir(s.allocDir, id)); os.IsNotExist(err) {
-				g.Gone = true
+			if s.allocDir != "" {
+				_, err := os.Stat(nomad.LogsDir(s.allocDir, id))
+				g.Gone = os.IsNotExist(err)
 			}
 			s.applyGroup(g, now)
 		}

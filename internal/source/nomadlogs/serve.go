@@ -23,7 +23,11 @@ func (s *Source) round(ctx context.Context, now time.Time) (busy, blocked bool, 
 	for k := 0; k < n && !blocked; k++ {
 		i := (s.cursor + k) % n
 		st := s.order[i]
-		if st.closed || !st.ready {
+		if st.closed { // stopped since the last round
+			released = true
+			continue
+		}
+		if !st.ready {
 			continue
 		}
 		switch {
