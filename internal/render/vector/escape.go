@@ -11,10 +11,17 @@ import (
 // text), then quotes the string so that the language's parser reads back
 // exactly that valid string. The fuzz tests check the round trip through
 // real TOML and YAML parsers and through VRL's string literal rules.
+//
+// The TOML and YAML escapers never write a raw '$': Vector before 0.57
+// replaces $NAME, ${NAME} and $$ in the text of a configuration file
+// before parsing it (later versions only with
+// --dangerously-allow-env-var-interpolation), and no escape of '$' means
+// the same with and without that pass. An escaped '$' (\u0024 in TOML,
+// \x24 in YAML) is not seen by it and reads back as '$' in both cases.
 
 // TOMLString returns s as a TOML basic string, quotes included: " and \
 // are escaped, and so are the control characters (U+0000 to U+001F and
-// U+007F) that TOML forbids raw.
+// U+007F) that TOML forbids raw, and '$'.
 func TOMLString(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
@@ -73,12 +80,13 @@ func TOMLMultiline(s string) string {
 	return b.String()
 }
 
-// writeTOMLRune writes r, escaping the control characters TOML forbids.
+// writeTOMLRune writes r, escaping the control characters TOML forbids
+// and '$'.
 func writeTOMLRune(b *strings.Builder, r rune) {
 	switch {
 	case r == '\r':
 		b.WriteString(`\r`)
-	case r < 0x20 || r == 0x7f:
+	case r < 0x20 || r == 0x7f || r == '$':
 		b.WriteString(`\u00`)
 		b.WriteByte(hexDigit(byte(r) >> 4))
 		b.WriteByte(hexDigit(byte(r) & 0xf))
@@ -107,7 +115,8 @@ func isBareKey(k string) bool {
 }
 
 // YAMLString returns s as a YAML double-quoted scalar, quotes included.
-// Everything YAML does not allow raw in a double-quoted scalar, or that a
+// '$' is escaped, and so is everything YAML does not allow raw in a
+// double-quoted scalar, or that a
 // YAML 1.1 parser (libyaml, which Vector's YAML loader is built on) reads
 // as a line break or a byte order mark, is escaped: control characters,
 // DEL, C1 controls, U+2028, U+2029, U+FEFF, U+FFFE and U+FFFF.
@@ -129,6 +138,8 @@ func YAMLString(s string) string {
 			b.WriteString(`\r`)
 		case 0:
 			b.WriteString(`\0`)
+		case '$':
+			b.WriteString(`\x24`)
 		default:
 			if yamlPrintable(r) {
 				b.WriteRune(r)
@@ -166,7 +177,7 @@ func yamlPrintable(r rune) bool {
 
 // YAMLBlock returns s as a YAML literal block scalar ("|-" and the lines
 // of s, each indented by indent spaces) when s can be written that way:
-// every line printable (tabs allowed), the first line that is not empty
+// every line printable (tabs allowed) and free of '$', the first line that is not empty
 // not starting with a space or a tab (it sets the indentation), no line of blanks
 // only, s not ending with a newline. Otherwise it returns YAMLString(s),
 // which holds anything. indent is the indentation of the scalar's lines,
@@ -206,7 +217,7 @@ func yamlBlockable(s string) bool {
 		}
 		first = false
 		for _, r := range line {
-			if r != '\t' && !yamlPrintable(r) {
+			if r == '$' || r != '\t' && !yamlPrintable(r) {
 				return false
 			}
 		}

@@ -48,6 +48,7 @@ var tricky = []string{
 	"invalid \xff\xfe utf-8",
 	"ends with backslash\\",
 	"ends with quote\"",
+	"$HOME and ${HOME} and $$ and ${X:?boom} and $",
 }
 
 func valid(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
@@ -105,6 +106,13 @@ func checkEscapes(t testing.TB, s string) {
 	} else if nested.A.V != want || nested.A.W != 1 {
 		t.Errorf("YAMLBlock(%q) reads back as %q (w=%d)\n%s", s, nested.A.V, nested.A.W, doc)
 	}
+	// Vector before 0.57 replaces $NAME and ${NAME} in a file's text
+	// before parsing it: no quoted value may hold a raw '$'.
+	for _, q := range []string{TOMLString(s), TOMLMultiline(s), TOMLKey(s), YAMLString(s), YAMLBlock(s, 4)} {
+		if strings.Contains(q, "$") {
+			t.Errorf("quoted %q holds a raw '$': %s", s, q)
+		}
+	}
 	lit := VRLString(s)
 	got, rest, err := readVRLString(lit)
 	if err != nil || rest != "" || got != want {
@@ -130,6 +138,9 @@ func TestEscapeForms(t *testing.T) {
 	}{
 		{"toml quotes", TOMLString(`a"b\c`), `"a\"b\\c"`},
 		{"toml control", TOMLString("a\x01\x7fb"), `"a\u0001\u007Fb"`},
+		{"toml dollar", TOMLString("${X}"), `"\u0024{X}"`},
+		{"yaml dollar", YAMLString("$$"), `"\x24\x24"`},
+		{"yaml block with a dollar falls back", YAMLBlock("a$", 2), `"a\x24"`},
 		{"toml multiline keeps newlines", TOMLMultiline("a\nb\"c"), "\"\"\"\na\nb\"c\\\n\"\"\""},
 		{"toml multiline breaks quote runs", TOMLMultiline(`"""x""`), "\"\"\"\n\"\\\"\"x\"\\\"\\\n\"\"\""},
 		{"toml bare key", TOMLKey("drover_nomad_x-1"), "drover_nomad_x-1"},

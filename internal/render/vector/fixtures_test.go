@@ -38,6 +38,7 @@ func quotedAlloc() nomadtest.Alloc {
 			"template":  "{{ .message }} and {single}",
 			"multiline": "one\ntwo\tthree\r",
 			"unicode":   "ünï ✓ 日本",
+			"shell":     "cost $5, ${HOME}, $$",
 		},
 		GroupMeta: map[string]string{"tier": "web"},
 	}

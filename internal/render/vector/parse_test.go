@@ -74,6 +74,9 @@ func TestRenderedFilesParse(t *testing.T) {
 		for _, c := range goldenCases {
 			t.Run(format+"/"+c.name, func(t *testing.T) {
 				f := renderCases(t, format)[c.name]
+				if strings.Contains(string(f.Data), "$") {
+					t.Errorf("a raw '$' in the file: Vector before 0.57 would replace $NAME and ${NAME}")
+				}
 				vf := parseVectorFile(t, format, f.Data)
 				g := groups[c.allocID]
 				checkAllocFile(t, names, &g, vf)
