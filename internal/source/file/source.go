@@ -155,17 +155,10 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 			w = nil
 		}
 	}
-	fctx, stopFlusher := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		s.flusher.Run(fctx)
-	}()
+	stopFlusher := s.flusher.Start()
 	s.watcher = w
 	defer func() {
 		stopFlusher()
-		wg.Wait()
 		if w != nil {
 			w.Close()
 			s.watcher = nil
@@ -238,16 +231,11 @@ func (s *Source) Close(ctx context.Context) error {
 	}
 	var errs []error
 	s.closeOnce.Do(func() {
-		if err := s.inflight.Wait(ctx); err != nil {
-			s.log.Warn("closing with unacknowledged batches; their lines will be read again after a restart",
-				"batches", s.inflight.Count())
-			errs = append(errs, fmt.Errorf("waiting for acknowledgements: %w", err))
-		}
+		var save func() error
 		if s.loaded {
-			if err := s.flusher.Flush(); err != nil {
-				errs = append(errs, fmt.Errorf("saving checkpoint: %w", err))
-			}
+			save = s.flusher.Flush
 		}
+		errs = s.inflight.Settle(ctx, s.log, save)
 		s.mu.Lock()
 		for _, t := range s.order {
 			if err := t.r.Close(); err != nil {

@@ -165,9 +165,7 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 			s.watches = map[string][]string{}
 		}
 	}
-	fctx, stopFlusher := context.WithCancel(context.Background())
-	var fwg sync.WaitGroup
-	fwg.Go(func() { s.flusher.Run(fctx) })
+	stopFlusher := s.flusher.Start()
 	rctx, cancel := context.WithCancel(ctx)
 	s.bg.Go(func() { s.discover(rctx) })
 	s.bg.Go(func() { s.emitLoop(rctx, out) })
@@ -176,7 +174,6 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 		s.bg.Wait()
 		s.failQueued()
 		stopFlusher()
-		fwg.Wait()
 		if s.watcher != nil {
 			s.watcher.Close()
 			s.watcher = nil
@@ -315,16 +312,11 @@ func (s *Source) Close(ctx context.Context) error {
 	}
 	var errs []error
 	s.closeOnce.Do(func() {
-		if err := s.inflight.Wait(ctx); err != nil {
-			s.log.Warn("closing with unacknowledged batches; their lines will be read again after a restart",
-				"batches", s.inflight.Count())
-			errs = append(errs, fmt.Errorf("waiting for acknowledgements: %w", err))
-		}
+		var save func() error
 		if s.loaded {
-			if err := s.flusher.Flush(); err != nil {
-				errs = append(errs, fmt.Errorf("saving checkpoint: %w", err))
-			}
+			save = s.flusher.Flush
 		}
+		errs = s.inflight.Settle(ctx, s.log, save)
 		for _, st := range s.order {
 			if !st.closed {
 				errs = append(errs, s.closeFiles(st)...)
