@@ -244,7 +244,7 @@ type embeddingConfig struct {
 
 func (*embeddingConfig) Validate() error { return nil }
 
-func TestEmbeddedStructsAreFlattened(t *testing.T) {
+func init() {
 	component.Register(component.Registration{
 		Kind: component.KindSource, Type: "cfgtest_embedding",
 		NewConfig: func() component.Config {
@@ -254,6 +254,9 @@ func TestEmbeddedStructsAreFlattened(t *testing.T) {
 		},
 		BuildSource: func(component.Context, component.Config) (component.Source, error) { return nil, nil },
 	})
+}
+
+func TestEmbeddedStructsAreFlattened(t *testing.T) {
 	cfg, err := config.Load("e.hcl", []byte(`
 source "cfgtest_embedding" "a" {
   own = "x"
