@@ -211,6 +211,7 @@ type harness struct {
 	reg      *metrics.Registry
 	logs     *logBuffer
 	src      *Source
+	out      component.Emitter // nil: rec
 	cancel   context.CancelFunc
 	done     chan error
 }
@@ -262,7 +263,11 @@ func (h *harness) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.done = make(chan error, 1)
-	go func() { h.done <- src.Run(ctx, h.rec) }()
+	var out component.Emitter = h.rec
+	if h.out != nil {
+		out = h.out
+	}
+	go func() { h.done <- src.Run(ctx, out) }()
 	h.t.Cleanup(h.stop)
 }
 
