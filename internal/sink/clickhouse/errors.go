@@ -36,6 +36,8 @@ const MaxMessageBytes = 1024
 // error code of a failed query.
 const ExceptionCodeHeader = "X-ClickHouse-Exception-Code"
 
+// Error describes the answer: code and name when known, HTTP status, and
+// the start of the body.
 func (e *ServerError) Error() string {
 	var b strings.Builder
 	if e.Code != 0 {

@@ -28,10 +28,12 @@ type InsertError struct {
 	bodyBytes int
 }
 
+// Error names the target, the number of events, the class and the cause.
 func (e *InsertError) Error() string {
 	return fmt.Sprintf("inserting %d events into %s (%s): %v", e.Events, e.Target, e.Class, e.Err)
 }
 
+// Unwrap returns the cause: a *ServerError or a transport error.
 func (e *InsertError) Unwrap() error { return e.Err }
 
 // scratch is the per-Send working memory, pooled.

@@ -163,11 +163,14 @@ func (s *Server) start() error {
 	}
 }
 
+// lockedWriter serialises writes to w.
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
 }
 
+// Write writes p under the lock: the server writes to stdout and stderr
+// from two goroutines.
 func (l *lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
