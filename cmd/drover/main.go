@@ -3,6 +3,7 @@
 //	drover run [--config FILE]       run the pipeline (built-in default without --config)
 //	drover validate [--config FILE]  check a configuration and exit
 //	drover default-config            print the built-in configuration
+//	drover vector render|watch       write a Vector configuration (docs/vector.md)
 //	drover version                   print the version
 package main
 
@@ -30,6 +31,8 @@ Usage:
                                     configuration (see 'drover default-config')
   drover validate [--config FILE]   check a configuration; exit 0 if valid
   drover default-config             print the built-in configuration
+  drover vector render|watch [...]  write a Vector configuration from this node's
+                                    allocations (see 'drover vector help')
   drover version                    print the version
 
 Signals: SIGHUP reloads the configuration; SIGINT and SIGTERM stop after
@@ -73,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "default-config":
 		fmt.Fprint(stdout, agent.DefaultConfig)
 		return 0
+	case "vector":
+		return runVectorCommand(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "drover %s\n", versionString())
 		return 0
