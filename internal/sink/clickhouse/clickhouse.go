@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/component"
@@ -56,7 +55,6 @@ type Sink struct {
 
 	detect     detector
 	needDetect bool // an option depends on what the server supports
-	asyncWarn  sync.Once
 }
 
 // New builds the sink from a configuration. With healthcheck.required it
@@ -86,7 +84,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		client:       client,
 		router:       newRouter(cfg),
 		log:          log,
-		needDetect:   cfg.AsyncInsert || cfg.InsertDeduplicationToken == TokenAuto,
+		needDetect:   cfg.AsyncInsert || cfg.InsertDeduplicationToken != TokenNever,
 	}
 	s.driver, err = driver.New(driver.Options{
 		Batch:       cfg.Batch,
@@ -144,10 +142,12 @@ func (s *Sink) logFeatures(f features) {
 	s.log.Info("detected ClickHouse server", "server", f.String(), "destination", s.redacted,
 		"async_insert", s.useAsync(f), "insert_deduplication_token", s.useToken(f))
 	if s.cfg.AsyncInsert && !s.useAsync(f) {
-		s.asyncWarn.Do(func() {
-			s.log.Warn("async_insert is configured but the server does not support it (ClickHouse 21.11 or later); sending synchronous inserts",
-				"version", f.version)
-		})
+		s.log.Warn("async_insert is configured but the server does not support it (ClickHouse 21.11 or later); sending synchronous inserts",
+			"version", f.version)
+	}
+	if s.cfg.InsertDeduplicationToken == TokenAlways && !s.useToken(f) {
+		s.log.Warn("insert_deduplication_token = \"always\" but the server does not support the setting (ClickHouse 22.2 or later); sending inserts without it",
+			"version", f.version)
 	}
 }
 

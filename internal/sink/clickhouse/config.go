@@ -46,7 +46,9 @@ type Config struct {
 	// parses the RFC 3339 "timestamp" into DateTime columns.
 	DateTimeBestEffort bool `hcl:"date_time_best_effort"`
 	// InsertDeduplicationToken is "auto" (default: send a token when the
-	// server knows the setting), "always" or "never".
+	// server is known to support the setting), "always" (also when the
+	// server could not be asked, never to one known not to support it) or
+	// "never".
 	InsertDeduplicationToken string `hcl:"insert_deduplication_token" enum:"auto,always,never"`
 	// Settings are further ClickHouse settings sent with every insert
 	// ("insert_quorum" = "2"). Settings the sink manages are refused.

@@ -120,11 +120,13 @@ func (s *Sink) useAsync(f features) bool {
 	return s.cfg.AsyncInsert && (!f.known || f.has(settingAsyncInsert))
 }
 
-// useToken reports whether inserts carry insert_deduplication_token.
+// useToken reports whether inserts carry insert_deduplication_token:
+// "auto" when the server is known to support it, "always" unless the server
+// is known not to (a setting it does not know fails every insert).
 func (s *Sink) useToken(f features) bool {
 	switch s.cfg.InsertDeduplicationToken {
 	case TokenAlways:
-		return true
+		return !f.known || f.has(settingDeduplicationToken)
 	case TokenAuto:
 		return f.known && f.has(settingDeduplicationToken)
 	}

@@ -53,6 +53,7 @@ func TestTokenModes(t *testing.T) {
 		{TokenAuto, nil, false},
 		{TokenNever, recentSettings, false},
 		{TokenAlways, recentSettings, true},
+		{TokenAlways, nil, false},
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s-%d", c.mode, len(c.settings)), func(t *testing.T) {
