@@ -7,6 +7,7 @@ package jsonenc
 
 import (
 	"encoding/binary"
+	"math/bits"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -50,30 +51,44 @@ const (
 	msb = 0x8080808080808080
 )
 
-// plainWord reports whether the 8 bytes at s[i:] need no escaping.
-func plainWord(s string, i int) bool {
-	v := binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+// attention returns a mask with the high bit set in the bytes of the
+// little-endian word v that need attention. Bits above the lowest set one
+// may be false (a borrow carries into the next byte), but the lowest set
+// bit is always exact: it marks the first such byte.
+func attention(v uint64) uint64 {
 	control := (v - 0x20*lsb) & ^v & msb // some byte < 0x20
 	q := v ^ '"'*lsb
 	quote := (q - lsb) & ^q & msb
 	b := v ^ '\\'*lsb
 	backslash := (b - lsb) & ^b & msb
-	return (v&msb)|control|quote|backslash == 0
+	return (v & msb) | control | quote | backslash
 }
 
+// word loads the 8 bytes at s[i:] as a little-endian word.
+func word(s string, i int) uint64 {
+	return binary.LittleEndian.Uint64(unsafe.Slice(unsafe.StringData(s[i:]), 8))
+}
+
+// appendEscaped copies runs of bytes that need no escaping in one append
+// each. It looks at 8 bytes at a time and jumps straight to the first one
+// that needs attention, so that text with many quotes (JSON log lines)
+// costs little more than plain text.
 func appendEscaped(dst []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
-		if i+8 <= len(s) && plainWord(s, i) {
-			i += 8
-			continue
-		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if safe[c] {
-				i++
+		if i+8 <= len(s) {
+			m := attention(word(s, i))
+			if m == 0 {
+				i += 8
 				continue
 			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else if c := s[i]; c < utf8.RuneSelf && safe[c] {
+			i++
+			continue
+		}
+		// s[i] is a control character, '"', '\\', or not ASCII.
+		if c := s[i]; c < utf8.RuneSelf {
 			dst = append(dst, s[start:i]...)
 			dst = appendASCIIEscape(dst, c)
 			i++

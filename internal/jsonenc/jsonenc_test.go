@@ -128,3 +128,84 @@ func BenchmarkAppendTime(b *testing.B) {
 		buf = AppendTime(buf[:0], ts)
 	}
 }
+
+// BenchmarkAppendBytesKinds escapes the kinds of log lines drover ships:
+// a JSON log line (every key and string value quoted), logfmt text with a
+// few quotes, and text with non-ASCII words.
+func BenchmarkAppendBytesKinds(b *testing.B) {
+	for _, c := range []struct{ name, line string }{
+		{"json", `{"ts":"2026-11-21T12:00:00.123Z","level":"info","logger":"http","msg":"request handled","method":"GET","path":"/api/v1/items","status":200,"duration_ms":1.2,"user":"alice","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}`},
+		{"logfmt", `ts=2026-11-21T12:00:00.123Z level=info caller=server.go:212 msg="request handled" method=GET path=/api/v1/items status=200 duration=1.2ms user=alice trace_id=4bf92f3577b34da6a3ce929d0e0e4736`},
+		{"utf8", `2026-11-21T12:00:00Z INFO commande reçue de Zürich pour le café — client « naïve » 東京 livraison prévue à 14h, état: créé`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			line := []byte(c.line)
+			buf := make([]byte, 0, 1024)
+			b.SetBytes(int64(len(line)))
+			b.ReportAllocs()
+			for b.Loop() {
+				buf = AppendBytes(buf[:0], line)
+			}
+		})
+	}
+}
+
+// referenceEscape is the escaping rule written byte by byte.
+func referenceEscape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case c == '\n':
+				b.WriteString(`\n`)
+			case c == '\r':
+				b.WriteString(`\r`)
+			case c == '\t':
+				b.WriteString(`\t`)
+			case c < 0x20:
+				b.WriteString(`\u00`)
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&0xF])
+			default:
+				b.WriteByte(c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteString(`\ufffd`)
+		case r == '\u2028' || r == '\u2029':
+			b.WriteString(`\u202`)
+			b.WriteByte(hex[r&0xF])
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// TestEscapingAtEveryPosition puts each kind of byte that needs attention
+// at every position of the 8-byte words and of the tail, alone and in
+// pairs, and compares with the byte-by-byte rule.
+func TestEscapingAtEveryPosition(t *testing.T) {
+	specials := []string{`"`, `\`, "\x00", "\x1f", "\n", "\x7f", "é", "東", "\u2028", "\xff", "\xe2\x82", "🚀", " "}
+	for n := 0; n <= 20; n++ {
+		for i := 0; i <= n; i++ {
+			for _, a := range specials {
+				for _, z := range specials {
+					s := strings.Repeat("a", i) + a + strings.Repeat("b", n-i) + z
+					if got, want := string(AppendEscaped(nil, s)), referenceEscape(s); got != want {
+						t.Fatalf("AppendEscaped(%q) = %q, want %q", s, got, want)
+					}
+				}
+			}
+		}
+	}
+}
