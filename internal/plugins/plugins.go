@@ -4,6 +4,7 @@ package plugins
 
 import (
 	_ "github.com/drover-dev/drover/internal/sink/clickhouse"
+	_ "github.com/drover-dev/drover/internal/sink/cloudwatchlogs"
 	_ "github.com/drover-dev/drover/internal/sink/elasticsearch"
 	_ "github.com/drover-dev/drover/internal/sink/file"
 	_ "github.com/drover-dev/drover/internal/sink/http"
@@ -11,6 +12,7 @@ import (
 	_ "github.com/drover-dev/drover/internal/sink/loki"
 	_ "github.com/drover-dev/drover/internal/sink/stdout"
 	_ "github.com/drover-dev/drover/internal/source/file"
+	_ "github.com/drover-dev/drover/internal/source/journald"
 	_ "github.com/drover-dev/drover/internal/source/nomadevents"
 	_ "github.com/drover-dev/drover/internal/source/nomadlogs"
 )
