@@ -117,6 +117,10 @@ func (s *Source) service(ctx context.Context, st *stream, now time.Time) (got, b
 			eof = true
 			break
 		}
+		if st.files[1].afterGap && cur.r.Holding() && !s.hasRoom() {
+			blocked = true // leave sends the held line: wait for room
+			break
+		}
 		if err := s.leave(ctx, st, now); err != nil {
 			return read > 0, false, err
 		}
@@ -187,12 +191,22 @@ func (s *Source) readFile(ctx context.Context, st *stream, cur *chainFile, budge
 // leave moves a stream from its current file, read to its end, to the
 // next one: a line left unfinished at the end continues in the next file
 // (logmon splits long lines at the size limit), and the file is closed.
+// When files between the two were lost, the rest of that line is lost
+// with them: its head is sent flagged partial, and the next file starts
+// on its own.
 func (s *Source) leave(ctx context.Context, st *stream, now time.Time) error {
 	cur, next := st.files[0], st.files[1]
 	held := cur.r.Holding()
-	if err := cur.r.HandOff(next.r); err != nil {
-		// The next file was read already, which the chain never does:
-		// send the line as it is rather than lose it.
+	var err error
+	if next.afterGap {
+		err = tail.ErrHandOff
+	} else {
+		err = cur.r.HandOff(next.r)
+	}
+	if err != nil {
+		// Lost files in between, or the next file was read already (which
+		// the chain never does): send the line as it is rather than lose
+		// it or join it to another line's rest.
 		if err := s.send(ctx, cur.r.Flush(now)); err != nil {
 			return err
 		}

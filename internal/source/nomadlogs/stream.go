@@ -41,6 +41,10 @@ type stream struct {
 	nextN   uint64
 	pos     *position
 
+	// gap: files before the next one to open were lost (lost): the next
+	// file does not continue the line the current one ends with.
+	gap bool
+
 	poll       tail.Poll // idle streams are polled with a backoff (see tail.Poll)
 	lastGrowth time.Time
 	eof        bool // the last read reached the end of the last file
@@ -61,6 +65,9 @@ type chainFile struct {
 	r       *tail.Reader
 	fp      *filePos
 	deleted bool
+	// afterGap: files before this one were lost, so it does not continue
+	// the line the previous open file ends with (see leave).
+	afterGap bool
 }
 
 // onlyFileDeleted reports whether the stream's last open file is deleted
@@ -222,6 +229,12 @@ func (s *Source) start(st *stream, files []nomad.LogFile, now time.Time) {
 		st.nextN = last.N
 		s.open(st, last.N, -1)
 	default:
+		if files[0].N > 0 && (!s.fresh || s.scanned) {
+			// logmon numbers a stream's files from 0: the ones before
+			// were created and deleted before drover saw the stream (while
+			// it was not running, or between two scans).
+			s.lost(st, 0, files[0].N-1, "created and purged before drover saw the stream")
+		}
 		st.nextN = files[0].N
 		s.openAll(st, files)
 	}
@@ -317,7 +330,8 @@ func (s *Source) openWith(st *stream, n uint64, startAt func(*tail.Reader) int64
 	s.mu.Lock()
 	fp := st.pos.add(n, r.Progress())
 	s.mu.Unlock()
-	st.files = append(st.files, &chainFile{n: n, r: r, fp: fp})
+	st.files = append(st.files, &chainFile{n: n, r: r, fp: fp, afterGap: st.gap})
+	st.gap = false
 	st.nextN = n + 1
 	st.poll.Next = time.Time{}
 	s.m.FilesOpen.Inc()
@@ -327,8 +341,10 @@ func (s *Source) openWith(st *stream, n uint64, startAt func(*tail.Reader) int64
 }
 
 // lost logs and counts files of a stream that were deleted before the
-// source could read them.
+// source could read them. The next file opened does not continue the line
+// the current one ends with.
 func (s *Source) lost(st *stream, from, to uint64, why string) {
+	st.gap = true
 	s.m.Errors("purged").Add(float64(to - from + 1))
 	s.log.Error("task log files were deleted before drover read them; their lines are lost (raise the task's logs.max_files or max_file_size if drover falls this far behind)",
 		"alloc_id", st.id.alloc, "task", st.id.task, "stream", st.id.stream,

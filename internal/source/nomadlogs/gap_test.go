@@ -1,0 +1,131 @@
+package nomadlogs
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/drover-dev/drover/internal/discovery/nomad"
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/nomadtest"
+)
+
+// writeLog creates or appends to file n of the stream.
+func writeLog(t *testing.T, dir string, n int, content string) {
+	t.Helper()
+	p := filepath.Join(dir, nomad.LogFileName("app", nomad.Stdout, uint64(n)))
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scanNow makes the source scan the allocation's directory: a changed
+// allocation is scanned when discovery reports it.
+func (h *harness) scanNow(id string) {
+	h.t.Helper()
+	before := testutil.ToFloat64(h.src.dm.GroupUpdates)
+	h.srv.UpdateAlloc(id, func(a *nomadtest.Alloc) { a.JobMeta = map[string]string{"at": time.Now().String()} })
+	waitFor(h.t, "the changed group", func() bool { return testutil.ToFloat64(h.src.dm.GroupUpdates) > before })
+}
+
+// A line split across files N and N+1 whose N+1 was created and purged
+// between two scans: the source used to hand the held head over to the
+// first file after the gap, joining it with the rest of another line
+// ("#6.53# head" + "rest of line 1426"), and its checkpoint then moved
+// past lines it had not delivered. Now the head goes out on its own,
+// flagged partial, and the file after the gap starts fresh.
+func TestSplitLineBeforeAGapIsNotJoinedAcrossIt(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.ScanInterval = time.Hour // scans only when the test says
+		c.UseFsnotify = false
+	})
+	id := h.addAlloc(nomadtest.Alloc{})
+	dir := nomad.LogsDir(h.allocDir, id)
+	writeLog(t, dir, 0, "first\nhead of a split line, ")
+	h.start()
+	waitFor(t, "the first line", func() bool { return h.rec.count("first") == 1 })
+
+	// logmon rotates three times while the source does not look: file 1
+	// (the rest of the split line) is purged, file 2 starts with the rest
+	// of another split line.
+	writeLog(t, dir, 1, "rest of the split line\nin file one\nhead of another, ")
+	writeLog(t, dir, 2, "rest of another\nin file two\n")
+	if err := os.Remove(filepath.Join(dir, nomad.LogFileName("app", nomad.Stdout, 1))); err != nil {
+		t.Fatal(err)
+	}
+	h.scanNow(id)
+	waitFor(t, "the lines of file 2", func() bool { return h.rec.count("in file two") == 1 })
+
+	head, ok := h.rec.find("head of a split line, ")
+	if !ok || head.flags != event.Partial {
+		t.Fatalf("the head before the gap: found %v, flags %v; want it flagged partial", ok, head.flags)
+	}
+	if rest, ok := h.rec.find("rest of another"); !ok || rest.flags != 0 {
+		t.Fatalf("the first line after the gap: found %v, flags %v", ok, rest.flags)
+	}
+	for _, e := range h.rec.all() {
+		if e.msg == "head of a split line, rest of another" {
+			t.Fatalf("the head before the gap was joined with the rest of another line")
+		}
+	}
+	if v := testutil.ToFloat64(h.m.Errors("purged")); v != 1 {
+		t.Errorf("purged = %v, want 1", v)
+	}
+
+	// Everything is acknowledged: a restart reads nothing again.
+	h.stop()
+	before := len(h.rec.all())
+	h.start()
+	writeLog(t, dir, 2, "after the restart\n")
+	waitFor(t, "the line after the restart", func() bool { return h.rec.count("after the restart") == 1 })
+	if n := len(h.rec.all()) - before; n != 1 {
+		t.Fatalf("%d events after the restart, want 1: %v", n, h.rec.all()[before:])
+	}
+}
+
+// A stream the source first sees after its first files were purged (it
+// started while drover was down and rotated past max_files) lost those
+// files: that is logged and counted like any other purge, not silent.
+func TestNewStreamWithoutItsFirstFilesIsCountedAsLost(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	seen := h.addAlloc(nomadtest.Alloc{})
+	writeLog(t, nomad.LogsDir(h.allocDir, seen), 0, "seen\n")
+	waitFor(t, "the first stream", func() bool { return h.rec.count("seen") == 1 })
+	h.stop()
+
+	id := h.addAlloc(nomadtest.Alloc{})
+	dir := nomad.LogsDir(h.allocDir, id)
+	writeLog(t, dir, 3, "kept\n") // files 0-2 are gone
+	h.start()
+	waitFor(t, "the lines of the files left", func() bool { return h.rec.count("kept") == 1 })
+	if v := testutil.ToFloat64(h.m.Errors("purged")); v != 3 {
+		t.Errorf("purged = %v, want 3", v)
+	}
+	if h.logs.count("created and purged before drover saw the stream") != 1 {
+		t.Errorf("the loss is not logged:\n%s", h.logs.String())
+	}
+}
+
+// On the very first start, files purged before drover existed are not
+// drover's loss: nothing is reported.
+func TestFirstStartDoesNotReportOldPurges(t *testing.T) {
+	h := newHarness(t, nil)
+	id := h.addAlloc(nomadtest.Alloc{})
+	writeLog(t, nomad.LogsDir(h.allocDir, id), 7, "old task\n")
+	h.start()
+	waitFor(t, "the lines of the files left", func() bool { return h.rec.count("old task") == 1 })
+	if v := testutil.ToFloat64(h.m.Errors("purged")); v != 0 {
+		t.Errorf("purged = %v, want 0", v)
+	}
+}
