@@ -10,8 +10,12 @@ import (
 // chunkBytes is how much a backlog writes per write call.
 const chunkBytes = 256 << 10
 
-// tick is the period at which a fixed-rate run writes.
+// tick is the period at which a fixed-rate run looks for streams to write.
 const tick = 10 * time.Millisecond
+
+// FlushInterval is how often each stream writes in a fixed-rate run:
+// logmon's, whose 64 KiB buffer is flushed every 100 ms.
+const FlushInterval = 100 * time.Millisecond
 
 // Writer writes numbered lines into the streams of a Layout. It is not
 // safe for concurrent use.
@@ -87,24 +91,27 @@ func (w *Writer) Backlog(total int64) error {
 }
 
 // Rate writes bytesPerSec bytes per second, spread evenly over the streams,
-// for d or until ctx ends. Every 10 ms each stream writes, in one write
-// call, the lines its share of the rate owes by then, each stamped with
-// the time just before that call. Streams start at random points of their
-// first line, so their writes do not all fall on the same tick.
+// for d or until ctx ends. Every FlushInterval each stream writes, in one
+// write call, the lines its share of the rate owes by then, each stamped
+// with the time just before that call: what a reader sees of a task whose
+// logmon flushes its buffer. The streams' flushes are spread over the
+// interval, 10 ms apart.
 func (w *Writer) Rate(ctx context.Context, bytesPerSec float64, d time.Duration) error {
 	if bytesPerSec <= 0 {
 		return errors.New("write rate must be positive")
 	}
 	perStream := bytesPerSec / float64(len(w.files))
+	slots := int(FlushInterval / tick)
 	credit := make([]float64, len(w.files))
+	last := make([]time.Time, len(w.files))
+	start := time.Now()
 	for sid := range credit {
 		credit[sid] = rand.Float64() * float64(Size(sid, w.next[sid])+1)
+		last[sid] = start
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	start := time.Now()
-	last := start
-	for {
+	for n := 0; ; n++ {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -112,10 +119,12 @@ func (w *Writer) Rate(ctx context.Context, bytesPerSec float64, d time.Duration)
 			if now.Sub(start) >= d {
 				return nil
 			}
-			dt := now.Sub(last).Seconds()
-			last = now
 			for sid := range w.files {
-				credit[sid] += perStream * dt
+				if (n+sid)%slots != 0 {
+					continue
+				}
+				credit[sid] += perStream * now.Sub(last[sid]).Seconds()
+				last[sid] = now
 				buf := w.buf[:0]
 				ts := time.Now().UnixNano()
 				for {

@@ -1,0 +1,118 @@
+package harness
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Sizes.
+const (
+	MiB = 1 << 20
+	GiB = 1 << 30
+)
+
+// Scenario is one benchmark: how logs are written and where drover ships
+// them.
+type Scenario struct {
+	// Name identifies the scenario on the command line and in the table.
+	Name string
+	// Streams is the number of task streams written (see gen.Layout).
+	Streams int
+	// Sink is "http" (NDJSON) or "loki" (snappy protobuf).
+	Sink string
+	// Backlog, when positive, is the number of bytes written before drover
+	// starts; drover reads them from the beginning.
+	Backlog int64
+	// Rate, when positive, is the bytes per second written while drover
+	// runs, for Duration. Latency is measured for these lines.
+	Rate     float64
+	Duration time.Duration
+	// Idle is how long drover is watched after everything arrived, with
+	// nothing written: its CPU and memory at rest.
+	Idle time.Duration
+	// MaxFileSize and MaxFiles are logmon's logs { max_file_size,
+	// max_files } (0 files: none deleted).
+	MaxFileSize int64
+	MaxFiles    int
+}
+
+// Describe says what the scenario does, in a few words.
+func (s Scenario) Describe() string {
+	var b strings.Builder
+	if s.Backlog > 0 {
+		fmt.Fprintf(&b, "%s on disk in %d streams, read from the beginning", size(s.Backlog), s.Streams)
+	} else {
+		fmt.Fprintf(&b, "%s/s across %d streams for %s", size(int64(s.Rate)), s.Streams, s.Duration)
+	}
+	fmt.Fprintf(&b, ", files of %s", size(s.MaxFileSize))
+	if s.MaxFiles > 0 {
+		fmt.Fprintf(&b, " (%d kept)", s.MaxFiles)
+	}
+	if s.Idle > 0 {
+		fmt.Fprintf(&b, ", then %s idle", s.Idle)
+	}
+	return b.String() + ", " + s.Sink + " sink"
+}
+
+func size(n int64) string {
+	switch {
+	case n >= GiB && n%GiB == 0:
+		return fmt.Sprintf("%d GiB", n/GiB)
+	case n >= MiB:
+		return fmt.Sprintf("%.4g MiB", float64(n)/MiB)
+	}
+	return fmt.Sprintf("%.4g KiB", float64(n)/1024)
+}
+
+// Settings size the default scenarios.
+type Settings struct {
+	// Backlog is the size of the backlog scenarios (1 GiB by default).
+	Backlog int64
+	// Duration is how long the fixed-rate scenarios write.
+	Duration time.Duration
+	// Idle is how long the many-files scenario stays idle at the end.
+	Idle time.Duration
+}
+
+// Scenarios returns the standard scenarios, in the order they run.
+func Scenarios(s Settings) []Scenario {
+	const nomadFile = 10 * MiB // logmon's default max_file_size
+	return []Scenario{
+		{Name: "backlog-1", Streams: 1, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile},
+		{Name: "backlog-100", Streams: 100, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile},
+		{Name: "backlog-1000", Streams: 1000, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile},
+		{Name: "backlog-100-loki", Streams: 100, Sink: "loki", Backlog: s.Backlog, MaxFileSize: nomadFile},
+		{Name: "steady-100", Streams: 100, Sink: "http", Rate: 10 * MiB, Duration: s.Duration, MaxFileSize: nomadFile, MaxFiles: 10},
+		{Name: "steady-100-loki", Streams: 100, Sink: "loki", Rate: 10 * MiB, Duration: s.Duration, MaxFileSize: nomadFile, MaxFiles: 10},
+		// About one line per second per stream.
+		{Name: "many-files-1000", Streams: 1000, Sink: "http", Rate: 300 * 1000, Duration: s.Duration, Idle: s.Idle, MaxFileSize: nomadFile, MaxFiles: 10},
+		{Name: "rotation-100", Streams: 100, Sink: "http", Rate: 10 * MiB, Duration: s.Duration, MaxFileSize: MiB, MaxFiles: 3},
+	}
+}
+
+// Select returns the scenarios named (all when names is empty), or an
+// error naming an unknown one.
+func Select(all []Scenario, names []string) ([]Scenario, error) {
+	if len(names) == 0 {
+		return all, nil
+	}
+	var out []Scenario
+	for _, n := range names {
+		found := false
+		for _, s := range all {
+			if s.Name == n {
+				out = append(out, s)
+				found = true
+			}
+		}
+		if !found {
+			var known []string
+			for _, s := range all {
+				known = append(known, s.Name)
+			}
+			return nil, fmt.Errorf("unknown scenario %q (known: %s)", n, strings.Join(known, ", "))
+		}
+	}
+	return out, nil
+}
