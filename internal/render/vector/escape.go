@@ -12,21 +12,35 @@ import (
 // exactly that valid string. The fuzz tests check the round trip through
 // real TOML and YAML parsers and through VRL's string literal rules.
 //
-// The TOML and YAML escapers never write a raw '$': Vector before 0.57
+// The TOML and YAML escapers never write a raw '$' nor "SECRET[": Vector
 // replaces $NAME, ${NAME} and $$ in the text of a configuration file
-// before parsing it (later versions only with
-// --dangerously-allow-env-var-interpolation), and no escape of '$' means
-// the same with and without that pass. An escaped '$' (\u0024 in TOML,
-// \x24 in YAML) is not seen by it and reads back as '$' in both cases.
+// before parsing it (before 0.57 by default, later only with
+// --dangerously-allow-env-var-interpolation), and SECRET[backend.key]
+// whenever a secret backend is configured. Values come from job authors:
+// unescaped, a meta value could make Vector put its environment or a
+// secret into that job's events. No escape of '$' means the same with and
+// without the pass; an escaped character (\u0024 in TOML, \x24 in YAML;
+// the '[' after SECRET likewise) is not seen by it and reads back the same
+// in both cases.
+
+// secretMarker is the start of Vector's secret references, SECRET[...].
+const secretMarker = "SECRET"
+
+// secretBracket reports whether s[i] is a '[' that would complete
+// "SECRET[" (the letters before it are never escaped).
+func secretBracket(s string, i int) bool {
+	return s[i] == '[' && strings.HasSuffix(s[:i], secretMarker)
+}
 
 // TOMLString returns s as a TOML basic string, quotes included: " and \
 // are escaped, and so are the control characters (U+0000 to U+001F and
-// U+007F) that TOML forbids raw, and '$'.
+// U+007F) that TOML forbids raw, '$', and the '[' of "SECRET[".
 func TOMLString(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
 	b.WriteByte('"')
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	for i, r := range s {
 		switch r {
 		case '"':
 			b.WriteString(`\"`)
@@ -37,7 +51,7 @@ func TOMLString(s string) string {
 		case '\t':
 			b.WriteString(`\t`)
 		default:
-			writeTOMLRune(&b, r)
+			writeTOMLRune(&b, r, secretBracket(s, i))
 		}
 	}
 	b.WriteByte('"')
@@ -72,7 +86,7 @@ func TOMLMultiline(s string) string {
 		case '\n', '\t':
 			b.WriteRune(r)
 		default:
-			writeTOMLRune(&b, r)
+			writeTOMLRune(&b, r, secretBracket(s, i))
 		}
 		rawQuote = quote
 	}
@@ -80,13 +94,13 @@ func TOMLMultiline(s string) string {
 	return b.String()
 }
 
-// writeTOMLRune writes r, escaping the control characters TOML forbids
-// and '$'.
-func writeTOMLRune(b *strings.Builder, r rune) {
+// writeTOMLRune writes r, escaping the control characters TOML forbids,
+// '$', and a '[' that follows "SECRET" (escape set).
+func writeTOMLRune(b *strings.Builder, r rune, escape bool) {
 	switch {
 	case r == '\r':
 		b.WriteString(`\r`)
-	case r < 0x20 || r == 0x7f || r == '$':
+	case r < 0x20 || r == 0x7f || r == '$' || escape:
 		b.WriteString(`\u00`)
 		b.WriteByte(hexDigit(byte(r) >> 4))
 		b.WriteByte(hexDigit(byte(r) & 0xf))
@@ -115,7 +129,7 @@ func isBareKey(k string) bool {
 }
 
 // YAMLString returns s as a YAML double-quoted scalar, quotes included.
-// '$' is escaped, and so is everything YAML does not allow raw in a
+// '$' and the '[' of "SECRET[" are escaped, and so is everything YAML does not allow raw in a
 // double-quoted scalar, or that a
 // YAML 1.1 parser (libyaml, which Vector's YAML loader is built on) reads
 // as a line break or a byte order mark, is escaped: control characters,
@@ -124,7 +138,8 @@ func YAMLString(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 2)
 	b.WriteByte('"')
-	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	for i, r := range s {
 		switch r {
 		case '"':
 			b.WriteString(`\"`)
@@ -141,7 +156,7 @@ func YAMLString(s string) string {
 		case '$':
 			b.WriteString(`\x24`)
 		default:
-			if yamlPrintable(r) {
+			if yamlPrintable(r) && !secretBracket(s, i) {
 				b.WriteRune(r)
 				continue
 			}
@@ -177,8 +192,9 @@ func yamlPrintable(r rune) bool {
 
 // YAMLBlock returns s as a YAML literal block scalar ("|-" and the lines
 // of s, each indented by indent spaces) when s can be written that way:
-// every line printable (tabs allowed) and free of '$', the first line that is not empty
-// not starting with a space or a tab (it sets the indentation), no line of blanks
+// every line printable (tabs allowed), no '$' nor "SECRET[" (a block
+// cannot escape them), the first line that is not empty not starting
+// with a space or a tab (it sets the indentation), no line of blanks
 // only, s not ending with a newline. Otherwise it returns YAMLString(s),
 // which holds anything. indent is the indentation of the scalar's lines,
 // deeper than the key that holds it.
@@ -201,7 +217,7 @@ func YAMLBlock(s string, indent int) string {
 }
 
 func yamlBlockable(s string) bool {
-	if s == "" || !utf8.ValidString(s) || strings.HasSuffix(s, "\n") {
+	if s == "" || !utf8.ValidString(s) || strings.HasSuffix(s, "\n") || strings.Contains(s, secretMarker+"[") {
 		return false
 	}
 	first := true

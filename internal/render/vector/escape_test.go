@@ -49,6 +49,7 @@ var tricky = []string{
 	"ends with backslash\\",
 	"ends with quote\"",
 	"$HOME and ${HOME} and $$ and ${X:?boom} and $",
+	"SECRET[vault.db_password] SECRET[ SECRETS[x.y] SECRET[[",
 }
 
 func valid(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
@@ -106,11 +107,11 @@ func checkEscapes(t testing.TB, s string) {
 	} else if nested.A.V != want || nested.A.W != 1 {
 		t.Errorf("YAMLBlock(%q) reads back as %q (w=%d)\n%s", s, nested.A.V, nested.A.W, doc)
 	}
-	// Vector before 0.57 replaces $NAME and ${NAME} in a file's text
-	// before parsing it: no quoted value may hold a raw '$'.
+	// Vector replaces $NAME, ${NAME} (before 0.57) and SECRET[b.k] in a
+	// file's text before parsing it: no quoted value may hold them raw.
 	for _, q := range []string{TOMLString(s), TOMLMultiline(s), TOMLKey(s), YAMLString(s), YAMLBlock(s, 4)} {
-		if strings.Contains(q, "$") {
-			t.Errorf("quoted %q holds a raw '$': %s", s, q)
+		if strings.Contains(q, "$") || strings.Contains(q, "SECRET[") {
+			t.Errorf("quoted %q holds a raw '$' or SECRET[: %s", s, q)
 		}
 	}
 	lit := VRLString(s)
@@ -141,6 +142,9 @@ func TestEscapeForms(t *testing.T) {
 		{"toml dollar", TOMLString("${X}"), `"\u0024{X}"`},
 		{"yaml dollar", YAMLString("$$"), `"\x24\x24"`},
 		{"yaml block with a dollar falls back", YAMLBlock("a$", 2), `"a\x24"`},
+		{"toml secret", TOMLString("SECRET[a.b] [x]"), `"SECRET\u005Ba.b] [x]"`},
+		{"toml multiline secret", TOMLMultiline("SECRET[a.b]"), "\"\"\"\nSECRET\\u005Ba.b]\\\n\"\"\""},
+		{"yaml secret", YAMLString("SECRET[a.b]"), `"SECRET\x5Ba.b]"`},
 		{"toml multiline keeps newlines", TOMLMultiline("a\nb\"c"), "\"\"\"\na\nb\"c\\\n\"\"\""},
 		{"toml multiline breaks quote runs", TOMLMultiline(`"""x""`), "\"\"\"\n\"\\\"\"x\"\\\"\\\n\"\"\""},
 		{"toml bare key", TOMLKey("drover_nomad_x-1"), "drover_nomad_x-1"},

@@ -39,6 +39,7 @@ func quotedAlloc() nomadtest.Alloc {
 			"multiline": "one\ntwo\tthree\r",
 			"unicode":   "ünï ✓ 日本",
 			"shell":     "cost $5, ${HOME}, $$",
+			"secret":    "SECRET[vault.db_password]",
 		},
 		GroupMeta: map[string]string{"tier": "web"},
 	}

@@ -74,8 +74,8 @@ func TestRenderedFilesParse(t *testing.T) {
 		for _, c := range goldenCases {
 			t.Run(format+"/"+c.name, func(t *testing.T) {
 				f := renderCases(t, format)[c.name]
-				if strings.Contains(string(f.Data), "$") {
-					t.Errorf("a raw '$' in the file: Vector before 0.57 would replace $NAME and ${NAME}")
+				if strings.Contains(string(f.Data), "$") || strings.Contains(string(f.Data), "SECRET[") {
+					t.Errorf("a raw '$' or SECRET[ in the file: Vector would replace $NAME, ${NAME} or SECRET[b.k]")
 				}
 				vf := parseVectorFile(t, format, f.Data)
 				g := groups[c.allocID]
