@@ -38,7 +38,7 @@ func TestTopicPerNamespaceKeyAndHeaders(t *testing.T) {
 	cfg.Key = "{{ nomad.alloc_id }}"
 	cfg.Headers = map[string]string{"job": "{{ nomad.job_name }}", "region": "{{ nomad.region }}", "source": "drover"}
 	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, nil))
+	r := start(t, c, build(t, cfg, m, nil))
 	web, backup := nomadMeta("default", "web", "alloc-web"), nomadMeta("batch", "backup", "alloc-backup")
 	orphan := nomadMeta("", "lost", "alloc-lost")
 	var evs []event.Event
@@ -107,7 +107,7 @@ func TestTextEncodingAndCompression(t *testing.T) {
 			c := newCluster(t, map[string]int32{"logs": 1})
 			cfg := testConfig(c, "logs")
 			cfg.Encoding, cfg.Compression = "text", codec
-			r := start(t, build(t, cfg, nil, nil))
+			r := start(t, c, build(t, cfg, nil, nil))
 			msgs := []string{"plain text", `{"not":"wrapped"}`, strings.Repeat("compressible ", 200)}
 			r.send(events(nomadMeta("default", "web", "a"), msgs...)...)
 			if !r.ack() {
@@ -133,7 +133,7 @@ func TestEventsWithoutATopicAreDiscarded(t *testing.T) {
 	c := newCluster(t, map[string]int32{"logs-default": 1})
 	logs := &logRecorder{}
 	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, testConfig(c, "logs-{{ nomad.namespace }}"), m, slog.New(logs)))
+	r := start(t, c, build(t, testConfig(c, "logs-{{ nomad.namespace }}"), m, slog.New(logs)))
 	evs := events(nomadMeta("default", "web", "a"), "routed")
 	evs = append(evs, events(nomadMeta("", "web", "b"), "no namespace")...)
 	evs = append(evs, events(nomadMeta("bad/name", "web", "c"), "invalid topic")...)
@@ -160,7 +160,7 @@ func TestRecordTooLargeIsDiscardedNotRetried(t *testing.T) {
 	cfg.Batch.MaxBytes = 1024
 	logs := &logRecorder{}
 	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, slog.New(logs)))
+	r := start(t, c, build(t, cfg, m, slog.New(logs)))
 	r.send(events(nomadMeta("default", "web", "a"), "small", strings.Repeat("x", 2000), "small too")...)
 	if !r.ack() {
 		t.Fatal("not released ok")
@@ -185,7 +185,7 @@ func TestConnectionDropsAreRetriedWithoutDuplicates(t *testing.T) {
 	c.dropConnections(3)
 	cfg := testConfig(c, "logs")
 	cfg.Key = "{{ nomad.alloc_id }}"
-	r := start(t, build(t, cfg, nil, nil))
+	r := start(t, c, build(t, cfg, nil, nil))
 	var want []string
 	for b := range 5 {
 		msgs := make([]string, 100)
@@ -218,7 +218,7 @@ func TestDeliveryTimeoutIsRetriedBySink(t *testing.T) {
 	c.setProduceError(kerr.NotEnoughReplicas.Code)
 	logs := &logRecorder{}
 	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, testConfig(c, "logs"), m, slog.New(logs)))
+	r := start(t, c, build(t, testConfig(c, "logs"), m, slog.New(logs)))
 	r.send(events(nomadMeta("default", "web", "a"), "one", "two", "three")...)
 	waitFor(t, "two rounds of timed-out records", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 6 })
 	select {
@@ -267,7 +267,7 @@ func TestSASLAndTLS(t *testing.T) {
 			if err := s.Healthcheck(context.Background()); err != nil {
 				t.Fatalf("healthcheck: %v", err)
 			}
-			r := start(t, s)
+			r := start(t, c, s)
 			r.send(events(nomadMeta("default", "web", "a"), "secure")...)
 			if !r.ack() {
 				t.Fatal("not delivered")
@@ -298,7 +298,7 @@ func TestSASLAndTLS(t *testing.T) {
 		cfg := testConfig(c, "logs")
 		cfg.SASL = &SASLConfig{Mechanism: SASLPlain, Username: "drover", Password: "wrong"}
 		m := metrics.ForTest("sink", Type, t.Name())
-		r := start(t, build(t, cfg, m, nil))
+		r := start(t, c, build(t, cfg, m, nil))
 		r.send(events(nomadMeta("default", "web", "a"), "x")...)
 		waitFor(t, "failed records", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 2 })
 		if d := testutil.ToFloat64(m.Discarded(ReasonRejected)); d != 0 {
@@ -350,7 +350,7 @@ func TestBackpressure(t *testing.T) {
 	cfg := testConfig(c, "logs")
 	cfg.MaxBufferedRecords = 10
 	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, nil))
+	r := start(t, c, build(t, cfg, m, nil))
 	taken := make(chan int, 1)
 	go func() {
 		n := 0

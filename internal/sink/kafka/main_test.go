@@ -193,7 +193,10 @@ type runner struct {
 	cancel context.CancelFunc
 }
 
-func start(t *testing.T, s *Sink) *runner {
+// start runs s. When the test ends it stops the sink, closes the cluster
+// (whose connection goroutines would otherwise outlive the sink's) and
+// checks that no goroutine is left.
+func start(t *testing.T, c *cluster, s *Sink) *runner {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
@@ -203,6 +206,7 @@ func start(t *testing.T, s *Sink) *runner {
 	t.Cleanup(func() {
 		cancel()
 		<-r.done
+		c.Close()
 	})
 	return r
 }
