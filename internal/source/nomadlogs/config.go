@@ -42,7 +42,9 @@ type Config struct {
 	// CheckpointInterval is how often changed read positions are saved.
 	CheckpointInterval time.Duration `hcl:"checkpoint_interval"`
 	// CheckpointRetention is how long the position of a stream whose
-	// allocation directory is gone is remembered.
+	// allocation directory is gone is remembered. Allocation IDs are never
+	// reused, so it only needs to outlast a directory that is briefly
+	// unreadable; every remembered position is rewritten at each save.
 	CheckpointRetention time.Duration `hcl:"checkpoint_retention"`
 	// ScanInterval is the period of the full scan of the alloc dir, the
 	// safety net under fsnotify.
@@ -67,7 +69,7 @@ const (
 	DefaultMaxLineBytes        = 256 << 10
 	DefaultPartialLineTimeout  = 5 * time.Second
 	DefaultCheckpointInterval  = time.Second
-	DefaultCheckpointRetention = 24 * time.Hour
+	DefaultCheckpointRetention = time.Hour
 	DefaultScanInterval        = time.Second
 	DefaultUnknownAllocWait    = 10 * time.Second
 	DefaultTerminalIdle        = 2 * time.Second

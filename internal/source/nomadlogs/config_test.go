@@ -25,7 +25,7 @@ func TestRegisteredWithDefaults(t *testing.T) {
 	}
 	if cfg.ReadFrom != "beginning" || cfg.ScanInterval != time.Second || cfg.UnknownAllocWait != 10*time.Second ||
 		cfg.TerminalIdle != 2*time.Second || cfg.PartialLineTimeout != 5*time.Second || cfg.MaxLineBytes != 256<<10 ||
-		cfg.CheckpointInterval != time.Second || cfg.CheckpointRetention != 24*time.Hour || !cfg.UseFsnotify ||
+		cfg.CheckpointInterval != time.Second || cfg.CheckpointRetention != time.Hour || !cfg.UseFsnotify ||
 		cfg.BlockingWait != nomad.DefaultBlockingWait || cfg.ResyncInterval != nomad.DefaultResyncInterval {
 		t.Fatalf("defaults %+v", cfg)
 	}

@@ -129,3 +129,41 @@ func TestFirstStartDoesNotReportOldPurges(t *testing.T) {
 		t.Errorf("purged = %v, want 0", v)
 	}
 }
+
+// crash ends Run without Close: nothing is saved, as when drover is
+// killed.
+func (h *harness) crash() {
+	h.t.Helper()
+	h.cancel()
+	h.cancel = nil
+	select {
+	case <-h.done:
+	case <-time.After(waitTimeout):
+		h.t.Fatal("Run did not return after cancel")
+	}
+}
+
+// A crash before the first periodic save used to leave no checkpoint, so
+// that the next start was a first start again: read_from = "end" then
+// skipped everything written since the first start. The positions are
+// saved as soon as the first scan has decided them.
+func TestCrashBeforeTheFirstSaveIsNotAFirstStart(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.ReadFrom = ReadFromEnd
+		c.CheckpointInterval = time.Hour
+	})
+	id := h.addAlloc(nomadtest.Alloc{})
+	dir := nomad.LogsDir(h.allocDir, id)
+	writeLog(t, dir, 0, "before drover\n")
+	h.start()
+	waitFor(t, "the file to be followed", func() bool { return h.filesOpen() == 1 })
+	writeLog(t, dir, 0, "after the start\n")
+	waitFor(t, "the line after the start", func() bool { return h.rec.count("after the start") == 1 })
+	h.crash()
+	writeLog(t, dir, 0, "while drover is down\n")
+	h.start()
+	waitFor(t, "the line written while drover was down", func() bool { return h.rec.count("while drover is down") == 1 })
+	if h.rec.count("before drover") != 0 {
+		t.Error("read_from = \"end\" was not applied at the first start")
+	}
+}

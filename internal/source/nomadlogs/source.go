@@ -208,7 +208,18 @@ func (s *Source) loop(ctx context.Context) {
 		if s.allocDir != "" {
 			switch {
 			case !now.Before(nextScan) || fullPending && now.Sub(lastScan) >= minEventScanGap:
+				first := !s.scanned
 				s.scanAll(now)
+				if first && s.fresh {
+					// Where the streams start is decided: save it before
+					// anything is read, so that a crash before the first
+					// periodic save does not make the next start a first
+					// start again (read_from = "end" would skip what was
+					// written in between, and purges would go unreported).
+					// A failure is logged by the Flusher, which retries.
+					s.flusher.Mark()
+					_ = s.flusher.Flush()
+				}
 				lastScan, nextScan, fullPending = now, now.Add(s.cfg.ScanInterval), false
 				clear(dirty)
 			case len(dirty) > 0:
