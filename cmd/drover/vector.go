@@ -28,18 +28,25 @@ Usage:
 
 --config names an HCL file with a vector { ... } block; without it the
 defaults apply and --out is required. --out overrides vector.out_dir.
+SIGHUP makes watch load the configuration again (an invalid one is refused
+and the running watch goes on).
 `
 
-// runVectorCommand runs `drover vector ...` until SIGINT or SIGTERM.
+// runVectorCommand runs `drover vector ...` until SIGINT or SIGTERM;
+// SIGHUP reloads the configuration of watch.
 func runVectorCommand(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runVector(ctx, args, stdout, stderr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	return runVector(ctx, args, stdout, stderr, hup)
 }
 
 // runVector runs `drover vector render` or `drover vector watch` until ctx
-// ends, and returns the exit code.
-func runVector(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// ends, and returns the exit code. Every value on reload makes watch load
+// its configuration again.
+func runVector(ctx context.Context, args []string, stdout, stderr io.Writer, reload <-chan os.Signal) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, vectorUsage)
 		return 2
@@ -81,18 +88,22 @@ func runVector(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		outDir = abs
 	}
-	cfg, err := vector.LoadFile(*path, func(c *vector.Config) {
-		if outDir != "" {
-			c.OutDir = outDir
-		}
-	})
+	load := func() (vector.Config, error) {
+		return vector.LoadFile(*path, func(c *vector.Config) {
+			if outDir != "" {
+				c.OutDir = outDir
+			}
+		})
+	}
+	cfg, err := load()
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
-	opts := vector.Options{Config: cfg, Logger: slog.New(slog.NewTextHandler(stderr, nil))}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	opts := vector.Options{Config: cfg, Logger: log}
 	if sub == "watch" {
-		if err := vector.Watch(ctx, opts); err != nil {
+		if err := watchWithReload(ctx, opts, reload, load); err != nil {
 			fmt.Fprintf(stderr, "drover vector watch: %v\n", err)
 			return 1
 		}

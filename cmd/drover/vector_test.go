@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,7 +41,7 @@ func TestVectorRender(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "drover.d")
 	cfg := vectorConfig(t, srv, `  format = "yaml"`+"\n")
 	var stdout, stderr bytes.Buffer
-	code := runVector(context.Background(), []string{"render", "--config", cfg, "--out", out, "--timeout", "10s"}, &stdout, &stderr)
+	code := runVector(context.Background(), []string{"render", "--config", cfg, "--out", out, "--timeout", "10s"}, &stdout, &stderr, nil)
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, &stderr)
 	}
@@ -61,19 +62,8 @@ func TestVectorWatch(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var stdout, stderr syncBuffer
-	go func() { done <- runVector(ctx, []string{"watch", "--config", cfg}, &stdout, &stderr) }()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		files, _ := filepath.Glob(filepath.Join(out, "drover_nomad_*.toml"))
-		if len(files) == 3 {
-			break
-		}
-		if time.Now().After(deadline) {
-			cancel()
-			t.Fatalf("no files; stderr:\n%s", stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	go func() { done <- runVector(ctx, []string{"watch", "--config", cfg}, &stdout, &stderr, nil) }()
+	waitFiles(t, out, 3, &stderr)
 	cancel()
 	select {
 	case code := <-done:
@@ -85,6 +75,78 @@ func TestVectorWatch(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "Vector configuration updated") {
 		t.Errorf("no log of the update:\n%s", stderr.String())
+	}
+}
+
+// SIGHUP loads the configuration again: a valid one restarts the watch
+// with it, an invalid one is refused and the running watch goes on.
+func TestVectorWatchReload(t *testing.T) {
+	srv := nomadtest.New(t)
+	srv.LoadFixture(nomadtest.FixtureNodeAllocations)
+	first, second := t.TempDir(), t.TempDir()
+	cfg := vectorConfig(t, srv, "  out_dir = \""+first+"\"\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reload := make(chan os.Signal, 1)
+	done := make(chan int, 1)
+	var stdout, stderr syncBuffer
+	go func() { done <- runVector(ctx, []string{"watch", "--config", cfg}, &stdout, &stderr, reload) }()
+	waitFiles(t, first, 3, &stderr)
+
+	if err := os.WriteFile(cfg, []byte("vector {\n  format = \"json\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reload <- syscall.SIGHUP
+	waitLog(t, &stderr, "configuration not reloaded")
+
+	src := strings.Replace(mustRead(t, vectorConfig(t, srv, "")), "vector {", "vector {\n  out_dir = \""+second+"\"", 1)
+	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	reload <- syscall.SIGHUP
+	waitFiles(t, second, 3, &stderr)
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("exit %d; stderr:\n%s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("watch did not stop")
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// waitFiles waits until dir holds n of drover's TOML files.
+func waitFiles(t *testing.T, dir string, n int, logs *syncBuffer) {
+	t.Helper()
+	waitCond(t, "files in "+dir, logs, func() bool {
+		files, _ := filepath.Glob(filepath.Join(dir, "drover_nomad_*.toml"))
+		return len(files) == n
+	})
+}
+
+func waitLog(t *testing.T, logs *syncBuffer, want string) {
+	t.Helper()
+	waitCond(t, "the log "+want, logs, func() bool { return strings.Contains(logs.String(), want) })
+}
+
+func waitCond(t *testing.T, what string, logs *syncBuffer, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; stderr:\n%s", what, logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -111,7 +173,7 @@ func TestVectorUsageErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		var stdout, stderr bytes.Buffer
-		code := runVector(context.Background(), c.args, &stdout, &stderr)
+		code := runVector(context.Background(), c.args, &stdout, &stderr, nil)
 		if code != c.code || !strings.Contains(stderr.String(), c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d and %q", c.args, code, &stderr, c.code, c.want)
 		}
@@ -131,7 +193,7 @@ func TestVectorRenderForbidden(t *testing.T) {
 	srv := nomadtest.New(t)
 	srv.RequireToken("secret")
 	var stdout, stderr bytes.Buffer
-	code := runVector(context.Background(), []string{"render", "--config", vectorConfig(t, srv, ""), "--out", t.TempDir()}, &stdout, &stderr)
+	code := runVector(context.Background(), []string{"render", "--config", vectorConfig(t, srv, ""), "--out", t.TempDir()}, &stdout, &stderr, nil)
 	if code != 1 || !strings.Contains(stderr.String(), "permission denied") || !strings.Contains(stderr.String(), "agent:read") {
 		t.Errorf("exit %d, stderr %q", code, &stderr)
 	}

@@ -68,9 +68,11 @@ func (n Names) Transform(allocID, task string) string {
 	return n.TransformPrefix + allocID + "_" + ComponentSafe(task)
 }
 
-// PlaceholderSource and PlaceholderTransform name the placeholder's
-// components.
-func (n Names) PlaceholderSource() string    { return n.SourcePrefix + placeholderKey }
+// PlaceholderSource returns the name of the placeholder's file source.
+func (n Names) PlaceholderSource() string { return n.SourcePrefix + placeholderKey }
+
+// PlaceholderTransform returns the name of the placeholder's remap
+// transform; it matches "<name_prefix>*".
 func (n Names) PlaceholderTransform() string { return n.TransformPrefix + placeholderKey }
 
 // Owned parses a file name of the output directory. ok is true only for

@@ -17,8 +17,8 @@ type Options struct {
 	Client *api.Client
 	// Logger receives the logs; nil discards them.
 	Logger *slog.Logger
-	// Synced, when not nil, is called after every change applied to the
-	// output directory (and after every failed attempt, with the error),
+	// Synced, when not nil, is called after every sync of the output
+	// directory, with what it did and its error (nil when it succeeded),
 	// from the goroutine that called Render or Watch.
 	Synced func(Report, error)
 }
