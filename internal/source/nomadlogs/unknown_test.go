@@ -18,10 +18,10 @@ func TestUnknownAllocationShippedWithPathMetadata(t *testing.T) {
 	// Files of an allocation the API does not list (a namespace the token
 	// cannot read looks the same).
 	id := nomadtest.NewID()
+	created := time.Now() // the wait runs from when the files are found
 	dir := h.makeAllocDir(id, []nomadtest.Task{{Name: "api"}, {Name: "api-proxy"}})
 	api := newLogmon(t, dir, "api", nomad.Stdout, 1<<20, 0)
 	proxy := newLogmon(t, dir, "api-proxy", nomad.Stderr, 1<<20, 0)
-	written := time.Now()
 	want := append(api.Lines("api", 0, 20, 0), proxy.Lines("proxy", 0, 20, 0)...)
 	waitFor(t, "the files to be held open", func() bool { return heldOpen(t, api.Path(0)) && heldOpen(t, proxy.Path(0)) })
 	if n := len(h.rec.all()); n != 0 {
@@ -32,7 +32,7 @@ func TestUnknownAllocationShippedWithPathMetadata(t *testing.T) {
 	}
 	waitFor(t, "every line", func() bool { return h.rec.hasAll(want) })
 	first, _ := h.rec.find("api-000000")
-	if d := first.at.Sub(written); d < h.cfg.UnknownAllocWait {
+	if d := first.at.Sub(created); d < h.cfg.UnknownAllocWait {
 		t.Errorf("shipped after %v, before unknown_alloc_wait (%v)", d, h.cfg.UnknownAllocWait)
 	}
 	for _, m := range want {
