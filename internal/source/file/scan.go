@@ -21,8 +21,9 @@ type candidate struct {
 // scan expands the patterns and reconciles the result with the open files:
 // new files are opened, renamed files get their new path, files no longer
 // found are marked gone (service closes them once read), and positions of
-// files gone for longer than checkpoint_retention are forgotten.
-func (s *Source) scan(now time.Time) {
+// files gone for longer than checkpoint_retention are forgotten. opened
+// reports whether it opened a file.
+func (s *Source) scan(now time.Time) (opened bool) {
 	initial := !s.scanned
 	s.scanned = true
 	paths := s.match.glob()
@@ -64,7 +65,7 @@ func (s *Source) scan(now time.Time) {
 			s.stillPresent(t, c, now)
 			continue
 		}
-		s.openNew(c, now, initial)
+		opened = s.openNew(c, now, initial) || opened
 	}
 	for id, t := range s.files {
 		if _, ok := byID[id]; !ok && t.goneAt.IsZero() {
@@ -92,6 +93,7 @@ func (s *Source) scan(now time.Time) {
 	if s.watcher != nil {
 		s.watcher.Sync(s.match.watchDirs())
 	}
+	return opened
 }
 
 // stillPresent handles an open file found again, possibly under a new path.
@@ -122,7 +124,8 @@ func (s *Source) stillPresent(t *tracked, c *candidate, now time.Time) {
 }
 
 // openNew opens a file that is not open yet and decides where to start.
-func (s *Source) openNew(c *candidate, now time.Time, initial bool) {
+// It reports whether it opened the file.
+func (s *Source) openNew(c *candidate, now time.Time, initial bool) bool {
 	p := c.paths[0]
 	s.mu.Lock()
 	k := s.known[c.id]
@@ -133,7 +136,7 @@ func (s *Source) openNew(c *candidate, now time.Time, initial bool) {
 			s.log.Debug("file older than ignore_older; not reading it until it changes", "file", p,
 				"modified", c.fi.ModTime())
 		}
-		return
+		return false
 	}
 	r, err := tail.Open(p, tail.Options{
 		MaxLineBytes:       int(s.cfg.MaxLineBytes),
@@ -147,15 +150,15 @@ func (s *Source) openNew(c *candidate, now time.Time, initial bool) {
 	})
 	if err != nil {
 		if errors.Is(err, tail.ErrNotRegular) {
-			return // replaced by something else since the Stat
+			return false // replaced by something else since the Stat
 		}
 		s.openFailed(p, err)
-		return
+		return false
 	}
 	if r.ID() != c.id {
 		// Replaced by another file since the Stat; the next scan sees it.
 		_ = r.Close()
-		return
+		return false
 	}
 	if msg, ok := s.failing[p]; ok {
 		delete(s.failing, p)
@@ -175,6 +178,7 @@ func (s *Source) openNew(c *candidate, now time.Time, initial bool) {
 	s.m.FilesOpen.Inc()
 	s.flusher.Mark()
 	s.log.Info("following file", "file", p, "offset", start, "start", how)
+	return true
 }
 
 // startOffset decides where a newly opened file starts, and says why.

@@ -192,7 +192,10 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 			pendingRescan = pendingRescan || c.Rescan()
 		}
 		if !now.Before(nextScan) || pendingRescan && now.Sub(lastScan) >= minEventScanGap {
-			s.scan(now)
+			first := !s.scanned
+			if s.scan(now) || first {
+				s.saveStartPositions()
+			}
 			lastScan, nextScan, pendingRescan = now, now.Add(s.cfg.ScanInterval), false
 		}
 		busy, err := s.round(ctx, out, now)
@@ -221,6 +224,17 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 		case <-wake:
 		}
 	}
+}
+
+// saveStartPositions saves the checkpoint as soon as a scan has decided
+// where new files start, before anything of them is read (and after the
+// first scan in any case): a crash before the next periodic save must not
+// make the next start decide again, since read_from = "end" would then
+// skip what was written in between. A failure is logged by the Flusher,
+// which retries.
+func (s *Source) saveStartPositions() {
+	s.flusher.Mark()
+	_ = s.flusher.Flush()
 }
 
 // Close waits until the emitted batches are acknowledged or ctx ends, saves
