@@ -135,6 +135,10 @@ type Report struct {
 //
 // It stops at the first error; applying the plan again goes on.
 func (d *Dir) Apply(p Plan) (Report, error) {
+	// The directory may have been removed since OpenDir.
+	if err := os.MkdirAll(d.path, dirMode); err != nil {
+		return Report{}, fmt.Errorf("creating the Vector configuration directory %s: %w", d.path, err)
+	}
 	owned, err := d.Owned()
 	if err != nil {
 		return Report{}, err

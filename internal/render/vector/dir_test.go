@@ -227,3 +227,20 @@ func TestApplyReportsErrors(t *testing.T) {
 		t.Errorf("a failed write left %v", entries)
 	}
 }
+
+// A directory removed while drover runs is made again.
+func TestApplyRecreatesTheDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	d, err := OpenDir(dir, testNames())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	name := testNames().AllocFile(idA, FormatTOML)
+	rep, err := d.Apply(Plan{Write: map[string]File{idA: {Name: name, Data: []byte("a = 1\n")}}})
+	if err != nil || !slices.Equal(rep.Files, []string{name}) {
+		t.Fatalf("%+v %v", rep, err)
+	}
+}
