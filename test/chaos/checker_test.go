@@ -1,0 +1,375 @@
+package chaos
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// maxProblems bounds the problems the checker keeps for the report.
+const maxProblems = 30
+
+// checker is the oracle. It knows every line the writers started (through
+// their chains) and every event the receiver took, and nothing of drover
+// but the loss reports drover logs: it recomputes what each line must
+// arrive as (see expect) and with which metadata, counts every line's
+// arrivals, and flags what must never happen: an event that matches no
+// line that was written, a line that arrived altered or with another
+// stream's metadata, a partial line, and, at the end, a line that never
+// arrived although drover could have read it.
+type checker struct {
+	seed   uint64
+	nodeID string
+
+	mu      sync.Mutex
+	chains  []*chain          // by stream index
+	byKey   map[string]*chain // by streamInfo.key
+	counts  [][]uint16        // arrivals by stream index and seq
+	events  int               // events taken
+	fragOK  int               // rests of lines whose head was purged (see fragment)
+	frags   []fragment
+	bad     int // events that must not exist (all counted in problems)
+	partial int
+	probs   []string
+}
+
+// fragment is a piece of a line that logmon split across files n-1 and
+// n, arriving on its own: the rest (the start of file n), which requires
+// file n-1 to be lost, or the head (head), which requires file n to be
+// lost.
+type fragment struct {
+	c    *chain
+	n    int
+	head bool
+}
+
+func newChecker(seed uint64, nodeID string) *checker {
+	return &checker{seed: seed, nodeID: nodeID, byKey: map[string]*chain{}}
+}
+
+// add makes a stream known before its first byte is written.
+func (k *checker) add(c *chain) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for len(k.chains) <= c.info.index {
+		k.chains = append(k.chains, nil)
+		k.counts = append(k.counts, nil)
+	}
+	k.chains[c.info.index] = c
+	k.byKey[c.info.key()] = c
+}
+
+// problem records something that must not happen.
+func (k *checker) problemLocked(format string, args ...any) {
+	k.bad++
+	if len(k.probs) < maxProblems {
+		k.probs = append(k.probs, fmt.Sprintf(format, args...))
+	}
+}
+
+// fail records a problem found outside the checker (the receiver's).
+func (k *checker) fail(msg string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.problemLocked("%s", msg)
+}
+
+// observe checks one event the receiver took.
+func (k *checker) observe(rec *record) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.events++
+	if rec.Message == nil {
+		k.problemLocked("event without a message: %+v", rec)
+		return
+	}
+	msg := *rec.Message
+	idx, seq, ok := parseID(msg)
+	if rec.Partial {
+		k.headLocked(rec, msg, idx, seq, ok)
+		return
+	}
+	if !ok {
+		k.fragmentLocked(rec, msg)
+		return
+	}
+	if idx >= len(k.chains) || k.chains[idx] == nil {
+		k.problemLocked("event of stream %d, which was never written: %.80q", idx, msg)
+		return
+	}
+	c := k.chains[idx]
+	if started, _ := c.progress(); seq >= started {
+		k.problemLocked("line %d.%d arrived before it was written (%d started): %.80q", idx, seq, started, msg)
+		return
+	}
+	raw := appendLine(nil, k.seed, idx, seq)
+	want := expect(raw[:len(raw)-1])
+	if msg != want.message || rec.Truncated != want.truncated {
+		k.problemLocked("line %d.%d arrived altered:\n  got  %q truncated=%v\n  want %q truncated=%v",
+			idx, seq, clip(msg), rec.Truncated, clip(want.message), want.truncated)
+		return
+	}
+	if err := k.metaLocked(c.info, rec); err != "" {
+		k.problemLocked("line %d.%d arrived with the wrong metadata: %s", idx, seq, err)
+		return
+	}
+	counts := k.counts[idx]
+	for len(counts) <= seq {
+		counts = append(counts, make([]uint16, max(1024, len(counts)))...)
+	}
+	if counts[seq] < 1<<16-1 {
+		counts[seq]++
+	}
+	k.counts[idx] = counts
+}
+
+// metaLocked compares an event's metadata with its stream's.
+func (k *checker) metaLocked(s *streamInfo, rec *record) string {
+	n := rec.Nomad
+	if rec.SourceType != "nomad_logs" || rec.Stream != s.stream || n.AllocID != s.allocID || n.TaskName != s.task ||
+		n.Namespace != s.namespace || n.JobName != s.job || n.NodeID != k.nodeID {
+		return fmt.Sprintf("got source_type=%q stream=%q nomad=%+v, want stream %s of %s/%s (job %s)",
+			rec.SourceType, rec.Stream, n, s.stream, s.allocID, s.task, s.job)
+	}
+	return ""
+}
+
+// fragmentLocked checks an event that does not start with a line id: it
+// must be exactly the rest of a line that logmon split across two files,
+// arriving without its head because the head's file is lost (checked at
+// the end, in lost).
+func (k *checker) fragmentLocked(rec *record, msg string) {
+	c := k.byKey[rec.Nomad.AllocID+"/"+rec.Nomad.TaskName+"/"+rec.Stream]
+	if c == nil {
+		k.problemLocked("event that matches no line written: %.120q (stream %s/%s/%s)", msg, rec.Nomad.AllocID, rec.Nomad.TaskName, rec.Stream)
+		return
+	}
+	for n, f := range c.fragments() {
+		raw := appendLine(nil, k.seed, c.info.index, f.contSeq)
+		want := expect(raw[f.contOff : len(raw)-1])
+		if msg == want.message && rec.Truncated == want.truncated {
+			k.fragOK++
+			k.frags = append(k.frags, fragment{c: c, n: n})
+			return
+		}
+	}
+	k.problemLocked("event that matches no line written: %.120q (stream %s; %s)", msg, c.info.key(), k.locateLocked(c, msg))
+}
+
+// locateLocked says where msg occurs in the stream's lines, to diagnose an
+// event that matches none.
+func (k *checker) locateLocked(c *chain, msg string) string {
+	started, _ := c.progress()
+	for seq := 0; seq < started; seq++ {
+		raw := appendLine(nil, k.seed, c.info.index, seq)
+		if i := strings.Index(string(raw), msg); i >= 0 && msg != "" {
+			return fmt.Sprintf("bytes %d-%d of line %d (%d bytes), in files %v", i, i+len(msg), seq, len(raw), c.filesOf(seq))
+		}
+	}
+	return "found in no line"
+}
+
+// headLocked checks an event flagged partial. No writer pauses in a line
+// for as long as partial_line_timeout, and every allocation's lines end
+// before it completes, so the only partial line drover may send is the
+// head of a line that logmon split across files when a file holding its
+// rest is lost: the head as far as the files before that one hold it.
+func (k *checker) headLocked(rec *record, msg string, idx, seq int, ok bool) {
+	k.partial++
+	if ok && idx < len(k.chains) && k.chains[idx] != nil {
+		c := k.chains[idx]
+		raw := appendLine(nil, k.seed, idx, seq)
+		for n, f := range c.fragments() {
+			if f.contSeq != seq {
+				continue
+			}
+			want := expect(raw[:f.contOff])
+			if msg == want.message && rec.Truncated == want.truncated && k.metaLocked(c.info, rec) == "" {
+				k.fragOK++
+				k.frags = append(k.frags, fragment{c: c, n: n, head: true})
+				return
+			}
+		}
+	}
+	k.problemLocked("line flagged partial that is not the head of a line split across files: %.120q", msg)
+}
+
+func clip(s string) string {
+	if len(s) > 160 {
+		return s[:160] + "..."
+	}
+	return s
+}
+
+// run is one drover process: when it started (before exec) and ended
+// (after it was reaped).
+type run struct {
+	start, end time.Time
+}
+
+// lossReport is drover's own report that files of a stream were deleted
+// before it read them (a log line of the nomad_logs source).
+type lossReport struct {
+	key         string // alloc/task/stream
+	first, last int
+}
+
+// verdict is the checker's account of one run of the suite.
+type verdict struct {
+	written    int // lines written completely
+	delivered  int // distinct lines that arrived
+	events     int // events taken
+	duplicates int // arrivals beyond the first
+	lost       int // lines that never arrived although drover could have read them
+	purged     int // lines that never arrived: their file was deleted before drover could read it, and drover reported it
+	gced       int // lines that never arrived: their allocation directory was deleted before drover could read it
+	fragments  int // rests of lines whose head was lost
+	bad        int // events that must not exist
+	problems   []string
+	firstLost  []string
+}
+
+// allArrived reports whether every line written to the chains arrived.
+func (k *checker) allArrived(chains []*chain) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, c := range chains {
+		_, done := c.progress()
+		cs := k.counts[c.info.index]
+		if len(cs) < done {
+			return false
+		}
+		for _, n := range cs[:done] {
+			if n == 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// missing counts the lines not yet delivered that drover must deliver:
+// the liveness condition is missing() == 0.
+func (k *checker) missing(runs []run, reports []lossReport) int {
+	return k.verdict(runs, reports, false).lost
+}
+
+// verdict judges every line written so far. A line that never arrived is
+// excused only when drover could not have read it: some file holding a
+// byte of it was deleted (after the unlink returned) before a drover
+// process started (before its exec), so that this process could not open
+// it; and either drover logged that file of that stream as lost, or the
+// file went with its whole allocation directory (garbage collection, of
+// which drover learns nothing). Everything else is lost.
+func (k *checker) verdict(runs []run, reports []lossReport, detail bool) verdict {
+	k.mu.Lock()
+	chains := append([]*chain(nil), k.chains...)
+	counts := make([][]uint16, len(k.counts))
+	copy(counts, k.counts)
+	v := verdict{events: k.events, fragments: k.fragOK, bad: k.bad, problems: append([]string(nil), k.probs...)}
+	frags := append([]fragment(nil), k.frags...)
+	k.mu.Unlock()
+
+	starts := make([]time.Time, len(runs))
+	for i, r := range runs {
+		starts[i] = r.start
+	}
+	reported := map[string][][2]int{}
+	for _, r := range reports {
+		reported[r.key] = append(reported[r.key], [2]int{r.first, r.last})
+	}
+	isReported := func(c *chain, n int) bool {
+		for _, rg := range reported[c.info.key()] {
+			if n >= rg[0] && n <= rg[1] {
+				return true
+			}
+		}
+		return false
+	}
+	unreadable := func(f fileRec) bool {
+		if f.deleted.IsZero() {
+			return false
+		}
+		for _, s := range starts {
+			if s.After(f.deleted) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, fr := range frags {
+		piece, lostN := "rest", fr.n-1
+		if fr.head {
+			piece, lostN = "head", fr.n
+		}
+		if f := fr.c.file(lostN); !unreadable(f) || !f.gc && !isReported(fr.c, lostN) {
+			v.bad++
+			if len(v.problems) < maxProblems {
+				v.problems = append(v.problems, fmt.Sprintf("stream %s: the %s of line %d, split across files %d and %d, arrived alone, although file %d was not lost (deleted %v, reported %v, starts %v)",
+					fr.c.info.key(), piece, fr.c.file(fr.n).contSeq, fr.n-1, fr.n, lostN, f.deleted.Format(time.StampMicro), isReported(fr.c, lostN), timesOf(starts)))
+			}
+		}
+	}
+	for idx, c := range chains {
+		if c == nil {
+			continue
+		}
+		_, done := c.progress()
+		v.written += done
+		var cs []uint16
+		if idx < len(counts) {
+			cs = counts[idx]
+		}
+		for seq := 0; seq < done; seq++ {
+			n := 0
+			if seq < len(cs) {
+				n = int(cs[seq])
+			}
+			if n > 0 {
+				v.delivered++
+				v.duplicates += n - 1
+				continue
+			}
+			why := ""
+			for _, fn := range c.filesOf(seq) {
+				f := c.file(fn)
+				switch {
+				case !unreadable(f):
+				case f.gc:
+					why = "gc"
+				case isReported(c, fn) && why == "":
+					why = "purged"
+				}
+			}
+			switch why {
+			case "gc":
+				v.gced++
+			case "purged":
+				v.purged++
+			default:
+				v.lost++
+				if detail && len(v.firstLost) < 20 {
+					v.firstLost = append(v.firstLost, fmt.Sprintf("line %d.%d of %s (files %v)", idx, seq, c.info.key(), c.filesOf(seq)))
+				}
+			}
+		}
+	}
+	return v
+}
+
+// lostByStream summarises the lost lines by stream, for a failure report.
+func (k *checker) lostByStream(runs []run, reports []lossReport) string {
+	v := k.verdict(runs, reports, true)
+	sort.Strings(v.firstLost)
+	return strings.Join(v.firstLost, "\n")
+}
+
+func timesOf(ts []time.Time) string {
+	out := make([]string, len(ts))
+	for i, t := range ts {
+		out[i] = t.Format(time.StampMicro)
+	}
+	return strings.Join(out, ", ")
+}
