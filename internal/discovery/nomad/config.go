@@ -2,7 +2,7 @@ package nomad
 
 import (
 	"errors"
-	"net/url"
+	"github.com/drover-dev/drover/internal/nomadclient"
 	"path/filepath"
 	"time"
 
@@ -98,57 +98,9 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// ClientConfig is the `nomad` block: how to reach the Nomad HTTP API. Every
-// empty attribute falls back to the environment as the nomad CLI reads it
-// (NOMAD_ADDR, NOMAD_TOKEN, NOMAD_REGION, NOMAD_NAMESPACE, NOMAD_CACERT,
-// NOMAD_CAPATH, NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME,
-// NOMAD_SKIP_VERIFY, NOMAD_HTTP_AUTH), then to http://127.0.0.1:4646.
-type ClientConfig struct {
-	// Address is the agent's HTTP address: http://, https:// or unix://.
-	Address string `hcl:"address"`
-	// Token is the ACL token's secret ID. A node agent needs
-	// agent:read (unless node_id and alloc_dir are set), node:read, and
-	// namespace read-job on the namespaces to ship.
-	Token string `hcl:"token"`
-	// Region is sent with every request; default the agent's region.
-	Region string `hcl:"region"`
-	// Namespace is sent with every request. The node allocations endpoint
-	// ignores it (it returns every namespace the token may read); it is
-	// here for the components that share this block.
-	Namespace     string `hcl:"namespace"`
-	CAFile        string `hcl:"ca_file"`
-	CAPath        string `hcl:"ca_path"`
-	CertFile      string `hcl:"cert_file"`
-	KeyFile       string `hcl:"key_file"`
-	TLSServerName string `hcl:"tls_server_name"`
-	// TLSSkipVerify turns certificate verification off. false leaves
-	// NOMAD_SKIP_VERIFY in charge.
-	TLSSkipVerify bool `hcl:"tls_skip_verify"`
-}
-
-// Validate checks the block; errors name the attribute.
-func (c *ClientConfig) Validate() error {
-	var errs []error
-	if c.Address != "" {
-		u, err := url.Parse(c.Address)
-		switch {
-		case err != nil:
-			errs = append(errs, config.Errorf("address", "not a URL: %v", err))
-		case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "unix":
-			errs = append(errs, config.Errorf("address", "must start with http://, https:// or unix://, got %q", c.Address))
-		case u.Scheme != "unix" && u.Host == "":
-			errs = append(errs, config.Errorf("address", "has no host: %q", c.Address))
-		}
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		field := "key_file"
-		if c.CertFile == "" {
-			field = "cert_file"
-		}
-		errs = append(errs, config.Errorf(field, "cert_file and key_file must be set together"))
-	}
-	return errors.Join(errs...)
-}
+// ClientConfig is the `nomad` block shared by every Nomad-facing component
+// (see internal/nomadclient).
+type ClientConfig = nomadclient.Config
 
 // appendErrs appends err to errs, flattening an errors.Join so that the
 // loader sees every field error at the top level.

@@ -94,17 +94,17 @@ func TestAPIConfigFallsBackToEnvironment(t *testing.T) {
 
 	cfg := ClientConfig{}.APIConfig()
 	if cfg.Address != "https://env:4646" || cfg.SecretID != "env-token" || cfg.Region != "env-region" ||
-		cfg.Namespace != "env-ns" || cfg.TLSConfig.CACert != "/env/ca.pem" || cfg.TLSConfig.CAPath != "/env/ca" ||
+		cfg.Namespace != "" || cfg.TLSConfig.CACert != "/env/ca.pem" || cfg.TLSConfig.CAPath != "/env/ca" ||
 		cfg.TLSConfig.ClientCert != "/env/cert.pem" || cfg.TLSConfig.ClientKey != "/env/key.pem" ||
 		cfg.TLSConfig.TLSServerName != "env.nomad" || !cfg.TLSConfig.Insecure {
-		t.Errorf("environment not used: %+v %+v", cfg, cfg.TLSConfig)
+		t.Errorf("environment not used (or NOMAD_NAMESPACE, which every task has, used): %+v %+v", cfg, cfg.TLSConfig)
 	}
 
 	cfg = ClientConfig{
-		Address: "http://block:4646", Token: "block-token", Region: "r", Namespace: "ns",
+		Address: "http://block:4646", Token: "block-token", Region: "r",
 		CAFile: "/b/ca.pem", CAPath: "/b/ca", CertFile: "/b/cert.pem", KeyFile: "/b/key.pem", TLSServerName: "b.nomad",
 	}.APIConfig()
-	if cfg.Address != "http://block:4646" || cfg.SecretID != "block-token" || cfg.Region != "r" || cfg.Namespace != "ns" ||
+	if cfg.Address != "http://block:4646" || cfg.SecretID != "block-token" || cfg.Region != "r" ||
 		cfg.TLSConfig.CACert != "/b/ca.pem" || cfg.TLSConfig.CAPath != "/b/ca" || cfg.TLSConfig.ClientCert != "/b/cert.pem" ||
 		cfg.TLSConfig.ClientKey != "/b/key.pem" || cfg.TLSConfig.TLSServerName != "b.nomad" {
 		t.Errorf("block does not win over the environment: %+v %+v", cfg, cfg.TLSConfig)

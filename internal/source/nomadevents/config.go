@@ -3,13 +3,11 @@ package nomadevents
 import (
 	"errors"
 	"fmt"
-	"net/url"
+	"github.com/drover-dev/drover/internal/nomadclient"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/nomad/api"
 
 	"github.com/drover-dev/drover/internal/config"
 )
@@ -63,28 +61,9 @@ type Config struct {
 	MaxFrameBytes config.ByteSize `hcl:"max_frame_bytes"`
 }
 
-// ClientConfig is the `nomad` block: how to reach the Nomad HTTP API. Every
-// empty attribute falls back to the environment as the nomad CLI reads it
-// (NOMAD_ADDR, NOMAD_TOKEN, NOMAD_REGION, NOMAD_CACERT, NOMAD_CAPATH,
-// NOMAD_CLIENT_CERT, NOMAD_CLIENT_KEY, NOMAD_TLS_SERVER_NAME,
-// NOMAD_SKIP_VERIFY, NOMAD_HTTP_AUTH), then to http://127.0.0.1:4646.
-// NOMAD_NAMESPACE is ignored: the source's namespace option decides.
-type ClientConfig struct {
-	// Address is the agent's HTTP address: http://, https:// or unix://.
-	Address string `hcl:"address"`
-	// Token is the ACL token's secret ID.
-	Token string `hcl:"token"`
-	// Region is sent with every request; default the agent's region.
-	Region        string `hcl:"region"`
-	CAFile        string `hcl:"ca_file"`
-	CAPath        string `hcl:"ca_path"`
-	CertFile      string `hcl:"cert_file"`
-	KeyFile       string `hcl:"key_file"`
-	TLSServerName string `hcl:"tls_server_name"`
-	// TLSSkipVerify turns certificate verification off. false leaves
-	// NOMAD_SKIP_VERIFY in charge.
-	TLSSkipVerify bool `hcl:"tls_skip_verify"`
-}
+// ClientConfig is the `nomad` block shared by every Nomad-facing component
+// (see internal/nomadclient).
+type ClientConfig = nomadclient.Config
 
 // Defaults.
 const (
@@ -168,65 +147,6 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.Errorf("max_frame_bytes", "must be between 64KiB and %s, got %s", maxMaxFrameBytes, c.MaxFrameBytes))
 	}
 	return errors.Join(errs...)
-}
-
-// Validate checks the block; errors name the attribute.
-func (c *ClientConfig) Validate() error {
-	if c.Address != "" {
-		u, err := url.Parse(c.Address)
-		switch {
-		case err != nil:
-			return config.Errorf("address", "not a URL: %v", err)
-		case u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "unix":
-			return config.Errorf("address", "must start with http://, https:// or unix://, got %q", c.Address)
-		case u.Scheme != "unix" && u.Host == "":
-			return config.Errorf("address", "has no host: %q", c.Address)
-		}
-	}
-	if (c.CertFile == "") != (c.KeyFile == "") {
-		field := "key_file"
-		if c.CertFile == "" {
-			field = "cert_file"
-		}
-		return config.Errorf(field, "cert_file and key_file must be set together")
-	}
-	return nil
-}
-
-// apiConfig returns api.DefaultConfig() (the NOMAD_* environment) overlaid
-// by every non-empty attribute of the block. The client's namespace is
-// cleared: each request names the namespace it wants.
-func (c ClientConfig) apiConfig() *api.Config {
-	cfg := api.DefaultConfig()
-	set := func(dst *string, v string) {
-		if v != "" {
-			*dst = v
-		}
-	}
-	set(&cfg.Address, c.Address)
-	set(&cfg.SecretID, c.Token)
-	set(&cfg.Region, c.Region)
-	set(&cfg.TLSConfig.CACert, c.CAFile)
-	set(&cfg.TLSConfig.CAPath, c.CAPath)
-	set(&cfg.TLSConfig.ClientCert, c.CertFile)
-	set(&cfg.TLSConfig.ClientKey, c.KeyFile)
-	set(&cfg.TLSConfig.TLSServerName, c.TLSServerName)
-	if c.TLSSkipVerify {
-		cfg.TLSConfig.Insecure = true
-	}
-	cfg.Namespace = ""
-	return cfg
-}
-
-// newClient returns a Nomad API client. It does not contact the agent; TLS
-// files are read here, so a missing certificate is reported at build time.
-func (c ClientConfig) newClient() (*api.Client, error) {
-	cfg := c.apiConfig()
-	client, err := api.NewClient(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("creating Nomad client for %s: %w", cfg.Address, err)
-	}
-	return client, nil
 }
 
 // topicFilter is one subscribed topic with its filter key ("*" for all).

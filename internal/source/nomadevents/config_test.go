@@ -137,12 +137,12 @@ func TestClientConfigEnvironment(t *testing.T) {
 	t.Setenv("NOMAD_NAMESPACE", "env-ns")
 	t.Setenv("NOMAD_SKIP_VERIFY", "true")
 	t.Setenv("NOMAD_TLS_SERVER_NAME", "env.nomad")
-	got := ClientConfig{}.apiConfig()
+	got := ClientConfig{}.APIConfig()
 	if got.Address != "https://env:4646" || got.SecretID != "env-token" || got.Region != "env-region" ||
 		got.Namespace != "" || !got.TLSConfig.Insecure || got.TLSConfig.TLSServerName != "env.nomad" {
 		t.Fatalf("from the environment: %+v %+v", got, got.TLSConfig)
 	}
-	got = ClientConfig{Address: "http://cfg:4646", Token: "cfg-token", Region: "cfg", TLSServerName: "cfg.nomad"}.apiConfig()
+	got = ClientConfig{Address: "http://cfg:4646", Token: "cfg-token", Region: "cfg", TLSServerName: "cfg.nomad"}.APIConfig()
 	if got.Address != "http://cfg:4646" || got.SecretID != "cfg-token" || got.Region != "cfg" ||
 		got.TLSConfig.TLSServerName != "cfg.nomad" {
 		t.Fatalf("overridden: %+v", got)

@@ -56,7 +56,7 @@ type Source struct {
 // New returns a source for cfg, which must be valid. It does not contact
 // Nomad or read the cursor: that happens when Run starts.
 func New(cctx component.Context, cfg *Config) (*Source, error) {
-	client, err := cfg.Nomad.newClient()
+	client, err := cfg.Nomad.NewClient()
 	if err != nil {
 		return nil, err
 	}
