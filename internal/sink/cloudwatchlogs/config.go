@@ -42,10 +42,14 @@ type Config struct {
 	Encoding string `hcl:"encoding" enum:"json,text"`
 	// MaxEventBytes is the largest event, counted as CloudWatch counts it:
 	// the message in UTF-8 plus 26 bytes. Longer messages are truncated.
-	MaxEventBytes config.ByteSize      `hcl:"max_event_bytes"`
-	Batch         batch.Config         `hcl:"batch,block"`
-	Request       driver.RequestConfig `hcl:"request,block"`
-	Healthcheck   HealthcheckConfig    `hcl:"healthcheck,block"`
+	MaxEventBytes config.ByteSize `hcl:"max_event_bytes"`
+	// Batch bounds a request: at most MaxRequestEvents events and
+	// MaxRequestBytes bytes counted as the service counts them.
+	Batch batch.Config `hcl:"batch,block"`
+	// Request sets concurrency, the per-attempt timeout and retries.
+	Request driver.RequestConfig `hcl:"request,block"`
+	// Healthcheck is the check made when the sink starts.
+	Healthcheck HealthcheckConfig `hcl:"healthcheck,block"`
 }
 
 // HealthcheckConfig is the `healthcheck` block: a DescribeLogGroups call

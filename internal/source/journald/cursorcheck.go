@@ -13,6 +13,7 @@ type invalidCursorError struct {
 	reason string
 }
 
+// Error names the cursor and why it is unusable.
 func (e *invalidCursorError) Error() string {
 	return fmt.Sprintf("journal cursor %q is unusable: %s", e.cursor, e.reason)
 }

@@ -91,6 +91,8 @@ type exitError struct {
 	stderr string
 }
 
+// Error gives the exit status and what journalctl last wrote to its
+// standard error.
 func (e *exitError) Error() string {
 	msg := fmt.Sprintf("journalctl exited with status %d", e.code)
 	if e.stderr != "" {

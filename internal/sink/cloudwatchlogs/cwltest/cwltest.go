@@ -46,8 +46,11 @@ const (
 
 // Failure is an error answer.
 type Failure struct {
-	Status  int
-	Code    string
+	// Status is the HTTP status.
+	Status int
+	// Code is the error code, sent as __type and X-Amzn-Errortype.
+	Code string
+	// Message is the error's message.
 	Message string
 }
 
@@ -61,8 +64,10 @@ var (
 
 // Event is one stored log event.
 type Event struct {
-	Timestamp int64  `json:"timestamp"`
-	Message   string `json:"message"`
+	// Timestamp is in milliseconds since the epoch.
+	Timestamp int64 `json:"timestamp"`
+	// Message is the log message.
+	Message string `json:"message"`
 }
 
 // Server is a fake CloudWatch Logs endpoint. Its methods are safe for
@@ -91,8 +96,10 @@ type Server struct {
 
 // PutRequest is one PutLogEvents call the server answered with success.
 type PutRequest struct {
+	// Group and Stream are the call's target.
 	Group, Stream string
-	Events        int
+	// Events is the number of events of the call.
+	Events int
 	// Size is the request's size as the service counts it.
 	Size int
 }
