@@ -364,3 +364,14 @@ func TestJournalctlFailureIsRetried(t *testing.T) {
 	j.Append(entries("late", 0, 2)...)
 	h.waitCount(2)
 }
+
+func TestJournalDirectoryEmptyAtStart(t *testing.T) {
+	j := journaltest.New(t)
+	h := start(t, t.TempDir(), testConfig(j), nil)
+	waitUntil(t, "journalctl following", func() bool { return strings.Contains(h.logs.String(), "journalctl started") })
+	j.Append(entries("first", 0, 3)...)
+	h.waitCount(3)
+	if h.errors("journalctl") != 0 {
+		t.Errorf("journalctl failed on an empty directory:\n%s", h.logs.String())
+	}
+}
