@@ -11,19 +11,19 @@ import (
 // Error codes of CloudWatch Logs (and of AWS APIs in general) the sink
 // tells apart.
 const (
-	codeNotFound      = "ResourceNotFoundException"
-	codeAlreadyExists = "ResourceAlreadyExistsException"
+	codeNotFound        = "ResourceNotFoundException"
+	codeAlreadyExists   = "ResourceAlreadyExistsException"
+	codeAlreadyAccepted = "DataAlreadyAcceptedException"
 )
 
 // permanentCodes refuse a request for good: sending it again cannot help.
 // ResourceNotFoundException is permanent only when the sink may not create
 // what is missing (send.go handles it before asking here).
 var permanentCodes = map[string]bool{
-	"InvalidParameterException":    true,
-	"ValidationException":          true,
-	codeNotFound:                   true,
-	"SerializationException":       true,
-	"DataAlreadyAcceptedException": true,
+	"InvalidParameterException": true,
+	"ValidationException":       true,
+	codeNotFound:                true,
+	"SerializationException":    true,
 }
 
 // transientCodes are failures that a later attempt can overcome.

@@ -2,6 +2,7 @@ package cloudwatchlogs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"unsafe"
@@ -77,13 +78,35 @@ func (s *Sink) put(ctx context.Context, t target, call []item, res *result, sc *
 			return
 		}
 		out, err = s.client.PutLogEvents(ctx, in)
+		if err != nil && errorCode(err) == codeNotFound {
+			// Creation is eventually consistent: the service may not show
+			// a stream it just created. A later attempt will find it.
+			err = &notYetError{err}
+		}
 	}
-	if err != nil {
+	switch {
+	case errorCode(err) == codeAlreadyAccepted:
+		// Only from services that still check sequence tokens: the events
+		// are there.
+		s.accepted(call, nil, res)
+	case err != nil:
 		s.verdict(call, res, describe(err, t))
-		return
+	default:
+		s.accepted(call, out.RejectedLogEventsInfo, res)
 	}
-	s.accepted(call, out.RejectedLogEventsInfo, res)
 }
+
+// notYetError is a ResourceNotFoundException right after the sink created
+// the group or stream: transient.
+type notYetError struct{ err error }
+
+// Error says that the resource was just created.
+func (e *notYetError) Error() string {
+	return fmt.Sprintf("%v (just created; the service does not show it yet)", e.err)
+}
+
+// Unwrap returns the service's error.
+func (e *notYetError) Unwrap() error { return e.err }
 
 // input builds the call's request. Messages point into the request body:
 // the SDK serializes them before PutLogEvents returns.
@@ -144,7 +167,8 @@ func clampIndex(p *int32, def, n int) int {
 // permanent, else retried.
 func (s *Sink) verdict(call []item, res *result, err error) {
 	res.fail(err)
-	permanent := isPermanent(err) || retry.IsPermanent(err)
+	var notYet *notYetError
+	permanent := !errors.As(err, &notYet) && (isPermanent(err) || retry.IsPermanent(err))
 	for _, it := range call {
 		if permanent {
 			res.refuse(it.i, "")

@@ -358,3 +358,21 @@ func TestRequestsAreSignedAndCarryNoSequenceToken(t *testing.T) {
 		t.Fatalf("unsigned request answered %d, violations %v", resp, srv.Violations())
 	}
 }
+
+func TestStreamNotVisibleRightAfterCreationIsRetried(t *testing.T) {
+	srv := cwltest.New(t)
+	notFound := cwltest.Failure{Status: 400, Code: "ResourceNotFoundException", Message: "The specified log stream does not exist."}
+	// The first call finds no stream; the call right after creating it
+	// does not see it yet either.
+	srv.FailNext("PutLogEvents", 2, notFound)
+	h := newHarness(t, srv, testConfig(srv), now)
+	h.send(events("node-1", "c", 5, now))
+	h.finish()
+	h.checkAcks()
+	if n := len(srv.Events("/drover/test", "node-1")); n != 5 || h.discarded("rejected") != 0 {
+		t.Fatalf("stored %d, rejected %d", n, h.discarded("rejected"))
+	}
+	if !strings.Contains(h.logs.String(), "just created") {
+		t.Errorf("the retry was not explained:\n%s", h.logs.String())
+	}
+}
