@@ -12,6 +12,13 @@ const (
 	MaxPollUnwatched = 250 * time.Millisecond
 )
 
+// PollGrid aligns the polls that follow a backoff: their time is rounded
+// up to a multiple of PollGrid on the wall clock, so that the polls of
+// many idle files fall on the same instants and a source serves them in
+// one pass over its files instead of one pass per file. It delays a poll
+// by less than PollGrid.
+const PollGrid = MinPoll
+
 // Poll is when a followed file is to be read next. The zero Poll is due
 // at once.
 type Poll struct {
@@ -21,8 +28,9 @@ type Poll struct {
 }
 
 // Schedule sets Next after a poll at now: now again when the poll read
-// data, else after the backoff (see MinPoll), and never later than the
-// deadline of the unfinished line r holds (r may be nil).
+// data, else after the backoff (see MinPoll) rounded up to PollGrid, and
+// never later than the deadline of the unfinished line r holds (r may be
+// nil).
 func (p *Poll) Schedule(now time.Time, gotData, watched bool, r *Reader) {
 	if gotData {
 		p.backoff = 0
@@ -34,7 +42,7 @@ func (p *Poll) Schedule(now time.Time, gotData, watched bool, r *Reader) {
 		maxPoll = MaxPollWatched
 	}
 	p.backoff = min(max(2*p.backoff, MinPoll), maxPoll)
-	p.Next = now.Add(p.backoff)
+	p.Next = alignUp(now.Add(p.backoff))
 	if r == nil {
 		return
 	}
@@ -45,3 +53,11 @@ func (p *Poll) Schedule(now time.Time, gotData, watched bool, r *Reader) {
 
 // Due reports whether the file is due at now.
 func (p *Poll) Due(now time.Time) bool { return !now.Before(p.Next) }
+
+// alignUp rounds t up to a multiple of PollGrid.
+func alignUp(t time.Time) time.Time {
+	if r := t.Sub(t.Truncate(PollGrid)); r > 0 {
+		return t.Add(PollGrid - r)
+	}
+	return t
+}

@@ -54,3 +54,24 @@ func TestPollPartialDeadline(t *testing.T) {
 		t.Fatalf("next poll in %v, want the held line's deadline", d)
 	}
 }
+
+func TestPollTimesShareAGrid(t *testing.T) {
+	base := time.Unix(1000, 0)
+	seen := map[time.Time]bool{}
+	for i := range 1000 {
+		now := base.Add(time.Duration(i) * 997 * time.Microsecond)
+		p := Poll{backoff: MaxPollWatched}
+		p.Schedule(now, false, true, nil)
+		if d := p.Next.Sub(now); d < MaxPollWatched || d >= MaxPollWatched+PollGrid {
+			t.Fatalf("poll at %v scheduled %v later", now, d)
+		}
+		if p.Next.Sub(base)%PollGrid != 0 {
+			t.Fatalf("poll at %v not on the grid", p.Next)
+		}
+		seen[p.Next] = true
+	}
+	// 1000 polls spread over a second fall on the 40 instants of the grid.
+	if len(seen) > 41 {
+		t.Errorf("%d distinct poll times", len(seen))
+	}
+}
