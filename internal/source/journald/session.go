@@ -43,7 +43,7 @@ func (s *Source) session(ctx context.Context, out component.Emitter) (read bool,
 	defer close(done)
 	go func() {
 		select {
-		case <-s.tracker.failures():
+		case <-s.tracker.Failures():
 			p.stop()
 		case <-done:
 		}
@@ -52,7 +52,7 @@ func (s *Source) session(ctx context.Context, out component.Emitter) (read bool,
 	r := reading{s: s, skip: st.cursor}
 	for {
 		line, skipped, rerr := p.lines.next()
-		if s.tracker.failedBatch() {
+		if s.tracker.FailedBatch() {
 			_ = p.wait()
 			return r.read, errRewind
 		}
@@ -163,10 +163,10 @@ func (r *reading) flush(ctx context.Context, out component.Emitter) error {
 	pos := position{Cursor: string(r.cursor), Realtime: r.realtime}
 	s.resume = origin{cursor: pos.Cursor}
 	if r.n == 0 {
-		s.tracker.mark(pos)
+		s.tracker.Mark(pos)
 		return nil
 	}
-	b := &event.Batch{Events: r.events, Ack: s.tracker.add(pos)}
+	b := &event.Batch{Events: r.events, Ack: s.tracker.Add(pos)}
 	r.events, r.n = nil, 0
 	err := out.Emit(ctx, b)
 	b.Ack.Release(event.Delivered)

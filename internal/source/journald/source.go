@@ -118,7 +118,7 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 
 	bo := backoff{initial: restartInitial, max: restartMax}
 	for ctx.Err() == nil {
-		if s.tracker.failedBatch() {
+		if s.tracker.FailedBatch() {
 			s.rewind()
 		}
 		read, err := s.session(ctx, out)
@@ -148,7 +148,7 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 
 // rewind goes back to the committed position after a batch failed.
 func (s *Source) rewind() {
-	p := s.tracker.rewind()
+	p := s.tracker.Rewind()
 	s.resume = s.initial
 	if p.Cursor != "" && p.Cursor != s.badCurs {
 		s.resume = origin{cursor: p.Cursor}
@@ -168,7 +168,7 @@ func (s *Source) invalidCursor(e *invalidCursorError) {
 		s.initial = origin{now: true}
 	default:
 		s.initial = origin{}
-		if t := microsTime(s.tracker.snapshot().Realtime); !t.IsZero() {
+		if t := microsTime(s.tracker.Snapshot().Realtime); !t.IsZero() {
 			s.initial = origin{since: t}
 		}
 	}
@@ -183,9 +183,9 @@ func (s *Source) Close(ctx context.Context) error {
 	if s.tracker == nil {
 		return nil
 	}
-	if err := s.tracker.wait(ctx); err != nil {
+	if err := s.tracker.Wait(ctx); err != nil {
 		s.log.Warn("stopping with unacknowledged entries; they are read again at the next start",
-			"batches", s.tracker.pendingBatches())
+			"batches", s.tracker.PendingBatches())
 	}
 	if err := s.flusher.Flush(); err != nil {
 		return fmt.Errorf("saving the journal cursor: %w", err)

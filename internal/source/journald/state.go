@@ -23,7 +23,7 @@ type state struct {
 
 // save writes the committed position; it is the Flusher's save function.
 func (s *Source) save() error {
-	return s.file.Save(state{position: s.tracker.snapshot()})
+	return s.file.Save(state{position: s.tracker.Snapshot()})
 }
 
 // load reads the cursor file and sets where the first run starts. A

@@ -88,7 +88,7 @@ func New(cctx component.Context, cfg *Config) (*Source, error) {
 func (s *Source) StatePath() string { return s.file.Path }
 
 func (s *Source) save() error {
-	return s.file.Save(state{Cursor: s.tracker.snapshot(), Subscription: s.subKey})
+	return s.file.Save(state{Cursor: s.tracker.Snapshot(), Subscription: s.subKey})
 }
 
 // load reads the cursor, or sets up the start point of a fresh one.
@@ -174,7 +174,7 @@ var errReconnectNow = errors.New("reconnect")
 
 // attempt resolves a pending start_at = "now", then runs one connection.
 func (s *Source) attempt(ctx context.Context, out component.Emitter, bo *backoff) error {
-	if s.tracker.failedBatch() {
+	if s.tracker.FailedBatch() {
 		s.rewind()
 	}
 	if s.needNow {
@@ -211,7 +211,7 @@ func (s *Source) session(ctx context.Context, out component.Emitter, bo *backoff
 	defer close(done)
 	go func() {
 		select {
-		case <-s.tracker.failures():
+		case <-s.tracker.Failures():
 			c.cancel()
 		case <-done:
 		}
@@ -222,7 +222,7 @@ func (s *Source) session(ctx context.Context, out component.Emitter, bo *backoff
 	connected := false
 	for {
 		line, err := c.readLine()
-		if s.tracker.failedBatch() {
+		if s.tracker.FailedBatch() {
 			s.rewind()
 			return errReconnectNow
 		}
@@ -275,7 +275,7 @@ func (s *Source) session(ctx context.Context, out component.Emitter, bo *backoff
 
 // rewind goes back to the committed cursor after a batch failed.
 func (s *Source) rewind() {
-	s.resume = s.tracker.rewind()
+	s.resume = s.tracker.Rewind()
 	s.log.Warn("a batch was not delivered; reading again from the last acknowledged index", "index", s.resume.Index)
 }
 
@@ -291,7 +291,7 @@ func (s *Source) skipFrame(g *gate, big *frameTooLargeError) {
 		g.cur = Cursor{Index: big.Index}
 		g.skip = nil
 		s.resume = g.position()
-		s.tracker.mark(s.resume)
+		s.tracker.Mark(s.resume)
 	}
 }
 
@@ -320,7 +320,7 @@ func (s *Source) emitFrame(ctx context.Context, out component.Emitter, g *gate, 
 
 // emit hands a batch on, tracked so that its acknowledgement commits pos.
 func (s *Source) emit(ctx context.Context, out component.Emitter, evs []event.Event, pos Cursor) error {
-	b := &event.Batch{Events: evs, Ack: s.tracker.add(pos)}
+	b := &event.Batch{Events: evs, Ack: s.tracker.Add(pos)}
 	err := out.Emit(ctx, b)
 	b.Ack.Release(event.Delivered)
 	if err != nil {
@@ -366,7 +366,7 @@ func (s *Source) regression(ctx context.Context, out component.Emitter, g *gate,
 	s.log.Warn("Nomad's event index went backwards (cluster restored or -dev agent restarted); resetting the cursor and reading from the oldest event Nomad holds",
 		"cursor", g.cur.Index, "received", index)
 	s.resume = Cursor{}
-	s.tracker.mark(s.resume)
+	s.tracker.Mark(s.resume)
 	if s.cfg.Resync {
 		s.resync(ctx, out, s.resume)
 	}
@@ -459,9 +459,9 @@ func (s *Source) Close(ctx context.Context) error {
 	if s.tracker == nil {
 		return nil
 	}
-	if err := s.tracker.wait(ctx); err != nil {
+	if err := s.tracker.Wait(ctx); err != nil {
 		s.log.Warn("stopping with unacknowledged events; they are read again at the next start",
-			"batches", s.tracker.pendingBatches())
+			"batches", s.tracker.PendingBatches())
 	}
 	if err := s.flusher.Flush(); err != nil {
 		return fmt.Errorf("saving the cursor: %w", err)
