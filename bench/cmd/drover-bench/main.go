@@ -85,7 +85,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.DurationVar(&set.Idle, "idle", set.Idle, "how long the many-files scenario stays idle at the end")
 	profile := fs.String("cpuprofile", "", "directory for a CPU profile of drover per scenario (<name>.cpu.pprof)")
 	profileSecs := fs.Int("profile-seconds", 20, "length of each CPU profile, from when drover is ready")
-	waitLoad := fs.Float64("wait-load", 0, "wait until the 1-minute load average is below this before each scenario (0: do not wait)")
+	waitLoad := fs.Float64("wait-load", 0, "first wait until the 1-minute load average is below this, polling every minute (0: do not wait)")
 	waitMax := fs.Duration("wait-max", 30*time.Minute, "longest wait for the load average")
 	out := fs.String("out", "", "also write the Markdown report to this file")
 	if err := fs.Parse(args); err != nil {
@@ -118,17 +118,17 @@ func runBench(ctx context.Context, args []string) error {
 	}
 	opts := harness.Options{Bin: *bin, WorkDir: *work, Keep: *keep, ProfileDir: *profile,
 		ProfileSeconds: *profileSecs, Progress: os.Stderr}
+	if *waitLoad > 0 {
+		l, ok, err := harness.WaitForLoad(ctx, *waitLoad, time.Minute, *waitMax, logf)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			logf("load average still %.2f after %s; measuring anyway (the table records it)", l[0], *waitMax)
+		}
+	}
 	var results []harness.Result
 	for _, s := range scenarios {
-		if *waitLoad > 0 {
-			l, ok, err := harness.WaitForLoad(ctx, *waitLoad, time.Minute, *waitMax, logf)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				logf("load average still %.2f after %s; measuring anyway (the table records it)", l[0], *waitMax)
-			}
-		}
 		logf("%s: %s", s.Name, s.Describe())
 		r, err := harness.Run(ctx, opts, s)
 		if err != nil {
