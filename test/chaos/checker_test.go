@@ -178,15 +178,18 @@ func (k *checker) locateLocked(c *chain, msg string) string {
 // rest is lost: the head as far as the files before that one hold it.
 func (k *checker) headLocked(rec *record, msg string, idx, seq int, ok bool) {
 	k.partial++
-	if ok && idx < len(k.chains) && k.chains[idx] != nil {
-		c := k.chains[idx]
-		raw := appendLine(nil, k.seed, idx, seq)
+	c := k.byKey[rec.Nomad.AllocID+"/"+rec.Nomad.TaskName+"/"+rec.Stream]
+	if ok && idx < len(k.chains) {
+		c = k.chains[idx] // the head holds the whole id
+	}
+	if c != nil && k.metaLocked(c.info, rec) == "" {
 		for n, f := range c.fragments() {
-			if f.contSeq != seq {
+			if ok && f.contSeq != seq {
 				continue
 			}
+			raw := appendLine(nil, k.seed, c.info.index, f.contSeq)
 			want := expect(raw[:f.contOff])
-			if msg == want.message && rec.Truncated == want.truncated && k.metaLocked(c.info, rec) == "" {
+			if msg == want.message && rec.Truncated == want.truncated {
 				k.fragOK++
 				k.frags = append(k.frags, fragment{c: c, n: n, head: true})
 				return
@@ -229,6 +232,7 @@ type verdict struct {
 	bad        int // events that must not exist
 	problems   []string
 	firstLost  []string
+	excusedBy  map[string]int // excused lines by stream and reason, with detail
 }
 
 // allArrived reports whether every line written to the chains arrived.
@@ -343,6 +347,16 @@ func (k *checker) verdict(runs []run, reports []lossReport, detail bool) verdict
 					why = "purged"
 				}
 			}
+			if detail && why != "" {
+				if v.excusedBy == nil {
+					v.excusedBy = map[string]int{}
+				}
+				when := "while drover ran"
+				if fs := c.filesOf(seq); len(fs) > 0 && !runningAt(runs, c.file(fs[len(fs)-1]).deleted) {
+					when = "while drover was down"
+				}
+				v.excusedBy[fmt.Sprintf("%s %s %s (%d KiB x %d)", c.info.key(), why, when, c.rot.maxSize>>10, c.rot.maxFiles)]++
+			}
 			switch why {
 			case "gc":
 				v.gced++
@@ -372,4 +386,14 @@ func timesOf(ts []time.Time) string {
 		out[i] = t.Format(time.StampMicro)
 	}
 	return strings.Join(out, ", ")
+}
+
+// runningAt reports whether a drover process ran at t.
+func runningAt(runs []run, t time.Time) bool {
+	for _, r := range runs {
+		if !t.Before(r.start) && (r.end.IsZero() || t.Before(r.end)) {
+			return true
+		}
+	}
+	return false
 }

@@ -22,6 +22,7 @@ type supervisor struct {
 	bin     string
 	workDir string // configuration, logs of each process
 	cfgPath string
+	logf    func(format string, args ...any) // the supervisor's events, for diagnosis
 
 	mu      sync.Mutex
 	cur     *process
@@ -44,7 +45,8 @@ type process struct {
 }
 
 func newSupervisor(bin, workDir string) *supervisor {
-	return &supervisor{bin: bin, workDir: workDir, cfgPath: filepath.Join(workDir, "drover.hcl")}
+	return &supervisor{bin: bin, workDir: workDir, cfgPath: filepath.Join(workDir, "drover.hcl"),
+		logf: func(string, ...any) {}}
 }
 
 // writeConfig replaces the configuration file atomically.
@@ -89,6 +91,7 @@ func (s *supervisor) start(cfg string) error {
 		return fmt.Errorf("starting drover: %w", err)
 	}
 	s.cur = p
+	s.logf("drover %d started (pid %d)", idx, cmd.Process.Pid)
 	go s.reap(p)
 	return nil
 }
@@ -113,6 +116,7 @@ func (s *supervisor) reap(p *process) {
 	p.log.Close()
 	s.mu.Lock()
 	s.runs[p.index].end = end
+	s.logf("drover %d ended: %v", p.index, err)
 	if !p.expected {
 		s.crashes = append(s.crashes, fmt.Sprintf("drover process %d ended by itself (%v); its log ends with:\n%s",
 			p.index, err, tailOf(p.logPath, 30)))

@@ -138,6 +138,7 @@ func (f *faults) sink(ctx context.Context, rng *rand.Rand) {
 			f.fail(err.Error())
 			return
 		}
+		f.logf("sink fault for %v: %+v", d, m)
 		f.mu.Lock()
 		f.sinkOutages++
 		f.mu.Unlock()
@@ -146,6 +147,7 @@ func (f *faults) sink(ctx context.Context, rng *rand.Rand) {
 			f.fail(err.Error())
 			return
 		}
+		f.logf("sink fault over")
 	}
 }
 
@@ -162,7 +164,9 @@ func (f *faults) api(ctx context.Context, rng *rand.Rand) {
 		f.mu.Lock()
 		f.apiOutages++
 		f.mu.Unlock()
-		switch rng.IntN(6) {
+		kind := rng.IntN(6)
+		f.logf("api fault %d on %s", kind, ep)
+		switch kind {
 		case 0:
 			f.srv.Fail(ep, []int{500, 502, 503, 403}[rng.IntN(4)], 1+rng.IntN(20))
 		case 1:
@@ -177,6 +181,7 @@ func (f *faults) api(ctx context.Context, rng *rand.Rand) {
 			f.srv.Down()
 			sleep(ctx, uniform(rng, 300*time.Millisecond, 10*time.Second))
 			f.srv.Up()
+			f.logf("api up again")
 		}
 	}
 }
@@ -196,6 +201,7 @@ func (f *faults) reloader(ctx context.Context, rng *rand.Rand) {
 		if err := f.sup.reload(cfg); err != nil {
 			f.fail(err.Error())
 		}
+		f.logf("reloaded")
 	}
 }
 

@@ -139,9 +139,19 @@ func TestChaos(t *testing.T) {
 	if v := os.Getenv("CHAOS_LOG_LEVEL"); v != "" {
 		e.logLevel = v
 	}
-	render := func(rng *rand.Rand, disk bool) string { return pickVariant(rng, disk).render(e) }
 
-	w := newWorld(worldOptions{seed: o.seed, allocDir: allocDir, rate: o.rate, churnEvery: 3 * time.Second, maxChurn: 6}, srv, chk, chk.fail)
+	events, err := newEventLog(filepath.Join(work, "events.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer events.close()
+	sup.logf = events.logf
+	render := func(rng *rand.Rand, disk bool) string {
+		v := pickVariant(rng, disk)
+		events.logf("configuration: %s", v)
+		return v.render(e)
+	}
+	w := newWorld(worldOptions{seed: o.seed, allocDir: allocDir, rate: o.rate, churnEvery: 3 * time.Second, maxChurn: 6}, srv, chk, chk.fail, events.logf)
 	if err := w.start(); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +167,7 @@ func TestChaos(t *testing.T) {
 		o:   faultOptions{seed: o.seed, killEvery: 3 * time.Second, sinkEvery: 5 * time.Second, apiEvery: 6 * time.Second, reloadEvery: 20 * time.Second},
 		sup: sup, recv: recv, srv: srv,
 		cfg:  func(rng *rand.Rand) string { return render(rng, false) },
-		fail: chk.fail, logf: t.Logf,
+		fail: chk.fail, logf: events.logf,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	f.run(ctx)
@@ -214,6 +224,9 @@ func TestChaos(t *testing.T) {
 		v.duplicates, v.fragments, v.bad, v.events, requests, kills, stops, reloads, sinkOut, apiOut,
 		allocs, completed, gced, catchUp.Round(100*time.Millisecond))
 	t.Log(summary)
+	for k, n := range v.excusedBy {
+		t.Logf("excused: %d lines of %s", n, k)
+	}
 	if path := os.Getenv("CHAOS_SUMMARY"); path != "" {
 		if err := os.WriteFile(path, []byte(summary+"\n"), 0o644); err != nil {
 			t.Error(err)

@@ -14,9 +14,10 @@ import (
 
 // Rotation profiles of the tasks: logmon's max_file_size and max_files.
 var (
-	// storm rotates every few lines and purges within seconds when the
-	// task is busy: a reader that falls behind loses files.
-	storm = rotation{maxSize: 4 << 10, maxFiles: 25}
+	// storm rotates every few lines (bursts create dozens of files in
+	// milliseconds) and keeps a window of 400 KiB: a reader that falls
+	// that far behind loses files.
+	storm = rotation{maxSize: 4 << 10, maxFiles: 100}
 	// normal keeps a few files of moderate size.
 	normal = rotation{maxSize: 32 << 10, maxFiles: 5}
 	// big rotates rarely.
@@ -45,6 +46,7 @@ type world struct {
 	srv  *nomadtest.Server
 	chk  *checker
 	fail func(string)
+	logf func(format string, args ...any) // the world's events, for diagnosis
 
 	stop    chan struct{}
 	stopped sync.Once
@@ -69,8 +71,8 @@ type allocation struct {
 	ends   time.Time // churn: when it completes
 }
 
-func newWorld(o worldOptions, srv *nomadtest.Server, chk *checker, fail func(string)) *world {
-	return &world{o: o, srv: srv, chk: chk, fail: fail, stop: make(chan struct{})}
+func newWorld(o worldOptions, srv *nomadtest.Server, chk *checker, fail func(string), logf func(string, ...any)) *world {
+	return &world{o: o, srv: srv, chk: chk, fail: fail, logf: logf, stop: make(chan struct{})}
 }
 
 // start creates the long-running allocations and starts the churn.
@@ -129,6 +131,7 @@ func (w *world) startAlloc(spec nomadtest.Alloc, rots []rotation, churn bool) (*
 	w.allocs = append(w.allocs, a)
 	w.started++
 	w.mu.Unlock()
+	w.logf("alloc %s started: %s/%s, %d streams from %d", spec.ID, spec.Namespace, spec.Job, len(a.chains), a.chains[0].info.index)
 	for _, c := range a.chains {
 		rate := w.o.rate
 		if c.info.stream == "stderr" {
@@ -148,12 +151,16 @@ func (w *world) startAlloc(spec nomadtest.Alloc, rots []rotation, churn bool) (*
 // write writes lines into c at about rate per second until stop: every
 // 100 ms a batch cut into a few chunks at arbitrary bytes (logmon flushes
 // its buffer every 100 ms, in the middle of lines), now and then a burst
-// of thousands of lines (a rotation storm).
+// of hundreds of lines (a rotation storm).
 func (w *world) write(c *chain, rate int, stop <-chan struct{}) {
 	rng := rand.New(rand.NewPCG(w.o.seed, uint64(c.info.index)))
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	pause := func() { time.Sleep(time.Duration(rng.IntN(20)) * time.Millisecond) }
+	// A burst fills up to half of what logmon keeps (at about 200 bytes a
+	// line): a reader that keeps up loses nothing, one that is down for
+	// long or far behind does.
+	burst := int(c.rot.maxSize) * c.rot.maxFiles / 400
 	for {
 		select {
 		case <-stop:
@@ -161,8 +168,8 @@ func (w *world) write(c *chain, rate int, stop <-chan struct{}) {
 		case <-tick.C:
 		}
 		n := rng.IntN(rate/5 + 1)
-		if rng.IntN(400) == 0 {
-			n = 500 + rng.IntN(2500)
+		if rng.IntN(300) == 0 {
+			n = burst/2 + rng.IntN(burst/2+1)
 		}
 		if n == 0 {
 			continue
@@ -230,9 +237,9 @@ func (w *world) snapshot() []*allocation {
 }
 
 // complete stops an allocation's writers (each finishes its lines), marks
-// it complete in the API, and schedules its garbage collection: eager (a
-// second or two later, whatever drover read) or patient (once every line
-// arrived, or after 30 s).
+// it complete in the API, and schedules its garbage collection: eager (one
+// time in five: a few seconds later, whatever drover read) or patient
+// (once every line arrived, or after 30 s).
 func (w *world) complete(a *allocation, rng *rand.Rand) {
 	close(a.stop)
 	a.wg.Wait()
@@ -248,8 +255,9 @@ func (w *world) complete(a *allocation, rng *rand.Rand) {
 		desired = "run"
 	}
 	w.srv.SetAllocStatus(a.spec.ID, "complete", desired)
-	eager := rng.IntN(2) == 0
-	delay := time.Duration(500+rng.IntN(2500)) * time.Millisecond
+	w.logf("alloc %s complete", a.spec.ID)
+	eager := rng.IntN(5) == 0
+	delay := time.Duration(1000+rng.IntN(3000)) * time.Millisecond
 	apiDelay := time.Duration(200+rng.IntN(2000)) * time.Millisecond
 	w.life.Add(1)
 	go func() {
@@ -275,6 +283,7 @@ func (w *world) complete(a *allocation, rng *rand.Rand) {
 		for _, c := range a.chains {
 			c.gc(at)
 		}
+		w.logf("alloc %s garbage-collected (eager %v)", a.spec.ID, eager)
 		w.mu.Lock()
 		w.gced++
 		w.mu.Unlock()
@@ -283,6 +292,7 @@ func (w *world) complete(a *allocation, rng *rand.Rand) {
 		case <-time.After(apiDelay):
 		}
 		w.srv.RemoveAlloc(a.spec.ID)
+		w.logf("alloc %s removed from the API", a.spec.ID)
 	}()
 }
 
