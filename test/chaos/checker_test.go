@@ -271,7 +271,9 @@ func (k *checker) verdict(runs []run, reports []lossReport, detail bool) verdict
 	k.mu.Lock()
 	chains := append([]*chain(nil), k.chains...)
 	counts := make([][]uint16, len(k.counts))
-	copy(counts, k.counts)
+	for i, cs := range k.counts {
+		counts[i] = append([]uint16(nil), cs...) // observe changes them in place
+	}
 	v := verdict{events: k.events, fragments: k.fragOK, bad: k.bad, problems: append([]string(nil), k.probs...)}
 	frags := append([]fragment(nil), k.frags...)
 	k.mu.Unlock()
