@@ -14,6 +14,9 @@
 //   - Reader ties these together for one open file: it reads a chunk into a
 //     caller-owned buffer, frames it into an event.Batch whose messages live
 //     in one arena, and gives each batch an Ack wired to its Progress.
+//   - Budget bounds the descriptors of a source's Readers (max_open_files):
+//     idle Readers at their end are parked (descriptor closed, state kept)
+//     and reopened by identity when their file changes.
 //
 // A Reader is used by one goroutine at a time. Acks may fire on any
 // goroutine; Progress and Inflight are safe for that.

@@ -34,6 +34,9 @@ func (r *Reader) Match(fp Fingerprint, offset int64) (Match, error) {
 	if fp.FileID != r.id {
 		return Reused, nil
 	}
+	if r.f == nil {
+		return Reused, ErrParked
+	}
 	ok, err := HeadMatches(r.f, fp)
 	switch {
 	case err != nil:

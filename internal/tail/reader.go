@@ -89,6 +89,11 @@ type Reader struct {
 	size     int64 // size at the last Stat
 	heldFrom time.Time
 
+	// While parked (f nil): the file's size and modification time when
+	// it was parked, for CheckParked.
+	parkedSize int64
+	parkedMod  time.Time
+
 	warnedTruncation bool
 }
 
@@ -174,7 +179,12 @@ func (r *Reader) SetPath(path string, meta *event.Meta) {
 
 // HeadMatches reports whether the file's head still matches fp (see
 // HeadMatches).
-func (r *Reader) HeadMatches(fp Fingerprint) (bool, error) { return HeadMatches(r.f, fp) }
+func (r *Reader) HeadMatches(fp Fingerprint) (bool, error) {
+	if r.f == nil {
+		return false, ErrParked
+	}
+	return HeadMatches(r.f, fp)
+}
 
 // Status is what Stat found.
 type Status struct {
@@ -194,6 +204,9 @@ type Status struct {
 // replaced. While the file is shorter than MaxHead it extends the
 // fingerprint to the new head (after checking the old head is unchanged).
 func (r *Reader) Stat() (Status, error) {
+	if r.f == nil {
+		return Status{}, ErrParked
+	}
 	fi, err := r.f.Stat()
 	if err != nil {
 		return Status{}, fmt.Errorf("checking %s: %w", r.path, err)
@@ -242,6 +255,9 @@ func (r *Reader) checkHead() (bool, error) {
 // head cannot be read, the fingerprint covers no bytes until a later Stat
 // extends it, and the error is returned.
 func (r *Reader) Restart(now time.Time) (*event.Batch, error) {
+	if r.f == nil {
+		return nil, ErrParked
+	}
 	b := r.Flush(now)
 	fp, err := ReadFingerprint(r.f, r.id)
 	if err != nil {
@@ -288,6 +304,9 @@ func (r *Reader) Holding() bool { return r.framer.Holding() }
 // Every event gets Timestamp now and the Reader's Meta. The batch's Ack is
 // held once by the caller, who releases it after emitting the batch.
 func (r *Reader) Read(buf []byte, now time.Time) (b *event.Batch, n int, err error) {
+	if r.f == nil {
+		return nil, 0, ErrParked
+	}
 	got, err := r.f.ReadAt(buf, r.readOff)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, 0, fmt.Errorf("reading %s at offset %d: %w", r.path, r.readOff, err)
@@ -396,9 +415,15 @@ func (r *Reader) finish(bb *builder) *event.Batch {
 	return &event.Batch{Events: bb.events, Ack: r.prog.Add(r.doneOff)}
 }
 
-// Close closes the file. The Progress stays usable.
+// Close closes the file (nothing to do when it is parked). The Progress
+// stays usable.
 func (r *Reader) Close() error {
-	if err := r.f.Close(); err != nil {
+	if r.f == nil {
+		return nil
+	}
+	f := r.f
+	r.f = nil
+	if err := f.Close(); err != nil {
 		return fmt.Errorf("closing %s: %w", r.path, err)
 	}
 	return nil
