@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 )
 
 // Parking closes a Reader's descriptor while keeping everything else, so
@@ -29,8 +28,8 @@ var (
 )
 
 // Park closes the descriptor and keeps the rest: the offsets, a held line,
-// the Progress, the fingerprint, and the size and modification time the
-// file had, for CheckParked. Read, Stat, Match, HeadMatches and Restart
+// the Progress, the fingerprint, and the modification time seen by the
+// last Stat, for CheckParked. Read, Stat, Match, HeadMatches and Restart
 // return ErrParked until Reopen; Flush, Rewind, HandOff and the accessors
 // work as usual, and Close is a no-op. Parking a parked Reader does
 // nothing.
@@ -38,13 +37,7 @@ func (r *Reader) Park() error {
 	if r.f == nil {
 		return nil
 	}
-	fi, err := r.f.Stat()
-	if err == nil {
-		r.parkedSize, r.parkedMod = fi.Size(), fi.ModTime()
-	} else {
-		r.parkedSize, r.parkedMod = -1, time.Time{}
-	}
-	err = r.f.Close()
+	err := r.f.Close()
 	r.f = nil
 	if err != nil {
 		return fmt.Errorf("parking %s: %w", r.path, err)
@@ -57,10 +50,11 @@ func (r *Reader) Parked() bool { return r.f == nil }
 
 // CheckParked looks at a parked Reader's file through path without opening
 // it. changed: path holds the Reader's file (same device and inode) and
-// its size or modification time differ from when it was parked: Reopen it
-// and read. moved: path holds another file or nothing: the file was
-// renamed or deleted (Reopen looks for it in the directory). Neither: the
-// file is as it was, nothing to read.
+// its size is not Offset, or its modification time is not the one the
+// last Stat saw (bytes written since, maybe just before it was parked):
+// Reopen it and read. moved: path holds another file or nothing: the file
+// was renamed or deleted (Reopen looks for it in the directory). Neither:
+// nothing to read.
 func (r *Reader) CheckParked(path string) (changed, moved bool, err error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -72,7 +66,7 @@ func (r *Reader) CheckParked(path string) (changed, moved bool, err error) {
 	if id, ok := IDOf(fi); !ok || id != r.id {
 		return false, true, nil
 	}
-	return fi.Size() != r.parkedSize || !fi.ModTime().Equal(r.parkedMod), false, nil
+	return fi.Size() != r.readOff || !fi.ModTime().Equal(r.mod), false, nil
 }
 
 // Reopen opens the file of a parked Reader again: at path when the file

@@ -89,10 +89,7 @@ type Reader struct {
 	size     int64 // size at the last Stat
 	heldFrom time.Time
 
-	// While parked (f nil): the file's size and modification time when
-	// it was parked, for CheckParked.
-	parkedSize int64
-	parkedMod  time.Time
+	mod time.Time // modification time seen by the last Stat (or Open)
 
 	warnedTruncation bool
 }
@@ -122,7 +119,7 @@ func Open(path string, o Options) (*Reader, error) {
 		_ = f.Close()
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
-	r := &Reader{f: f, path: path, id: id, o: o, fp: fp, size: fi.Size()}
+	r := &Reader{f: f, path: path, id: id, o: o, fp: fp, size: fi.Size(), mod: fi.ModTime()}
 	r.framer.Max = o.MaxLineBytes
 	r.prog = NewProgress(fp, 0, o.Inflight, o.OnCommit)
 	return r, nil
@@ -212,6 +209,7 @@ func (r *Reader) Stat() (Status, error) {
 		return Status{}, fmt.Errorf("checking %s: %w", r.path, err)
 	}
 	st := Status{Size: fi.Size(), Grew: fi.Size() > r.size}
+	r.mod = fi.ModTime()
 	if n, ok := nlinkOf(fi); ok && n == 0 {
 		st.Deleted = true
 	}

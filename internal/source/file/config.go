@@ -56,6 +56,10 @@ type Config struct {
 	// CheckpointRetention is how long the position of a file that is gone
 	// is remembered.
 	CheckpointRetention time.Duration `hcl:"checkpoint_retention"`
+	// MaxOpenFiles bounds the files held open; idle files at their end are
+	// closed and reopened by identity when they change (see tail.Budget).
+	// 0 is tail.DefaultMaxOpenFiles().
+	MaxOpenFiles int `hcl:"max_open_files"`
 }
 
 // Defaults.
@@ -124,6 +128,8 @@ func (c *Config) Validate() error {
 		return config.Errorf("checkpoint_interval", "must be positive")
 	case c.CheckpointRetention <= 0:
 		return config.Errorf("checkpoint_retention", "must be positive")
+	case c.MaxOpenFiles < 0:
+		return config.Errorf("max_open_files", "must not be negative (0 is half the process's open-file limit)")
 	}
 	return nil
 }

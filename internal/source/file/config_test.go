@@ -58,6 +58,8 @@ func TestValidate(t *testing.T) {
 		{"bad exclude", "exclude", func(c *Config) { c.Exclude = []string{"/x/[z"} }},
 		{"read_from", "read_from", func(c *Config) { c.ReadFrom = "middle" }},
 		{"ignore_older", "ignore_older", func(c *Config) { c.IgnoreOlder = -1 }},
+		{"max_open_files", "max_open_files", func(c *Config) { c.MaxOpenFiles = -1 }},
+		{"max_open_files one", "", func(c *Config) { c.MaxOpenFiles = 1 }},
 		{"scan_interval", "scan_interval", func(c *Config) { c.ScanInterval = time.Millisecond }},
 		{"rotate_wait", "rotate_wait", func(c *Config) { c.RotateWait = -time.Second }},
 		{"rotate_wait zero ok", "", func(c *Config) { c.RotateWait = 0 }},

@@ -138,6 +138,20 @@ func (s *Source) openNew(c *candidate, now time.Time, initial bool) bool {
 		}
 		return false
 	}
+	if !s.budget.Room() {
+		// Every open file has unread data: this one waits until some are
+		// read to their end (the next scan after that opens it).
+		s.budget.Deferred()
+		s.deferred = true
+		if initial {
+			s.lateInitial[c.id] = struct{}{}
+		}
+		return false
+	}
+	if _, ok := s.lateInitial[c.id]; ok {
+		initial = true // found by the first scan: read_from applies
+		delete(s.lateInitial, c.id)
+	}
 	r, err := tail.Open(p, tail.Options{
 		MaxLineBytes:       int(s.cfg.MaxLineBytes),
 		MaxBatchEvents:     maxBatchEvents,
@@ -167,6 +181,9 @@ func (s *Source) openNew(c *candidate, now time.Time, initial bool) bool {
 	start, how := s.startOffset(r, k, initial)
 	r.Start(start)
 	t := &tracked{r: r, path: p, behind: s.m.BytesBehind(p), poll: tail.Poll{Next: now}, lastGrowth: now}
+	// A file that disappeared from its path is being read to its end: if
+	// it were parked, it could not be found again.
+	t.slot = s.budget.Track(r, func() bool { return t.goneAt.IsZero() })
 	t.behind.Set(float64(r.Behind()))
 	s.mu.Lock()
 	s.files[c.id] = t
@@ -175,7 +192,6 @@ func (s *Source) openNew(c *candidate, now time.Time, initial bool) bool {
 	delete(s.ignored, c.id)
 	s.byPath[p] = t
 	s.order = append(s.order, t)
-	s.m.FilesOpen.Inc()
 	s.flusher.Mark()
 	s.log.Info("following file", "file", p, "offset", start, "start", how)
 	return true

@@ -40,12 +40,20 @@ func (s *Source) round(ctx context.Context, out component.Emitter, now time.Time
 // service checks one file, reads up to perFileBudget bytes of it, and closes
 // it when it is gone and done. got reports whether bytes were read.
 func (s *Source) service(ctx context.Context, out component.Emitter, t *tracked, now time.Time) (got bool, err error) {
+	replaced := false
+	if t.slot.Parked() {
+		var open bool
+		if open, replaced, err = s.unpark(ctx, out, t, now); !open || err != nil {
+			return false, err
+		}
+	}
 	st, serr := t.r.Stat()
 	if serr != nil {
 		s.readFailed(t, serr)
 		s.schedule(t, now, false)
 		return false, nil
 	}
+	st.Truncated = st.Truncated || replaced
 	t.deleted = st.Deleted
 	// Set before emitting: while a full sink blocks the emit, the gauge
 	// shows how far behind the file is.
@@ -92,6 +100,7 @@ func (s *Source) service(ctx context.Context, out component.Emitter, t *tracked,
 	t.behind.Set(float64(t.r.Behind()))
 	if read > 0 {
 		t.lastGrowth = now
+		t.slot.Touch()
 	}
 	s.schedule(t, now, read > 0)
 
@@ -129,7 +138,7 @@ func (s *Source) closeFile(ctx context.Context, out component.Emitter, t *tracke
 	if err := s.emit(ctx, out, t.r.Flush(now)); err != nil {
 		return err
 	}
-	if err := t.r.Close(); err != nil {
+	if err := t.slot.Close(); err != nil {
 		s.log.Warn("closing file", "file", t.path, "error", err)
 	}
 	t.closed = true
@@ -142,7 +151,6 @@ func (s *Source) closeFile(ctx context.Context, out component.Emitter, t *tracke
 	if s.byPath[t.path] == t {
 		delete(s.byPath, t.path)
 	}
-	s.m.FilesOpen.Dec()
 	s.m.ForgetFile(t.path)
 	s.flusher.Mark()
 	s.log.Debug("closed file that disappeared", "file", t.path, "deleted", t.deleted, "offset", t.r.Offset())
@@ -165,6 +173,7 @@ func (s *Source) rewindFailed() {
 	for _, t := range s.order {
 		if t.r.Progress().Failed() {
 			t.r.Rewind()
+			t.wake = true // a parked file must be reopened to read them
 			t.poll.Next = time.Time{}
 			s.log.Info("reading again data whose delivery failed", "file", t.path, "offset", t.r.Offset())
 		}

@@ -56,6 +56,7 @@ type Source struct {
 	store    checkpoint.File
 	inflight *tail.Inflight
 	flusher  *checkpoint.Flusher
+	budget   *tail.Budget
 	buf      []byte
 
 	running   atomic.Bool
@@ -71,6 +72,10 @@ type Source struct {
 	ignored map[tail.FileID]int64
 	skipped map[string]struct{} // non-regular paths already logged
 	watcher *watcher            // nil when fsnotify is off or unavailable
+	// deferred: a scan left new files unopened for want of room under
+	// max_open_files; lateInitial are those the first scan found.
+	deferred    bool
+	lateInitial map[tail.FileID]struct{}
 
 	// mu guards files, known and tracked.path against the Flusher's
 	// snapshots.
@@ -79,11 +84,15 @@ type Source struct {
 	known map[tail.FileID]*knownFile
 }
 
-// tracked is one open file.
+// tracked is one followed file. Its Reader may be parked by the budget
+// (descriptor closed at the file's end while idle); service reopens it
+// when the file changes.
 type tracked struct {
 	r      *tail.Reader
+	slot   *tail.Slot
 	path   string
 	behind prometheus.Gauge
+	wake   bool // read it even if parked and unchanged (its reads were rewound)
 
 	poll       tail.Poll // idle files are polled with a backoff (see tail.Poll)
 	goneAt     time.Time // when a scan first missed it; zero while present
@@ -108,22 +117,32 @@ func New(ctx component.Context, cfg *Config) (*Source, error) {
 		return nil, errors.New("file source: the data directory is not set")
 	}
 	s := &Source{
-		cfg:      cfg,
-		cctx:     ctx,
-		log:      ctx.Logger,
-		m:        ctx.Metrics,
-		match:    newMatcher(cfg.Include, cfg.Exclude),
-		store:    checkpoint.File{Path: checkpoint.PathFor(ctx.DataDir, "file", ctx.ID), Version: stateVersion},
-		inflight: tail.NewInflight(ctx.Metrics.Unacknowledged),
-		buf:      make([]byte, readBufferSize),
-		byPath:   map[string]*tracked{},
-		failing:  map[string]string{},
-		ignored:  map[tail.FileID]int64{},
-		skipped:  map[string]struct{}{},
-		files:    map[tail.FileID]*tracked{},
-		known:    map[tail.FileID]*knownFile{},
+		cfg:         cfg,
+		cctx:        ctx,
+		log:         ctx.Logger,
+		m:           ctx.Metrics,
+		match:       newMatcher(cfg.Include, cfg.Exclude),
+		store:       checkpoint.File{Path: checkpoint.PathFor(ctx.DataDir, "file", ctx.ID), Version: stateVersion},
+		inflight:    tail.NewInflight(ctx.Metrics.Unacknowledged),
+		buf:         make([]byte, readBufferSize),
+		byPath:      map[string]*tracked{},
+		failing:     map[string]string{},
+		ignored:     map[tail.FileID]int64{},
+		skipped:     map[string]struct{}{},
+		lateInitial: map[tail.FileID]struct{}{},
+		files:       map[tail.FileID]*tracked{},
+		known:       map[tail.FileID]*knownFile{},
 	}
 	s.flusher = checkpoint.NewFlusher(cfg.CheckpointInterval, s.save, s.log, s.m.Errors("checkpoint"))
+	maxOpen := cfg.MaxOpenFiles
+	if maxOpen == 0 {
+		maxOpen = tail.DefaultMaxOpenFiles()
+	}
+	budget, err := tail.NewBudget(maxOpen, s.m, s.log)
+	if err != nil {
+		return nil, fmt.Errorf("file source: %w", err)
+	}
+	s.budget = budget
 	return s, nil
 }
 
@@ -202,6 +221,11 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 		if err != nil {
 			return nil // ctx ended while emitting
 		}
+		if s.deferred && s.budget.Spare() {
+			// Files read to their end can be parked for the files a scan
+			// left unopened.
+			s.deferred, pendingRescan = false, true
+		}
 		if busy {
 			continue
 		}
@@ -252,10 +276,9 @@ func (s *Source) Close(ctx context.Context) error {
 		errs = s.inflight.Settle(ctx, s.log, save)
 		s.mu.Lock()
 		for _, t := range s.order {
-			if err := t.r.Close(); err != nil {
+			if err := t.slot.Close(); err != nil {
 				errs = append(errs, err)
 			}
-			s.m.FilesOpen.Dec()
 			s.m.ForgetFile(t.path)
 		}
 		s.order = nil

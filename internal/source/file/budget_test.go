@@ -1,0 +1,172 @@
+package file
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// gaugePeak samples a gauge every millisecond and keeps its highest
+// value: the budget updates files_open at every open and close, on the
+// source's goroutine.
+type gaugePeak struct {
+	g    prometheus.Gauge
+	peak atomic.Int64
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+func sampleGauge(g prometheus.Gauge) *gaugePeak {
+	s := &gaugePeak{g: g, stop: make(chan struct{})}
+	s.done.Add(1)
+	go func() {
+		defer s.done.Done()
+		for {
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			if n := int64(testutil.ToFloat64(g)); n > s.peak.Load() {
+				s.peak.Store(n)
+			}
+		}
+	}()
+	return s
+}
+
+func (s *gaugePeak) finish() int64 {
+	close(s.stop)
+	s.done.Wait()
+	return s.peak.Load()
+}
+
+// openBelow counts this process's read-only descriptors on files below
+// dir (the test's own writes are not the source's). The listing is not
+// atomic: call it while the source is idle.
+func openBelow(t testing.TB, dir string) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot list open files: %v", err)
+	}
+	n := 0
+	for _, e := range entries {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", e.Name()))
+		if err != nil || !strings.HasPrefix(target, dir+string(filepath.Separator)) {
+			continue
+		}
+		info, err := os.ReadFile(filepath.Join("/proc/self/fdinfo", e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(info), "\n") {
+			if v, ok := strings.CutPrefix(line, "flags:"); ok {
+				if flags, err := strconv.ParseUint(strings.TrimSpace(v), 8, 64); err == nil && flags&syscall.O_ACCMODE == syscall.O_RDONLY {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// 2000 files followed with max_open_files = 100: never more than 100 of
+// them open, every line delivered (those written before the start, and
+// those written later to files that were closed meanwhile), and no file
+// opened beyond the budget.
+func TestTwoThousandFilesWithinTheBudget(t *testing.T) {
+	const files, budget = 2000, 100
+	dir := t.TempDir()
+	var want []string
+	for i := 0; i < files; i++ {
+		lines, text := numbered(fmt.Sprintf("f%04d", i), 0, 3)
+		writeFile(t, filepath.Join(dir, fmt.Sprintf("f%04d.log", i)), text)
+		want = append(want, lines...)
+	}
+	cfg := testConfig(filepath.Join(dir, "*.log"))
+	cfg.MaxOpenFiles = budget
+	h := newHarness(t, t.TempDir(), cfg, newRecorder())
+	gauge := sampleGauge(h.m.FilesOpen)
+	h.start()
+	defer h.stop()
+	waitFor(t, "every line written before the start", func() bool { return h.rec.total() >= len(want) })
+
+	// Lines appended to files that were closed to stay within the budget
+	// arrive: the files are reopened by identity, at their offset.
+	rng := rand.New(rand.NewPCG(1, 2))
+	later := map[string]string{}
+	for len(later) < 300 {
+		i := rng.IntN(files)
+		p := filepath.Join(dir, fmt.Sprintf("f%04d.log", i))
+		if _, ok := later[p]; ok {
+			continue
+		}
+		later[p] = fmt.Sprintf("later %04d", i)
+		appendFile(t, p, later[p]+"\n")
+	}
+	for p, line := range later {
+		waitLines(t, h.rec, p, append(h.rec.msgs(p)[:3:3], line))
+	}
+	peak := gauge.finish()
+	st := h.src.budget.Stats()
+	t.Logf("peak of %d open files of %d; %+v", peak, files, st)
+	if peak > budget {
+		t.Errorf("%d files open at once, budget %d", peak, budget)
+	}
+	// The count is the truth: now that the source is idle, the process
+	// holds exactly that many files open.
+	if got, open := testutil.ToFloat64(h.m.FilesOpen), openBelow(t, dir); int(got) != open || open > budget {
+		t.Errorf("files_open = %v, open files %d", got, open)
+	}
+	if h.rec.total() != len(want)+len(later) {
+		t.Errorf("%d lines delivered, want %d (no duplicates)", h.rec.total(), len(want)+len(later))
+	}
+	if st.Over != 0 || st.Parked == 0 || st.Reopened == 0 {
+		t.Errorf("budget counts %+v: want files parked and reopened, none over the budget", st)
+	}
+}
+
+// A file closed by max_open_files, then written a last time and rotated
+// away (renamed out of the patterns, a new file in its place): the old
+// file is found again by identity in its directory and read to its end,
+// the new one from its beginning.
+func TestParkedFileRotatedAwayIsReadToItsEnd(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	writeFile(t, a, "a first\n")
+	writeFile(t, b, "b first\n")
+	cfg := testConfig(a, b) // a.log.1 does not match
+	cfg.MaxOpenFiles = 1
+	h := newHarness(t, t.TempDir(), cfg, newRecorder()).start()
+	defer h.stop()
+	waitLines(t, h.rec, a, []string{"a first"})
+	waitLines(t, h.rec, b, []string{"b first"})
+	// With room for one file, a.log was read first, then parked for b.log.
+	appendFile(t, b, "b second\n")
+	waitLines(t, h.rec, b, []string{"b first", "b second"})
+	if st := h.src.budget.Stats(); st.Parked == 0 {
+		t.Fatalf("nothing parked: %+v", st)
+	}
+
+	appendFile(t, a, "a last\n")
+	if err := os.Rename(a, a+".1"); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, a, "a new\n")
+	waitLines(t, h.rec, a, []string{"a first", "a last", "a new"})
+	if st := h.src.budget.Stats(); st.Vanished != 0 || st.Reopened == 0 {
+		t.Errorf("budget counts %+v", st)
+	}
+}
