@@ -62,6 +62,10 @@ type Config struct {
 	// written any more (terminal or garbage-collected allocation, deleted
 	// file) must stay unchanged at its end before the stream is released.
 	TerminalIdle time.Duration `hcl:"terminal_idle"`
+	// MaxOpenFiles bounds the files held open; idle streams at the end of
+	// their newest file are closed and reopened by identity when it
+	// changes (see tail.Budget). 0 is tail.DefaultMaxOpenFiles().
+	MaxOpenFiles int `hcl:"max_open_files"`
 }
 
 // Defaults of the reading options.
@@ -130,6 +134,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TerminalIdle < 0 {
 		errs = append(errs, config.Errorf("terminal_idle", "must not be negative"))
+	}
+	if c.MaxOpenFiles < 0 {
+		errs = append(errs, config.Errorf("max_open_files", "must not be negative (0 is half the process's open-file limit)"))
 	}
 	return flatten(errs)
 }

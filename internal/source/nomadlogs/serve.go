@@ -74,6 +74,13 @@ func (s *Source) round(ctx context.Context, now time.Time) (busy, blocked bool, 
 // first), so N is complete when a read that began after N+1 was found
 // reaches its end.
 func (s *Source) service(ctx context.Context, st *stream, now time.Time) (got, blocked bool, err error) {
+	replaced := false
+	if st.files[0].slot.Parked() {
+		var open bool
+		if open, replaced = s.unpark(st, now); !open {
+			return false, false, nil
+		}
+	}
 	read, eof := 0, false
 	for read < perStreamBudget {
 		cur := st.files[0]
@@ -83,6 +90,8 @@ func (s *Source) service(ctx context.Context, st *stream, now time.Time) (got, b
 			s.readFailed(st, serr)
 			break
 		}
+		status.Truncated = status.Truncated || replaced
+		replaced = false
 		cur.deleted = status.Deleted
 		if status.Grew {
 			st.lastGrowth = now
@@ -135,6 +144,7 @@ func (s *Source) service(ctx context.Context, st *stream, now time.Time) (got, b
 	st.behind.Set(float64(behind(st)))
 	if read > 0 {
 		st.lastGrowth = now
+		st.files[0].slot.Touch()
 	}
 	st.eof = eof
 	if st.onlyFileDeleted() && st.endAt.IsZero() {
@@ -218,10 +228,9 @@ func (s *Source) leave(ctx context.Context, st *stream, now time.Time) error {
 		cur.fp.joined = next.fp
 	}
 	s.mu.Unlock()
-	if err := cur.r.Close(); err != nil {
+	if err := cur.slot.Close(); err != nil {
 		s.log.Warn("closing task log file", "file", cur.r.Path(), "error", err)
 	}
-	s.m.FilesOpen.Dec()
 	st.files[0] = nil
 	st.files = st.files[1:]
 	s.flusher.Mark()

@@ -49,6 +49,7 @@ type Source struct {
 	store    checkpoint.File
 	inflight *tail.Inflight
 	flusher  *checkpoint.Flusher
+	budget   *tail.Budget
 	buf      []byte
 
 	running   atomic.Bool
@@ -67,6 +68,7 @@ type Source struct {
 	watches  map[string][]string // allocation ID -> directories watched for it
 	failing  map[string]string   // path -> error last logged for it
 	cursor   int                 // where the next round starts in order
+	deferred bool                // a file waits for room under max_open_files
 	updates  chan update
 	lookups  chan lookupResult
 	queue    chan *event.Batch // read batches waiting for the emitter
@@ -130,6 +132,9 @@ func New(ctx component.Context, cfg *Config) (*Source, error) {
 		positions: map[streamID]*position{},
 	}
 	s.flusher = checkpoint.NewFlusher(cfg.CheckpointInterval, s.save, s.log, s.m.Errors("checkpoint"))
+	if s.budget, err = newBudget(cfg, s.m, s.log); err != nil {
+		return nil, fmt.Errorf("nomad_logs source: %w", err)
+	}
 	return s, nil
 }
 
@@ -234,6 +239,11 @@ func (s *Source) loop(ctx context.Context) {
 		busy, blocked, err := s.round(ctx, now)
 		if err != nil {
 			return // ctx ended
+		}
+		if s.deferred && s.budget.Spare() {
+			// Streams read to their end can be parked for the files
+			// that wait: a scan opens them.
+			s.deferred, fullPending = false, true
 		}
 		if busy && !blocked {
 			continue

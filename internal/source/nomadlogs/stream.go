@@ -44,6 +44,9 @@ type stream struct {
 	// gap: files before the next one to open were lost (lost): the next
 	// file does not continue the line the current one ends with.
 	gap bool
+	// fromEnd: the stream starts at the end of its newest file (read_from
+	// = "end" at the first start), when there is room to open it.
+	fromEnd bool
 
 	poll       tail.Poll // idle streams are polled with a backoff (see tail.Poll)
 	lastGrowth time.Time
@@ -59,10 +62,12 @@ type stream struct {
 	closed   bool
 }
 
-// chainFile is one open file of a stream.
+// chainFile is one open file of a stream. The budget may park the reader
+// of a stream's only file (see budget.go).
 type chainFile struct {
 	n       uint64
 	r       *tail.Reader
+	slot    *tail.Slot
 	fp      *filePos
 	deleted bool
 	// afterGap: files before this one were lost, so it does not continue
@@ -144,11 +149,10 @@ func (s *Source) forget(st *stream, now time.Time) {
 func (s *Source) closeFiles(st *stream) []error {
 	var errs []error
 	for _, f := range st.files {
-		if err := f.r.Close(); err != nil {
+		if err := f.slot.Close(); err != nil {
 			errs = append(errs, err)
 			s.log.Warn("closing task log file", "file", f.r.Path(), "error", err)
 		}
-		s.m.FilesOpen.Dec()
 	}
 	st.files = nil
 	return errs
@@ -168,6 +172,7 @@ func (s *Source) attach(st *stream, files []nomad.LogFile, now time.Time) {
 		s.start(st, files, now)
 		return
 	}
+	newest := files[len(files)-1].N
 	for _, f := range files {
 		if f.N < st.nextN {
 			continue
@@ -175,7 +180,7 @@ func (s *Source) attach(st *stream, files []nomad.LogFile, now time.Time) {
 		if f.N > st.nextN {
 			s.lost(st, st.nextN, f.N-1, "created and purged between two scans")
 		}
-		if !s.open(st, f.N, 0) {
+		if !s.open(st, f.N, 0, f.N == newest) {
 			return
 		}
 	}
@@ -214,7 +219,7 @@ func (s *Source) start(st *stream, files []nomad.LogFile, now time.Time) {
 			return
 		}
 		st.nextN = n
-		if !s.openResume(st, n, fp, off) {
+		if !s.openResume(st, n, fp, off, len(rest) == 1) {
 			// Not opened (the error is logged): keep the position and
 			// decide again at the next scan.
 			s.mu.Lock()
@@ -224,10 +229,15 @@ func (s *Source) start(st *stream, files []nomad.LogFile, now time.Time) {
 			return
 		}
 		s.openAll(st, rest[1:])
-	case s.fresh && !s.scanned && s.cfg.ReadFrom == ReadFromEnd:
+	case st.fromEnd || s.fresh && !s.scanned && s.cfg.ReadFrom == ReadFromEnd:
 		last := files[len(files)-1]
-		st.nextN = last.N
-		s.open(st, last.N, -1)
+		st.nextN, st.fromEnd = last.N, true
+		if !s.open(st, last.N, -1, true) {
+			st.started = false // waits for room; it starts at the end then
+			s.mu.Lock()
+			st.pos = saved
+			s.mu.Unlock()
+		}
 	default:
 		if files[0].N > 0 && (!s.fresh || s.scanned) {
 			// logmon numbers a stream's files from 0: the ones before
@@ -242,11 +252,11 @@ func (s *Source) start(st *stream, files []nomad.LogFile, now time.Time) {
 
 // openAll opens files at their beginning, in order, until one fails.
 func (s *Source) openAll(st *stream, files []nomad.LogFile) {
-	for _, f := range files {
+	for i, f := range files {
 		if f.N < st.nextN {
 			continue
 		}
-		if !s.open(st, f.N, 0) {
+		if !s.open(st, f.N, 0, i == len(files)-1) {
 			return
 		}
 	}
@@ -254,8 +264,9 @@ func (s *Source) openAll(st *stream, files []nomad.LogFile) {
 
 // openResume opens file n of the stream at a saved position, when it is
 // still the file the position was taken in; else from its beginning.
-func (s *Source) openResume(st *stream, n uint64, fp tail.Fingerprint, off int64) bool {
-	return s.openWith(st, n, func(r *tail.Reader) int64 {
+// newest says that no file of the stream follows it (see openWith).
+func (s *Source) openResume(st *stream, n uint64, fp tail.Fingerprint, off int64, newest bool) bool {
+	return s.openWith(st, n, newest, func(r *tail.Reader) int64 {
 		m, err := r.Match(fp, off)
 		if err == nil && m == tail.Reused {
 			// Same name in the same allocation and the same head: the
@@ -284,9 +295,10 @@ func (s *Source) openResume(st *stream, n uint64, fp tail.Fingerprint, off int64
 	})
 }
 
-// open opens file n of the stream at offset start (-1: at its end).
-func (s *Source) open(st *stream, n uint64, start int64) bool {
-	return s.openWith(st, n, func(r *tail.Reader) int64 {
+// open opens file n of the stream at offset start (-1: at its end);
+// newest says that no file of the stream follows it (see openWith).
+func (s *Source) open(st *stream, n uint64, start int64, newest bool) bool {
+	return s.openWith(st, n, newest, func(r *tail.Reader) int64 {
 		if start < 0 {
 			return r.Size()
 		}
@@ -297,8 +309,14 @@ func (s *Source) open(st *stream, n uint64, start int64) bool {
 // openWith opens file n of the stream, starting at the offset startAt
 // returns, and appends it to the chain. A file that is gone already counts
 // as lost and is skipped (true); one that cannot be opened is logged and
-// retried at the next scan (false: files after it must wait).
-func (s *Source) openWith(st *stream, n uint64, startAt func(*tail.Reader) int64) bool {
+// retried at the next scan (false: files after it must wait). Under
+// max_open_files, the newest file of a stream may wait for room (false,
+// until a scan finds room); an older one is opened at once, beyond the
+// budget if need be, since logmon may purge it (see budget.go).
+func (s *Source) openWith(st *stream, n uint64, newest bool, startAt func(*tail.Reader) int64) bool {
+	if !s.roomFor(newest) {
+		return false
+	}
 	path := filepath.Join(st.logsDir, nomad.LogFileName(st.id.task, st.id.stream, n))
 	r, err := tail.Open(path, tail.Options{
 		MaxLineBytes:       int(s.cfg.MaxLineBytes),
@@ -330,11 +348,12 @@ func (s *Source) openWith(st *stream, n uint64, startAt func(*tail.Reader) int64
 	s.mu.Lock()
 	fp := st.pos.add(n, r.Progress())
 	s.mu.Unlock()
-	st.files = append(st.files, &chainFile{n: n, r: r, fp: fp, afterGap: st.gap})
+	cf := &chainFile{n: n, r: r, fp: fp, afterGap: st.gap}
+	cf.slot = s.budget.Track(r, func() bool { return parkable(st, cf) })
+	st.files = append(st.files, cf)
 	st.gap = false
 	st.nextN = n + 1
 	st.poll.Next = time.Time{}
-	s.m.FilesOpen.Inc()
 	s.flusher.Mark()
 	s.log.Debug("opened task log file", "file", path, "offset", start)
 	return true

@@ -1,0 +1,111 @@
+package nomadlogs
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/tail"
+)
+
+// The open-file budget (max_open_files, see tail.Budget). A node can run
+// thousands of task streams, most of them idle (stderr of a quiet service)
+// and each holding a descriptor. Within the budget:
+//
+//   - Only the file of a stream that has no other file open, is read to its
+//     end, holds no unfinished line, has its metadata and may still be
+//     written is parked: the newest file of an idle stream. logmon purges
+//     a file only after max_files newer ones exist, and the stream's next
+//     file is seen (and the parked one reopened to finish it) long before.
+//   - A parked file is checked through its path at every poll (fsnotify's
+//     write events wake it at once) and reopened by identity when it
+//     changed.
+//   - The newest file of a stream may wait for room when every open file
+//     has unread data (counted as deferred); an older file is opened at
+//     once, beyond the budget if need be (counted as over budget), since
+//     logmon may purge it: data first, descriptors second.
+//
+// What the budget can cost: a parked file that is written and then deleted
+// before the source reopens it (the allocation garbage-collected within
+// moments of its last write) loses those last lines; with fsnotify that
+// window is the milliseconds it takes to notice the write. Such files are
+// counted in drover_files_vanished_total.
+
+// newBudget makes the source's budget.
+func newBudget(cfg *Config, m *metrics.Component, log *slog.Logger) (*tail.Budget, error) {
+	n := cfg.MaxOpenFiles
+	if n == 0 {
+		n = tail.DefaultMaxOpenFiles()
+	}
+	return tail.NewBudget(n, m, log)
+}
+
+// roomFor makes room for a file to open and reports whether to open it now:
+// always for a file that is not the newest of its stream (opened beyond
+// the budget if need be), only within the budget for the newest.
+func (s *Source) roomFor(newest bool) bool {
+	if s.budget.Room() {
+		return true
+	}
+	if newest {
+		s.budget.Deferred()
+		s.deferred = true
+		return false
+	}
+	s.budget.Over()
+	return true
+}
+
+// parkable is the source's consent to park cf: the only open file of a
+// stream that reads (metadata known) and may still be written.
+func parkable(st *stream, cf *chainFile) bool {
+	return st.ready && !st.closed && st.endAt.IsZero() && len(st.files) == 1 && st.files[0] == cf
+}
+
+// unpark handles a stream whose current file is parked, when it is due:
+// the file stays parked while it is unchanged and the stream has nothing
+// else to do, and is reopened when it changed, moved, when the stream has
+// a newer file (this one must be finished) or will be written no more.
+// open reports that service goes on with the stream; replaced, that the
+// file's content was replaced while it was parked (read it again from
+// the beginning). A file that is gone is dropped from the chain: it was
+// parked at its end, so only what was written after that is lost.
+func (s *Source) unpark(st *stream, now time.Time) (open, replaced bool) {
+	cur := st.files[0]
+	changed, moved, err := cur.r.CheckParked(cur.r.Path())
+	if err != nil {
+		s.readFailed(st, err)
+		s.schedule(st, now, false)
+		return false, false
+	}
+	if !changed && !moved && len(st.files) == 1 && st.endAt.IsZero() {
+		s.schedule(st, now, false)
+		return false, false
+	}
+	err = cur.slot.Reopen(cur.r.Path())
+	switch {
+	case errors.Is(err, tail.ErrVanished):
+		s.log.Debug("task log file closed by max_open_files is gone; lines written to it after it was closed could not be read",
+			"file", cur.r.Path())
+		s.mu.Lock()
+		cur.fp.end = cur.r.LineStart()
+		s.mu.Unlock()
+		_ = cur.slot.Close()
+		st.files[0] = nil
+		st.files = st.files[1:]
+		if len(st.files) == 0 && st.endAt.IsZero() {
+			st.endAt = now // its directory is gone (garbage collection)
+		}
+		s.flusher.Mark()
+		st.poll.Next = now
+		return false, false
+	case errors.Is(err, tail.ErrReplaced):
+		return true, true
+	case err != nil:
+		s.readFailed(st, err)
+		s.schedule(st, now, false)
+		return false, false
+	}
+	return true, false
+}
