@@ -136,7 +136,7 @@ func FuzzCheckPush(f *testing.F) {
 			return
 		}
 		var se *httpclient.StatusError
-		if !errors.As(err, &se) || se.Code != status || len(se.Body) > httpclient.SnippetBytes+3 || !utf8.ValidString(se.Body) {
+		if !errors.As(err, &se) || se.Code != status || len(se.Body) > httpclient.SnippetBytes*utf8.UTFMax || !utf8.ValidString(se.Body) {
 			t.Fatalf("%d: %v", status, err)
 		}
 		if retry.IsPermanent(err) == httpclient.IsTransientStatus(status) {
