@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/drover-dev/drover/internal/discovery/nomad"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/tail"
 )
@@ -41,20 +42,50 @@ func newBudget(cfg *Config, m *metrics.Component, log *slog.Logger) (*tail.Budge
 	return tail.NewBudget(n, m, log)
 }
 
-// roomFor makes room for a file to open and reports whether to open it now:
-// always for a file that is not the newest of its stream (opened beyond
-// the budget if need be), only within the budget for the newest.
-func (s *Source) roomFor(newest bool) bool {
+// roomFor makes room for a file of st to open and reports whether to
+// open it now: always for a file that is not the newest of its stream
+// (opened beyond the budget if need be), only within the budget for the
+// newest. A stream whose file waits is queued: retryWaiting opens it as
+// soon as there is room.
+func (s *Source) roomFor(st *stream, newest bool) bool {
+	if newest && st.waitingRoom {
+		return false // its turn comes in retryWaiting
+	}
 	if s.budget.Room() {
 		return true
 	}
-	if newest {
-		s.budget.Deferred()
-		s.deferred = true
-		return false
+	if !newest {
+		s.budget.Over()
+		return true
 	}
-	s.budget.Over()
-	return true
+	if !st.waitingRoom {
+		st.waitingRoom = true
+		s.waiting = append(s.waiting, st)
+		s.budget.Deferred()
+	}
+	return false
+}
+
+// retryWaiting opens the files of the streams that wait for room, in the
+// order they began to wait, while there is room (or a file to park).
+func (s *Source) retryWaiting(now time.Time) {
+	for len(s.waiting) > 0 && s.budget.Spare() {
+		st := s.waiting[0]
+		s.waiting[0] = nil
+		s.waiting = s.waiting[1:]
+		st.waitingRoom = false
+		if st.closed {
+			continue
+		}
+		files, err := nomad.ListLogFiles(st.logsDir, st.id.task, st.id.stream)
+		if err != nil {
+			continue // its directory is gone: the next scan says what became of it
+		}
+		s.attach(st, files, now)
+		if st.waitingRoom {
+			return // it waits again: no room after all
+		}
+	}
 }
 
 // parkable is the source's consent to park cf: the only open file of a

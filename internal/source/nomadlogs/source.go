@@ -68,7 +68,7 @@ type Source struct {
 	watches  map[string][]string // allocation ID -> directories watched for it
 	failing  map[string]string   // path -> error last logged for it
 	cursor   int                 // where the next round starts in order
-	deferred bool                // a file waits for room under max_open_files
+	waiting  []*stream           // streams whose newest file waits for room (budget.go)
 	updates  chan update
 	lookups  chan lookupResult
 	queue    chan *event.Batch // read batches waiting for the emitter
@@ -240,11 +240,7 @@ func (s *Source) loop(ctx context.Context) {
 		if err != nil {
 			return // ctx ended
 		}
-		if s.deferred && s.budget.Spare() {
-			// Streams read to their end can be parked for the files
-			// that wait: a scan opens them.
-			s.deferred, fullPending = false, true
-		}
+		s.retryWaiting(time.Now().Round(0))
 		if busy && !blocked {
 			continue
 		}

@@ -1,7 +1,9 @@
 package nomadlogs
 
 import (
-	"sort"
+	"cmp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/drover-dev/drover/internal/discovery/nomad"
@@ -68,8 +70,10 @@ func (s *Source) snapshot(now time.Time) state {
 	for id, p := range s.positions {
 		add(id, p, p.lastSeen)
 	}
-	sort.Slice(st.Streams, func(i, j int) bool {
-		return st.Streams[i].id().String() < st.Streams[j].id().String()
+	// Sorted field by field: no key is built per comparison, which counts
+	// with thousands of streams (the run loop waits for mu meanwhile).
+	slices.SortFunc(st.Streams, func(a, b streamState) int {
+		return cmp.Or(strings.Compare(a.AllocID, b.AllocID), strings.Compare(a.Task, b.Task), strings.Compare(a.Stream, b.Stream))
 	})
 	return st
 }

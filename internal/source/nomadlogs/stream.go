@@ -47,6 +47,9 @@ type stream struct {
 	// fromEnd: the stream starts at the end of its newest file (read_from
 	// = "end" at the first start), when there is room to open it.
 	fromEnd bool
+	// waitingRoom: its newest file waits for room under max_open_files
+	// (it is in Source.waiting).
+	waitingRoom bool
 
 	poll       tail.Poll // idle streams are polled with a backoff (see tail.Poll)
 	lastGrowth time.Time
@@ -314,7 +317,7 @@ func (s *Source) open(st *stream, n uint64, start int64, newest bool) bool {
 // until a scan finds room); an older one is opened at once, beyond the
 // budget if need be, since logmon may purge it (see budget.go).
 func (s *Source) openWith(st *stream, n uint64, newest bool, startAt func(*tail.Reader) int64) bool {
-	if !s.roomFor(newest) {
+	if !s.roomFor(st, newest) {
 		return false
 	}
 	path := filepath.Join(st.logsDir, nomad.LogFileName(st.id.task, st.id.stream, n))
