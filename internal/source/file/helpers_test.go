@@ -25,7 +25,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // waitTimeout bounds every wait for a condition. Generous: tests run with
 // -race on loaded machines; a passing test does not wait for it.
-const waitTimeout = 15 * time.Second
+const waitTimeout = 60 * time.Second
 
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()

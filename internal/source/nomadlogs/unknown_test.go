@@ -11,7 +11,9 @@ import (
 )
 
 func TestUnknownAllocationShippedWithPathMetadata(t *testing.T) {
-	h := newHarness(t, nil)
+	// Long enough that the test sees the streams waiting even on a loaded
+	// machine.
+	h := newHarness(t, func(c *Config) { c.UnknownAllocWait = 3 * time.Second })
 	h.start()
 	waitFor(t, "the first watch", func() bool { return h.srv.Blocking() > 0 })
 
