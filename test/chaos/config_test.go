@@ -62,7 +62,7 @@ func (v variant) String() string {
 }
 
 // budgetOption says whether the nomad_logs source has max_open_files.
-const budgetOption = false
+const budgetOption = true
 
 // env is what every configuration points at.
 type env struct {
