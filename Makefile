@@ -2,7 +2,7 @@
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: build test bench bench-go fuzz clean
+.PHONY: build test bench bench-go fuzz chaos clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/drover ./cmd/drover
@@ -19,6 +19,16 @@ bench:
 # Go benchmarks of the hot path, with allocation counts.
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The reliability suite (test/chaos, docs/reliability.md) for DURATION of
+# faults; SEED replays a run; RACE=1 builds drover with the race detector.
+# CI runs it for 20s as part of go test ./...
+DURATION ?= 10m
+SEED ?=
+RACE ?=
+chaos:
+	CHAOS_DURATION=$(DURATION) CHAOS_SEED=$(SEED) CHAOS_RACE=$(RACE) \
+		$(GO) test -count=1 -v -run '^TestChaos$$' -timeout 3h ./test/chaos/
 
 clean:
 	rm -rf bin
