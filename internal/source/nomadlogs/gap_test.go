@@ -1,8 +1,10 @@
 package nomadlogs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,5 +167,33 @@ func TestCrashBeforeTheFirstSaveIsNotAFirstStart(t *testing.T) {
 	waitFor(t, "the line written while drover was down", func() bool { return h.rec.count("while drover is down") == 1 })
 	if h.rec.count("before drover") != 0 {
 		t.Error("read_from = \"end\" was not applied at the first start")
+	}
+}
+
+// Files deleted while the source holds them open unread (garbage
+// collection while the sink is down) are lost when it stops: only the
+// descriptor kept them. That used to be silent; it is logged and counted.
+func TestStoppingWithUnreadDeletedFilesReportsTheLoss(t *testing.T) {
+	h := newHarness(t, nil)
+	h.rec.block()
+	h.start()
+	id := h.addAlloc(nomadtest.Alloc{})
+	var b strings.Builder
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&b, "line %06d of a task whose allocation is collected while the sink is down\n", i)
+	}
+	writeLog(t, nomad.LogsDir(h.allocDir, id), 0, b.String())
+	waitFor(t, "the file to be opened", func() bool { return h.filesOpen() == 1 })
+	if err := removeAll(h.allocDir, id); err != nil { // garbage collection
+		t.Fatal(err)
+	}
+	// The source has seen the file deleted once the stream is finishing.
+	waitFor(t, "the stream to finish", func() bool { return h.streamsIn(stateFinishing) == 1 })
+	h.stop()
+	if h.logs.count("drover stops before it read them to their end") != 1 {
+		t.Errorf("the loss is not logged:\n%s", lastLines(h.logs.String(), 20))
+	}
+	if v := testutil.ToFloat64(h.m.Errors("purged")); v != 1 {
+		t.Errorf("purged = %v, want 1", v)
 	}
 }

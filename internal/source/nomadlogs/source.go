@@ -336,6 +336,7 @@ func (s *Source) Close(ctx context.Context) error {
 		errs = s.inflight.Settle(ctx, s.log, save)
 		for _, st := range s.order {
 			if !st.closed {
+				s.reportUnreadDeleted(st)
 				errs = append(errs, s.closeFiles(st)...)
 				s.m.ForgetFile(st.label)
 			}

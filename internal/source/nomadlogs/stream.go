@@ -373,6 +373,32 @@ func (s *Source) lost(st *stream, from, to uint64, why string) {
 		"first_file", from, "last_file", to, "reason", why)
 }
 
+// reportUnreadDeleted logs and counts, as the source stops, the files of a
+// stream that are deleted (purged, or garbage-collected with their
+// allocation) and not read to their end: only the open descriptor kept
+// them, so their unread lines are lost when it is closed.
+func (s *Source) reportUnreadDeleted(st *stream) {
+	var first, last uint64
+	var unread int64
+	for _, f := range st.files {
+		if !f.deleted || f.r.Behind() == 0 {
+			continue
+		}
+		if unread == 0 {
+			first = f.n
+		}
+		last = f.n
+		unread += f.r.Behind()
+	}
+	if unread == 0 {
+		return
+	}
+	s.m.Errors("purged").Add(float64(last - first + 1))
+	s.log.Error("task log files were deleted and drover stops before it read them to their end; their unread lines are lost",
+		"alloc_id", st.id.alloc, "task", st.id.task, "stream", st.id.stream,
+		"first_file", first, "last_file", last, "unread_bytes", unread)
+}
+
 // openFailed logs and counts an open error once per path until the error
 // changes or the file opens.
 func (s *Source) openFailed(path string, err error) {
