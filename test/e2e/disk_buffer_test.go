@@ -96,7 +96,7 @@ func TestDiskBufferOutlastsNomadRotation(t *testing.T) {
 	}
 	d := startDrover(t, cfg)
 	writeRange(0, total/2)
-	waitUntil(t, 20*time.Second, "the first half in the disk buffer", func() bool {
+	waitUntil(t, 60*time.Second, "the first half in the disk buffer", func() bool {
 		return d.metric("drover_buffer_events", `component_id="out"`) >= total/2
 	})
 	if age := d.metric("drover_buffer_oldest_event_age_seconds", `component_id="out"`); age <= 0 {
@@ -108,7 +108,7 @@ func TestDiskBufferOutlastsNomadRotation(t *testing.T) {
 		t.Fatalf("exit code %d", code)
 	}
 	d = startDrover(t, cfg)
-	waitUntil(t, 20*time.Second, "the buffer reopened with the first half", func() bool {
+	waitUntil(t, 60*time.Second, "the buffer reopened with the first half", func() bool {
 		return d.metric("drover_buffer_events", `component_id="out"`) >= total/2
 	})
 	writeRange(total/2, total)
@@ -119,7 +119,7 @@ func TestDiskBufferOutlastsNomadRotation(t *testing.T) {
 	if _, err := os.Stat(lm.path(0)); err == nil {
 		t.Fatal("the first log file still exists")
 	}
-	waitUntil(t, 30*time.Second, "every line in the disk buffer", func() bool {
+	waitUntil(t, 60*time.Second, "every line in the disk buffer", func() bool {
 		return d.metric("drover_buffer_events", `component_id="out"`) >= total
 	})
 	t.Logf("outage: %d lines written, %d files purged, %v events and %v MiB in the disk buffer",
