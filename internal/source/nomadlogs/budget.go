@@ -22,10 +22,14 @@ import (
 //   - A parked file is checked through its path at every poll (fsnotify's
 //     write events wake it at once) and reopened by identity when it
 //     changed.
-//   - The newest file of a stream may wait for room when every open file
-//     has unread data (counted as deferred); an older file is opened at
+//   - The newest file of a stream that has no file open may wait for room
+//     when every open file has unread data (counted as deferred). Any
+//     other file (older ones, the next file of a stream being read, the
+//     files of a stream that will not be written any more) is opened at
 //     once, beyond the budget if need be (counted as over budget), since
-//     logmon may purge it: data first, descriptors second.
+//     logmon may purge it, garbage collection take it, or its stream
+//     cannot go on without it: data first, descriptors second. A stream
+//     is never released while a file of it waits.
 //
 // What the budget can cost: a parked file that is written and then deleted
 // before the source reopens it (the allocation garbage-collected within
@@ -43,18 +47,23 @@ func newBudget(cfg *Config, m *metrics.Component, log *slog.Logger) (*tail.Budge
 }
 
 // roomFor makes room for a file of st to open and reports whether to
-// open it now: always for a file that is not the newest of its stream
-// (opened beyond the budget if need be), only within the budget for the
-// newest. A stream whose file waits is queued: retryWaiting opens it as
-// soon as there is room.
+// open it now. Only the newest file of a live stream that has no file
+// open may wait for room (queued: retryWaiting opens it as soon as there
+// is room). Any other is opened at once, beyond the budget if need be:
+// logmon may purge a file that is not the newest, garbage collection may
+// take the files of a stream that will not be written any more, and a
+// stream that reads file N cannot finish it before N+1 is open (N may
+// hold the head of a line that N+1 ends, which keeps N from being
+// parked).
 func (s *Source) roomFor(st *stream, newest bool) bool {
-	if newest && st.waitingRoom {
+	mayWait := newest && st.endAt.IsZero() && len(st.files) == 0
+	if mayWait && st.waitingRoom {
 		return false // its turn comes in retryWaiting
 	}
 	if s.budget.Room() {
 		return true
 	}
-	if !newest {
+	if !mayWait {
 		s.budget.Over()
 		return true
 	}

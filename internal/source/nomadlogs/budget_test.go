@@ -207,3 +207,29 @@ func TestParkedStreamIsReadToItsEndWhenTerminal(t *testing.T) {
 		t.Errorf("%v files open", n)
 	}
 }
+
+// With room for one file, a stream reading file 0, which ends with the
+// head of a line, must open file 1 to go on: it does, beyond the budget,
+// instead of waiting for room that file 0 (holding the head) can never
+// give. And its allocation completing does not release it with the line
+// cut in two.
+func TestNextFileOfAStreamNeverWaitsForRoom(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxOpenFiles = 1 })
+	id := h.addAlloc(nomadtest.Alloc{})
+	dir := nomad.LogsDir(h.allocDir, id)
+	writeStream(t, dir, "app", "stdout", 0, "first\nhead of a split line, ")
+	h.start()
+	waitFor(t, "the first line", func() bool { return h.rec.count("first") == 1 })
+	writeStream(t, dir, "app", "stdout", 1, "its rest\nsecond\n")
+	waitFor(t, "the joined line", func() bool { return h.rec.count("head of a split line, its rest") == 1 })
+	h.srv.SetAllocStatus(id, "complete", "run")
+	waitFor(t, "the last line", func() bool { return h.rec.count("second") == 1 })
+	for _, e := range h.rec.all() {
+		if e.flags != 0 {
+			t.Errorf("%q arrived flagged %v", e.msg, e.flags)
+		}
+	}
+	if st := h.src.budget.Stats(); st.Over == 0 {
+		t.Errorf("budget counts %+v: file 1 must have been opened beyond the budget", st)
+	}
+}

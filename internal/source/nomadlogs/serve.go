@@ -255,7 +255,10 @@ func (s *Source) maybeRelease(ctx context.Context, st *stream, now time.Time) er
 		if err == nil {
 			before, started := len(st.files), st.started
 			s.attach(st, files, now)
-			if len(st.files) != before || st.started != started {
+			// Not finished while the listing shows a file it has not
+			// opened (one that waits for room, or could not be opened).
+			pending := len(files) > 0 && (!st.started || files[len(files)-1].N >= st.nextN)
+			if len(st.files) != before || st.started != started || pending {
 				st.poll.Next = now
 				return nil
 			}
