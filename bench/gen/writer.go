@@ -103,47 +103,62 @@ func (w *Writer) Rate(ctx context.Context, bytesPerSec float64, d time.Duration)
 	perStream := bytesPerSec / float64(len(w.files))
 	slots := int(FlushInterval / tick)
 	credit := make([]float64, len(w.files))
-	last := make([]time.Time, len(w.files))
+	last := make([]time.Time, len(w.files)) // credit counted up to here
+	due := make([]time.Time, len(w.files))  // next flush
 	start := time.Now()
 	for sid := range credit {
 		credit[sid] = rand.Float64() * float64(Size(sid, w.next[sid])+1)
 		last[sid] = start
+		due[sid] = start.Add(time.Duration(sid%slots+1) * tick)
 	}
 	t := time.NewTicker(tick)
 	defer t.Stop()
-	for n := 0; ; n++ {
+	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case now := <-t.C:
+		case <-t.C:
+			// The wall clock, not the ticks, paces the writes: a loaded
+			// machine drops ticks.
+			now := time.Now()
 			if now.Sub(start) >= d {
 				return nil
 			}
 			for sid := range w.files {
-				if (n+sid)%slots != 0 {
+				if now.Before(due[sid]) {
 					continue
+				}
+				for !due[sid].After(now) {
+					due[sid] = due[sid].Add(FlushInterval)
 				}
 				credit[sid] += perStream * now.Sub(last[sid]).Seconds()
 				last[sid] = now
-				buf := w.buf[:0]
-				ts := time.Now().UnixNano()
-				for {
-					n := float64(Size(sid, w.next[sid]) + 1)
-					if credit[sid] < n {
-						break
-					}
-					credit[sid] -= n
-					buf = w.appendLine(buf, sid, ts)
+				if err := w.flush(sid, &credit[sid]); err != nil {
+					return err
 				}
-				if len(buf) > 0 {
-					if err := w.write(sid, buf); err != nil {
-						return err
-					}
-				}
-				w.buf = buf
 			}
 		}
 	}
+}
+
+// flush writes, in one write call, the lines of stream sid that credit
+// pays for, stamped now.
+func (w *Writer) flush(sid int, credit *float64) error {
+	buf := w.buf[:0]
+	ts := time.Now().UnixNano()
+	for {
+		n := float64(Size(sid, w.next[sid]) + 1)
+		if *credit < n {
+			break
+		}
+		*credit -= n
+		buf = w.appendLine(buf, sid, ts)
+	}
+	w.buf = buf
+	if len(buf) == 0 {
+		return nil
+	}
+	return w.write(sid, buf)
 }
 
 // Close closes the files being written.
