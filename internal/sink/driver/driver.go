@@ -285,17 +285,17 @@ func (d *Driver) deliver(ctx context.Context, req *batch.Request) {
 		switch {
 		case partial != nil:
 			d.m.durPartial.Observe(took)
-			n, size := req.Len(), req.Size()
-			byReason := refusedByReason(partial)
-			next, accepted, refused := req.Resolve(partial.Outcomes, d.opts.Encoder)
-			d.sent(accepted, size*accepted/n)
-			if refused > 0 {
-				for _, rc := range byReason {
-					d.discard(err, rc.n, rc.reason)
-				}
-			} else {
+			// Count before Resolve releases the acknowledgements, so that
+			// whoever waits on them sees the metrics already updated.
+			accepted, byReason := countOutcomes(partial)
+			d.sent(accepted, req.Size()*accepted/req.Len())
+			for _, rc := range byReason {
+				d.discard(err, rc.n, rc.reason)
+			}
+			if len(byReason) == 0 {
 				d.endDiscarding()
 			}
+			next, _, _ := req.Resolve(partial.Outcomes, d.opts.Encoder)
 			if next == nil {
 				d.endFailing()
 				return
@@ -366,12 +366,14 @@ type reasonCount struct {
 	n      int
 }
 
-// refusedByReason counts the Refused outcomes of p by discard reason, in
-// order of first appearance; events without a reason count as
-// ReasonRejected.
-func refusedByReason(p *retry.PartialError) []reasonCount {
-	var out []reasonCount
+// countOutcomes counts the Accepted outcomes of p, and its Refused ones by
+// discard reason in order of first appearance; events without a reason
+// count as ReasonRejected.
+func countOutcomes(p *retry.PartialError) (accepted int, out []reasonCount) {
 	for i, o := range p.Outcomes {
+		if o == batch.Accepted {
+			accepted++
+		}
 		if o != batch.Refused {
 			continue
 		}
@@ -391,7 +393,7 @@ func refusedByReason(p *retry.PartialError) []reasonCount {
 			out = append(out, reasonCount{reason, 1})
 		}
 	}
-	return out
+	return accepted, out
 }
 
 // endFailing ends the streak of transient failures, when a request got

@@ -32,20 +32,22 @@ import (
 type faultFS struct {
 	dir string
 
-	mu       sync.Mutex
-	mode     sinktest.Mode
-	onSync   bool // fail Sync instead of Write
-	partial  bool // a failing write writes half of its bytes first
-	syncs    int
-	failures int // stop failing after this many (0: per mode)
+	mu      sync.Mutex
+	mode    sinktest.Mode
+	onSync  bool // fail Sync instead of Write
+	partial bool // a failing write writes half of its bytes first
+	syncs   int
+	// doomed holds the files written while the destination fails, until
+	// the sink truncates them (or a sync succeeds after all): a reader
+	// would see those lines for that moment, which is not delivery, so
+	// Received waits for them to be rolled back.
+	doomed map[string]bool
 }
 
 func (f *faultFS) SetMode(m sinktest.Mode) { f.mu.Lock(); f.mode = m; f.mu.Unlock() }
 
-// fault returns the error the operation meets now.
-func (f *faultFS) fault(sync bool) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+// faultLocked returns the error the operation meets now. Called under mu.
+func (f *faultFS) faultLocked(sync bool) error {
 	if sync != f.onSync {
 		return nil
 	}
@@ -75,11 +77,16 @@ type faultFile struct {
 }
 
 func (f *faultFile) Write(p []byte) (int, error) {
-	if err := f.fs.fault(false); err != nil {
-		f.fs.mu.Lock()
-		partial := f.fs.partial
-		f.fs.mu.Unlock()
-		if partial {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock() // no Received reads while a write is under way
+	if f.fs.mode != sinktest.Accept {
+		if f.fs.doomed == nil {
+			f.fs.doomed = make(map[string]bool)
+		}
+		f.fs.doomed[f.Name()] = true
+	}
+	if err := f.fs.faultLocked(false); err != nil {
+		if f.fs.partial {
 			n, _ := f.File.Write(p[:len(p)/2])
 			return n, err
 		}
@@ -89,18 +96,35 @@ func (f *faultFile) Write(p []byte) (int, error) {
 }
 
 func (f *faultFile) Sync() error {
-	if err := f.fs.fault(true); err != nil {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	if err := f.fs.faultLocked(true); err != nil {
 		return err
 	}
-	f.fs.mu.Lock()
 	f.fs.syncs++
-	f.fs.mu.Unlock()
+	delete(f.fs.doomed, f.Name())
 	return f.File.Sync()
 }
 
+func (f *faultFile) Truncate(size int64) error {
+	f.fs.mu.Lock()
+	defer f.fs.mu.Unlock()
+	delete(f.fs.doomed, f.Name())
+	return f.File.Truncate(size)
+}
+
 // Received reads the messages of every file below dir, files in path
-// order.
+// order, once no write made while failing is waiting to be rolled back
+// (for up to 10 seconds; after that it reads what is there).
 func (f *faultFS) Received() []string {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		f.mu.Lock()
+		if len(f.doomed) == 0 || time.Now().After(deadline) {
+			defer f.mu.Unlock() // no partial write starts while reading
+			break
+		}
+		f.mu.Unlock()
+	}
 	var out []string
 	_ = filepath.WalkDir(f.dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
