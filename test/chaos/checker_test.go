@@ -210,6 +210,7 @@ func clip(s string) string {
 // (after it was reaped).
 type run struct {
 	start, end time.Time
+	killed     bool // ended by SIGKILL (no chance to report anything)
 }
 
 // lossReport is drover's own report that files of a stream were deleted
@@ -266,7 +267,10 @@ func (k *checker) missing(runs []run, reports []lossReport) int {
 // process started (before its exec), so that this process could not open
 // it; and either drover logged that file of that stream as lost, or the
 // file went with its whole allocation directory (garbage collection, of
-// which drover learns nothing). Everything else is lost.
+// which drover learns nothing unless it holds the files) while no drover
+// process ran or during a process that was then killed with SIGKILL (a
+// process that stops cleanly reports what it held unread). Everything
+// else is lost.
 func (k *checker) verdict(runs []run, reports []lossReport, detail bool) verdict {
 	k.mu.Lock()
 	chains := append([]*chain(nil), k.chains...)
@@ -305,12 +309,22 @@ func (k *checker) verdict(runs []run, reports []lossReport, detail bool) verdict
 		}
 		return false
 	}
+	// silentGC: a file that went with its allocation directory while no
+	// process ran, or during one that was killed.
+	silentGC := func(f fileRec) bool {
+		for _, r := range runs {
+			if !f.deleted.Before(r.start) && (r.end.IsZero() || f.deleted.Before(r.end)) {
+				return r.killed
+			}
+		}
+		return true
+	}
 	for _, fr := range frags {
 		piece, lostN := "rest", fr.n-1
 		if fr.head {
 			piece, lostN = "head", fr.n
 		}
-		if f := fr.c.file(lostN); !unreadable(f) || !f.gc && !isReported(fr.c, lostN) {
+		if f := fr.c.file(lostN); !unreadable(f) || !isReported(fr.c, lostN) && !(f.gc && silentGC(f)) {
 			v.bad++
 			if len(v.problems) < maxProblems {
 				v.problems = append(v.problems, fmt.Sprintf("stream %s: the %s of line %d, split across files %d and %d, arrived alone, although file %d was not lost (deleted %v, reported %v, starts %v)",
@@ -343,10 +357,10 @@ func (k *checker) verdict(runs []run, reports []lossReport, detail bool) verdict
 				f := c.file(fn)
 				switch {
 				case !unreadable(f):
-				case f.gc:
-					why = "gc"
 				case isReported(c, fn) && why == "":
 					why = "purged"
+				case f.gc && silentGC(f):
+					why = "gc"
 				}
 			}
 			if detail && why != "" {

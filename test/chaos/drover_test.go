@@ -41,6 +41,7 @@ type process struct {
 	logPath  string
 	exited   chan struct{}
 	expected bool // we signalled it to end
+	killed   bool // with SIGKILL
 	index    int
 }
 
@@ -116,6 +117,7 @@ func (s *supervisor) reap(p *process) {
 	p.log.Close()
 	s.mu.Lock()
 	s.runs[p.index].end = end
+	s.runs[p.index].killed = p.killed
 	s.logf("drover %d ended: %v", p.index, err)
 	if !p.expected {
 		s.crashes = append(s.crashes, fmt.Sprintf("drover process %d ended by itself (%v); its log ends with:\n%s",
@@ -134,6 +136,9 @@ func (s *supervisor) kill() bool {
 	if p == nil {
 		return false
 	}
+	s.mu.Lock()
+	p.killed = true
+	s.mu.Unlock()
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.exited
 	s.mu.Lock()
@@ -222,9 +227,13 @@ func (s *supervisor) counts() (kills, stops, reloads int, crashes []string) {
 	return s.kills, s.stops, s.reloads, append([]string(nil), s.crashes...)
 }
 
-// lossLine is the nomad_logs source's report of files deleted before it
-// read them.
-const lossLine = "task log files were deleted before drover read them"
+// The nomad_logs source's reports of files deleted before it read them:
+// found so (purged while drover was down, or between two scans), or held
+// open unread when drover stopped.
+const (
+	lossLine     = "task log files were deleted before drover read them"
+	stopLossLine = "drover stops before it read them to their end"
+)
 
 var attrRe = regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S+)`)
 
@@ -246,7 +255,7 @@ func (s *supervisor) scanLogs() (reports []lossReport, alarms []string, err erro
 			switch {
 			case strings.Contains(line, "WARNING: DATA RACE"), strings.HasPrefix(line, "panic:"), strings.HasPrefix(line, "fatal error:"):
 				alarms = append(alarms, fmt.Sprintf("%s: %s", filepath.Base(path), line))
-			case strings.Contains(line, lossLine):
+			case strings.Contains(line, lossLine), strings.Contains(line, stopLossLine):
 				attrs := map[string]string{}
 				for _, m := range attrRe.FindAllStringSubmatch(line, -1) {
 					v := m[2]
