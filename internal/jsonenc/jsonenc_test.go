@@ -80,6 +80,14 @@ func FuzzAppendBytes(f *testing.F) {
 		if !utf8.ValidString(back) {
 			t.Fatalf("decoded string is not valid UTF-8: %q", back)
 		}
+		if got, want := string(out), `"`+referenceEscape(string(in))+`"`; got != want {
+			t.Fatalf("AppendBytes(%q) = %s, want %s", in, got, want)
+		}
+		// Appending after existing bytes, into a buffer without spare room.
+		prefix := []byte("prefix")
+		if got := AppendEscaped(prefix[:len(prefix):len(prefix)], string(in)); string(got) != "prefix"+referenceEscape(string(in)) {
+			t.Fatalf("AppendEscaped after a prefix = %q", got)
+		}
 	})
 }
 
@@ -195,7 +203,8 @@ func referenceEscape(s string) string {
 // at every position of the 8-byte words and of the tail, alone and in
 // pairs, and compares with the byte-by-byte rule.
 func TestEscapingAtEveryPosition(t *testing.T) {
-	specials := []string{`"`, `\`, "\x00", "\x1f", "\n", "\x7f", "é", "東", "\u2028", "\xff", "\xe2\x82", "🚀", " "}
+	specials := []string{`"`, `\`, "\x00", "\x1f", "\n", "\x7f", "é", "東", "\u2028", "\u2029", "\u2027", "\xff", "\xe2\x82",
+		"\xed\xa0\x80" /* surrogate */, "\xe0\x80\xaf" /* overlong */, "\xc1\xbf" /* overlong */, "\xef\xbf\xbd", "🚀", " "}
 	for n := 0; n <= 20; n++ {
 		for i := 0; i <= n; i++ {
 			for _, a := range specials {
