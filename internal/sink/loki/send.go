@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/snappy"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
@@ -194,7 +194,11 @@ func checkPush(resp *nethttp.Response, now time.Time) error {
 func (s *Sink) compress(st *sendState) []byte {
 	switch s.compression {
 	case CompressionSnappy:
-		st.packed = snappy.Encode(st.packed[:cap(st.packed)], st.body)
+		// The fast mode of s2's snappy-compatible encoder: a profile of a
+		// backlog push showed the "better" mode (what snappy.Encode of
+		// this package uses) take half of drover's CPU for a few percent
+		// of size.
+		st.packed = s2.EncodeSnappy(st.packed[:cap(st.packed)], st.body)
 		return st.packed
 	case CompressionGzip:
 		st.zbuf.Reset()
