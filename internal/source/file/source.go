@@ -28,6 +28,11 @@ const (
 	perFileBudget = 512 << 10
 	// minEventScanGap rate-limits the rescans that fsnotify events ask for.
 	minEventScanGap = 50 * time.Millisecond
+	// wakeGap is the shortest time between two rounds that fsnotify events
+	// start: with a thousand files each written now and then, every write
+	// would otherwise cost a round over all files. Writes that come within
+	// it are read together, at most wakeGap later.
+	wakeGap = 20 * time.Millisecond
 )
 
 func init() {
@@ -194,7 +199,7 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 	if w != nil {
 		wake = w.Wake()
 	}
-	var nextScan, lastScan time.Time
+	var nextScan, lastScan, lastRound time.Time
 	pendingRescan := false
 	for {
 		if ctx.Err() != nil {
@@ -218,6 +223,7 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 			lastScan, nextScan, pendingRescan = now, now.Add(s.cfg.ScanInterval), false
 		}
 		busy, err := s.round(ctx, out, now)
+		lastRound = now
 		if err != nil {
 			return nil // ctx ended while emitting
 		}
@@ -246,6 +252,14 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 			return nil
 		case <-timer.C:
 		case <-wake:
+			if d := wakeGap - time.Since(lastRound); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-timer.C:
+				}
+			}
 		}
 	}
 }

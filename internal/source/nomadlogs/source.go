@@ -29,6 +29,11 @@ const (
 	// minEventScanGap rate-limits the full scans that fsnotify events on
 	// the alloc dir ask for.
 	minEventScanGap = 50 * time.Millisecond
+	// wakeGap is the shortest time between two rounds that fsnotify events
+	// start: on a node with a thousand streams each writing now and then,
+	// every write would otherwise cost a round over all streams. Writes
+	// that come within it are read together, at most wakeGap later.
+	wakeGap = 20 * time.Millisecond
 	// lookupRetry is the pause between two lookups of an allocation the
 	// API did not know.
 	lookupRetry = 2 * time.Second
@@ -197,7 +202,7 @@ func (s *Source) loop(ctx context.Context) {
 	if s.watcher != nil {
 		wake = s.watcher.Wake()
 	}
-	var nextScan, lastScan time.Time
+	var nextScan, lastScan, lastRound time.Time
 	fullPending := false
 	dirty := map[string]struct{}{}
 	for {
@@ -237,6 +242,7 @@ func (s *Source) loop(ctx context.Context) {
 		}
 		s.checkUnknown(ctx, now)
 		busy, blocked, err := s.round(ctx, now)
+		lastRound = now
 		if err != nil {
 			return // ctx ended
 		}
@@ -260,6 +266,14 @@ func (s *Source) loop(ctx context.Context) {
 		case <-s.room:
 		case <-timer.C:
 		case <-wake:
+			if d := wakeGap - time.Since(lastRound); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-ctx.Done():
+					return
+				case <-timer.C:
+				}
+			}
 		case u := <-s.updates:
 			s.applyUpdate(u, time.Now().Round(0))
 		case r := <-s.lookups:
