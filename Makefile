@@ -20,6 +20,11 @@ bench:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# Every fuzz target for FUZZTIME each (CI runs them for 5s).
+FUZZTIME ?= 2m
+fuzz:
+	FUZZTIME=$(FUZZTIME) scripts/fuzz
+
 # The reliability suite (test/chaos, docs/reliability.md) for DURATION of
 # faults; SEED replays a run; RACE=1 builds drover with the race detector.
 # CI runs it for 20s as part of go test ./...
