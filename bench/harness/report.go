@@ -52,17 +52,17 @@ func DescribeMachine(bin string) Machine {
 // measurements and the problems found, as Markdown.
 func WriteMarkdown(w io.Writer, m Machine, results []Result) {
 	fmt.Fprintf(w, "Machine: %s, %d cores, %s RAM, %s, %s, %s.\n\n", m.CPU, m.Cores, m.Memory, m.Kernel, m.Go, m.Drover)
-	fmt.Fprintln(w, "| Scenario | Streams | Sink | Written | MiB/s | lines/s | CPU s/GiB | CPU (cores) | Peak RSS | Latency p50 | p99 | Load (1m) |")
-	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| Scenario | Streams | Sink | Written | MiB/s | lines/s | CPU s/GiB | CPU (cores) | Peak RSS | Latency p50 | p99 | Harness CPU (cores) | Load (1m) |")
+	fmt.Fprintln(w, "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range results {
 		lat50, lat99 := "–", "–"
 		if r.Latencies > 0 {
 			lat50, lat99 = ms(r.P50), ms(r.P99)
 		}
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %.1f | %.0f | %.2f | %.2f | %.0f MiB | %s | %s | %.2f |\n",
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %.1f | %.0f | %.2f | %.2f | %.0f MiB | %s | %s | %.2f | %.2f |\n",
 			r.Scenario.Name, r.Scenario.Streams, r.Scenario.Sink, size(r.Bytes),
 			r.MiBps(), r.LinesPerSec(), r.CPUPerGiB(), r.Cores(), float64(r.PeakRSS)/MiB,
-			lat50, lat99, r.Load[0])
+			lat50, lat99, r.HarnessCores(), r.Load[0])
 	}
 	for _, r := range results {
 		if r.Scenario.Idle > 0 {

@@ -49,6 +49,10 @@ type Result struct {
 	CPU time.Duration
 	// CPUWindow is the wall time CPU was measured over.
 	CPUWindow time.Duration
+	// HarnessCPU is this process's user+system time over the same window:
+	// the receiver, and for a fixed rate the writers too. It shows how
+	// much of the machine was left to drover.
+	HarnessCPU time.Duration
 	// PeakRSS is drover's resident memory high-water mark (VmHWM).
 	PeakRSS int64
 	// P50 and P99 are write-to-arrival latencies of fixed-rate lines, of
@@ -78,6 +82,10 @@ func (r Result) CPUPerGiB() float64 { return r.CPU.Seconds() / (float64(r.Bytes)
 
 // Cores is drover's average CPU use, in cores, over the measured window.
 func (r Result) Cores() float64 { return r.CPU.Seconds() / r.CPUWindow.Seconds() }
+
+// HarnessCores is the harness's (receiver's, writers') average CPU use, in
+// cores, over the same window.
+func (r Result) HarnessCores() float64 { return r.HarnessCPU.Seconds() / r.CPUWindow.Seconds() }
 
 func (o *Options) logf(format string, args ...any) {
 	if o.Progress != nil {
@@ -145,6 +153,10 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		return res, fmt.Errorf("writing drover's configuration: %w", err)
 	}
 	res.Load, _ = proc.LoadAverage()
+	self0, err := proc.Read(os.Getpid())
+	if err != nil {
+		return res, err
+	}
 	started := time.Now()
 	p, err := startDrover(ctx, o.Bin, cfg, filepath.Join(dir, "drover.log"))
 	if err != nil {
@@ -176,9 +188,16 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		res.CPU, res.PeakRSS = end.CPU, end.PeakRSS
 		res.Elapsed = st.Last.Sub(started)
 		res.CPUWindow = time.Since(started)
+		if self, err := proc.Read(os.Getpid()); err == nil {
+			res.HarnessCPU = self.CPU - self0.CPU
+		}
 	} else {
 		rcv.RecordLatency(true)
 		before, err := proc.Read(p.Pid())
+		if err != nil {
+			return res, err
+		}
+		self0, err := proc.Read(os.Getpid())
 		if err != nil {
 			return res, err
 		}
@@ -195,6 +214,9 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 			return res, err
 		}
 		res.CPU, res.CPUWindow, res.PeakRSS = after.CPU-before.CPU, time.Since(t0), after.PeakRSS
+		if self, err := proc.Read(os.Getpid()); err == nil {
+			res.HarnessCPU = self.CPU - self0.CPU
+		}
 		q, n := rcv.Latencies(0.5, 0.99)
 		res.P50, res.P99, res.Latencies = q[0], q[1], n
 	}

@@ -134,8 +134,8 @@ func runBench(ctx context.Context, args []string) error {
 		if err != nil {
 			return fmt.Errorf("scenario %s: %w", s.Name, err)
 		}
-		logf("  %.1f MiB/s, %.0f lines/s, %.2f CPU s/GiB, peak RSS %.0f MiB, p50 %v p99 %v, problems: %d",
-			r.MiBps(), r.LinesPerSec(), r.CPUPerGiB(), float64(r.PeakRSS)/harness.MiB, r.P50, r.P99, len(r.Problems))
+		logf("  %.1f MiB/s, %.0f lines/s, %.2f CPU s/GiB (%.2f cores; harness %.2f cores), peak RSS %.0f MiB, p50 %v p99 %v, problems: %d",
+			r.MiBps(), r.LinesPerSec(), r.CPUPerGiB(), r.Cores(), r.HarnessCores(), float64(r.PeakRSS)/harness.MiB, r.P50, r.P99, len(r.Problems))
 		results = append(results, r)
 	}
 	m := harness.DescribeMachine(*bin)
