@@ -210,7 +210,8 @@ func clip(s string) string {
 // (after it was reaped).
 type run struct {
 	start, end time.Time
-	killed     bool // ended by SIGKILL (no chance to report anything)
+	killed     bool      // ended by SIGKILL (no chance to report anything)
+	stopping   time.Time // when it was sent SIGTERM: it reads no more after that
 }
 
 // lossReport is drover's own report that files of a stream were deleted
@@ -268,9 +269,10 @@ func (k *checker) missing(runs []run, reports []lossReport) int {
 // it; and either drover logged that file of that stream as lost, or the
 // file went with its whole allocation directory (garbage collection, of
 // which drover learns nothing unless it holds the files) while no drover
-// process ran or during a process that was then killed with SIGKILL (a
-// process that stops cleanly reports what it held unread). Everything
-// else is lost.
+// process ran, during a process that was then killed with SIGKILL, or
+// after the running one was sent SIGTERM (a process that stops cleanly
+// reports what it held deleted and unread when it stopped reading).
+// Everything else is lost.
 func (k *checker) verdict(runs []run, reports []lossReport, detail bool) verdict {
 	k.mu.Lock()
 	chains := append([]*chain(nil), k.chains...)
@@ -310,11 +312,13 @@ func (k *checker) verdict(runs []run, reports []lossReport, detail bool) verdict
 		return false
 	}
 	// silentGC: a file that went with its allocation directory while no
-	// process ran, or during one that was killed.
+	// process ran, or during one that was killed, or during one that was
+	// stopping (after SIGTERM it reads no more, and what it did not hold
+	// deleted then is not its loss to report).
 	silentGC := func(f fileRec) bool {
 		for _, r := range runs {
 			if !f.deleted.Before(r.start) && (r.end.IsZero() || f.deleted.Before(r.end)) {
-				return r.killed
+				return r.killed || !r.stopping.IsZero() && !f.deleted.Before(r.stopping)
 			}
 		}
 		return true

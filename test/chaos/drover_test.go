@@ -154,6 +154,9 @@ func (s *supervisor) stop(timeout time.Duration) (int, error) {
 	if p == nil {
 		return 0, errors.New("no drover process is running")
 	}
+	s.mu.Lock()
+	s.runs[p.index].stopping = time.Now()
+	s.mu.Unlock()
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.exited:
