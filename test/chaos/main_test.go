@@ -110,15 +110,20 @@ func optionsFromEnv(t *testing.T) options {
 func TestChaos(t *testing.T) {
 	o := optionsFromEnv(t)
 	t.Logf("chaos: seed %d, %v of faults; replay with CHAOS_SEED=%d CHAOS_DURATION=%v", o.seed, o.duration, o.seed, o.duration)
-	work := t.TempDir()
-	if os.Getenv("CHAOS_KEEP") == "1" {
-		dir, err := os.MkdirTemp("", "drover-chaos-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		work = dir
-		t.Logf("chaos: keeping the configurations, drover's logs and the files in %s", work)
+	// The work directory is kept when the run fails (or with CHAOS_KEEP=1):
+	// drover's logs, the suite's events.log and the files are what a
+	// failure is diagnosed from.
+	work, err := os.MkdirTemp("", "drover-chaos-")
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() || os.Getenv("CHAOS_KEEP") == "1" {
+			t.Logf("chaos: the configurations, drover's logs, events.log and the files are kept in %s", work)
+			return
+		}
+		_ = os.RemoveAll(work)
+	})
 	allocDir := filepath.Join(work, "nomad", "alloc")
 	if err := os.MkdirAll(allocDir, 0o755); err != nil {
 		t.Fatal(err)

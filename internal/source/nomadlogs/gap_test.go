@@ -197,3 +197,32 @@ func TestStoppingWithUnreadDeletedFilesReportsTheLoss(t *testing.T) {
 		t.Errorf("purged = %v, want 1", v)
 	}
 }
+
+// TestStoppingReportsUnreadDeletedFilesLaterInTheChain: the files after the
+// one being read are checked too when the source stops (a chaos run found
+// the last file of a garbage-collected allocation's stream, never looked
+// at again after it was opened, lost without a word).
+func TestStoppingReportsUnreadDeletedFilesLaterInTheChain(t *testing.T) {
+	h := newHarness(t, nil)
+	h.rec.block()
+	h.start()
+	id := h.addAlloc(nomadtest.Alloc{})
+	var b strings.Builder
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&b, "line %06d of a task whose allocation is collected while the sink is down\n", i)
+	}
+	dir := nomad.LogsDir(h.allocDir, id)
+	writeLog(t, dir, 0, b.String())
+	writeLog(t, dir, 1, "the last lines, in the next file\n")
+	waitFor(t, "both files to be opened", func() bool { return h.filesOpen() == 2 })
+	if err := removeAll(h.allocDir, id); err != nil { // garbage collection
+		t.Fatal(err)
+	}
+	h.stop()
+	if h.logs.count("drover stops before it read them to their end") != 1 || h.logs.count("last_file=1") != 1 {
+		t.Errorf("the loss of files 0 to 1 is not logged:\n%s", lastLines(h.logs.String(), 20))
+	}
+	if v := testutil.ToFloat64(h.m.Errors("purged")); v != 2 {
+		t.Errorf("purged = %v, want 2", v)
+	}
+}

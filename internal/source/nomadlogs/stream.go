@@ -381,6 +381,11 @@ func (s *Source) reportUnreadDeleted(st *stream) {
 	var first, last uint64
 	var unread int64
 	for _, f := range st.files {
+		// Only the file being read is checked as it is read: the later
+		// ones of the chain may have been deleted (and grown) unseen.
+		if status, err := f.r.Stat(); err == nil {
+			f.deleted = f.deleted || status.Deleted
+		}
 		if !f.deleted || f.r.Behind() == 0 {
 			continue
 		}
