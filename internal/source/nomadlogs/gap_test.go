@@ -174,15 +174,7 @@ func TestCrashBeforeTheFirstSaveIsNotAFirstStart(t *testing.T) {
 // collection while the sink is down) are lost when it stops: only the
 // descriptor kept them. That used to be silent; it is logged and counted.
 func TestStoppingWithUnreadDeletedFilesReportsTheLoss(t *testing.T) {
-	h := newHarness(t, nil)
-	h.rec.block()
-	h.start()
-	id := h.addAlloc(nomadtest.Alloc{})
-	var b strings.Builder
-	for i := 0; i < 20000; i++ {
-		fmt.Fprintf(&b, "line %06d of a task whose allocation is collected while the sink is down\n", i)
-	}
-	writeLog(t, nomad.LogsDir(h.allocDir, id), 0, b.String())
+	h, id := startBehindABlockedSink(t)
 	waitFor(t, "the file to be opened", func() bool { return h.filesOpen() == 1 })
 	if err := removeAll(h.allocDir, id); err != nil { // garbage collection
 		t.Fatal(err)
@@ -203,17 +195,8 @@ func TestStoppingWithUnreadDeletedFilesReportsTheLoss(t *testing.T) {
 // the last file of a garbage-collected allocation's stream, never looked
 // at again after it was opened, lost without a word).
 func TestStoppingReportsUnreadDeletedFilesLaterInTheChain(t *testing.T) {
-	h := newHarness(t, nil)
-	h.rec.block()
-	h.start()
-	id := h.addAlloc(nomadtest.Alloc{})
-	var b strings.Builder
-	for i := 0; i < 20000; i++ {
-		fmt.Fprintf(&b, "line %06d of a task whose allocation is collected while the sink is down\n", i)
-	}
-	dir := nomad.LogsDir(h.allocDir, id)
-	writeLog(t, dir, 0, b.String())
-	writeLog(t, dir, 1, "the last lines, in the next file\n")
+	h, id := startBehindABlockedSink(t)
+	writeLog(t, nomad.LogsDir(h.allocDir, id), 1, "the last lines, in the next file\n")
 	waitFor(t, "both files to be opened", func() bool { return h.filesOpen() == 2 })
 	if err := removeAll(h.allocDir, id); err != nil { // garbage collection
 		t.Fatal(err)
@@ -225,4 +208,19 @@ func TestStoppingReportsUnreadDeletedFilesLaterInTheChain(t *testing.T) {
 	if v := testutil.ToFloat64(h.m.Errors("purged")); v != 2 {
 		t.Errorf("purged = %v, want 2", v)
 	}
+}
+
+// startBehindABlockedSink starts a source whose sink takes nothing, with an
+// allocation whose file 0 holds more lines than can be emitted.
+func startBehindABlockedSink(t *testing.T) (*harness, string) {
+	h := newHarness(t, nil)
+	h.rec.block()
+	h.start()
+	id := h.addAlloc(nomadtest.Alloc{})
+	var b strings.Builder
+	for i := 0; i < 20000; i++ {
+		fmt.Fprintf(&b, "line %06d of a task whose allocation is collected while the sink is down\n", i)
+	}
+	writeLog(t, nomad.LogsDir(h.allocDir, id), 0, b.String())
+	return h, id
 }
