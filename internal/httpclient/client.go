@@ -182,9 +182,12 @@ func readSnippet(r io.Reader) string {
 	return strings.TrimSpace(s)
 }
 
+// maxRetryAfter bounds what ParseRetryAfter returns.
+const maxRetryAfter = 24 * time.Hour
+
 // ParseRetryAfter parses a Retry-After header: a number of seconds or an
-// HTTP date, relative to now. It reports false for an empty or malformed
-// value; a date in the past gives 0 with ok.
+// HTTP date, relative to now, at most 24 hours either way. It reports false
+// for an empty or malformed value; a date in the past gives 0 with ok.
 func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -194,8 +197,8 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		if secs < 0 {
 			return 0, false
 		}
-		if secs > int64(24*time.Hour/time.Second) {
-			secs = int64(24 * time.Hour / time.Second)
+		if secs > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter, true
 		}
 		return time.Duration(secs) * time.Second, true
 	}
@@ -203,5 +206,5 @@ func ParseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return max(t.Sub(now), 0), true
+	return min(max(t.Sub(now), 0), maxRetryAfter), true
 }

@@ -75,6 +75,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{"Mon, 06 May 2024 07:08:39 GMT", 30 * time.Second, true},
 		{"Monday, 06-May-24 07:09:09 GMT", time.Minute, true},
 		{"Mon, 06 May 2024 07:00:00 GMT", 0, true},
+		{"Wed, 01 Oct 2100 0:00:00 GMT", 24 * time.Hour, true}, // found by FuzzCheckPush of the loki sink
 		{"", 0, false},
 		{"soon", 0, false},
 		{"1.5", 0, false},

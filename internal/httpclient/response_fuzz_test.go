@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -88,8 +86,8 @@ func FuzzParseRetryAfter(f *testing.F) {
 		if d < 0 {
 			t.Fatalf("%q: negative delay %v", v, d)
 		}
-		if _, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && d > 24*time.Hour {
-			t.Fatalf("%q: %v seconds, more than a day", v, d)
+		if d > 24*time.Hour {
+			t.Fatalf("%q: %v, more than a day", v, d)
 		}
 		if d2, ok2 := ParseRetryAfter(" "+v+"\t", fuzzNow); d2 != d || !ok2 {
 			t.Fatalf("%q: %v, with spaces around it %v %v", v, d, d2, ok2)

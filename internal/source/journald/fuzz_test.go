@@ -3,6 +3,7 @@ package journald
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"slices"
 	"strconv"
 	"testing"
@@ -67,7 +68,12 @@ func FuzzDecodeEntry(f *testing.F) {
 // arrays, with distinct, non-empty keys.
 func journalShaped(line []byte) (map[string]any, bool) {
 	var m map[string]any
-	if json.Unmarshal(line, &m) != nil || m == nil {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber() // journalctl writes bytes as integers: 0.0 or 1e0 is not one
+	if dec.Decode(&m) != nil || m == nil {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF { // one value only, as Unmarshal
 		return nil, false
 	}
 	// Duplicate keys: encoding/json keeps the last.
@@ -112,7 +118,7 @@ func valueShaped(v any, top bool) bool {
 		if len(v) == 0 {
 			return true
 		}
-		if _, num := v[0].(float64); num {
+		if _, num := v[0].(json.Number); num {
 			return isBytes(v)
 		}
 		if !top {
@@ -136,8 +142,11 @@ func valueShaped(v any, top bool) bool {
 
 func isBytes(v []any) bool {
 	for _, x := range v {
-		n, ok := x.(float64)
-		if !ok || n < 0 || n > 255 || n != float64(int(n)) {
+		n, ok := x.(json.Number)
+		if !ok {
+			return false
+		}
+		if _, err := strconv.ParseUint(string(n), 10, 8); err != nil {
 			return false
 		}
 	}
