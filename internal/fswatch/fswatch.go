@@ -10,10 +10,12 @@
 package fswatch
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 )
@@ -119,6 +121,39 @@ func (w *Watcher) signal() {
 
 // Wake receives a value after hints were collected; call Take then.
 func (w *Watcher) Wake() <-chan struct{} { return w.wake }
+
+// Coalesce is called by a run loop that Wake woke up: it waits until gap
+// has passed since last (the loop's previous pass), so that writes to
+// many files within gap cost one pass instead of one each. It returns at
+// once when the pending hints include a directory change or an overflow
+// (a new file must be opened before it can be deleted again: logmon
+// purges within milliseconds), and reports false when ctx ended. The
+// hints stay pending for Take.
+func (w *Watcher) Coalesce(ctx context.Context, last time.Time, gap time.Duration) bool {
+	d := gap - time.Since(last)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for !w.urgent() {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		case <-w.wake: // more hints: look again
+		}
+	}
+	return ctx.Err() == nil
+}
+
+// urgent reports whether the pending hints ask for a scan.
+func (w *Watcher) urgent() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.pending.Rescan()
+}
 
 // Take returns the hints collected since the previous call and forgets
 // them.

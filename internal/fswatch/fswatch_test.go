@@ -1,6 +1,7 @@
 package fswatch
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -107,5 +108,68 @@ func TestSyncMissingDirectory(t *testing.T) {
 	w.Sync([]string{missing})
 	if w.Watching(missing) {
 		t.Fatal("a missing directory counts as watched")
+	}
+}
+
+// TestCoalesce: a wake-up for writes waits out the gap; one for a new file
+// does not.
+func TestCoalesce(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "a.log")
+	if err := os.WriteFile(f, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Sync([]string{dir})
+	ctx := context.Background()
+
+	// Only writes pending: the whole gap.
+	if err := os.WriteFile(f, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, w, "the write", func(c Changes) bool { _, ok := c.Written[f]; return ok })
+	if err := os.WriteFile(f, []byte("y\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const gap = 200 * time.Millisecond
+	start := time.Now()
+	if !w.Coalesce(ctx, start, gap) {
+		t.Fatal("Coalesce reported ctx ended")
+	}
+	if took := time.Since(start); took < gap {
+		t.Fatalf("returned after %v with only writes pending, want at least %v", took, gap)
+	}
+	if c := w.Take(); c.Rescan() {
+		t.Fatalf("unexpected directory hints: %+v", c)
+	}
+
+	// A new file, while Coalesce waits: it returns long before the gap.
+	done := make(chan time.Duration, 1)
+	start = time.Now()
+	go func() {
+		w.Coalesce(ctx, start, time.Hour)
+		done <- time.Since(start)
+	}()
+	if err := os.WriteFile(filepath.Join(dir, "b.log"), []byte("z\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Coalesce kept waiting with a new file pending")
+	}
+	if c := w.Take(); !c.Rescan() {
+		t.Fatalf("the new file's hint was taken: %+v", c)
+	}
+
+	// A context that ends.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if w.Coalesce(cctx, time.Now(), time.Hour) {
+		t.Fatal("Coalesce reported true for an ended context")
 	}
 }

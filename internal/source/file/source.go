@@ -28,10 +28,11 @@ const (
 	perFileBudget = 512 << 10
 	// minEventScanGap rate-limits the rescans that fsnotify events ask for.
 	minEventScanGap = 50 * time.Millisecond
-	// wakeGap is the shortest time between two rounds that fsnotify events
-	// start: with a thousand files each written now and then, every write
-	// would otherwise cost a round over all files. Writes that come within
-	// it are read together, at most wakeGap later.
+	// wakeGap is the shortest time between two rounds that fsnotify write
+	// events start: with a thousand files each written now and then, every
+	// write would otherwise cost a round over all files. Writes that come
+	// within it are read together, at most wakeGap later. New files are
+	// looked at without waiting (fswatch.Coalesce).
 	wakeGap = 20 * time.Millisecond
 )
 
@@ -252,13 +253,8 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 			return nil
 		case <-timer.C:
 		case <-wake:
-			if d := wakeGap - time.Since(lastRound); d > 0 {
-				timer.Reset(d)
-				select {
-				case <-ctx.Done():
-					return nil
-				case <-timer.C:
-				}
+			if !w.Coalesce(ctx, lastRound, wakeGap) {
+				return nil
 			}
 		}
 	}

@@ -29,10 +29,11 @@ const (
 	// minEventScanGap rate-limits the full scans that fsnotify events on
 	// the alloc dir ask for.
 	minEventScanGap = 50 * time.Millisecond
-	// wakeGap is the shortest time between two rounds that fsnotify events
-	// start: on a node with a thousand streams each writing now and then,
-	// every write would otherwise cost a round over all streams. Writes
-	// that come within it are read together, at most wakeGap later.
+	// wakeGap is the shortest time between two rounds that fsnotify write
+	// events start: on a node with a thousand streams each writing now and
+	// then, every write would otherwise cost a round over all streams.
+	// Writes that come within it are read together, at most wakeGap later.
+	// New files are looked at without waiting (fswatch.Coalesce).
 	wakeGap = 20 * time.Millisecond
 	// lookupRetry is the pause between two lookups of an allocation the
 	// API did not know.
@@ -266,13 +267,8 @@ func (s *Source) loop(ctx context.Context) {
 		case <-s.room:
 		case <-timer.C:
 		case <-wake:
-			if d := wakeGap - time.Since(lastRound); d > 0 {
-				timer.Reset(d)
-				select {
-				case <-ctx.Done():
-					return
-				case <-timer.C:
-				}
+			if !s.watcher.Coalesce(ctx, lastRound, wakeGap) {
+				return
 			}
 		case u := <-s.updates:
 			s.applyUpdate(u, time.Now().Round(0))
