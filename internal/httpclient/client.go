@@ -30,7 +30,7 @@ func New(o Options) (*Client, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	tlsConf, err := buildTLS(o.TLS)
+	tlsConf, err := BuildTLS(o.TLS)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,11 @@ func New(o Options) (*Client, error) {
 	}, nil
 }
 
-func buildTLS(c *TLSConfig) (*tls.Config, error) {
+// BuildTLS builds the client TLS configuration of a tls block: TLS 1.2 or
+// later, the CA file's certificates trusted besides the system's, the
+// client certificate when set; a nil block gives the defaults. Errors name
+// the attribute (tls.ca_file, tls.cert_file).
+func BuildTLS(c *TLSConfig) (*tls.Config, error) {
 	conf := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c == nil {
 		return conf, nil

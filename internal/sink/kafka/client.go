@@ -1,10 +1,7 @@
 package kafka
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -12,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
-	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/retry"
 )
@@ -66,7 +62,7 @@ func clientOptions(c *Config, log *slog.Logger) ([]kgo.Opt, error) {
 		opts = append(opts, kgo.SASL(mechanism(s)))
 	}
 	if c.TLS != nil {
-		conf, err := tlsConfig(c.TLS)
+		conf, err := httpclient.BuildTLS(c.TLS)
 		if err != nil {
 			return nil, err
 		}
@@ -83,36 +79,6 @@ func mechanism(s *SASLConfig) sasl.Mechanism {
 		return scram.Auth{User: s.Username, Pass: s.Password}.AsSha512Mechanism()
 	}
 	return plain.Auth{User: s.Username, Pass: s.Password}.AsMechanism()
-}
-
-// tlsConfig builds the client TLS configuration of a tls block: TLS 1.2 or
-// later, the CA file's certificates trusted besides the system's, the
-// client certificate when set. The server name defaults to each broker's
-// host.
-func tlsConfig(c *httpclient.TLSConfig) (*tls.Config, error) {
-	conf := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.ServerName, InsecureSkipVerify: c.InsecureSkipVerify}
-	if c.CAFile != "" {
-		pem, err := os.ReadFile(c.CAFile)
-		if err != nil {
-			return nil, config.Errorf("tls.ca_file", "reading CA certificates: %v", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, config.Errorf("tls.ca_file", "no PEM certificate in %s", c.CAFile)
-		}
-		conf.RootCAs = pool
-	}
-	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, config.Errorf("tls.cert_file", "loading the client certificate and key: %v", err)
-		}
-		conf.Certificates = []tls.Certificate{cert}
-	}
-	return conf, nil
 }
 
 // logger passes franz-go's warnings and errors to the sink's logger, at
