@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/drover-dev/drover/internal/backoff"
 	"io"
 	"log/slog"
 	"sync"
@@ -188,7 +189,7 @@ func (w *Watcher) resolveWithRetry(ctx context.Context) (Node, error) {
 		if permanent(err) {
 			return Node{}, err
 		}
-		if !sleep(ctx, st.fail(err)) {
+		if !backoff.Sleep(ctx, st.fail(err)) {
 			return Node{}, ctx.Err()
 		}
 	}
@@ -274,7 +275,7 @@ func (w *Watcher) watch(ctx context.Context, node Node, p *pending) error {
 				return err
 			}
 			index = 0 // state may have moved on (or back): read it all again
-			if !sleep(ctx, st.fail(err)) {
+			if !backoff.Sleep(ctx, st.fail(err)) {
 				return nil
 			}
 			continue
@@ -405,13 +406,13 @@ func validAllocID(id string) bool { return validTaskName(id) && id[0] != '.' }
 type streak struct {
 	log   *slog.Logger
 	what  string
-	bo    backoff
+	bo    backoff.Backoff
 	kind  ErrorKind
 	since time.Time
 }
 
 func (w *Watcher) newStreak(what string) *streak {
-	return &streak{log: w.log, what: what, bo: backoff{initial: w.cfg.RetryInitialBackoff, max: w.cfg.RetryMaxBackoff}}
+	return &streak{log: w.log, what: what, bo: backoff.Backoff{Initial: w.cfg.RetryInitialBackoff, Max: w.cfg.RetryMaxBackoff}}
 }
 
 // fail records a failure and returns the wait before the next attempt. The
@@ -419,14 +420,14 @@ func (w *Watcher) newStreak(what string) *streak {
 // previous one, are logged as warnings; the others at debug level.
 func (s *streak) fail(err error) time.Duration {
 	kind := kindOf(err)
-	if s.bo.failures == 0 {
+	if s.bo.Failures() == 0 {
 		s.since = time.Now()
 	}
-	d := s.bo.next()
-	if s.bo.failures == 1 || kind != s.kind {
+	d := s.bo.Next()
+	if s.bo.Failures() == 1 || kind != s.kind {
 		s.log.Warn(s.what+" failed; retrying with backoff until it works", "error", err, "kind", kind, "retry_in", d.Round(time.Millisecond))
 	} else {
-		s.log.Debug(s.what+" failed again", "error", err, "failures", s.bo.failures, "retry_in", d.Round(time.Millisecond))
+		s.log.Debug(s.what+" failed again", "error", err, "failures", s.bo.Failures(), "retry_in", d.Round(time.Millisecond))
 	}
 	s.kind = kind
 	return d
@@ -434,7 +435,7 @@ func (s *streak) fail(err error) time.Duration {
 
 // ok ends a failure streak, logging the recovery.
 func (s *streak) ok() {
-	if n := s.bo.reset(); n > 0 {
+	if n := s.bo.Reset(); n > 0 {
 		s.log.Info(s.what+" works again", "failures", n, "after", time.Since(s.since).Round(time.Millisecond))
 	}
 	s.kind = ""

@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/drover-dev/drover/internal/backoff"
 	"log/slog"
 	"sync"
 	"time"
@@ -325,7 +326,7 @@ func (d *Driver) deliver(ctx context.Context, req *batch.Request) {
 		} else {
 			d.log.Debug("sending failed again", "error", err, "attempt", attempt, "events", req.Len(), "retry_in", wait)
 		}
-		if !sleep(ctx, wait) {
+		if !backoff.Sleep(ctx, wait) {
 			req.Finish(event.Failed)
 			return
 		}
@@ -410,20 +411,5 @@ func (d *Driver) endDiscarding() {
 	if s, ok := d.discarding.End(); ok {
 		d.log.Info("destination accepts events again", "discarded_events", s.Events, "failed_requests", s.Failures,
 			"after", s.Duration.Round(time.Millisecond))
-	}
-}
-
-// sleep waits for d or until ctx ends; it reports whether the wait ran out.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/drover-dev/drover/internal/backoff"
 	"log/slog"
 	"os/exec"
 	"sync"
@@ -116,7 +117,7 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 		wg.Wait()
 	}()
 
-	bo := backoff{initial: restartInitial, max: restartMax}
+	bo := backoff.Backoff{Initial: restartInitial, Max: restartMax}
 	for ctx.Err() == nil {
 		if s.tracker.FailedBatch() {
 			s.rewind()
@@ -134,10 +135,10 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 			continue
 		}
 		if read {
-			bo.reset()
+			bo.Reset()
 		}
 		s.failures.report(s, err, read)
-		wait := bo.next()
+		wait := bo.Next()
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():

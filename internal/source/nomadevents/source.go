@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/drover-dev/drover/internal/backoff"
 	"log/slog"
 	"sync"
 	"time"
@@ -145,7 +146,7 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 		wg.Wait()
 	}()
 
-	bo := backoff{initial: s.cfg.ReconnectInitialBackoff, max: s.cfg.ReconnectMaxBackoff}
+	bo := backoff.Backoff{Initial: s.cfg.ReconnectInitialBackoff, Max: s.cfg.ReconnectMaxBackoff}
 	for ctx.Err() == nil {
 		err := s.attempt(ctx, out, &bo)
 		if ctx.Err() != nil {
@@ -158,7 +159,7 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 		if bh := (*errBehind)(nil); !errors.As(err, &bh) {
 			s.failures.report(s, err)
 		}
-		wait := bo.next()
+		wait := bo.Next()
 		s.log.Debug("reconnecting after a pause", "delay", wait)
 		select {
 		case <-time.After(wait):
@@ -173,7 +174,7 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 var errReconnectNow = errors.New("reconnect")
 
 // attempt resolves a pending start_at = "now", then runs one connection.
-func (s *Source) attempt(ctx context.Context, out component.Emitter, bo *backoff) error {
+func (s *Source) attempt(ctx context.Context, out component.Emitter, bo *backoff.Backoff) error {
 	if s.tracker.FailedBatch() {
 		s.rewind()
 	}
@@ -197,7 +198,7 @@ func (e *startError) Unwrap() error { return e.err }
 
 // session runs one connection: it reads frames, reports gaps and index
 // regressions, drops what was already delivered and emits the rest.
-func (s *Source) session(ctx context.Context, out component.Emitter, bo *backoff) error {
+func (s *Source) session(ctx context.Context, out component.Emitter, bo *backoff.Backoff) error {
 	c, err := dial(ctx, s.client, s.path, s.cfg.Namespace, s.resume.Index, s.cfg.HeartbeatTimeout, int(s.cfg.MaxFrameBytes))
 	if err != nil {
 		return err
@@ -265,7 +266,7 @@ func (s *Source) session(ctx context.Context, out component.Emitter, bo *backoff
 			s.gap(ctx, out, g, f.index)
 		}
 		s.behindSince = time.Time{}
-		bo.reset()
+		bo.Reset()
 		if err := s.emitFrame(ctx, out, g, &f); err != nil {
 			return err
 		}
