@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
@@ -98,4 +99,9 @@ type Context struct {
 	Logger *slog.Logger
 	// Metrics are the component's pre-labelled instruments.
 	Metrics *metrics.Component
+	// Health is where the component reports its conditions (a sink that
+	// cannot deliver, a source that cannot reach its API); see
+	// internal/health. It may be nil (tools, tests): a nil Reporter ignores
+	// reports.
+	Health *health.Reporter
 }

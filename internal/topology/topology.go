@@ -14,14 +14,18 @@ import (
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
 // Options are the topology's fixed dependencies.
 type Options struct {
 	Metrics *metrics.Registry
-	Logger  *slog.Logger
-	Host    string
+	// Health holds the Reporter of every component; nil keeps a private
+	// registry.
+	Health *health.Registry
+	Logger *slog.Logger
+	Host   string
 	// RestartDelay is the first pause before a failed source or sink runs
 	// again; it doubles up to a minute. Default 1s.
 	RestartDelay time.Duration
@@ -53,6 +57,9 @@ func New(opts Options) *Topology {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = metrics.New()
+	}
+	if opts.Health == nil {
+		opts.Health = health.NewRegistry(nil)
 	}
 	return &Topology{
 		opts:       opts,
@@ -103,6 +110,9 @@ func (t *Topology) context(c *config.Component) component.Context {
 	}
 }
 
+// Health returns the registry of the components' health.
+func (t *Topology) Health() *health.Registry { return t.opts.Health }
+
 // Reload moves the running topology to cfg. Components whose fingerprint is
 // unchanged keep running untouched (and keep their positions); changed ones
 // are replaced, removed ones stopped, new ones started. If any new component
@@ -119,6 +129,16 @@ func (t *Topology) Reload(cfg *config.Config) (Changes, error) {
 		return Changes{}, err
 	}
 
+	for _, r := range built.health {
+		t.opts.Health.Install(r)
+	}
+	if old != nil {
+		for _, c := range old.Components {
+			if nc := cfg.Component(c.ID); nc == nil || nc.Kind != c.Kind {
+				t.opts.Health.Remove(string(c.Kind), c.ID)
+			}
+		}
+	}
 	// 1. Start the new sinks so that routes can point at them.
 	for id, s := range built.sinks {
 		t.sinks[id] = s
@@ -209,6 +229,7 @@ type builtSet struct {
 	sinks      map[string]*sinkRunner
 	transforms map[string]*transformTarget
 	disks      map[string]*diskQueue // disk buffers opened for new sink ids
+	health     []*health.Reporter    // of the components built, installed when the reload is committed
 }
 
 func closeBuilt(b *builtSet, timeout time.Duration) {
@@ -245,6 +266,8 @@ func (t *Topology) build(old, cfg *config.Config) (Changes, *builtSet, error) {
 			ch.Added = append(ch.Added, c.ID)
 		}
 		cctx := t.context(c)
+		cctx.Health = t.opts.Health.New(string(c.Kind), c.Type, c.ID)
+		b.health = append(b.health, cctx.Health)
 		switch c.Kind {
 		case component.KindSource:
 			src, err := c.Registration.BuildSource(cctx, c.Config)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/drover-dev/drover/internal/backoff"
 	"io"
 	"log/slog"
 	"sync"
@@ -12,6 +11,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/nomad/api"
+
+	"github.com/drover-dev/drover/internal/backoff"
+	"github.com/drover-dev/drover/internal/health"
 )
 
 // Options configure a Watcher.
@@ -27,6 +29,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics are the watcher's instruments; nil uses unregistered ones.
 	Metrics *Metrics
+	// Health receives the "api" condition: failing while Nomad cannot be
+	// reached or refuses the watcher's requests. Nil reports nowhere.
+	Health *health.Reporter
 }
 
 // Watcher discovers the task log streams of one Nomad client node: it
@@ -37,6 +42,7 @@ type Watcher struct {
 	client   *api.Client
 	log      *slog.Logger
 	m        *Metrics
+	health   *health.Reporter
 	sourceID string
 	sel      *Selector
 	running  atomic.Bool
@@ -88,7 +94,7 @@ func New(opts Options) (*Watcher, error) {
 		m = testMetrics()
 	}
 	return &Watcher{
-		cfg: cfg, client: client, log: log, m: m, sourceID: opts.SourceID, sel: sel,
+		cfg: cfg, client: client, log: log, m: m, health: opts.Health, sourceID: opts.SourceID, sel: sel,
 		known: make(map[string]*allocState),
 	}, nil
 }
@@ -402,41 +408,39 @@ func (w *Watcher) apply(node Node, allocs []*api.Allocation, resync, full bool, 
 // validAllocID reports whether an allocation ID can be a directory name.
 func validAllocID(id string) bool { return validTaskName(id) && id[0] != '.' }
 
-// streak logs a failure streak once, and its end.
+// streak paces the retries of one kind of request and logs a failure
+// streak once, and its end; while it lasts, the source's "api" condition is
+// failing.
 type streak struct {
-	log   *slog.Logger
-	what  string
-	bo    backoff.Backoff
-	kind  ErrorKind
-	since time.Time
+	what string
+	bo   backoff.Backoff
+	log  *health.Streak
 }
 
 func (w *Watcher) newStreak(what string) *streak {
-	return &streak{log: w.log, what: what, bo: backoff.Backoff{Initial: w.cfg.RetryInitialBackoff, Max: w.cfg.RetryMaxBackoff}}
+	return &streak{
+		what: what,
+		bo:   backoff.Backoff{Initial: w.cfg.RetryInitialBackoff, Max: w.cfg.RetryMaxBackoff},
+		log: health.NewStreak(health.StreakConfig{Logger: w.log, Health: w.health, Condition: health.ConditionAPI,
+			Remind: streakReminder}),
+	}
 }
+
+// streakReminder is how often a failure streak that lasts is logged again.
+const streakReminder = 5 * time.Minute
 
 // fail records a failure and returns the wait before the next attempt. The
 // first failure of a streak, and a failure of another kind than the
 // previous one, are logged as warnings; the others at debug level.
 func (s *streak) fail(err error) time.Duration {
-	kind := kindOf(err)
-	if s.bo.Failures() == 0 {
-		s.since = time.Now()
-	}
 	d := s.bo.Next()
-	if s.bo.Failures() == 1 || kind != s.kind {
-		s.log.Warn(s.what+" failed; retrying with backoff until it works", "error", err, "kind", kind, "retry_in", d.Round(time.Millisecond))
-	} else {
-		s.log.Debug(s.what+" failed again", "error", err, "failures", s.bo.Failures(), "retry_in", d.Round(time.Millisecond))
-	}
-	s.kind = kind
+	s.log.Fail(s.what+" failed; retrying with backoff until it works", string(kindOf(err)), err, 0,
+		"retry_in", d.Round(time.Millisecond))
 	return d
 }
 
 // ok ends a failure streak, logging the recovery.
 func (s *streak) ok() {
-	if n := s.bo.Reset(); n > 0 {
-		s.log.Info(s.what+" works again", "failures", n, "after", time.Since(s.since).Round(time.Millisecond))
-	}
-	s.kind = ""
+	s.bo.Reset()
+	s.log.End(s.what + " works again")
 }

@@ -239,7 +239,7 @@ func TestWatchServerErrorBackoffAndRecovery(t *testing.T) {
 	if n := h.logs.count("level=WARN", "failed; retrying"); n != 3 {
 		t.Errorf("%d warnings for one failure streak changing kind twice:\n%s", n, h.logs)
 	}
-	if n := h.logs.count("level=DEBUG", "failed again"); n != 1 {
+	if n := h.logs.count("level=DEBUG", "failed; retrying"); n != 1 {
 		t.Errorf("%d debug lines for the repeated failure:\n%s", n, h.logs)
 	}
 	if n := h.logs.count("level=INFO", "works again", "failures=4"); n != 1 {

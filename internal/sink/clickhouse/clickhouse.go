@@ -94,6 +94,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		Destination: s.redacted,
 		Logger:      log,
 		Metrics:     cctx.Metrics,
+		Health:      cctx.Health,
 	})
 	if err != nil {
 		return nil, err

@@ -104,6 +104,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		Destination: dest,
 		Logger:      log,
 		Metrics:     m,
+		Health:      cctx.Health,
 	})
 	if err != nil {
 		return nil, err

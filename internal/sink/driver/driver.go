@@ -22,14 +22,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/drover-dev/drover/internal/backoff"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/retry"
@@ -80,6 +81,10 @@ type Options struct {
 	// Discarded(reason) instead of "rejected". It never touches
 	// BufferEvents. Nil counts into a private registry.
 	Metrics *metrics.Component
+	// Health receives the sink's conditions: "delivery" (failing) while
+	// requests fail transiently, "rejections" (degraded) while the
+	// destination refuses events. Nil reports nowhere.
+	Health *health.Reporter
 }
 
 // MaxRetryAfter caps the delay a destination can ask for with Retry-After,
@@ -103,7 +108,7 @@ type Driver struct {
 	m       instruments
 	// failing is the streak of transient failures, discarding the streak of
 	// requests whose events were discarded; both end with a success.
-	failing, discarding retry.Streak
+	failing, discarding *health.Streak
 }
 
 type instruments struct {
@@ -127,10 +132,13 @@ func New(o Options) (*Driver, error) {
 		o.Metrics = metrics.ForTest("sink", "unknown", "unknown")
 	}
 	m := o.Metrics
+	log := o.Logger.With("destination", o.Destination)
 	return &Driver{
-		opts:    o,
-		log:     o.Logger.With("destination", o.Destination),
-		backoff: retry.Backoff{Initial: o.Request.RetryInitialBackoff, Max: o.Request.RetryMaxBackoff},
+		opts:       o,
+		log:        log,
+		failing:    health.NewStreak(health.StreakConfig{Logger: log, Health: o.Health, Condition: health.ConditionDelivery}),
+		discarding: health.NewStreak(health.StreakConfig{Logger: log, Health: o.Health, Condition: health.ConditionRejections, State: health.Degraded, Level: slog.LevelError}),
+		backoff:    retry.Backoff{Initial: o.Request.RetryInitialBackoff, Max: o.Request.RetryMaxBackoff},
 		m: instruments{
 			sentEvents:  m.SentEvents,
 			sentBytes:   m.SentBytes,
@@ -321,11 +329,8 @@ func (d *Driver) deliver(ctx context.Context, req *batch.Request) {
 		if hint, ok := retry.Delay(err); ok {
 			wait = min(hint, MaxRetryAfter)
 		}
-		if d.failing.Fail(req.Len()) {
-			d.log.Warn("sending failed, retrying until it succeeds", "error", err, "events", req.Len(), "retry_in", wait)
-		} else {
-			d.log.Debug("sending failed again", "error", err, "attempt", attempt, "events", req.Len(), "retry_in", wait)
-		}
+		d.failing.Fail("sending failed, retrying until it succeeds", "send_failed", err, req.Len(),
+			"events", req.Len(), "attempt", attempt, "retry_in", wait)
 		if !backoff.Sleep(ctx, wait) {
 			req.Finish(event.Failed)
 			return
@@ -350,15 +355,11 @@ func (d *Driver) discard(err error, n int, reason string) {
 	default:
 		d.opts.Metrics.Discarded(reason).Add(float64(n))
 	}
-	if d.discarding.Fail(n) {
-		msg := "destination refused events, discarding them"
-		if reason == ReasonRetriesExhausted {
-			msg = "retries ran out, discarding events"
-		}
-		d.log.Error(msg, "error", err, "events", n, "reason", reason)
-	} else {
-		d.log.Debug("discarding events", "error", err, "events", n, "reason", reason)
+	msg := "destination refused events, discarding them"
+	if reason == ReasonRetriesExhausted {
+		msg = "retries ran out, discarding events"
 	}
+	d.discarding.Fail(msg, reason, err, n, "events", n)
 }
 
 // reasonCount is a number of refused events with one discard reason.
@@ -400,16 +401,11 @@ func countOutcomes(p *retry.PartialError) (accepted int, out []reasonCount) {
 // endFailing ends the streak of transient failures, when a request got
 // through, and logs it.
 func (d *Driver) endFailing() {
-	if s, ok := d.failing.End(); ok {
-		d.log.Info("sending works again", "failed_attempts", s.Failures, "after", s.Duration.Round(time.Millisecond))
-	}
+	d.failing.End("sending works again")
 }
 
 // endDiscarding ends the streak of discarding requests, when the
 // destination accepted a request without refusing events, and logs it.
 func (d *Driver) endDiscarding() {
-	if s, ok := d.discarding.End(); ok {
-		d.log.Info("destination accepts events again", "discarded_events", s.Events, "failed_requests", s.Failures,
-			"after", s.Duration.Round(time.Millisecond))
-	}
+	d.discarding.End("destination accepts events again")
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/retry"
@@ -466,7 +468,7 @@ func (l *logRecorder) atLeast(level slog.Level) []string {
 		if r.Level >= level {
 			s := r.Level.String() + " " + r.Message
 			r.Attrs(func(a slog.Attr) bool {
-				if a.Key == "failed_attempts" || a.Key == "discarded_events" {
+				if r.Level == slog.LevelInfo && (a.Key == "failures" || a.Key == "events") {
 					s += fmt.Sprintf(" %s=%v", a.Key, a.Value)
 				}
 				return true
@@ -500,8 +502,8 @@ func TestLogsOncePerStreak(t *testing.T) {
 	want := fmt.Sprint([]string{
 		"WARN sending failed, retrying until it succeeds",
 		"ERROR destination refused events, discarding them",
-		"INFO sending works again failed_attempts=5",
-		"INFO destination accepts events again discarded_events=3",
+		"INFO sending works again failures=5 events=5",
+		"INFO destination accepts events again failures=3 events=3",
 	})
 	if got := fmt.Sprint(logs.atLeast(slog.LevelInfo)); got != want {
 		t.Fatalf("logs:\n%s\nwant\n%s", got, want)
@@ -543,4 +545,43 @@ func TestRequestConfigValidate(t *testing.T) {
 			t.Errorf("%s: Validate = %v", field, err)
 		}
 	}
+}
+
+func TestReportsDeliveryHealth(t *testing.T) {
+	rep := health.NewReporter("sink", "test", "out", nil)
+	seen, release := make(chan struct{}), make(chan struct{})
+	rec := &recorder{answer: func(n int, _ *batch.Request) error {
+		switch {
+		case n == 2:
+			close(seen)
+			<-release
+			return errors.New("connection refused")
+		case n < 2:
+			return errors.New("connection refused")
+		case n == 3:
+			return retry.Permanent(errors.New("400 bad request"))
+		}
+		return nil
+	}}
+	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 1, MaxBytes: 1 << 20, Timeout: time.Millisecond},
+		Request: fastRequest(1), Sender: rec, Health: rep})
+	h.send(h.batch("a-", 1))
+	<-seen
+	conds := rep.Conditions()
+	if len(conds) != 1 || conds[0].Name != health.ConditionDelivery || conds[0].State != health.Failing ||
+		!strings.Contains(conds[0].Message, "connection refused") {
+		t.Fatalf("while sending fails: %+v", conds)
+	}
+	close(release)
+	h.ack() // request 0 refused at attempt n=3
+	if conds := rep.Conditions(); len(conds) == 0 || conds[len(conds)-1].Name != health.ConditionRejections ||
+		conds[len(conds)-1].State != health.Degraded || conds[len(conds)-1].Reason != ReasonRejected {
+		t.Fatalf("after a refusal: %+v", conds)
+	}
+	h.send(h.batch("b-", 1))
+	h.ack()
+	if rep.State() != health.OK {
+		t.Fatalf("after a delivery: %+v", rep.Conditions())
+	}
+	h.closeAndWait()
 }

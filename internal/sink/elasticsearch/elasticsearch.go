@@ -124,6 +124,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		Destination: s.redacted,
 		Logger:      log,
 		Metrics:     m,
+		Health:      cctx.Health,
 	})
 	if err != nil {
 		return nil, err

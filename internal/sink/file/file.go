@@ -152,6 +152,7 @@ func newSink(cctx component.Context, cfg *Config, req driver.RequestConfig, open
 		Destination: cfg.Path,
 		Logger:      log,
 		Metrics:     cctx.Metrics,
+		Health:      cctx.Health,
 	})
 	if err != nil {
 		return nil, err

@@ -91,6 +91,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		Destination: s.redacted,
 		Logger:      cctx.Logger,
 		Metrics:     cctx.Metrics,
+		Health:      cctx.Health,
 	})
 	if err != nil {
 		return nil, err

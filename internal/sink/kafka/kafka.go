@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -28,6 +27,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/retry"
 	"github.com/drover-dev/drover/internal/template"
@@ -62,7 +62,7 @@ type Sink struct {
 	records sync.Pool
 	// failing is the streak of transient failures, discarding the streak
 	// of discarded records; both end with a delivered record.
-	failing, discarding retry.Streak
+	failing, discarding *health.Streak
 }
 
 type instruments struct {
@@ -95,9 +95,13 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		m = metrics.ForTest("sink", Type, "unknown")
 	}
 	s := &Sink{
-		cfg:     cfg,
-		opts:    opts,
-		log:     log,
+		cfg:  cfg,
+		opts: opts,
+		log:  log,
+		failing: health.NewStreak(health.StreakConfig{Logger: log, Health: cctx.Health,
+			Condition: health.ConditionDelivery}),
+		discarding: health.NewStreak(health.StreakConfig{Logger: log, Health: cctx.Health,
+			Condition: health.ConditionRejections, State: health.Degraded, Level: slog.LevelError}),
 		backoff: retry.Backoff{Initial: cfg.RetryInitialBackoff, Max: cfg.RetryMaxBackoff},
 		m: instruments{
 			sentEvents: m.SentEvents,
@@ -154,36 +158,20 @@ func (s *Sink) putRecord(r *record) {
 // discard counts n discarded events and logs the first of a streak.
 func (s *Sink) discard(err error, n int) {
 	s.m.rejected.Add(float64(n))
-	if s.discarding.Fail(n) {
-		s.log.Error("brokers refused records, discarding them", "error", err, "events", n, "reason", ReasonRejected)
-	} else {
-		s.log.Debug("discarding records", "error", err, "events", n, "reason", ReasonRejected)
-	}
+	s.discarding.Fail("brokers refused records, discarding them", ReasonRejected, err, n, "events", n)
 }
 
 // failTransient counts a record that failed transiently and logs the
 // first of a streak.
 func (s *Sink) failTransient(err error) {
 	s.m.sendErrors.Inc()
-	if s.failing.Fail(1) {
-		s.log.Warn("producing failed, retrying until it succeeds", "error", err,
-			"delivery_timeout", s.cfg.DeliveryTimeout)
-	} else {
-		s.log.Debug("producing failed again", "error", err)
-	}
+	s.failing.Fail("producing failed, retrying until it succeeds", "produce_failed", err, 1,
+		"delivery_timeout", s.cfg.DeliveryTimeout)
 }
 
-func (s *Sink) endFailing() {
-	if sum, ok := s.failing.End(); ok {
-		s.log.Info("producing works again", "failed_records", sum.Failures, "after", sum.Duration.Round(time.Millisecond))
-	}
-}
+func (s *Sink) endFailing() { s.failing.End("producing works again") }
 
-func (s *Sink) endDiscarding() {
-	if sum, ok := s.discarding.End(); ok {
-		s.log.Info("brokers accept records again", "discarded_events", sum.Events, "after", sum.Duration.Round(time.Millisecond))
-	}
-}
+func (s *Sink) endDiscarding() { s.discarding.End("brokers accept records again") }
 
 // Healthcheck sends a metadata request: it passes when a broker answers
 // (over TLS and SASL when configured) and, when the topic is constant or a

@@ -1,7 +1,6 @@
 // Package retry classifies a sink's send errors (transient, permanent,
-// partial), computes backoff delays, and tracks failure streaks so that a
-// failing destination is logged once per streak rather than once per
-// attempt.
+// partial) and computes backoff delays. (A failing destination is logged
+// once per run of failures by health.Streak.)
 //
 // A sink's Send returns:
 //   - nil when the destination accepted the whole request;
@@ -17,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/internal/sink/batch"
@@ -127,51 +125,4 @@ func (b Backoff) Delay(attempt int) time.Duration {
 		return 0
 	}
 	return rand.N(ceil)
-}
-
-// Streak tracks a run of consecutive failures of the same kind, so that
-// the caller logs its first failure and its end instead of every attempt.
-// It is safe for concurrent use; with several requests in flight, a
-// streak spans the failures of all of them.
-type Streak struct {
-	mu       sync.Mutex
-	failures int
-	events   int
-	since    time.Time
-}
-
-// Fail records a failure that concerned n events and reports whether it
-// starts a streak (the caller then logs it).
-func (s *Streak) Fail(n int) (first bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failures == 0 {
-		s.since = time.Now()
-	}
-	s.failures++
-	s.events += n
-	return s.failures == 1
-}
-
-// Summary describes a streak that ended.
-type Summary struct {
-	// Failures is how many failures the streak had.
-	Failures int
-	// Events is the sum of the events the failures concerned.
-	Events int
-	// Duration is the time since the streak's first failure.
-	Duration time.Duration
-}
-
-// End ends the current streak and returns it; ok is false when there was
-// none.
-func (s *Streak) End() (sum Summary, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.failures == 0 {
-		return Summary{}, false
-	}
-	sum = Summary{Failures: s.failures, Events: s.events, Duration: time.Since(s.since)}
-	s.failures, s.events = 0, 0
-	return sum, true
 }

@@ -3,7 +3,6 @@ package retry
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -65,35 +64,5 @@ func TestBackoffBounds(t *testing.T) {
 	}
 	if d := (Backoff{}).Delay(3); d != 0 {
 		t.Fatalf("zero backoff = %v", d)
-	}
-}
-
-func TestStreak(t *testing.T) {
-	var s Streak
-	if _, ok := s.End(); ok {
-		t.Fatal("End without failures reported a streak")
-	}
-	var wg sync.WaitGroup
-	firsts := make(chan bool, 10)
-	for range 10 {
-		wg.Go(func() { firsts <- s.Fail(3) })
-	}
-	wg.Wait()
-	close(firsts)
-	n := 0
-	for f := range firsts {
-		if f {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Fatalf("%d failures claimed to start the streak", n)
-	}
-	sum, ok := s.End()
-	if !ok || sum.Failures != 10 || sum.Events != 30 || sum.Duration < 0 {
-		t.Fatalf("End = %+v, %v", sum, ok)
-	}
-	if !s.Fail(1) {
-		t.Fatal("failure after End did not start a new streak")
 	}
 }

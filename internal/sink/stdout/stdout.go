@@ -90,6 +90,7 @@ func newSink(cctx component.Context, cfg *Config, w io.Writer, req driver.Reques
 		Destination: "stdout",
 		Logger:      cctx.Logger,
 		Metrics:     cctx.Metrics,
+		Health:      cctx.Health,
 	})
 	if err != nil {
 		return nil, err

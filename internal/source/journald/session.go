@@ -36,6 +36,8 @@ func (s *Source) session(ctx context.Context, out component.Emitter) (read bool,
 		return false, err
 	}
 	s.log.Debug("journalctl started", "start", st.String())
+	healthy := time.AfterFunc(healthyAfter, s.readingWorks)
+	defer healthy.Stop()
 
 	// A failed batch stops journalctl, so that a read blocked on it
 	// returns.
@@ -174,6 +176,7 @@ func (r *reading) flush(ctx context.Context, out component.Emitter) error {
 		return fmt.Errorf("emitting journal entries: %w", err)
 	}
 	s.m.SentEvents.Add(float64(len(b.Events)))
+	s.readingWorks()
 	return nil
 }
 

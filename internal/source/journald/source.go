@@ -4,14 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/drover-dev/drover/internal/backoff"
 	"log/slog"
 	"os/exec"
 	"sync"
 	"time"
 
+	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
@@ -54,7 +55,7 @@ type Source struct {
 	initial  origin // where reading starts without a usable cursor
 	resume   origin // where the next journalctl starts
 	badCurs  string // a cursor found unusable in this process
-	failures failureLog
+	failures *health.Streak
 
 	stderrMu   sync.Mutex
 	stderrSeen map[string]bool
@@ -92,6 +93,8 @@ func New(cctx component.Context, cfg *Config) (*Source, error) {
 		file:       checkpoint.File{Path: checkpoint.PathFor(cctx.DataDir, SourceType, cctx.ID), Version: stateVersion},
 		build:      newBuilder(cctx.ID, cctx.Host, cfg),
 		stderrSeen: map[string]bool{},
+		failures: health.NewStreak(health.StreakConfig{Logger: log, Health: cctx.Health, Condition: health.ConditionRead,
+			Level: slog.LevelError, Remind: 5 * time.Minute}),
 	}
 	s.flusher = checkpoint.NewFlusher(cfg.CheckpointInterval, s.save, log, m.Errors("checkpoint"))
 	return s, nil
@@ -137,7 +140,7 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 		if read {
 			bo.Reset()
 		}
-		s.failures.report(s, err, read)
+		s.reportFailure(err)
 		wait := bo.Next()
 		select {
 		case <-time.After(wait):

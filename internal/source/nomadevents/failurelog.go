@@ -3,40 +3,25 @@ package nomadevents
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 )
 
-// failureLog logs a run of connection failures once: the first failure of
-// a run, and any failure that differs from the previous one, at warn level;
-// repeats at debug level; the recovery at info level. Every failure is
-// counted in component_errors_total by stage.
-type failureLog struct {
-	n    int
-	last string
-}
-
-func (l *failureLog) report(s *Source, err error) {
-	stage, msg := s.describe(err)
+// reportFailure counts and logs a failed connection; the run of failures
+// (s.failures) is logged once, with a reminder while it lasts, and holds
+// the source's "api" condition failing.
+func (s *Source) reportFailure(err error) {
+	stage, reason, msg := s.describe(err)
 	s.m.Errors(stage).Inc()
-	l.n++
-	attrs := []any{slog.Int("attempt", l.n), slog.Uint64("index", s.resume.Index)}
-	if l.n == 1 || msg != l.last {
-		s.log.Warn(msg, attrs...)
-	} else {
-		s.log.Debug(msg, attrs...)
-	}
-	l.last = msg
+	s.failures.Fail(msg, reason, nil, 0, "index", s.resume.Index)
 }
 
-func (l *failureLog) connected(s *Source) {
-	if l.n > 0 {
-		s.log.Info("event stream connected again", "failed_attempts", l.n, "index", s.resume.Index)
-	}
-	l.n, l.last = 0, ""
+// connected ends a run of failures.
+func (s *Source) connected() {
+	s.failures.End("event stream connected again", "index", s.resume.Index)
 }
 
-// describe returns the metric stage and the log message of a failure.
-func (s *Source) describe(err error) (stage, msg string) {
+// describe returns the metric stage, the health reason and the log message
+// of a failure.
+func (s *Source) describe(err error) (stage, reason, msg string) {
 	var (
 		se  *StatusError
 		end *endError
@@ -44,16 +29,16 @@ func (s *Source) describe(err error) (stage, msg string) {
 	)
 	switch {
 	case errors.As(err, &st):
-		return "connect", fmt.Sprintf("cannot start the event stream: %v", err)
+		return "connect", "start_failed", fmt.Sprintf("cannot start the event stream: %v", err)
 	case errors.As(err, &se) && se.permissionDenied():
-		return "connect", fmt.Sprintf("Nomad refused the event stream (%v): the ACL token (nomad.token or NOMAD_TOKEN) is missing, unknown or lacks what the topics need: %s",
+		return "connect", "forbidden", fmt.Sprintf("Nomad refused the event stream (%v): the ACL token (nomad.token or NOMAD_TOKEN) is missing, unknown or lacks what the topics need: %s",
 			se, requiredCapabilities(s.topics, s.cfg.Namespace))
 	case errors.As(err, &se):
-		return "connect", fmt.Sprintf("event stream request failed: %v", se)
+		return "connect", "request_failed", fmt.Sprintf("event stream request failed: %v", se)
 	case errors.Is(err, errHeartbeatTimeout):
-		return "heartbeat", fmt.Sprintf("event stream silent for %s: %v", s.cfg.HeartbeatTimeout, err)
+		return "heartbeat", "silent", fmt.Sprintf("event stream silent for %s: %v", s.cfg.HeartbeatTimeout, err)
 	case errors.As(err, &end):
-		return "stream", fmt.Sprintf("event stream ended: %v", end)
+		return "stream", "stream_ended", fmt.Sprintf("event stream ended: %v", end)
 	}
-	return "connect", fmt.Sprintf("cannot reach Nomad: %v", err)
+	return "connect", "unreachable", fmt.Sprintf("cannot reach Nomad: %v", err)
 }

@@ -5,16 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/drover-dev/drover/internal/backoff"
 	"log/slog"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
 
+	"github.com/drover-dev/drover/internal/backoff"
 	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
@@ -48,7 +49,7 @@ type Source struct {
 	loaded   bool
 	needNow  bool
 	resume   Cursor
-	failures failureLog
+	failures *health.Streak
 	// behindSince is when connections started to begin below the exact
 	// cursor (zero while they do not).
 	behindSince time.Time
@@ -80,6 +81,8 @@ func New(cctx component.Context, cfg *Config) (*Source, error) {
 		subKey: subscriptionKey(cfg.Topics, cfg.Namespace),
 		meta:   newMeta(cctx.ID, cctx.Host),
 		file:   checkpoint.File{Path: checkpoint.PathFor(cctx.DataDir, SourceType, cctx.ID), Version: stateVersion},
+		failures: health.NewStreak(health.StreakConfig{Logger: log, Health: cctx.Health, Condition: health.ConditionAPI,
+			Remind: 5 * time.Minute}),
 	}
 	s.flusher = checkpoint.NewFlusher(cfg.CheckpointInterval, s.save, log, m.Errors("checkpoint"))
 	return s, nil
@@ -157,7 +160,7 @@ func (s *Source) Run(ctx context.Context, out component.Emitter) error {
 		}
 		// Waiting for a restarted agent was logged when it began.
 		if bh := (*errBehind)(nil); !errors.As(err, &bh) {
-			s.failures.report(s, err)
+			s.reportFailure(err)
 		}
 		wait := bo.Next()
 		s.log.Debug("reconnecting after a pause", "delay", wait)
@@ -238,7 +241,7 @@ func (s *Source) session(ctx context.Context, out component.Emitter, bo *backoff
 		}
 		if !connected {
 			connected = true
-			s.failures.connected(s)
+			s.connected()
 		}
 		if len(line) == 0 {
 			continue

@@ -111,7 +111,7 @@ func New(ctx component.Context, cfg *Config) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nomad_logs source: registering discovery metrics: %w", err)
 	}
-	w, err := nomad.New(nomad.Options{Config: cfg.Config, SourceID: ctx.ID, Logger: ctx.Logger, Metrics: dm})
+	w, err := nomad.New(nomad.Options{Config: cfg.Config, SourceID: ctx.ID, Logger: ctx.Logger, Metrics: dm, Health: ctx.Health})
 	if err != nil {
 		return nil, fmt.Errorf("nomad_logs source: %w", err)
 	}
