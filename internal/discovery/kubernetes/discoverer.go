@@ -250,7 +250,7 @@ func (d *Discoverer) informers() (pods, namespaces cache.SharedIndexInformer, po
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = node
 			w, err := d.client.CoreV1().Pods("").Watch(ctx, o)
-			d.observe(ctx, resourcePods, "watch", err)
+			d.observe(ctx, resourcePods, watchRequest(o), err)
 			return w, err
 		},
 	}
@@ -262,7 +262,7 @@ func (d *Discoverer) informers() (pods, namespaces cache.SharedIndexInformer, po
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			w, err := d.client.CoreV1().Namespaces().Watch(ctx, o)
-			d.observe(ctx, resourceNamespaces, "watch", err)
+			d.observe(ctx, resourceNamespaces, watchRequest(o), err)
 			return w, err
 		},
 	}
@@ -286,6 +286,16 @@ func (d *Discoverer) informers() (pods, namespaces cache.SharedIndexInformer, po
 		DeleteFunc: func(o any) { d.nsChanged(o, true) },
 	})
 	return pods, namespaces, podsSynced, nsSynced
+}
+
+// watchRequest names a watch request for metrics: "list" for a
+// watch-list (sendInitialEvents: it streams the whole state, in place of a
+// list), else "watch".
+func watchRequest(o metav1.ListOptions) string {
+	if o.SendInitialEvents != nil && *o.SendInitialEvents {
+		return "list"
+	}
+	return "watch"
 }
 
 func (d *Discoverer) podChanged(o any, deleted bool) {
@@ -333,6 +343,13 @@ func (d *Discoverer) signal() {
 
 // observe records the outcome of a list or watch request.
 func (d *Discoverer) observe(ctx context.Context, resource, request string, err error) {
+	if err != nil && request == "list" && (apierrors.IsInvalid(err) || apierrors.IsBadRequest(err)) &&
+		strings.Contains(err.Error(), "sendInitialEvents") {
+		// An API server without watch-list refuses it; client-go lists
+		// instead. Not a failure.
+		d.log.Debug("the Kubernetes API server does not stream lists (watch-list); client-go lists", "resource", resource)
+		return
+	}
 	d.m.Requests(resource, request).Inc()
 	if err == nil {
 		d.m.LastSync.SetToCurrentTime()

@@ -75,7 +75,7 @@ func (h *harness) next() []discovery.Group {
 	select {
 	case gs := <-h.up:
 		return gs
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		h.t.Fatal("no groups sent")
 	}
 	return nil
@@ -84,7 +84,7 @@ func (h *harness) next() []discovery.Group {
 // group reads sends until one holds a group of key, and returns it.
 func (h *harness) group(key string) discovery.Group {
 	h.t.Helper()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(30 * time.Second)
 	for {
 		select {
 		case gs := <-h.up:
