@@ -269,7 +269,7 @@ func (d *Discoverer) informers() (pods, namespaces cache.SharedIndexInformer, po
 	pods = cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(podLW, d.client), &corev1.Pod{}, 0, cache.Indexers{})
 	namespaces = cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(nsLW, d.client), &corev1.Namespace{}, 0, cache.Indexers{})
 	for _, inf := range []cache.SharedIndexInformer{pods, namespaces} {
-		_ = inf.SetTransform(slim)
+		_ = inf.SetTransform(slim(d.keepAnnotation))
 	}
 	_ = pods.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) { d.watchError(resourcePods, err) })
 	_ = namespaces.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
@@ -286,6 +286,16 @@ func (d *Discoverer) informers() (pods, namespaces cache.SharedIndexInformer, po
 		DeleteFunc: func(o any) { d.nsChanged(o, true) },
 	})
 	return pods, namespaces, podsSynced, nsSynced
+}
+
+// keepAnnotation reports whether discovery reads a pod annotation: the
+// drover.io/ hints, the mirror pod's, and those the configuration copies
+// into the metadata.
+func (d *Discoverer) keepAnnotation(k string) bool {
+	if strings.HasPrefix(k, "drover.io/") || k == MirrorPodAnnotation {
+		return true
+	}
+	return anyMatch(d.cfg.Annotations, k)
 }
 
 // watchRequest names a watch request for metrics: "list" for a

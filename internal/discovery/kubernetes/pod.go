@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 // Annotations and labels the discoverer reads.
@@ -24,12 +25,26 @@ const (
 // node, IP, phase and containers, without managedFields, volumes, probes,
 // conditions or the environment, so that the cache of thousands of pods
 // stays small.
-func slimPod(p *corev1.Pod) *corev1.Pod {
+//
+// Only the annotations keep accepts are kept (nil keeps all).
+func slimPod(p *corev1.Pod, keep func(string) bool) *corev1.Pod {
+	ann := p.Annotations
+	if keep != nil && len(ann) > 0 {
+		ann = nil
+		for k, v := range p.Annotations {
+			if keep(k) {
+				if ann == nil {
+					ann = make(map[string]string)
+				}
+				ann[k] = v
+			}
+		}
+	}
 	out := &corev1.Pod{
 		TypeMeta: p.TypeMeta,
 		ObjectMeta: metav1.ObjectMeta{
 			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
-			Labels: p.Labels, Annotations: p.Annotations, OwnerReferences: p.OwnerReferences,
+			Labels: p.Labels, Annotations: ann, OwnerReferences: p.OwnerReferences,
 			DeletionTimestamp: p.DeletionTimestamp,
 		},
 		Spec: corev1.PodSpec{NodeName: p.Spec.NodeName},
@@ -64,17 +79,22 @@ func slimStatuses(in []corev1.ContainerStatus) []corev1.ContainerStatus {
 	return out
 }
 
-// slim is the informers' transform: pods and namespaces are stored
-// without what discovery does not read.
-func slim(obj any) (any, error) {
+// slim returns the informers' transform: pods and namespaces are stored
+// without what discovery does not read; of the annotations, those keep
+// accepts.
+func slim(keep func(string) bool) cache.TransformFunc {
+	return func(obj any) (any, error) { return slimObject(obj, keep), nil }
+}
+
+func slimObject(obj any, keep func(string) bool) any {
 	switch o := obj.(type) {
 	case *corev1.Pod:
-		return slimPod(o), nil
+		return slimPod(o, keep)
 	case *corev1.Namespace:
 		return &corev1.Namespace{TypeMeta: o.TypeMeta, ObjectMeta: metav1.ObjectMeta{
-			Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion, Labels: o.Labels}}, nil
+			Name: o.Name, UID: o.UID, ResourceVersion: o.ResourceVersion, Labels: o.Labels}}
 	}
-	return obj, nil
+	return obj
 }
 
 // dirUID is the UID in the pod's log directory name: the mirror
