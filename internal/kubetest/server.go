@@ -34,8 +34,9 @@
 //     ends them cleanly (the apiserver's own timeout), Fail answers every
 //     request with a status code until Fail(0).
 //
-// Requests are counted (Requests) so that tests can prove that a client
-// does no per-pod GET and lists only when it must.
+// Requests are counted (Requests, ConsistentLists) so that tests can prove
+// that a client does no per-pod GET and reads the whole state from etcd
+// (a list without resourceVersion) only when it must.
 package kubetest
 
 import (
@@ -104,6 +105,7 @@ type Server struct {
 	oldest     uint64   // a watch from rv < oldest is too old
 	watches    map[*watchConn]struct{}
 	requests   map[string]int // "<verb> <resource>"
+	consistent map[string]int // lists without resourceVersion, by resource
 	failCode   int
 	uids       uint64
 	stop       chan struct{}
@@ -137,7 +139,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts: opts, rv: 1, oldest: 1,
 		pods: make(map[string]*corev1.Pod), namespaces: make(map[string]*corev1.Namespace),
-		watches: make(map[*watchConn]struct{}), requests: make(map[string]int),
+		watches: make(map[*watchConn]struct{}), requests: make(map[string]int), consistent: make(map[string]int),
 		stop: make(chan struct{}),
 	}
 	s.hs = httptest.NewServer(http.HandlerFunc(s.serve))
@@ -176,6 +178,16 @@ func (s *Server) Requests(verb, resource string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests[verb+" "+resource]
+}
+
+// ConsistentLists returns how many lists of a resource asked for the most
+// recent state (no resourceVersion, no continue): on kube-apiserver the
+// reads that go to etcd, where a list from a resourceVersion is served
+// from the watch cache.
+func (s *Server) ConsistentLists(resource string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.consistent[resource]
 }
 
 // Fail makes the server answer every request with code (a 503, a 500, a
@@ -472,6 +484,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.requests[req.verb+" "+req.resource]++
+	if req.verb == VerbList && req.q["resourceVersion"] == "" && req.q["continue"] == "" {
+		s.consistent[req.resource]++
+	}
 	fail := s.failCode
 	s.mu.Unlock()
 	if fail != 0 {
