@@ -29,6 +29,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/discovery"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/fswatch"
 	"github.com/drover-dev/drover/internal/health"
 )
 
@@ -182,6 +183,19 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []discovery.Group) error
 	wg.Go(func() { p.sendLoop(ctx, up, d.m) })
 	d.log.Info("watching Kubernetes pods", "node_name", d.cfg.NodeName, "pod_logs_dir", d.cfg.PodLogsDir)
 
+	// fsnotify on the pod log directory (and on the directories of pods the
+	// API has not shown): a new pod directory is scanned at once instead of
+	// at the next scan_interval. Scans find everything anyway.
+	var fsWake <-chan struct{}
+	fw, err := fswatch.New(d.log)
+	if err != nil {
+		d.log.Warn("cannot watch the pod log directory with fsnotify; relying on scans", "error", err)
+	} else {
+		defer fw.Close()
+		fw.Sync([]string{d.cfg.PodLogsDir})
+		fsWake = fw.Wake()
+	}
+
 	st := newRunState()
 	start := time.Now()
 	scan := time.NewTicker(d.cfg.ScanInterval)
@@ -192,8 +206,17 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []discovery.Group) error
 	for ctx.Err() == nil {
 		synced := podsSynced.HasSynced() && nsSynced.HasSynced()
 		now := time.Now()
-		d.step(st, now, doScan, synced, p, synced || now.Sub(start) >= d.syncMax)
+		scanned := doScan
+		out, full := d.step(st, now, doScan, synced, synced || now.Sub(start) >= d.syncMax)
 		doScan = false
+		if fw != nil && scanned {
+			// Before the groups go out: a directory created in a pod
+			// directory after its group was seen is noticed.
+			fw.Sync(st.watchDirs(d.cfg.PodLogsDir))
+		}
+		if len(out) > 0 || full {
+			p.put(out, full)
+		}
 		next := st.nextDeadline()
 		if !st.sentFull {
 			if dl := start.Add(d.syncMax); next.IsZero() || dl.Before(next) {
@@ -216,6 +239,10 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []discovery.Group) error
 		case <-d.wake:
 		case <-scan.C:
 			doScan = true
+		case <-fsWake:
+			if fw.Take().Rescan() {
+				doScan = true
+			}
 		case <-tc:
 		}
 		if !timer.Stop() {
@@ -448,7 +475,7 @@ type podState struct {
 	deleted bool
 	// dir is the pod's directory as the disk showed it; onDisk whether it
 	// exists at the last scan; containers its container directories
-	// (read only for pods the API did not show).
+	// (read only for pods the API did not show; never removed).
 	dir        dirRef
 	onDisk     bool
 	containers []string
@@ -463,7 +490,21 @@ type podState struct {
 	// targets; goneSent that a Gone group was put.
 	last     discovery.Group
 	sent     bool
+	everSent bool
 	goneSent bool
+}
+
+// watchDirs are the directories fsnotify watches: the pod log directory
+// and the directories of pods the API has not shown (their containers'
+// directories come one after the other).
+func (st *runState) watchDirs(root string) []string {
+	dirs := []string{root}
+	for _, ps := range st.pods {
+		if ps.pod == nil && ps.onDisk {
+			dirs = append(dirs, ps.dir.Dir(root))
+		}
+	}
+	return dirs
 }
 
 // nextDeadline is the earliest end of an unknown pod's wait.
@@ -471,11 +512,11 @@ func (st *runState) nextDeadline() time.Time {
 	return st.deadline
 }
 
-// step applies what the informers and the disk tell, and puts the groups
-// that changed.
+// step applies what the informers and the disk tell, and returns the
+// groups that changed, and whether they complete the first full set.
 // canFull says that the first full set may be sent (the informers listed,
 // or the wait for them ran out); it is sent once the disk was listed too.
-func (d *Discoverer) step(st *runState, now time.Time, scan, synced bool, p *pending, canFull bool) {
+func (d *Discoverer) step(st *runState, now time.Time, scan, synced, canFull bool) (out []discovery.Group, full bool) {
 	d.mu.Lock()
 	pods, nss := d.podUpd, d.nsUpd
 	d.podUpd, d.nsUpd = make(map[string]podUpdate), make(map[string]*corev1.Namespace)
@@ -512,7 +553,6 @@ func (d *Discoverer) step(st *runState, now time.Time, scan, synced bool, p *pen
 	}
 
 	st.deadline = time.Time{}
-	var out []discovery.Group
 	for key, ps := range st.pods {
 		if ps.pod == nil && ps.onDisk && !ps.pathOnly {
 			due := ps.firstSeen.Add(d.cfg.UnknownPodWait)
@@ -535,7 +575,9 @@ func (d *Discoverer) step(st *runState, now time.Time, scan, synced bool, p *pen
 		switch {
 		case ps.goneSent:
 		case g.Gone:
-			if ps.sent {
+			// Also after the pod was unselected: the follower releases the
+			// positions it kept.
+			if ps.everSent {
 				out = append(out, g)
 				ps.goneSent = true
 			}
@@ -545,7 +587,7 @@ func (d *Discoverer) step(st *runState, now time.Time, scan, synced bool, p *pen
 				d.countPathMeta(ps, &g)
 			}
 			out = append(out, g)
-			ps.sent = true
+			ps.sent, ps.everSent = true, true
 		case len(g.Targets) == 0 && ps.sent:
 			out = append(out, g) // no longer selected
 			ps.sent = false
@@ -559,13 +601,11 @@ func (d *Discoverer) step(st *runState, now time.Time, scan, synced bool, p *pen
 		}
 	}
 	d.gauges(st)
-	full := !st.sentFull && st.scanned && canFull
-	if len(out) > 0 || full {
-		p.put(out, full)
-		if full {
-			st.sentFull = true
-		}
+	full = !st.sentFull && st.scanned && canFull
+	if full {
+		st.sentFull = true
 	}
+	return out, full
 }
 
 // countPathMeta counts (once per container) and logs the targets of a
@@ -626,9 +666,14 @@ func (d *Discoverer) scan(st *runState, now time.Time) {
 			st.pods[key] = ps
 		}
 		if ps.pod == nil {
+			// Containers only add up: a directory being removed loses its
+			// container directories first, and the pod is gone only with
+			// its own directory.
 			cs, err := listContainerDirs(ref.Dir(d.cfg.PodLogsDir))
-			if err == nil && !slices.Equal(cs, ps.containers) {
-				ps.containers, ps.dirty = cs, true
+			for _, c := range cs {
+				if err == nil && !slices.Contains(ps.containers, c) {
+					ps.containers, ps.dirty = append(ps.containers, c), true
+				}
 			}
 		}
 	}

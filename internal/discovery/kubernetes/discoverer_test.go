@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
@@ -303,5 +304,26 @@ func TestConfigValidate(t *testing.T) {
 		if err == nil || !contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}
+	}
+}
+
+// TestNewPodDirectoryFoundAtOnce: with scans an hour apart, a directory of
+// a pod the API does not show is found through fsnotify, and so is the
+// container directory created in it later.
+func TestNewPodDirectoryFoundAtOnce(t *testing.T) {
+	root := t.TempDir()
+	h := start(t, fake.NewClientset(), func(c *Config) { c.PodLogsDir = root; c.ScanInterval = time.Hour })
+	if full := h.next(); len(full) != 0 {
+		t.Fatalf("full set: %+v", full)
+	}
+	w := &podlogs.Container{Root: root, Namespace: "apps", Pod: "p", UID: "up", Name: "init"}
+	must(t, w.Start())
+	if g := h.group("up"); targetKeys(g) != "up/init" {
+		t.Fatalf("new directory: %+v", g)
+	}
+	w2 := &podlogs.Container{Root: root, Namespace: "apps", Pod: "p", UID: "up", Name: "main"}
+	must(t, w2.Start())
+	if g := h.group("up"); targetKeys(g) != "up/init,up/main" {
+		t.Fatalf("new container directory: %+v", g)
 	}
 }
