@@ -226,8 +226,8 @@ func (c *Config) Component(id string) *Component {
 
 func fingerprint(comp *Component) string {
 	b, err := json.Marshal(struct {
-		Kind   component.Kind
-		Type   string
+		Kind    component.Kind
+		Type    string
 		Inputs  []string
 		Outputs []string
 		Buffer  Buffer
