@@ -60,7 +60,7 @@ func BenchmarkThousandsOfPods(b *testing.B) {
 	for i := range pods {
 		s.CreatePod(heavyPod(i))
 	}
-	c := serverClient(&testing.T{}, s)
+	c := serverClient(b, s)
 	for b.Loop() {
 		runtime.GC()
 		var before runtime.MemStats

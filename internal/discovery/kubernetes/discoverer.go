@@ -22,7 +22,6 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	clientset "k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
@@ -39,9 +38,9 @@ type Options struct {
 	Config Config
 	// SourceID is the Source of every event.Meta built.
 	SourceID string
-	// Client talks to the API; nil builds one from Config (kubeconfig, or
-	// the in-cluster service account).
-	Client clientset.Interface
+	// Client talks to the API; nil builds one with NewClient from Config
+	// (kubeconfig, or the in-cluster service account).
+	Client Client
 	// Logger receives the discoverer's logs; nil discards them.
 	Logger *slog.Logger
 	// Metrics are the discoverer's instruments; nil uses unregistered ones.
@@ -74,7 +73,7 @@ const (
 // "<pod_uid>/<container>". See the package documentation.
 type Discoverer struct {
 	cfg     Config
-	client  clientset.Interface
+	client  Client
 	log     *slog.Logger
 	m       *Metrics
 	sel     *Selector
@@ -114,8 +113,8 @@ func New(opts Options) (*Discoverer, error) {
 		if err != nil {
 			return nil, err
 		}
-		if client, err = clientset.NewForConfig(rc); err != nil {
-			return nil, fmt.Errorf("kubernetes client: %w", err)
+		if client, err = NewClient(rc); err != nil {
+			return nil, err
 		}
 	}
 	log := opts.Logger
@@ -270,25 +269,25 @@ func (d *Discoverer) informers() (pods, namespaces cache.SharedIndexInformer, po
 	podLW := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = node
-			l, err := d.client.CoreV1().Pods("").List(ctx, o)
+			l, err := d.client.ListPods(ctx, o)
 			d.observe(ctx, resourcePods, "list", err)
 			return l, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector = node
-			w, err := d.client.CoreV1().Pods("").Watch(ctx, o)
+			w, err := d.client.WatchPods(ctx, o)
 			d.observe(ctx, resourcePods, watchRequest(o), err)
 			return w, err
 		},
 	}
 	nsLW := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			l, err := d.client.CoreV1().Namespaces().List(ctx, o)
+			l, err := d.client.ListNamespaces(ctx, o)
 			d.observe(ctx, resourceNamespaces, "list", err)
 			return l, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			w, err := d.client.CoreV1().Namespaces().Watch(ctx, o)
+			w, err := d.client.WatchNamespaces(ctx, o)
 			d.observe(ctx, resourceNamespaces, watchRequest(o), err)
 			return w, err
 		},

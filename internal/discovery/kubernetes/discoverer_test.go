@@ -33,7 +33,7 @@ func TestMetadataTargetsAndLifecycle(t *testing.T) {
 	p.Status.PodIP = "10.0.0.7"
 	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", ContainerID: "containerd://abc", RestartCount: 2}}
 	c := fake.NewClientset(newNamespace("apps", map[string]string{"team": "pay"}), p)
-	h := start(t, c, func(c *Config) { c.Annotations = []string{"app.kubernetes.io/*"} })
+	h := start(t, fromClientset(c), func(c *Config) { c.Annotations = []string{"app.kubernetes.io/*"} })
 
 	full := h.next()
 	if len(full) != 1 || full[0].Key != "u1" || full[0].Terminal || full[0].Gone {
@@ -130,7 +130,7 @@ func TestSelectionFollowsNamespaceLabels(t *testing.T) {
 	skip := newPod("apps", "skip", "us", "main")
 	skip.Labels["logs"] = "off"
 	must(t, c.Tracker().Update(corev1.SchemeGroupVersion.WithResource("pods"), skip, "apps"))
-	h := start(t, c, func(c *Config) {
+	h := start(t, fromClientset(c), func(c *Config) {
 		c.Include.NamespaceLabels = "team=pay"
 		c.Exclude.Containers = []string{"istio-*"}
 		c.Exclude.PodLabels = "logs=off"
@@ -166,7 +166,7 @@ func TestUnknownPodOnDisk(t *testing.T) {
 	must(t, job.Stop())
 	quiet := &podlogs.Container{Root: root, Namespace: "apps", Pod: "quiet", UID: "ux", Name: "main"}
 	must(t, quiet.WriteLine("stdout", "secret"))
-	h := start(t, c, func(c *Config) { c.PodLogsDir = root; c.UnknownPodWait = 300e6 })
+	h := start(t, fromClientset(c), func(c *Config) { c.PodLogsDir = root; c.UnknownPodWait = 300e6 })
 
 	full := h.next()
 	if len(full) != 1 || full[0].Key != "uj" || targetKeys(full[0]) != "uj/main" || full[0].Targets[0].Meta != nil {
@@ -217,7 +217,7 @@ func TestUnknownPodGetsAPIMetadata(t *testing.T) {
 	root := t.TempDir()
 	w := &podlogs.Container{Root: root, Namespace: "apps", Pod: "fast", UID: "uf", Name: "main"}
 	must(t, w.Start())
-	h := start(t, c, func(c *Config) { c.PodLogsDir = root; c.UnknownPodWait = 3600e9 })
+	h := start(t, fromClientset(c), func(c *Config) { c.PodLogsDir = root; c.UnknownPodWait = 3600e9 })
 	if full := h.next(); len(full) != 1 || full[0].Targets[0].Meta != nil {
 		t.Fatalf("full set: %+v", full)
 	}
@@ -277,7 +277,7 @@ func TestParsePodDir(t *testing.T) {
 func TestMirrorPodUsesConfigHash(t *testing.T) {
 	p := newPod("kube-system", "etcd-n1", "api-uid", "etcd")
 	p.Annotations = map[string]string{MirrorPodAnnotation: "f00dcafe"}
-	h := start(t, fake.NewClientset(p), nil)
+	h := start(t, fromClientset(fake.NewClientset(p)), nil)
 	full := h.next()
 	if len(full) != 1 || full[0].Key != "f00dcafe" || full[0].Targets[0].Dir != filepath.Join(h.root, "kube-system_etcd-n1_f00dcafe", "etcd") {
 		t.Fatalf("%+v", full)
@@ -312,7 +312,7 @@ func TestConfigValidate(t *testing.T) {
 // container directory created in it later.
 func TestNewPodDirectoryFoundAtOnce(t *testing.T) {
 	root := t.TempDir()
-	h := start(t, fake.NewClientset(), func(c *Config) { c.PodLogsDir = root; c.ScanInterval = time.Hour })
+	h := start(t, fromClientset(fake.NewClientset()), func(c *Config) { c.PodLogsDir = root; c.ScanInterval = time.Hour })
 	if full := h.next(); len(full) != 0 {
 		t.Fatalf("full set: %+v", full)
 	}

@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/drover-dev/drover/internal/discovery"
 	"github.com/drover-dev/drover/internal/event"
@@ -31,7 +30,7 @@ type harness struct {
 	root   string
 }
 
-func start(t *testing.T, c clientset.Interface, mutate func(*Config)) *harness {
+func start(t *testing.T, c Client, mutate func(*Config)) *harness {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.NodeName = testNode

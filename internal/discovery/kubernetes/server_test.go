@@ -7,16 +7,16 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	clientset "k8s.io/client-go/kubernetes"
 
 	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/kubetest"
 	"github.com/drover-dev/drover/internal/kubetest/podlogs"
 )
 
-func serverClient(t *testing.T, s *kubetest.Server) clientset.Interface {
+// serverClient is the client drover builds (NewClient), for the server.
+func serverClient(t testing.TB, s *kubetest.Server) Client {
 	t.Helper()
-	c, err := clientset.NewForConfig(s.Config())
+	c, err := NewClient(s.Config())
 	if err != nil {
 		t.Fatal(err)
 	}
