@@ -8,10 +8,11 @@
 //
 //   - The node's pods, through a client-go informer whose list and watch
 //     carry the field selector spec.nodeName=<node_name>: one list (or
-//     watch-list) at start, then a watch resumed from the last
-//     resourceVersion after a dropped connection, bookmarks that keep that
-//     resourceVersion fresh, and a new list only after 410 Gone. No request
-//     is made per pod. The informer's cache holds slimmed pods (metadata,
+//     watch-list) at start, then watches resumed from the last
+//     resourceVersion (client-go may list from it after a broken
+//     connection: the API server's watch cache serves that, not etcd),
+//     bookmarks that keep that resourceVersion fresh, and a list of the
+//     current state only after 410 Gone. No request is made per pod. The informer's cache holds slimmed pods (metadata,
 //     node, IP, phase, container names, images and statuses; no
 //     managedFields, volumes, environment or conditions), so thousands of
 //     pods cost little memory.
