@@ -112,6 +112,23 @@ func validBroker(b string) string {
 	return ""
 }
 
+// ValidTopic reports whether s is a legal Kafka topic name: letters,
+// digits, '.', '_' and '-', at most 249 bytes, not "." or "..".
+func ValidTopic(s string) bool {
+	if s == "" || len(s) > 249 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Options returns the franz-go options of the connection: seed brokers,
 // client id, dial timeout, SASL and TLS (loading the TLS files; an error
 // names the attribute whose file could not be used), client metrics pushed

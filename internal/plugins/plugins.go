@@ -13,6 +13,7 @@ import (
 	_ "github.com/drover-dev/drover/internal/sink/stdout"
 	_ "github.com/drover-dev/drover/internal/source/file"
 	_ "github.com/drover-dev/drover/internal/source/journald"
+	_ "github.com/drover-dev/drover/internal/source/kafka"
 	_ "github.com/drover-dev/drover/internal/source/nomadevents"
 	_ "github.com/drover-dev/drover/internal/source/nomadlogs"
 )

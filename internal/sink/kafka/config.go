@@ -139,10 +139,10 @@ func (c *Config) Validate() error {
 	if err != nil {
 		return config.Errorf("topic", "%v", err)
 	}
-	if t.IsConstant() && !validTopic(c.Topic) {
+	if t.IsConstant() && !kafkaclient.ValidTopic(c.Topic) {
 		return config.Errorf("topic", "%q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", c.Topic)
 	}
-	if c.DefaultTopic != "" && !validTopic(c.DefaultTopic) {
+	if c.DefaultTopic != "" && !kafkaclient.ValidTopic(c.DefaultTopic) {
 		return config.Errorf("default_topic", "%q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", c.DefaultTopic)
 	}
 	if _, err := template.Parse(c.Key); err != nil {
@@ -190,22 +190,6 @@ func (c *Config) Validate() error {
 		return config.Errorf("batch.timeout", "must not be negative")
 	}
 	return nil
-}
-
-// validTopic reports whether s is a legal Kafka topic name.
-func validTopic(s string) bool {
-	if s == "" || len(s) > 249 || s == "." || s == ".." {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func sortedKeys(m map[string]string) []string {
