@@ -136,7 +136,9 @@ type collector struct {
 	events  []event.Event
 }
 
-func newCollector(manual bool) *collector { return &collector{manual: manual, counts: map[string]int{}} }
+func newCollector(manual bool) *collector {
+	return &collector{manual: manual, counts: map[string]int{}}
+}
 
 func (c *collector) Emit(ctx context.Context, b *event.Batch) error {
 	c.mu.Lock()
