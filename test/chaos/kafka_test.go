@@ -275,7 +275,9 @@ func TestChaosKafka(t *testing.T) {
 		}
 		sups[i] = newSupervisor(droverBin, dir)
 		slot := i
-		sups[i].logf = func(format string, args ...any) { events.logf("aggregator %d: "+format, append([]any{slot}, args...)...) }
+		sups[i].logf = func(format string, args ...any) {
+			events.logf("aggregator %d: "+format, append([]any{slot}, args...)...)
+		}
 		cfgs[i] = aggregatorConfig(filepath.Join(dir, "data"), strings.Join(c.ListenAddrs(), `", "`), recv.url(), logLevel, i%2 == 1)
 		if err := sups[i].start(cfgs[i]); err != nil {
 			t.Fatal(err)
@@ -397,7 +399,10 @@ func kafkaKiller(ctx context.Context, rng *rand.Rand, sup *supervisor, cfg strin
 		if !sleep(ctx, expDuration(rng, 6*time.Second)) {
 			return
 		}
-		if rng.IntN(10) == 0 {
+		// SIGTERM only to a process that is up: drover installs its
+		// handler once it started, and a SIGTERM before that ends it as
+		// SIGKILL would.
+		if rng.IntN(10) == 0 && sup.upFor(5*time.Second) {
 			if code, err := sup.stop(30 * time.Second); err != nil || code != 0 {
 				fail(fmt.Sprintf("aggregator stopped with SIGTERM: exit code %d, %v", code, err))
 			}

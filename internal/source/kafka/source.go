@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,6 +80,10 @@ type Source struct {
 	apiMu      sync.Mutex
 	api        *health.Streak
 	apiConnect bool // the current run of API failures began with a failed connection
+
+	// closing is set while Close commits and leaves: the revoke of the
+	// leave has nothing left to do.
+	closing atomic.Bool
 
 	mu    sync.Mutex
 	cl    *kgo.Client
@@ -601,6 +606,9 @@ func (s *Source) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[stri
 		return
 	}
 	s.ins.rebalances.WithLabelValues("revoked").Inc()
+	if s.closing.Load() {
+		return
+	}
 	cl.PauseFetchPartitions(revoked)
 	// Paused partitions stay paused across assignments: resume them once
 	// they are released, so that a later assignment fetches them.
@@ -682,7 +690,9 @@ func (s *Source) forgetLocked(only map[tp]bool) {
 }
 
 // Close waits until the emitted batches are acknowledged or ctx ends,
-// commits the acknowledged offsets and leaves the group.
+// commits the acknowledged offsets and leaves the group. When ctx has
+// ended, the commit and the leave still get a short grace (closeGrace
+// each), so that what was acknowledged is not read again.
 func (s *Source) Close(ctx context.Context) error {
 	s.mu.Lock()
 	cl := s.cl
@@ -703,13 +713,43 @@ func (s *Source) Close(ctx context.Context) error {
 			break
 		}
 	}
-	s.commitOffsets(context.WithoutCancel(ctx), cl, nil)
+	// The revoke that leaving the group calls has nothing left to wait
+	// for or commit: this commit is the last.
+	s.closing.Store(true)
+	defer s.closing.Store(false)
+	cctx, cancel := context.WithTimeout(graceful(ctx), closeCommitTimeout)
+	s.commitOffsets(cctx, cl, nil)
+	cancel()
+	lctx, cancel := context.WithTimeout(graceful(ctx), closeGrace)
+	if lerr := cl.LeaveGroupContext(lctx); lerr != nil {
+		s.log.Warn("leaving the consumer group did not finish; the group hands the partitions over after session_timeout",
+			"error", lerr, "session_timeout", s.cfg.SessionTimeout)
+	}
+	cancel()
 	cl.Close()
 	s.mu.Lock()
 	s.cl = nil
 	s.forgetLocked(nil)
 	s.mu.Unlock()
 	return err
+}
+
+// closeGrace bounds the final commit and the leave of a Close whose
+// context has ended; closeCommitTimeout the final commit in any case (with
+// brokers that do not answer, stopping must not wait for long).
+const (
+	closeGrace         = 2 * time.Second
+	closeCommitTimeout = 5 * time.Second
+)
+
+// graceful returns ctx, or a context of closeGrace when ctx has ended.
+func graceful(ctx context.Context) context.Context {
+	if ctx.Err() == nil {
+		return ctx
+	}
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeGrace)
+	context.AfterFunc(gctx, cancel)
+	return gctx
 }
 
 func describe(tps map[string][]int32) string {
