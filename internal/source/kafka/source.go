@@ -335,11 +335,11 @@ func (s *Source) restart(ctx context.Context) (*kgo.Client, error) {
 	s.log.Warn("a batch was not delivered; reading again from the last acknowledged offsets (events after it may repeat)")
 	s.mu.Lock()
 	cl := s.cl
+	s.cl = nil // the commit loop leaves the closing client alone
 	s.mu.Unlock()
 	s.commitOffsets(ctx, cl, nil)
 	cl.Close()
 	s.mu.Lock()
-	s.cl = nil
 	s.forgetLocked(nil)
 	s.mu.Unlock()
 	return s.client()
@@ -383,7 +383,7 @@ func (s *Source) fetchErrors(fs kgo.Fetches) {
 // emitFetches decodes the records of a poll and emits them, a batch per
 // partition and at most max_batch_events records, in offset order.
 func (s *Source) emitFetches(ctx context.Context, out component.Emitter, fs kgo.Fetches) error {
-	any := false
+	got := false
 	for i := range fs {
 		for j := range fs[i].Topics {
 			t := &fs[i].Topics[j]
@@ -392,14 +392,14 @@ func (s *Source) emitFetches(ctx context.Context, out component.Emitter, fs kgo.
 				if len(p.Records) == 0 {
 					continue
 				}
-				any = true
+				got = true
 				if err := s.emitPartition(ctx, out, t.Topic, p); err != nil {
 					return err
 				}
 			}
 		}
 	}
-	if any {
+	if got {
 		s.apiProgress()
 	}
 	return nil
