@@ -14,6 +14,7 @@ import (
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
 )
 
@@ -25,6 +26,7 @@ func init() {
 		Kind:      component.KindSink,
 		Type:      Type,
 		NewConfig: func() component.Config { return NewConfig() },
+		Outputs:   deadletter.Outputs,
 		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
 			c, ok := cfg.(*Config)
 			if !ok {
@@ -96,15 +98,14 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if cfg.Endpoint != "" {
 		dest += " at " + cfg.Endpoint
 	}
+	cctx.Logger, cctx.Metrics = log, m
 	s.driver, err = driver.New(driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     s.enc,
 		Sender:      s,
 		Destination: dest,
-		Logger:      log,
-		Metrics:     m,
-		Health:      cctx.Health,
+		Component:   cctx,
 	})
 	if err != nil {
 		return nil, err
