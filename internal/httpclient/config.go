@@ -80,54 +80,42 @@ type AuthConfig struct {
 // Validate checks that the attributes match the strategy. Field paths are
 // relative to the block.
 func (c *AuthConfig) Validate() error {
-	basic := c.User != "" || c.Password != "" || c.PasswordFile != ""
-	bearer := c.Token != "" || c.TokenFile != ""
-	apiKey := c.APIKey != "" || c.APIKeyFile != ""
+	type secret struct {
+		strategy, field, value, fileField, file string
+	}
+	secrets := []secret{
+		{AuthBasic, "password", c.Password, "password_file", c.PasswordFile},
+		{AuthBearer, "token", c.Token, "token_file", c.TokenFile},
+		{AuthAPIKey, "api_key", c.APIKey, "api_key_file", c.APIKeyFile},
+	}
 	switch c.Strategy {
-	case AuthBasic:
-		if c.User == "" {
-			return config.Errorf("user", "is required with strategy %q", AuthBasic)
-		}
-		if c.Password != "" && c.PasswordFile != "" {
-			return config.Errorf("password_file", "password and password_file are exclusive")
-		}
-		if bearer {
-			return config.Errorf("token", "token and token_file are only used with strategy %q", AuthBearer)
-		}
-		if apiKey {
-			return config.Errorf("api_key", "api_key and api_key_file are only used with strategy %q", AuthAPIKey)
-		}
-	case AuthBearer:
-		if !bearer {
-			return config.Errorf("token", "token or token_file is required with strategy %q", AuthBearer)
-		}
-		if c.Token != "" && c.TokenFile != "" {
-			return config.Errorf("token_file", "token and token_file are exclusive")
-		}
-		if basic {
-			return config.Errorf("user", "user and password are only used with strategy %q", AuthBasic)
-		}
-		if apiKey {
-			return config.Errorf("api_key", "api_key and api_key_file are only used with strategy %q", AuthAPIKey)
-		}
-	case AuthAPIKey:
-		if !apiKey {
-			return config.Errorf("api_key", "api_key or api_key_file is required with strategy %q", AuthAPIKey)
-		}
-		if c.APIKey != "" && c.APIKeyFile != "" {
-			return config.Errorf("api_key_file", "api_key and api_key_file are exclusive")
-		}
-		if strings.ContainsAny(c.APIKey, "\r\n\x00") {
-			return config.Errorf("api_key", "contains a line break or NUL")
-		}
-		if basic {
-			return config.Errorf("user", "user and password are only used with strategy %q", AuthBasic)
-		}
-		if bearer {
-			return config.Errorf("token", "token and token_file are only used with strategy %q", AuthBearer)
-		}
+	case AuthBasic, AuthBearer, AuthAPIKey:
 	default:
 		return config.Errorf("strategy", "must be %q, %q or %q, got %q", AuthBasic, AuthBearer, AuthAPIKey, c.Strategy)
+	}
+	if c.Strategy == AuthBasic && c.User == "" {
+		return config.Errorf("user", "is required with strategy %q", AuthBasic)
+	}
+	if c.Strategy != AuthBasic && c.User != "" {
+		return config.Errorf("user", "user and password are only used with strategy %q", AuthBasic)
+	}
+	for _, sc := range secrets {
+		set := sc.value != "" || sc.file != ""
+		switch {
+		case sc.strategy != c.Strategy && set:
+			if sc.strategy == AuthBasic {
+				return config.Errorf("user", "user and password are only used with strategy %q", AuthBasic)
+			}
+			return config.Errorf(sc.field, "%s and %s are only used with strategy %q", sc.field, sc.fileField, sc.strategy)
+		case sc.strategy != c.Strategy:
+		case sc.value != "" && sc.file != "":
+			return config.Errorf(sc.fileField, "%s and %s are exclusive", sc.field, sc.fileField)
+		case !set && sc.strategy != AuthBasic:
+			return config.Errorf(sc.field, "%s or %s is required with strategy %q", sc.field, sc.fileField, sc.strategy)
+		case sc.strategy != AuthBasic && strings.ContainsAny(sc.value, "\r\n\x00"):
+			// It becomes a header value as it is.
+			return config.Errorf(sc.field, "contains a line break or NUL")
+		}
 	}
 	return nil
 }

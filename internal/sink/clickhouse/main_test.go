@@ -42,14 +42,6 @@ func build(t testing.TB, cfg *Config, cctx ...component.Context) *Sink {
 	return s
 }
 
-// logged returns a context whose logger records into a new Logs.
-func logged(t testing.TB) (component.Context, *sinktest.Logs) {
-	logs := &sinktest.Logs{}
-	c := sinktest.Context(t, Type)
-	c.Logger = logs.Logger()
-	return c, logs
-}
-
 // nomadMeta is the metadata of one Nomad task stream, as discovery builds
 // it.
 func nomadMeta(namespace, job, allocID string) *event.Meta {

@@ -123,7 +123,7 @@ func TestUnroutableEventsWithoutDefaultAreDiscarded(t *testing.T) {
 	srv := clickhousetest.Require(t)
 	db := srv.Database(t)
 	srv.MustQuery(t, fmt.Sprintf(nomadTable, db, "nomad_default"))
-	cctx, logs := logged(t)
+	cctx, logs, _ := sinktest.Recorded(t, Type)
 	m := cctx.Metrics
 	r := sinktest.Start(t, build(t, nomadConfig(srv.URL, db, "nomad_{{ nomad.namespace }}"), cctx))
 	r.Send(append(events(nomadMeta("default", "web", "a"), "routed"), events(nomadMeta("", "web", "b"), "unroutable")...)...)
@@ -254,7 +254,7 @@ func TestOldServerGetsNoUnsupportedSettings(t *testing.T) {
 	rec := newRecorder(t, srv.URL)
 	cfg := nomadConfig(rec.URL, db, "logs")
 	cfg.AsyncInsert = true // 18.16 does not know it
-	cctx, logs := logged(t)
+	cctx, logs, _ := sinktest.Recorded(t, Type)
 	s := build(t, cfg, cctx)
 	if err := s.Healthcheck(context.Background()); err != nil {
 		t.Fatalf("healthcheck: %v", err)
@@ -337,12 +337,7 @@ func TestAuthentication(t *testing.T) {
 		if c := cctx.Health.Conditions(); len(c) != 1 || c[0].Reason != "unauthorized" {
 			t.Fatalf("health %+v", c)
 		}
-		if err := os.WriteFile(pw+".new", []byte(clickhousetest.Password+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(pw+".new", pw); err != nil {
-			t.Fatal(err)
-		}
+		sinktest.RotateFile(t, pw, clickhousetest.Password+"\n")
 		if !r.Ack() {
 			t.Fatal("not released ok")
 		}

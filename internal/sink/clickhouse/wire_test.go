@@ -150,7 +150,7 @@ func TestDetectionRefusedSendsOnlyConfiguredSettings(t *testing.T) {
 	_ = srv
 	cfg := testConfig(refusing.URL, "", "t")
 	cfg.AsyncInsert = true
-	cctx, logs := logged(t)
+	cctx, logs, _ := sinktest.Recorded(t, Type)
 	r := sinktest.Start(t, build(t, cfg, cctx))
 	r.Send(events(event.NewMeta("t", nil), "x")...)
 	if !r.Ack() {

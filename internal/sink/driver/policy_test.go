@@ -363,6 +363,15 @@ func (p *prober) Probe(context.Context) error {
 	return errors.New("connection refused")
 }
 
+// probed runs a driver with p and a backoff far longer than the tests
+// wait: only a wake-up sends a retry within them.
+func probed(t *testing.T, rec *recorder, p *prober) *harness {
+	req := fastRequest(1)
+	req.RetryInitialBackoff, req.RetryMaxBackoff, req.ProbeInterval = time.Minute, time.Minute, 100*time.Millisecond
+	return newHarness(t, Options{Batch: batch.Config{MaxEvents: 5, MaxBytes: 1 << 20, Timeout: time.Millisecond},
+		Request: req, Sender: rec, Prober: p})
+}
+
 func TestProbeWakesTheRetriesWhenTheDestinationIsBack(t *testing.T) {
 	var up atomic.Bool
 	rec := &recorder{answer: func(int, *batch.Request) error {
@@ -372,11 +381,7 @@ func TestProbeWakesTheRetriesWhenTheDestinationIsBack(t *testing.T) {
 		return nil
 	}}
 	p := &prober{up: &up}
-	req := fastRequest(1)
-	// A backoff far longer than the test waits: only a wake-up delivers.
-	req.RetryInitialBackoff, req.RetryMaxBackoff, req.ProbeInterval = time.Minute, time.Minute, 100*time.Millisecond
-	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 5, MaxBytes: 1 << 20, Timeout: time.Millisecond},
-		Request: req, Sender: rec, Prober: p})
+	h := probed(t, rec, p)
 	h.Send(batchOf("a", 3)...)
 	sinktest.WaitFor(t, "a failed probe", func() bool { return p.probes.Load() >= 2 })
 	up.Store(true)
@@ -396,19 +401,12 @@ func TestProbeWakesTheRetriesWhenTheDestinationIsBack(t *testing.T) {
 func TestProbeThatNeverFailedWakesNothing(t *testing.T) {
 	var up atomic.Bool
 	up.Store(true) // the probe answers, the sends fail (a 404 that the probe cannot see)
-	var sends atomic.Int32
-	rec := &recorder{answer: func(int, *batch.Request) error {
-		sends.Add(1)
-		return &httpclient.StatusError{Code: http.StatusNotFound}
-	}}
+	rec := &recorder{answer: func(int, *batch.Request) error { return &httpclient.StatusError{Code: http.StatusNotFound} }}
 	p := &prober{up: &up}
-	req := fastRequest(1)
-	req.RetryInitialBackoff, req.RetryMaxBackoff, req.ProbeInterval = time.Minute, time.Minute, 100*time.Millisecond
-	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 5, MaxBytes: 1 << 20, Timeout: time.Millisecond},
-		Request: req, Sender: rec, Prober: p})
+	h := probed(t, rec, p)
 	h.Send(batchOf("a", 1)...)
 	sinktest.WaitFor(t, "several probes", func() bool { return p.probes.Load() >= 4 })
-	if n := sends.Load(); n != 1 {
+	if n := len(rec.requests()); n != 1 {
 		t.Fatalf("%d sends: a probe that never failed woke the retry", n)
 	}
 	h.Cancel()

@@ -36,16 +36,6 @@ func build(t testing.TB, cfg *Config, cctx ...component.Context) *Sink {
 	return s
 }
 
-// recorded returns a context whose logger records into a new Logs and
-// whose dead-letter output keeps what it gets.
-func recorded(t testing.TB) (component.Context, *sinktest.Logs, *sinktest.DeadLetters) {
-	logs, dead := &sinktest.Logs{}, sinktest.NewDeadLetters()
-	c := sinktest.Context(t, Type)
-	c.Logger = logs.Logger()
-	c.Outputs = map[string]component.Emitter{"dead_letter": dead}
-	return c, logs, dead
-}
-
 // nomadMeta is the metadata of a Nomad task stream.
 func nomadMeta(namespace, job string) *event.Meta {
 	return event.NewMeta("nomad_logs", event.NewFields(

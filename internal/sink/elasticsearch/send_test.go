@@ -56,7 +56,7 @@ func TestPartialBulkFailureRetriesOnlyTransientItems(t *testing.T) {
 				return nil
 			})
 			cfg := testConfig(srv.URL())
-			cctx, logs, dead := recorded(t)
+			cctx, logs, dead := sinktest.Recorded(t, Type)
 			m := cctx.Metrics
 			r := sinktest.Start(t, build(t, cfg, cctx))
 			meta := nomadMeta("prod", "web")
@@ -141,7 +141,7 @@ func TestTooLargeSplitsAndDiscardsADocumentTooLargeAlone(t *testing.T) {
 	srv.MaxContentLength = 1500
 	srv.Start()
 	cfg := testConfig(srv.URL())
-	cctx, logs, dead := recorded(t)
+	cctx, logs, dead := sinktest.Recorded(t, Type)
 	m := cctx.Metrics
 	r := sinktest.Start(t, build(t, cfg, cctx))
 	meta := nomadMeta("prod", "web")
@@ -253,7 +253,7 @@ func TestWholeRequestRefusalsAndAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg.Auth = &httpclient.AuthConfig{Strategy: "api_key", APIKeyFile: keyFile}
-	cctx, logs, _ := recorded(t)
+	cctx, logs, _ := sinktest.Recorded(t, Type)
 	m := cctx.Metrics
 	s = build(t, cfg, cctx)
 	if err := s.Healthcheck(context.Background()); err == nil || !strings.Contains(err.Error(), "401") {
@@ -266,12 +266,7 @@ func TestWholeRequestRefusalsAndAuth(t *testing.T) {
 	if len(warns) == 0 || warns[0].Attrs["reason"] != "unauthorized" || !strings.Contains(warns[0].Attrs["error"], "security_exception") {
 		t.Fatalf("logged %+v", warns)
 	}
-	if err := os.WriteFile(keyFile+".new", []byte("VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(keyFile+".new", keyFile); err != nil {
-		t.Fatal(err)
-	}
+	sinktest.RotateFile(t, keyFile, "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==\n")
 	if !r.Ack() {
 		t.Fatal("not ok")
 	}
@@ -363,7 +358,7 @@ func TestItemsFailingForTheClusterStateAreRetried(t *testing.T) {
 		return &estest.ItemError{Status: 403, Type: "cluster_block_exception",
 			Reason: "index [logs] blocked by: [FORBIDDEN/8/index write (api)];"}
 	})
-	cctx, logs, dead := recorded(t)
+	cctx, logs, dead := sinktest.Recorded(t, Type)
 	m := cctx.Metrics
 	cfg := testConfig(srv.URL())
 	cfg.Batch.MaxEvents = 1
@@ -408,7 +403,7 @@ func TestHealthcheck(t *testing.T) {
 		{estest.OpenSearch2, "distribution=opensearch version=2.15.0"},
 	} {
 		srv := estest.New(t, c.flavor).Start()
-		cctx, logs, _ := recorded(t)
+		cctx, logs, _ := sinktest.Recorded(t, Type)
 		s := build(t, testConfig(srv.URL()), cctx)
 		if err := s.Healthcheck(context.Background()); err != nil {
 			t.Fatal(err)

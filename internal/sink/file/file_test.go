@@ -201,9 +201,8 @@ func start(t *testing.T, cfg *Config, open func(string, os.FileMode) (handle, er
 	if open == nil {
 		open = osOpen
 	}
-	cctx := sinktest.Context(t, Type)
-	dead := sinktest.NewDeadLetters()
-	cctx.Outputs = map[string]component.Emitter{"dead_letter": dead}
+	cctx, _, dead := sinktest.Recorded(t, Type)
+	cctx.Logger = nil
 	s, err := newSink(cctx, cfg, fastRequest, open)
 	if err != nil {
 		t.Fatal(err)

@@ -382,11 +382,7 @@ func TestBadRequestIsBisectedAndLoggedOncePerStreakWithBody(t *testing.T) {
 	dest.SetMode(sinktest.Refuse)
 	srv := httptest.NewServer(dest)
 	defer srv.Close()
-	logs := &sinktest.Logs{}
-	cctx := sinktest.Context(t, Type)
-	cctx.Logger = logs.Logger()
-	dead := sinktest.NewDeadLetters()
-	cctx.Outputs = map[string]component.Emitter{"dead_letter": dead}
+	cctx, logs, dead := sinktest.Recorded(t, Type)
 	cfg := testConfig(srv.URL)
 	cfg.Batch.MaxEvents = 2
 	r := sinktest.Start(t, build(t, cfg, cctx))
@@ -456,12 +452,7 @@ func TestRotatedTokenFileDeliversEverything(t *testing.T) {
 	if _, released := r.Acked(); released {
 		t.Fatal("a batch was released while the token was refused")
 	}
-	if err := os.WriteFile(token+".new", []byte(good+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(token+".new", token); err != nil {
-		t.Fatal(err)
-	}
+	sinktest.RotateFile(t, token, good+"\n")
 	if !r.Ack() || !r.Ack() {
 		t.Fatal("not delivered after the rotation")
 	}

@@ -133,7 +133,7 @@ func TestTextEncodingAndCompression(t *testing.T) {
 
 func TestEventsWithoutATopicAreDeadLettered(t *testing.T) {
 	c := newCluster(t, map[string]int32{"logs-default": 1})
-	cctx, logs, dead := logged(t)
+	cctx, logs, dead := sinktest.Recorded(t, Type)
 	m := cctx.Metrics
 	dead.Hold()
 	r := start(t, c, build(t, testConfig(c, "logs-{{ nomad.namespace }}"), cctx))
@@ -173,7 +173,7 @@ func TestRefusedRecordsAreDeadLettered(t *testing.T) {
 	c := newCluster(t, map[string]int32{"logs": 1})
 	cfg := testConfig(c, "logs")
 	cfg.Batch.MaxBytes = 1024
-	cctx, logs, dead := logged(t)
+	cctx, logs, dead := sinktest.Recorded(t, Type)
 	m := cctx.Metrics
 	r := start(t, c, build(t, cfg, cctx))
 	huge := strings.Repeat("x", 2000)
@@ -235,7 +235,7 @@ func TestConnectionDropsAreRetriedWithoutDuplicates(t *testing.T) {
 func TestDeliveryTimeoutIsRetriedBySink(t *testing.T) {
 	c := newCluster(t, map[string]int32{"logs": 1})
 	c.setProduceError(kerr.NotEnoughReplicas.Code)
-	cctx, logs, _ := logged(t)
+	cctx, logs, _ := sinktest.Recorded(t, Type)
 	m := cctx.Metrics
 	r := start(t, c, build(t, testConfig(c, "logs"), cctx))
 	r.Send(events(nomadMeta("default", "web", "a"), "one", "two", "three")...)

@@ -181,16 +181,6 @@ func build(t testing.TB, cfg *Config, cctx ...component.Context) *Sink {
 	return s
 }
 
-// logged returns a context whose logger records into a new Logs and whose
-// dead-letter output keeps what it gets.
-func logged(t testing.TB) (component.Context, *sinktest.Logs, *sinktest.DeadLetters) {
-	logs, dead := &sinktest.Logs{}, sinktest.NewDeadLetters()
-	c := sinktest.Context(t, Type)
-	c.Logger = logs.Logger()
-	c.Outputs = map[string]component.Emitter{"dead_letter": dead}
-	return c, logs, dead
-}
-
 // start runs s until the test ends, then closes the cluster (whose
 // connection goroutines would otherwise outlive the sink's).
 func start(t *testing.T, c *cluster, s *Sink) *sinktest.Runner { return sinktest.Start(t, s, c.Close) }

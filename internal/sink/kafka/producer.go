@@ -129,29 +129,26 @@ func (p *producer) run(in <-chan *event.Batch) {
 			// A delivery got through: retry what waits now.
 			timer.Stop()
 			timerOn = false
-			p.retry()
-			if parked != nil {
-				rest := p.produce(parkedT, parked)
-				if len(rest) == 0 {
-					parked, parkedT = nil, nil
-				} else {
-					parked = rest
-				}
-			}
+			parked, parkedT = p.retryAll(parked, parkedT)
 		case <-timerC:
 			timerOn = false
-			p.retry()
-			if parked != nil {
-				rest := p.produce(parkedT, parked)
-				if len(rest) == 0 {
-					parked, parkedT = nil, nil
-				} else {
-					parked = rest
-				}
-			}
+			parked, parkedT = p.retryAll(parked, parkedT)
 		case <-p.wake:
 		}
 	}
+}
+
+// retryAll produces the records that failed transiently again, then the
+// parked rest of a source batch; it returns what is still parked.
+func (p *producer) retryAll(parked []event.Event, t *batch.Ticket) ([]event.Event, *batch.Ticket) {
+	p.retry()
+	if parked == nil {
+		return nil, nil
+	}
+	if rest := p.produce(t, parked); len(rest) > 0 {
+		return rest, t
+	}
+	return nil, nil
 }
 
 // produce hands the events of a source batch to the client and returns

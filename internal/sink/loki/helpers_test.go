@@ -38,14 +38,6 @@ func build(t testing.TB, cfg *Config, cctx ...component.Context) *Sink {
 	return s
 }
 
-// logged returns a context whose logger records into a new Logs.
-func logged(t testing.TB) (component.Context, *sinktest.Logs) {
-	logs := &sinktest.Logs{}
-	c := sinktest.Context(t, Type)
-	c.Logger = logs.Logger()
-	return c, logs
-}
-
 // nomadMeta is the metadata of a Nomad task stream.
 func nomadMeta(namespace, job, alloc string) *event.Meta {
 	return event.NewMeta("nomad_logs", event.NewFields(

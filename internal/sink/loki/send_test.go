@@ -13,7 +13,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/httpclient/httpclienttest"
@@ -110,7 +109,7 @@ func TestTooLargeSplitsAndDiscardsAnEntryTooLargeAlone(t *testing.T) {
 	srv.Start()
 	cfg := testConfig(srv.URL())
 	cfg.Encoding = EncodingText
-	cctx, logs := logged(t)
+	cctx, logs, _ := sinktest.Recorded(t, Type)
 	m := cctx.Metrics
 	r := sinktest.Start(t, build(t, cfg, cctx))
 	meta := nomadMeta("prod", "web", "1")
@@ -168,9 +167,7 @@ func TestBadRequestIsBisectedToTheRefusedEntries(t *testing.T) {
 	cfg := testConfig(srv.URL())
 	cfg.Encoding = EncodingText
 	cfg.Batch.MaxEvents = 3
-	cctx, logs := logged(t)
-	dead := sinktest.NewDeadLetters()
-	cctx.Outputs = map[string]component.Emitter{"dead_letter": dead}
+	cctx, logs, dead := sinktest.Recorded(t, Type)
 	m := cctx.Metrics
 	r := sinktest.Start(t, build(t, cfg, cctx))
 	meta := nomadMeta("prod", "web", "1")
@@ -349,7 +346,7 @@ func TestHealthcheck(t *testing.T) {
 func TestHighCardinalityLabelsWarnUnlessAllowed(t *testing.T) {
 	cfg := testConfig("http://127.0.0.1:1")
 	cfg.Labels = map[string]string{"job": "{{ nomad.job_name }}", "alloc": "{{ nomad.alloc_id }}", "path": "x-{{ file }}"}
-	cctx, logs := logged(t)
+	cctx, logs, _ := sinktest.Recorded(t, Type)
 	build(t, cfg, cctx)
 	var labels []string
 	for _, ln := range logs.Lines(slog.LevelWarn) {
@@ -359,7 +356,7 @@ func TestHighCardinalityLabelsWarnUnlessAllowed(t *testing.T) {
 		t.Fatalf("warned about %q", labels)
 	}
 	cfg.AllowHighCardinalityLabels = true
-	cctx, logs = logged(t)
+	cctx, logs, _ = sinktest.Recorded(t, Type)
 	build(t, cfg, cctx)
 	if msgs := logs.Messages(slog.LevelWarn); len(msgs) != 0 {
 		t.Fatalf("warned despite allow_high_cardinality_labels: %q", msgs)

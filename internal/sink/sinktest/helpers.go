@@ -3,6 +3,7 @@ package sinktest
 import (
 	"context"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -34,6 +35,29 @@ func Context(t testing.TB, typ string) component.Context {
 		Logger:  slog.New(slog.DiscardHandler),
 		Metrics: metrics.ForTest("sink", typ, "test"),
 		Health:  health.NewReporter("sink", typ, "test", nil),
+	}
+}
+
+// Recorded returns Context(t, typ) with a logger that records into the
+// returned Logs and a dead-letter output that keeps what it gets.
+func Recorded(t testing.TB, typ string) (component.Context, *Logs, *DeadLetters) {
+	logs, dead := &Logs{}, NewDeadLetters()
+	c := Context(t, typ)
+	c.Logger = logs.Logger()
+	c.Outputs = map[string]component.Emitter{deadletter.Output: dead}
+	return c, logs, dead
+}
+
+// RotateFile replaces the file at path with one holding content, the way
+// secret managers rotate a credential (Vault agent, a Kubernetes secret):
+// a new file renamed over the old one.
+func RotateFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path+".new", []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".new", path); err != nil {
+		t.Fatal(err)
 	}
 }
 

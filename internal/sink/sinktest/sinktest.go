@@ -40,6 +40,7 @@ package sinktest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,7 +55,6 @@ import (
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
-	"github.com/drover-dev/drover/internal/sink/deadletter"
 )
 
 // Mode is how a Destination answers.
@@ -172,9 +172,8 @@ func start(t *testing.T, h Harness, mode Mode) *run {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 
-	cctx := Context(t, "test")
-	dead := NewDeadLetters()
-	cctx.Outputs = map[string]component.Emitter{deadletter.Output: dead}
+	cctx, _, dead := Recorded(t, "test")
+	cctx.Logger = slog.New(slog.DiscardHandler)
 	sink, dest := h.New(t, cctx)
 	dest.SetMode(mode)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -444,25 +443,22 @@ func mustIndex(m string) int {
 
 // poisoned returns the messages sent that carry Poison.
 func (r *run) poisoned() []string {
+	return r.messages(func(m string) bool { return strings.Contains(m, Poison) })
+}
+
+// all returns the messages sent.
+func (r *run) all() []string { return r.messages(func(string) bool { return true }) }
+
+func (r *run) messages(keep func(string) bool) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
 	for _, b := range r.sent {
 		for _, m := range b {
-			if strings.Contains(m, Poison) {
+			if keep(m) {
 				out = append(out, m)
 			}
 		}
-	}
-	return out
-}
-
-func (r *run) all() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []string
-	for _, b := range r.sent {
-		out = append(out, b...)
 	}
 	return out
 }

@@ -122,6 +122,9 @@ func New(t testing.TB) *Server {
 	return s
 }
 
+// Close stops the server; the test's end does it too.
+func (s *Server) Close() { s.srv.Close() }
+
 // SetCredentials sets static AWS credentials and a region in the
 // environment of t, and keeps the SDK away from the machine's own
 // configuration and from the instance metadata service.
