@@ -212,7 +212,7 @@ func TestConformance(t *testing.T) {
 		{"json-gzip-429", EncodingJSON, CompressionGzip, func(w nethttp.ResponseWriter, r *nethttp.Request) { w.WriteHeader(429) }, 0},
 		{"ndjson-gzip-connection-closed", EncodingNDJSON, CompressionGzip, hijackClose, 0},
 		{"json-408", EncodingJSON, CompressionNone, func(w nethttp.ResponseWriter, r *nethttp.Request) { w.WriteHeader(408) }, 0},
-		{"ndjson-slow-response", EncodingNDJSON, CompressionNone, slow, 50 * time.Millisecond},
+		{"ndjson-slow-response", EncodingNDJSON, CompressionNone, slow, 250 * time.Millisecond},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
