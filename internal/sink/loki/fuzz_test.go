@@ -115,9 +115,9 @@ func FuzzPushRoundTrip(f *testing.F) {
 func validUTF8(s string) string { return strings.Map(func(r rune) rune { return r }, s) }
 
 // FuzzCheckPush classifies arbitrary answers of Loki to a push as the sink
-// does: it never panics; 2xx delivers; 400 and 413 split the push, with a
-// reason of the known set; every other answer is retried, with a delay
-// that is not negative and at most a day.
+// does: it never panics; 2xx delivers; 400, 413 and 422 split the push,
+// with a reason of the known set; every other answer is retried, with a
+// delay that is not negative and at most a day.
 func FuzzCheckPush(f *testing.F) {
 	f.Add(204, "", []byte(""))
 	f.Add(400, "", []byte("entry for stream '{job=\"x\"}' has timestamp too old"))
@@ -149,6 +149,10 @@ func FuzzCheckPush(f *testing.F) {
 		case status == 400:
 			if class != retry.ClassSplit || !slices.Contains(reasons, reason) {
 				t.Fatalf("400 %q: %v %s", body, class, reason)
+			}
+		case status == 422:
+			if class != retry.ClassSplit || reason != retry.ReasonBadRequest {
+				t.Fatalf("422: %v %s", class, reason)
 			}
 		case status == 413:
 			if class != retry.ClassSplit || reason != ReasonTooLarge {
