@@ -34,17 +34,7 @@ import (
 // Type is the component type name.
 const Type = "clickhouse"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		Outputs:   deadletter.Outputs,
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // Sink inserts events into ClickHouse. It implements component.Sink,
 // component.Healthchecker and driver.Sender.

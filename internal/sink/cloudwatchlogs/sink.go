@@ -21,21 +21,7 @@ import (
 // Type is the component type name.
 const Type = "cloudwatch_logs"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		Outputs:   deadletter.Outputs,
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("cloudwatch_logs: unexpected configuration type %T", cfg)
-			}
-			return New(ctx, c)
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // Sink is a CloudWatch Logs sink. It implements component.Sink and
 // component.Healthchecker.

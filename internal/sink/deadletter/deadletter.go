@@ -24,6 +24,7 @@ package deadletter
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -121,4 +122,24 @@ func letter(e *event.Event, sink string, r Refusal, now time.Time) event.Event {
 	out := *e
 	out.Fields = e.Fields.With(event.Field{Key: Field, Value: event.ObjectValue(event.NewFields(fs...))})
 	return out
+}
+
+// RegisterSink registers a sink type with the dead-letter output every
+// sink offers: newConfig returns its configuration with the defaults,
+// build builds it from a decoded and validated one. It panics like
+// component.Register on a duplicate type.
+func RegisterSink[C component.Config, S component.Sink](typ string, newConfig func() C, build func(component.Context, C) (S, error)) {
+	component.Register(component.Registration{
+		Kind:      component.KindSink,
+		Type:      typ,
+		NewConfig: func() component.Config { return newConfig() },
+		Outputs:   Outputs,
+		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
+			c, ok := cfg.(C)
+			if !ok {
+				return nil, fmt.Errorf("%s: unexpected configuration type %T", typ, cfg)
+			}
+			return build(ctx, c)
+		},
+	})
 }

@@ -119,3 +119,24 @@ func TestWithoutAnOutputWriteSucceeds(t *testing.T) {
 		t.Fatalf("Outputs = %v", got)
 	}
 }
+
+type testConfig struct{}
+
+func (*testConfig) Validate() error { return nil }
+
+type testSink struct{ component.Sink }
+
+func TestRegisterSinkOffersTheDeadLetterOutput(t *testing.T) {
+	RegisterSink("deadletter_test", func() *testConfig { return &testConfig{} },
+		func(component.Context, *testConfig) (*testSink, error) { return &testSink{}, nil })
+	reg, ok := component.Lookup(component.KindSink, "deadletter_test")
+	if !ok || len(reg.Outputs(reg.NewConfig())) != 1 || reg.Outputs(nil)[0] != Output {
+		t.Fatalf("registration %+v", reg)
+	}
+	if s, err := reg.BuildSink(component.Context{}, reg.NewConfig()); err != nil || s == nil {
+		t.Fatalf("BuildSink = %v, %v", s, err)
+	}
+	if _, err := reg.BuildSink(component.Context{}, nil); err == nil {
+		t.Fatal("a configuration of another type was taken")
+	}
+}

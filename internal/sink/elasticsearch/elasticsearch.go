@@ -39,17 +39,7 @@ import (
 // Type is the component type name.
 const Type = "elasticsearch"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		Outputs:   deadletter.Outputs,
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // filterPath keeps only what the sink reads of a _bulk response, which
 // makes the response of a large request several times smaller.

@@ -46,17 +46,7 @@ import (
 // Type is the component type name.
 const Type = "file"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		Outputs:   deadletter.Outputs,
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // The sink's fixed delivery settings: one write at a time, sent as soon as
 // no more input is waiting.

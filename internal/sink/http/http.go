@@ -31,17 +31,7 @@ import (
 // Type is the component type name.
 const Type = "http"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		Outputs:   deadletter.Outputs,
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // Sink is an HTTP sink. It implements component.Sink and
 // component.Healthchecker.

@@ -179,15 +179,7 @@ func testConfig(uri string) *Config {
 // build builds a sink of cfg; cctx defaults to sinktest.Context.
 func build(t testing.TB, cfg *Config, cctx ...component.Context) *Sink {
 	t.Helper()
-	c := sinktest.Context(t, Type)
-	if len(cctx) > 0 {
-		c = cctx[0]
-	}
-	s, err := New(c, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return sinktest.Build(t, Type, New, cfg, cctx...)
 }
 
 func TestConformance(t *testing.T) {

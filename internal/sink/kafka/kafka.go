@@ -42,17 +42,7 @@ import (
 // Type is the component type name.
 const Type = "kafka"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		Outputs:   deadletter.Outputs,
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // Sink produces events to Kafka. It implements component.Sink and
 // component.Healthchecker.

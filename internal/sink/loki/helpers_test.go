@@ -27,15 +27,7 @@ func testConfig(endpoint string) *Config {
 // build builds a sink of cfg; cctx defaults to sinktest.Context.
 func build(t testing.TB, cfg *Config, cctx ...component.Context) *Sink {
 	t.Helper()
-	c := sinktest.Context(t, Type)
-	if len(cctx) > 0 {
-		c = cctx[0]
-	}
-	s, err := New(c, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return sinktest.Build(t, Type, New, cfg, cctx...)
 }
 
 // nomadMeta is the metadata of a Nomad task stream.

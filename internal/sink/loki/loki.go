@@ -36,17 +36,7 @@ import (
 // Type is the component type name.
 const Type = "loki"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		Outputs:   deadletter.Outputs,
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // tenantHeader carries the tenant of a push to a multi-tenant Loki.
 const tenantHeader = "X-Scope-OrgID"

@@ -38,6 +38,21 @@ func Context(t testing.TB, typ string) component.Context {
 	}
 }
 
+// Build builds a sink of cfg with build (a sink package's New), in cctx or,
+// without one, in Context(t, typ); an error fails t.
+func Build[C, S any](t testing.TB, typ string, build func(component.Context, C) (S, error), cfg C, cctx ...component.Context) S {
+	t.Helper()
+	c := Context(t, typ)
+	if len(cctx) > 0 {
+		c = cctx[0]
+	}
+	s, err := build(c, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // Recorded returns Context(t, typ) with a logger that records into the
 // returned Logs and a dead-letter output that keeps what it gets.
 func Recorded(t testing.TB, typ string) (component.Context, *Logs, *DeadLetters) {

@@ -27,14 +27,8 @@ import (
 const Type = "stdout"
 
 func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		Outputs:   deadletter.Outputs,
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config), os.Stdout)
-		},
+	deadletter.RegisterSink(Type, NewConfig, func(ctx component.Context, cfg *Config) (*Sink, error) {
+		return New(ctx, cfg, os.Stdout)
 	})
 }
 
