@@ -486,29 +486,9 @@ func delivers(t *testing.T, h Harness) {
 }
 
 func retriesTransient(t *testing.T, h Harness) {
-	r := start(t, h, FailTransient)
-	sent := r.sendAsync(3, 4, 5)
-	r.wait("two failed attempts", func() bool { return r.counter("errors") >= 2 })
-	if n := r.acked(); n != 0 {
-		t.Fatalf("%d batches acknowledged while the destination failed", n)
-	}
-	if got := r.dest.Received(); len(got) != 0 {
-		t.Fatalf("destination in failure mode received %d messages", len(got))
-	}
-	if st := r.health.State(); st != health.Failing {
-		t.Errorf("health while failing = %v, want failing", st)
-	}
-	r.dest.SetMode(Accept)
-	sent()
-	close(r.in)
-	r.finish()
-	r.checkAcks(true)
-	r.checkReceived()
+	r := waitsThenDelivers(t, h, FailTransient)
 	if r.counter("retries") < 1 {
 		t.Error("component_retries_total was not counted")
-	}
-	if got := r.discarded(); got != 0 {
-		t.Errorf("transient failures discarded %v events", got)
 	}
 	if st := r.health.State(); st != health.OK {
 		t.Errorf("health after recovery = %v: %+v", st, r.health.Conditions())
@@ -516,24 +496,35 @@ func retriesTransient(t *testing.T, h Harness) {
 }
 
 func retriesUnauthorized(t *testing.T, h Harness) {
-	r := start(t, h, Unauthorized)
+	r := waitsThenDelivers(t, h, Unauthorized, "unauthorized", "forbidden")
+	if len(r.dead.Letters()) != 0 {
+		t.Errorf("dead letters after refused credentials: %+v", r.dead.Letters())
+	}
+}
+
+// waitsThenDelivers checks that while the destination answers with mode,
+// the sink keeps retrying: nothing is acknowledged, stored or discarded,
+// and its health is failing on delivery (for one of reasons, when given);
+// and that once the destination accepts, every event arrives exactly once.
+func waitsThenDelivers(t *testing.T, h Harness, mode Mode, reasons ...string) *run {
+	r := start(t, h, mode)
 	sent := r.sendAsync(3, 4, 5)
-	r.wait("two refused attempts", func() bool { return r.counter("errors") >= 2 })
+	r.wait("two failed attempts", func() bool { return r.counter("errors") >= 2 })
 	if n := r.acked(); n != 0 {
-		t.Fatalf("%d batches acknowledged while the destination refused the credentials", n)
+		t.Fatalf("%d batches acknowledged while the destination failed (%s)", n, mode)
 	}
 	if got := r.dest.Received(); len(got) != 0 {
-		t.Fatalf("destination refusing the credentials stored %d messages", len(got))
+		t.Fatalf("destination in mode %s received %d messages", mode, len(got))
 	}
 	conds := r.health.Conditions()
 	if len(conds) != 1 || conds[0].Name != health.ConditionDelivery || conds[0].State != health.Failing ||
-		(conds[0].Reason != "unauthorized" && conds[0].Reason != "forbidden") {
-		t.Errorf("health while the credentials are refused: %+v, want delivery failing, unauthorized or forbidden", conds)
+		(len(reasons) > 0 && !slices.Contains(reasons, conds[0].Reason)) {
+		t.Errorf("health while failing (%s): %+v, want delivery failing with a reason of %q", mode, conds, reasons)
 	}
 	if got := r.discarded(); got != 0 {
-		t.Fatalf("refused credentials discarded %v events", got)
+		t.Fatalf("the failures (%s) discarded %v events", mode, got)
 	}
-	r.dest.SetMode(Accept) // the token was rotated
+	r.dest.SetMode(Accept) // the destination is back, the token rotated
 	sent()
 	close(r.in)
 	r.finish()
@@ -542,9 +533,7 @@ func retriesUnauthorized(t *testing.T, h Harness) {
 	if got := r.discarded(); got != 0 {
 		t.Errorf("discarded %v events", got)
 	}
-	if len(r.dead.Letters()) != 0 {
-		t.Errorf("dead letters after refused credentials: %+v", r.dead.Letters())
-	}
+	return r
 }
 
 func splitsTooLarge(t *testing.T, h Harness) {
