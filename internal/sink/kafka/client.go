@@ -6,8 +6,21 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/drover-dev/drover/internal/sink/retry"
+	"github.com/drover-dev/drover/internal/backoff"
 )
+
+// retryBackoff returns the client's backoff: the wait before its tries-th
+// retry of a request, as internal/backoff computes them.
+func retryBackoff(initial, limit time.Duration) func(tries int) time.Duration {
+	return func(tries int) time.Duration {
+		b := backoff.Backoff{Initial: initial, Max: limit}
+		var d time.Duration
+		for range min(max(tries, 1), 64) { // the wait stops growing long before
+			d = b.Next()
+		}
+		return d
+	}
+}
 
 // compressions maps the compression option to the codec.
 var compressions = map[string]kgo.CompressionCodec{
@@ -26,9 +39,8 @@ func clientOptions(c *Config, log *slog.Logger) ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, err
 	}
-	backoff := retry.Backoff{Initial: c.RetryInitialBackoff, Max: c.RetryMaxBackoff}
 	opts = append(opts,
-		kgo.RetryBackoffFn(backoff.Delay),
+		kgo.RetryBackoffFn(retryBackoff(c.RetryInitialBackoff, c.RetryMaxBackoff)),
 		// After a retriable partition error the client refreshes its
 		// metadata, at most this often (franz-go's default is 5s).
 		kgo.MetadataMinAge(min(max(c.RetryInitialBackoff, 100*time.Millisecond), 5*time.Second)),

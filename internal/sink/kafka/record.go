@@ -17,6 +17,9 @@ type record struct {
 	kr kgo.Record
 	// t accounts the verdict of the event to its source batch.
 	t *batch.Ticket
+	// ev is the event, for its dead letter; it belongs to its source
+	// batch, which is not released before the record's verdict.
+	ev *event.Event
 	// buf holds the value, the key and the header values back to back.
 	buf  []byte
 	hdrs []kgo.RecordHeader

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/drover-dev/drover/internal/component"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
@@ -17,11 +16,11 @@ func TestConformance(t *testing.T) {
 		{"grpc-gzip", ProtocolGRPC, EncodingProtobuf, CompressionGzip},
 	} {
 		t.Run(v.name, func(t *testing.T) {
-			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, cctx component.Context) (component.Sink, sinktest.Destination) {
 				c := startCollector(t)
 				cfg := testConfig(c, v.protocol)
 				cfg.Encoding, cfg.Compression = v.encoding, v.compression
-				return build(t, cfg, m), c
+				return build(t, cfg, cctx), c
 			}})
 		})
 	}

@@ -99,12 +99,11 @@ func grpcConnectParams(timeout time.Duration) grpc.ConnectParams {
 	return p
 }
 
-// export sends one request. Errors are classified for the driver: a
-// refusal of the data (InvalidArgument, FailedPrecondition, AlreadyExists)
-// is permanent; every other code is transient (OTLP's retryable codes, and
-// those a fixed configuration or a recovered receiver turns into success:
-// Unauthenticated, PermissionDenied, NotFound, Unimplemented, Internal),
-// with the delay of a RetryInfo detail when the receiver sent one.
+// export sends one request. Errors are classified for the driver by the
+// delivery policy (grpcClass): a request refused as a whole for its content
+// (InvalidArgument) is sent again in halves to find the records at fault;
+// every other code is transient, with a reason, and with the delay of a
+// RetryInfo detail when the receiver sent one.
 func (g *grpcSender) export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
 	c := g.client.Load()
 	if c == nil {
@@ -121,17 +120,39 @@ func (g *grpcSender) export(ctx context.Context, req plogotlp.ExportRequest) (pl
 	if !ok {
 		return resp, err
 	}
-	err = fmt.Errorf("gRPC %s: %s", st.Code(), st.Message())
-	switch st.Code() {
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.AlreadyExists:
-		return resp, retry.Permanent(err)
-	}
+	class, reason := grpcClass(st.Code())
+	re := &retry.Error{Class: class, Reason: reason, Err: fmt.Errorf("gRPC %s: %s", st.Code(), st.Message())}
 	for _, d := range st.Details() {
 		if ri, ok := d.(*errdetails.RetryInfo); ok && ri.RetryDelay != nil {
-			return resp, retry.After(err, ri.RetryDelay.AsDuration())
+			re.Delay = ri.RetryDelay.AsDuration()
 		}
 	}
-	return resp, err
+	return resp, re
+}
+
+// grpcClass is the delivery policy of a gRPC status code (docs/delivery.md):
+// what is the data's fault is split, the rest retried with the cause's
+// reason.
+func grpcClass(code codes.Code) (retry.Class, string) {
+	switch code {
+	case codes.InvalidArgument:
+		return retry.ClassSplit, retry.ReasonBadRequest
+	case codes.Unauthenticated:
+		return retry.ClassTransient, retry.ReasonUnauthorized
+	case codes.PermissionDenied:
+		return retry.ClassTransient, retry.ReasonForbidden
+	case codes.NotFound, codes.Unimplemented:
+		return retry.ClassTransient, retry.ReasonNotFound
+	case codes.ResourceExhausted:
+		return retry.ClassTransient, retry.ReasonThrottled
+	case codes.Unavailable:
+		return retry.ClassTransient, retry.ReasonUnreachable
+	case codes.DeadlineExceeded:
+		return retry.ClassTransient, retry.ReasonTimeout
+	case codes.FailedPrecondition, codes.AlreadyExists, codes.OutOfRange, codes.Aborted:
+		return retry.ClassTransient, retry.ReasonRefused
+	}
+	return retry.ClassTransient, retry.ReasonServerError
 }
 
 // open makes the connection of a run; it connects lazily, on the first

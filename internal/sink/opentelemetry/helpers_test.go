@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,25 +77,50 @@ func startCollector(t *testing.T) *collector {
 func (c *collector) consume(_ context.Context, ld plog.Logs) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// What a pipeline answers to data it cannot take: a permanent error,
+	// which the receiver sends as 400 / InvalidArgument.
+	refuse := func(msg string) error {
+		return consumererror.NewPermanent(status.Error(codes.InvalidArgument, msg))
+	}
 	switch c.mode {
 	case sinktest.FailTransient:
 		return errors.New("test: the pipeline is full")
+	case sinktest.Unauthorized:
+		return status.Error(codes.Unauthenticated, "test: unknown credentials")
 	case sinktest.Refuse:
-		// What a pipeline answers to data it cannot take: the receiver
-		// sends 400 / InvalidArgument.
-		return consumererror.NewPermanent(status.Error(codes.InvalidArgument, "test: refused"))
+		return refuse("test: refused")
+	case sinktest.TooLarge:
+		// OTLP has no "too large" answer of the consumer's: a request of
+		// more than two records is refused as invalid, which the sink
+		// resolves the same way, in halves.
+		if ld.LogRecordCount() > 2 {
+			return refuse("test: too many records")
+		}
+	case sinktest.RefusePoison:
+		for _, m := range bodies(ld) {
+			if strings.Contains(m, sinktest.Poison) {
+				return refuse("test: poison")
+			}
+		}
 	}
 	c.logs = append(c.logs, ld)
+	c.msgs = append(c.msgs, bodies(ld)...)
+	return nil
+}
+
+// bodies returns the bodies of ld's records as strings, in order.
+func bodies(ld plog.Logs) []string {
+	var out []string
 	for i := range ld.ResourceLogs().Len() {
 		sls := ld.ResourceLogs().At(i).ScopeLogs()
 		for j := range sls.Len() {
 			lrs := sls.At(j).LogRecords()
 			for k := range lrs.Len() {
-				c.msgs = append(c.msgs, lrs.At(k).Body().AsString())
+				out = append(out, lrs.At(k).Body().AsString())
 			}
 		}
 	}
-	return nil
+	return out
 }
 
 // SetMode implements sinktest.Destination.
@@ -129,13 +155,21 @@ func testConfig(c *collector, protocol string) *Config {
 	return cfg
 }
 
-func build(t testing.TB, cfg *Config, m *metrics.Component) *Sink {
+// build builds the sink with cctx; a zero cctx gets a discarding logger
+// and metrics of its own.
+func build(t testing.TB, cfg *Config, cctx component.Context) *Sink {
 	t.Helper()
-	if m == nil {
-		m = metrics.ForTest("sink", Type, "test")
+	cctx.Kind, cctx.Type = component.KindSink, Type
+	if cctx.ID == "" {
+		cctx.ID = "test"
 	}
-	s, err := New(component.Context{Kind: component.KindSink, Type: Type, ID: "test",
-		Logger: slog.New(slog.DiscardHandler), Metrics: m}, cfg)
+	if cctx.Logger == nil {
+		cctx.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cctx.Metrics == nil {
+		cctx.Metrics = metrics.ForTest("sink", Type, cctx.ID)
+	}
+	s, err := New(cctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

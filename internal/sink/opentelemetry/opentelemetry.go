@@ -10,17 +10,21 @@
 // timestamp, a severity from the configured level field, the message (or a
 // map of the message and the event's fields) as its body.
 //
-// Errors follow the sink driver: unreachable receivers, OTLP's retryable
-// answers (HTTP 429, 5xx; gRPC Unavailable, ResourceExhausted, ...) are
-// retried with backoff, honouring Retry-After and gRPC RetryInfo; other
-// refusals are permanent. A partial success (the receiver took the request
-// but rejected some records) counts that many events as discarded with
-// reason "rejected" and logs the receiver's message; OTLP does not say
-// which records were rejected.
+// Errors follow drover's delivery policy (docs/delivery.md): an
+// unreachable receiver and every answer that is not the data's fault (HTTP
+// 401, 403, 404, 429, 5xx; gRPC Unauthenticated, PermissionDenied,
+// NotFound, Unavailable, ResourceExhausted, ...) are retried with backoff
+// until the receiver takes the request, honouring Retry-After and gRPC
+// RetryInfo; a request refused as a whole for its content (HTTP 400, 413;
+// gRPC InvalidArgument) is sent again in halves to find the records at
+// fault, which go to the dead-letter output. A partial success (the
+// receiver took the request but rejected some records) counts that many
+// events as discarded with reason "partial_success" and logs the
+// receiver's message; OTLP does not say which records it rejected, so no
+// dead letter can hold them.
 package opentelemetry
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -28,10 +32,8 @@ import (
 	nethttp "net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 
@@ -39,6 +41,7 @@ import (
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
 	"github.com/drover-dev/drover/internal/sink/retry"
 )
@@ -46,16 +49,11 @@ import (
 // Type is the component type name.
 const Type = "opentelemetry"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
+
+// ReasonPartialSuccess is the discard reason of the records a receiver
+// rejected in a partial success.
+const ReasonPartialSuccess = "partial_success"
 
 // Sink sends OTLP logs. It implements component.Sink.
 type Sink struct {
@@ -105,9 +103,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		Request:     cfg.Request,
 		Sender:      s,
 		Destination: dest,
-		Logger:      cctx.Logger,
-		Metrics:     cctx.Metrics,
-		Health:      cctx.Health,
+		Component:   cctx,
 	})
 	if err != nil {
 		return nil, err
@@ -157,37 +153,29 @@ func (s *Sink) Send(ctx context.Context, req *batch.Request) error {
 	return partial(resp, req.Len())
 }
 
-// partial turns a partial success into the driver's per-event outcomes:
-// OTLP says how many records were rejected, not which, so that many events
-// (the last ones of the request) are Refused and the others Accepted. The
-// counts are right; the receiver's message says why.
+// partial turns a partial success into the driver's result: OTLP says how
+// many records were rejected and why, not which, so the request counts as
+// delivered with that many events discarded (retry.UnidentifiedError).
 func partial(resp plogotlp.ExportResponse, n int) error {
 	ps := resp.PartialSuccess()
 	rejected := int(min(max(ps.RejectedLogRecords(), 0), int64(n)))
 	if rejected == 0 {
 		return nil
 	}
-	outcomes := make([]batch.Outcome, n)
-	for i := n - rejected; i < n; i++ {
-		outcomes[i] = batch.Refused
-	}
 	msg := ps.ErrorMessage()
 	if msg == "" {
 		msg = "no reason given"
 	}
-	return &retry.PartialError{Outcomes: outcomes,
+	return &retry.UnidentifiedError{Refused: rejected, Reason: ReasonPartialSuccess,
 		Err: fmt.Errorf("the receiver rejected %d of %d log records (partial success): %s", rejected, n, msg)}
 }
-
-var (
-	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
-	bufs        = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-)
 
 // maxResponse bounds the response body read.
 const maxResponse = 1 << 20
 
-// sendHTTP posts an export request and decodes the answer.
+// sendHTTP posts an export request and decodes the answer. A status that
+// is not 2xx comes back as an *httpclient.StatusError, which the driver
+// classifies (retry.HTTPStatus).
 func (s *Sink) sendHTTP(ctx context.Context, ereq plogotlp.ExportRequest, n int) (plogotlp.ExportResponse, error) {
 	var (
 		payload []byte
@@ -201,54 +189,36 @@ func (s *Sink) sendHTTP(ctx context.Context, ereq plogotlp.ExportRequest, n int)
 		payload, err = ereq.MarshalProto()
 	}
 	if err != nil {
-		return plogotlp.ExportResponse{}, retry.Permanent(fmt.Errorf("encoding the export request: %w", err))
-	}
-	gz := s.cfg.Compression == CompressionGzip
-	if gz {
-		buf := bufs.Get().(*bytes.Buffer)
-		defer bufs.Put(buf)
-		buf.Reset()
-		zw := gzipWriters.Get().(*gzip.Writer)
-		zw.Reset(buf)
-		_, _ = zw.Write(payload)
-		_ = zw.Close()
-		gzipWriters.Put(zw)
-		payload = buf.Bytes()
-	}
-	hreq, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, s.uri, bytes.NewReader(payload))
-	if err != nil {
-		return plogotlp.ExportResponse{}, err
-	}
-	hreq.Header.Set("Content-Type", ctype)
-	if gz {
-		hreq.Header.Set("Content-Encoding", "gzip")
-	}
-	hresp, err := s.client.Do(hreq)
-	if err != nil {
-		return plogotlp.ExportResponse{}, err
-	}
-	if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
-		return plogotlp.ExportResponse{}, httpclient.CheckResponse(hresp, s.now())
-	}
-	defer hresp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(hresp.Body, maxResponse))
-	if err != nil {
-		// The receiver answered 2xx: it has the records.
-		s.log.Debug("reading the OTLP response body failed; the records were accepted", "error", err)
-		return plogotlp.NewExportResponse(), nil
+		return plogotlp.ExportResponse{}, retry.Reject(retry.ReasonRejected, fmt.Errorf("encoding the export request: %w", err))
 	}
 	resp := plogotlp.NewExportResponse()
-	if len(body) == 0 {
-		return resp, nil
-	}
-	if strings.HasPrefix(hresp.Header.Get("Content-Type"), "application/json") {
-		err = resp.UnmarshalJSON(body)
-	} else {
-		err = resp.UnmarshalProto(body)
-	}
-	if err != nil {
-		s.log.Debug("undecodable OTLP response body; the records were accepted", "error", err)
-		return plogotlp.NewExportResponse(), nil
-	}
-	return resp, nil
+	err = s.client.Send(ctx, httpclient.Request{
+		URL: s.uri, Body: payload, Gzip: s.cfg.Compression == CompressionGzip,
+		Header: nethttp.Header{"Content-Type": {ctype}},
+	}, func(hresp *nethttp.Response) error {
+		if hresp.StatusCode < 200 || hresp.StatusCode > 299 {
+			return httpclient.CheckResponse(hresp, s.now())
+		}
+		defer hresp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(hresp.Body, maxResponse))
+		if err != nil {
+			// The receiver answered 2xx: it has the records.
+			s.log.Debug("reading the OTLP response body failed; the records were accepted", "error", err)
+			return nil
+		}
+		if len(body) == 0 {
+			return nil
+		}
+		if strings.HasPrefix(hresp.Header.Get("Content-Type"), "application/json") {
+			err = resp.UnmarshalJSON(body)
+		} else {
+			err = resp.UnmarshalProto(body)
+		}
+		if err != nil {
+			s.log.Debug("undecodable OTLP response body; the records were accepted", "error", err)
+			resp = plogotlp.NewExportResponse()
+		}
+		return nil
+	})
+	return resp, err
 }

@@ -20,7 +20,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
@@ -80,7 +82,7 @@ func TestResourcesAndRecords(t *testing.T) {
 			c := startCollector(t)
 			cfg := testConfig(c, protocol)
 			cfg.Batch.MaxEvents = 100
-			if ok := send(t, build(t, cfg, nil), sampleEvents()); !ok[0] {
+			if ok := send(t, build(t, cfg, component.Context{}), sampleEvents()); !ok[0] {
 				t.Fatal("not delivered")
 			}
 			got := c.received()
@@ -140,7 +142,7 @@ func TestBodyFields(t *testing.T) {
 	cfg := testConfig(c, ProtocolHTTP)
 	cfg.Body = BodyFields
 	cfg.Batch.MaxEvents = 100
-	send(t, build(t, cfg, nil), sampleEvents()[:1])
+	send(t, build(t, cfg, component.Context{}), sampleEvents()[:1])
 	body := c.received()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body()
 	if body.Type() != pcommon.ValueTypeMap {
 		t.Fatalf("body %v", body.AsRaw())
@@ -220,9 +222,10 @@ func serveGRPC(t *testing.T, srv plogotlp.GRPCServer, opts ...grpc.ServerOption)
 }
 
 // TestPartialSuccess: a receiver that takes a request but rejects some of
-// its records: that many events are counted as discarded ("rejected") with
-// the receiver's reason in the log, the rest as sent, nothing is retried,
-// and the batches are released ok.
+// its records: that many events are counted as discarded
+// ("partial_success") with the receiver's reason in the health condition
+// and the log, the rest as sent, nothing is retried, and the batches are
+// released ok.
 func TestPartialSuccess(t *testing.T) {
 	var httpRequests atomic.Int64
 	grpcSrv := &partialGRPC{rejected: 2}
@@ -239,13 +242,18 @@ func TestPartialSuccess(t *testing.T) {
 			cfg.Batch.MaxEvents, cfg.Batch.Timeout = 5, time.Millisecond
 			cfg.Request.Concurrency = 1
 			m := metrics.ForTest("sink", Type, t.Name())
+			rep := health.NewReporter("sink", Type, t.Name(), nil)
 			evs := append(sampleEvents(), sampleEvents()[:2]...)
-			ok := send(t, build(t, cfg, m), evs)
+			ok := send(t, build(t, cfg, component.Context{Metrics: m, Health: rep}), evs)
 			if !ok[0] {
 				t.Fatal("a partly rejected batch must be released ok (the source moves past it)")
 			}
-			if d := testutil.ToFloat64(m.Discarded("rejected")); d != 2 {
+			if d := testutil.ToFloat64(m.Discarded(ReasonPartialSuccess)); d != 2 {
 				t.Errorf("discarded %v, want 2", d)
+			}
+			if conds := rep.Conditions(); len(conds) != 1 || conds[0].Name != health.ConditionRejections ||
+				conds[0].Reason != ReasonPartialSuccess || !strings.Contains(conds[0].Message, "log record too large") {
+				t.Errorf("health after a partial success: %+v", conds)
 			}
 			if s := testutil.ToFloat64(m.SentEvents); s != 3 {
 				t.Errorf("sent %v, want 3", s)
@@ -257,13 +265,21 @@ func TestPartialSuccess(t *testing.T) {
 	}
 }
 
-// TestGRPCErrors: how the sink treats the receiver's gRPC answers:
-// refusals of the data are permanent, every other error is retried.
+// TestGRPCErrors: how the sink treats the receiver's gRPC answers, by the
+// delivery policy: InvalidArgument refuses the request for its content, so
+// it is sent again in halves down to single events, which are rejected;
+// every other code is retried with a reason in the sink's health.
 func TestGRPCErrors(t *testing.T) {
-	for code, permanent := range map[codes.Code]bool{
-		codes.InvalidArgument: true, codes.FailedPrecondition: true,
-		codes.Unavailable: false, codes.ResourceExhausted: false, codes.Unauthenticated: false,
-		codes.PermissionDenied: false, codes.Unimplemented: false, codes.Internal: false, codes.DataLoss: false,
+	for code, reason := range map[codes.Code]string{
+		codes.InvalidArgument:    "", // split, then rejected
+		codes.FailedPrecondition: "refused",
+		codes.Unavailable:        "unreachable",
+		codes.ResourceExhausted:  "throttled",
+		codes.Unauthenticated:    "unauthorized",
+		codes.PermissionDenied:   "forbidden",
+		codes.Unimplemented:      "not_found",
+		codes.Internal:           "server_error",
+		codes.DataLoss:           "server_error",
 	} {
 		srv := &failingGRPC{code: code}
 		cfg := NewConfig()
@@ -271,18 +287,23 @@ func TestGRPCErrors(t *testing.T) {
 		cfg.Batch.MaxEvents, cfg.Batch.Timeout = 5, time.Millisecond
 		cfg.Request.RetryInitialBackoff, cfg.Request.RetryMaxBackoff = time.Millisecond, 2*time.Millisecond
 		m := metrics.ForTest("sink", Type, code.String())
-		s := build(t, cfg, m)
+		rep := health.NewReporter("sink", Type, code.String(), nil)
+		s := build(t, cfg, component.Context{Metrics: m, Health: rep})
 		in := make(chan *event.Batch, 1)
 		acked := make(chan bool, 1)
 		in <- &event.Batch{Events: sampleEvents(), Ack: event.NewAck(func(ok bool) { acked <- ok })}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- s.Run(ctx, in) }()
-		if permanent {
+		if reason == "" {
 			select {
 			case ok := <-acked:
-				if !ok || testutil.ToFloat64(m.Discarded("rejected")) != 3 {
-					t.Errorf("%v: ok %v, discarded %v", code, ok, testutil.ToFloat64(m.Discarded("rejected")))
+				if d := testutil.ToFloat64(m.Discarded("bad_request")); !ok || d != 3 {
+					t.Errorf("%v: ok %v, discarded %v", code, ok, d)
+				}
+				// 1 request of 3, then halves of 1 and 2, then 2 singles.
+				if n := srv.requests.Load(); n != 5 {
+					t.Errorf("%v: %d requests, want 5 (the request, then halves down to single events)", code, n)
 				}
 			case <-time.After(10 * time.Second):
 				t.Errorf("%v: not refused", code)
@@ -294,6 +315,9 @@ func TestGRPCErrors(t *testing.T) {
 			}
 			if srv.requests.Load() < 3 || testutil.ToFloat64(m.Discarded("rejected")) != 0 {
 				t.Errorf("%v: %d attempts, discarded %v; want retries", code, srv.requests.Load(), testutil.ToFloat64(m.Discarded("rejected")))
+			}
+			if conds := rep.Conditions(); len(conds) != 1 || conds[0].Reason != reason {
+				t.Errorf("%v: health %+v, want delivery failing with reason %q", code, conds, reason)
 			}
 		}
 		cancel()
