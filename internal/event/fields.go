@@ -256,3 +256,50 @@ func (f *Fields) AppendJSONMembers(dst []byte, skip func(key string) bool) []byt
 	}
 	return dst
 }
+
+// FieldsOf returns fields that take ownership of list, without copying it.
+// The caller guarantees that the keys are unique and does not use list
+// afterwards. Parsers use it to build the fields of many events from one
+// slice allocated per batch.
+func FieldsOf(list []Field) *Fields { return &Fields{list: list} }
+
+// Set sets a field on fields that the caller built and still owns (nobody
+// else reads them yet): the value of an existing key is replaced, a new key
+// is appended.
+func (f *Fields) Set(key string, v Value) { f.set(Field{Key: key, Value: v}) }
+
+// Without returns a copy of f without the given top-level keys. f itself is
+// not changed.
+func (f *Fields) Without(keys ...string) *Fields {
+	out := &Fields{list: make([]Field, 0, f.Len())}
+	for _, fl := range f.All() {
+		drop := false
+		for _, k := range keys {
+			drop = drop || fl.Key == k
+		}
+		if !drop {
+			out.list = append(out.list, fl)
+		}
+	}
+	return out
+}
+
+// LookupPath returns the value at the path given as segments (["nomad", "meta",
+// "drover.parser"]): unlike Get, a segment may contain dots.
+func (f *Fields) LookupPath(segs []string) (Value, bool) {
+	cur := f
+	for i, s := range segs {
+		v, ok := cur.Lookup(s)
+		if !ok {
+			return Value{}, false
+		}
+		if i == len(segs)-1 {
+			return v, true
+		}
+		if v.kind != KindObject {
+			return Value{}, false
+		}
+		cur = v.obj
+	}
+	return Value{}, false
+}
