@@ -12,6 +12,8 @@ require (
 	github.com/zclconf/go-cty v1.19.0
 )
 
+require github.com/expr-lang/expr v1.17.8
+
 require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/agext/levenshtein v1.2.1 // indirect
