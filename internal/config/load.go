@@ -453,7 +453,13 @@ func checkTopology(comps []*Component, inputRanges map[*Component]hcl.Range) hcl
 		}
 	}
 	for _, c := range comps {
-		if c.Kind != component.KindSink && !consumed[c.ID] {
+		// A component is used when its default output or one of its named
+		// outputs (a route's) is read.
+		used := consumed[c.ID]
+		for _, o := range c.Outputs {
+			used = used || consumed[c.ID+"."+o]
+		}
+		if c.Kind != component.KindSink && !used {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Unused " + string(c.Kind),

@@ -15,4 +15,6 @@ import (
 	_ "github.com/drover-dev/drover/internal/source/journald"
 	_ "github.com/drover-dev/drover/internal/source/nomadevents"
 	_ "github.com/drover-dev/drover/internal/source/nomadlogs"
+	_ "github.com/drover-dev/drover/internal/transform/filter"
+	_ "github.com/drover-dev/drover/internal/transform/route"
 )

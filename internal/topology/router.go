@@ -210,3 +210,11 @@ func (c countingOutput) Emit(ctx context.Context, b *event.Batch) error {
 	c.m.SentEvents.Add(float64(len(b.Events)))
 	return c.r.Emit(ctx, b)
 }
+
+// Consumed reports whether any component reads the output now. A
+// transform whose output nothing reads (a route's _unmatched) counts what
+// it would have sent there as discarded.
+func (r *router) Consumed() bool { return len(r.cur.Load().targets) > 0 }
+
+// Consumed reports whether any component reads the output now.
+func (c countingOutput) Consumed() bool { return c.r.Consumed() }
