@@ -303,7 +303,3 @@ func (f *Fields) LookupPath(segs []string) (Value, bool) {
 	}
 	return Value{}, false
 }
-
-// Own makes f hold list, taking ownership of it without copying, like
-// FieldsOf, for a Fields value the caller allocated in bulk.
-func (f *Fields) Own(list []Field) { f.list = list }

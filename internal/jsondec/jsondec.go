@@ -34,29 +34,26 @@ func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("invalid JSON at offset %d: %s", e.Offset, e.Msg)
 }
 
-const chunkFields = 256
-
 // Decoder decodes objects. Its zero value is ready; it is not safe for
 // concurrent use. Fields it returned stay valid after later calls.
 type Decoder struct {
-	scratch []event.Field
-	chunk   []event.Field
-	structs []event.Fields
-	strs    []byte
-	src     []byte
-	pos     int
+	arena event.FieldArena
+	strs  []byte
+	src   []byte
+	pos   int
 }
 
 // Object decodes src, a JSON object with optional white space around it.
 func (d *Decoder) Object(src []byte) (*event.Fields, error) {
 	d.src, d.pos = src, 0
-	d.scratch = d.scratch[:0]
 	d.skipSpace()
 	if d.pos >= len(src) || src[d.pos] != '{' {
 		return nil, d.errorf("not a JSON object")
 	}
+	mark := d.arena.Mark()
 	f, err := d.object(0)
 	if err != nil {
+		d.arena.Abort(mark)
 		return nil, err
 	}
 	d.skipSpace()
@@ -84,12 +81,12 @@ func (d *Decoder) skipSpace() {
 // object decodes the object at d.pos ('{').
 func (d *Decoder) object(depth int) (*event.Fields, error) {
 	d.pos++ // '{'
-	base := len(d.scratch)
+	base := d.arena.Mark()
 	var index map[string]int // for objects with many keys
 	d.skipSpace()
 	if d.pos < len(d.src) && d.src[d.pos] == '}' {
 		d.pos++
-		return d.finish(base), nil
+		return d.arena.Finish(base), nil
 	}
 	for {
 		d.skipSpace()
@@ -110,32 +107,30 @@ func (d *Decoder) object(depth int) (*event.Fields, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Keys are unique: a duplicate replaces the earlier value.
-		n := len(d.scratch) - base
-		dup := -1
-		if index != nil {
+		// Keys are unique: a duplicate replaces the earlier value. Objects
+		// with many keys get an index, so that a line of thousands of
+		// keys costs no quadratic time.
+		pending := d.arena.Pending(base)
+		switch {
+		case index != nil:
 			if i, ok := index[key]; ok {
-				dup = i
+				pending[i].Value = v
+			} else {
+				index[key] = len(pending)
+				d.arena.Push(event.Field{Key: key, Value: v})
 			}
-		} else {
-			for i := base; i < len(d.scratch); i++ {
-				if d.scratch[i].Key == key {
-					dup = i
-					break
-				}
+		case len(pending) < 32:
+			d.arena.Set(base, key, v)
+		default:
+			index = make(map[string]int, 64)
+			for i, f := range pending {
+				index[f.Key] = i
 			}
-		}
-		if dup >= 0 {
-			d.scratch[dup].Value = v
-		} else {
-			d.scratch = append(d.scratch, event.Field{Key: key, Value: v})
-			if index == nil && n+1 > 32 {
-				index = make(map[string]int, 64)
-				for i := base; i < len(d.scratch); i++ {
-					index[d.scratch[i].Key] = i
-				}
-			} else if index != nil {
-				index[key] = len(d.scratch) - 1
+			if i, ok := index[key]; ok {
+				pending[i].Value = v
+			} else {
+				index[key] = len(pending)
+				d.arena.Push(event.Field{Key: key, Value: v})
 			}
 		}
 		d.skipSpace()
@@ -147,30 +142,11 @@ func (d *Decoder) object(depth int) (*event.Fields, error) {
 			d.pos++
 		case '}':
 			d.pos++
-			return d.finish(base), nil
+			return d.arena.Finish(base), nil
 		default:
 			return nil, d.errorf("expected ',' or '}'")
 		}
 	}
-}
-
-// finish moves the fields scratch[base:] into a chunk and returns them.
-func (d *Decoder) finish(base int) *event.Fields {
-	fs := d.scratch[base:]
-	if cap(d.chunk)-len(d.chunk) < len(fs) {
-		d.chunk = make([]event.Field, 0, max(chunkFields, len(fs)))
-	}
-	start := len(d.chunk)
-	d.chunk = append(d.chunk, fs...)
-	list := d.chunk[start:len(d.chunk):len(d.chunk)]
-	d.scratch = d.scratch[:base]
-	if len(d.structs) == cap(d.structs) {
-		d.structs = make([]event.Fields, 0, 64)
-	}
-	d.structs = d.structs[:len(d.structs)+1]
-	f := &d.structs[len(d.structs)-1]
-	f.Own(list)
-	return f
 }
 
 func (d *Decoder) value(depth int) (event.Value, error) {
