@@ -16,5 +16,6 @@ import (
 	_ "github.com/drover-dev/drover/internal/source/nomadevents"
 	_ "github.com/drover-dev/drover/internal/source/nomadlogs"
 	_ "github.com/drover-dev/drover/internal/transform/filter"
+	_ "github.com/drover-dev/drover/internal/transform/parse"
 	_ "github.com/drover-dev/drover/internal/transform/route"
 )
