@@ -203,7 +203,10 @@ func BenchmarkParse(b *testing.B) {
 		{"logfmt", func(c *Config) { c.Format = "logfmt" }, func(i int) string {
 			return fmt.Sprintf(`time=2026-12-07T10:00:00.123Z level=info msg="request %d served" method=GET path=/api/v1/users/42 status=200`, i)
 		}},
-		{"regex", func(c *Config) { c.Format = "regex"; c.Pattern = `^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)[^"]*" (?P<status>\d+)` }, func(i int) string {
+		{"regex", func(c *Config) {
+			c.Format = "regex"
+			c.Pattern = `^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>\S+)[^"]*" (?P<status>\d+)`
+		}, func(i int) string {
 			return fmt.Sprintf(`10.0.0.%d - - [07/Dec/2026:10:00:00 +0000] "GET /api/v1/users/42 HTTP/1.1" 200 512`, i%255)
 		}},
 		{"cri", func(c *Config) { c.Format = "cri" }, func(i int) string {
