@@ -16,6 +16,7 @@ import (
 	_ "github.com/drover-dev/drover/internal/source/nomadevents"
 	_ "github.com/drover-dev/drover/internal/source/nomadlogs"
 	_ "github.com/drover-dev/drover/internal/transform/filter"
+	_ "github.com/drover-dev/drover/internal/transform/multiline"
 	_ "github.com/drover-dev/drover/internal/transform/parse"
 	_ "github.com/drover-dev/drover/internal/transform/route"
 )
