@@ -276,7 +276,7 @@ func (o *output) complete(r *record) {
 func (j *Joiner) Process(ctx context.Context, b *event.Batch, out component.Emitter) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	var o output
+	o := output{evs: make([]event.Event, 0, len(b.Events))}
 	now := j.now()
 	var (
 		lastMeta  *event.Meta
