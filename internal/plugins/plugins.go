@@ -18,5 +18,6 @@ import (
 	_ "github.com/drover-dev/drover/internal/transform/filter"
 	_ "github.com/drover-dev/drover/internal/transform/multiline"
 	_ "github.com/drover-dev/drover/internal/transform/parse"
+	_ "github.com/drover-dev/drover/internal/transform/remap"
 	_ "github.com/drover-dev/drover/internal/transform/route"
 )

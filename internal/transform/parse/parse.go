@@ -185,7 +185,8 @@ func (p *Parser) Process(ctx context.Context, b *event.Batch, out component.Emit
 		dropped    int
 	)
 	for i := range b.Events {
-		e := b.Events[i]
+		evs = append(evs, b.Events[i])
+		e := &evs[len(evs)-1]
 		format := p.format
 		if p.cfg.Hints {
 			if e.Meta != lastMeta {
@@ -194,21 +195,20 @@ func (p *Parser) Process(ctx context.Context, b *event.Batch, out component.Emit
 			format = lastFormat
 		}
 		if format == "" || format == "none" {
-			evs = append(evs, e)
 			continue
 		}
-		if err := p.parse(s, &e, format); err != nil {
+		if err := p.parse(s, e, format); err != nil {
 			failed++
 			if p.cfg.OnFailure == "drop" {
 				dropped++
+				evs = evs[:len(evs)-1]
 				continue
 			}
-			e = b.Events[i]
+			*e = b.Events[i]
 			if p.cfg.ErrorField != "" {
 				e.Fields = e.Fields.With(event.Field{Key: p.cfg.ErrorField, Value: event.StringValue(err.Error())})
 			}
 		}
-		evs = append(evs, e)
 	}
 	if failed > 0 {
 		p.discards.Metrics().Errors("parse").Add(float64(failed))
