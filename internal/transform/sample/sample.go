@@ -1,0 +1,123 @@
+// Package sample is the `transform "sample"` component: it keeps one event
+// in rate for each key (a template of the event's fields; one key for all
+// by default), the first of every rate, and drops the others, counted per
+// reason ("sampled") and per key. Events that match exclude are always
+// kept: with exclude = `level in ["error", "fatal"]` no error line is ever
+// sampled away.
+package sample
+
+import (
+	"context"
+	"sync"
+
+	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/expression"
+	"github.com/drover-dev/drover/internal/transform"
+)
+
+// Type is the component type name.
+const Type = "sample"
+
+func init() {
+	component.Register(component.Registration{
+		Kind:      component.KindTransform,
+		Type:      Type,
+		NewConfig: func() component.Config { return NewConfig() },
+		BuildTransform: func(ctx component.Context, cfg component.Config) (component.Transform, error) {
+			return New(ctx, cfg.(*Config))
+		},
+	})
+}
+
+// Config is the configuration of a `transform "sample"` block.
+type Config struct {
+	// Rate keeps 1 event in Rate per key.
+	Rate     int    `hcl:"rate,required"`
+	KeyField string `hcl:"key_field"`
+	Exclude  string `hcl:"exclude"`
+	MaxKeys  int    `hcl:"max_keys"`
+
+	keyer   transform.Keyer
+	exclude *expression.Program
+}
+
+// NewConfig returns the defaults.
+func NewConfig() *Config { return &Config{MaxKeys: 10000} }
+
+// Validate checks the options.
+func (c *Config) Validate() error {
+	if c.Rate < 1 {
+		return config.Errorf("rate", "must be at least 1")
+	}
+	if c.MaxKeys <= 0 {
+		return config.Errorf("max_keys", "must be greater than zero")
+	}
+	k, err := transform.NewKeyer(c.KeyField)
+	if err != nil {
+		return config.Errorf("key_field", "%v", err)
+	}
+	c.keyer = k
+	if c.Exclude != "" {
+		p, err := expression.CompileCondition(c.Exclude)
+		if err != nil {
+			return config.Errorf("exclude", "%v", err)
+		}
+		c.exclude = p
+	}
+	return nil
+}
+
+// Sampler is the sample transform.
+type Sampler struct {
+	cfg      *Config
+	discards *transform.KeyedDiscards
+
+	mu     sync.Mutex
+	counts map[string]uint64
+}
+
+// New returns a sampler for a validated config.
+func New(ctx component.Context, cfg *Config) (*Sampler, error) {
+	d, err := transform.NewKeyedDiscards(ctx, 1000)
+	if err != nil {
+		return nil, err
+	}
+	return &Sampler{cfg: cfg, discards: d, counts: map[string]uint64{}}, nil
+}
+
+// Process implements component.Transform.
+func (s *Sampler) Process(ctx context.Context, b *event.Batch, out component.Emitter) error {
+	var keyBuf [128]byte
+	var dropped map[string]int
+	rate := uint64(s.cfg.Rate)
+	s.mu.Lock()
+	kept := transform.Keep(b.Events, func(e *event.Event) bool {
+		if s.cfg.exclude != nil {
+			if ok, _ := s.cfg.exclude.Match(e); ok {
+				return true
+			}
+		}
+		key := s.cfg.keyer.Append(keyBuf[:0], e)
+		n, ok := s.counts[string(key)]
+		if !ok && len(s.counts) >= s.cfg.MaxKeys {
+			// Start over rather than grow without bound.
+			clear(s.counts)
+		}
+		s.counts[string(key)] = n + 1
+		if n%rate == 0 {
+			return true
+		}
+		if dropped == nil {
+			dropped = map[string]int{}
+		}
+		dropped[string(key)]++
+		return false
+	})
+	s.mu.Unlock()
+	for k, n := range dropped {
+		s.discards.AddKey("sampled", k, n)
+	}
+	return transform.EmitKept(ctx, out, b, kept)
+}

@@ -1,0 +1,167 @@
+// Package throttle is the `transform "throttle"` component: it lets at
+// most threshold events per window through for each key (a template of
+// the event's fields, such as "{{ nomad.namespace }}/{{ nomad.job_name }}")
+// and drops the rest, counted per reason ("throttled") and per key. Events
+// that match exclude are never throttled (and not counted against the
+// rate).
+//
+// The rate is a token bucket per key: it holds up to threshold events and
+// refills at threshold per window, so a quiet key may burst up to
+// threshold at once. Keys idle for a window are forgotten; past max_keys
+// keys, new keys share one bucket.
+package throttle
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/expression"
+	"github.com/drover-dev/drover/internal/transform"
+)
+
+// Type is the component type name.
+const Type = "throttle"
+
+func init() {
+	component.Register(component.Registration{
+		Kind:      component.KindTransform,
+		Type:      Type,
+		NewConfig: func() component.Config { return NewConfig() },
+		BuildTransform: func(ctx component.Context, cfg component.Config) (component.Transform, error) {
+			return New(ctx, cfg.(*Config))
+		},
+	})
+}
+
+// Config is the configuration of a `transform "throttle"` block.
+type Config struct {
+	Threshold int           `hcl:"threshold,required"`
+	Window    time.Duration `hcl:"window"`
+	// KeyField is a template of the key; "" throttles all events together.
+	KeyField string `hcl:"key_field"`
+	// Exclude is a condition: matching events are never throttled.
+	Exclude string `hcl:"exclude"`
+	MaxKeys int    `hcl:"max_keys"`
+
+	keyer   transform.Keyer
+	exclude *expression.Program
+}
+
+// NewConfig returns the defaults.
+func NewConfig() *Config { return &Config{Window: time.Second, MaxKeys: 10000} }
+
+// Validate checks the options.
+func (c *Config) Validate() error {
+	if c.Threshold <= 0 {
+		return config.Errorf("threshold", "must be greater than zero")
+	}
+	if c.Window <= 0 {
+		return config.Errorf("window", "must be greater than zero")
+	}
+	if c.MaxKeys <= 0 {
+		return config.Errorf("max_keys", "must be greater than zero")
+	}
+	k, err := transform.NewKeyer(c.KeyField)
+	if err != nil {
+		return config.Errorf("key_field", "%v", err)
+	}
+	c.keyer = k
+	if c.Exclude != "" {
+		p, err := expression.CompileCondition(c.Exclude)
+		if err != nil {
+			return config.Errorf("exclude", "%v", err)
+		}
+		c.exclude = p
+	}
+	return nil
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// Throttle is the throttle transform.
+type Throttle struct {
+	cfg      *Config
+	rate     float64 // tokens per nanosecond
+	discards *transform.KeyedDiscards
+	now      func() time.Time
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	swept   time.Time
+}
+
+// New returns a throttle for a validated config.
+func New(ctx component.Context, cfg *Config) (*Throttle, error) {
+	d, err := transform.NewKeyedDiscards(ctx, 1000)
+	if err != nil {
+		return nil, err
+	}
+	return &Throttle{cfg: cfg, rate: float64(cfg.Threshold) / float64(cfg.Window), discards: d,
+		now: time.Now, buckets: map[string]*bucket{}}, nil
+}
+
+// Process implements component.Transform.
+func (t *Throttle) Process(ctx context.Context, b *event.Batch, out component.Emitter) error {
+	var keyBuf [128]byte
+	var dropped map[string]int
+	t.mu.Lock()
+	now := t.now()
+	t.sweep(now)
+	kept := transform.Keep(b.Events, func(e *event.Event) bool {
+		if t.cfg.exclude != nil {
+			if ok, _ := t.cfg.exclude.Match(e); ok {
+				return true
+			}
+		}
+		key := t.cfg.keyer.Append(keyBuf[:0], e)
+		bk := t.buckets[string(key)]
+		if bk == nil {
+			k := string(key)
+			if len(t.buckets) >= t.cfg.MaxKeys {
+				k = transform.OtherKey
+				bk = t.buckets[k]
+			}
+			if bk == nil {
+				bk = &bucket{tokens: float64(t.cfg.Threshold), last: now}
+				t.buckets[k] = bk
+			}
+		}
+		bk.tokens = min(float64(t.cfg.Threshold), bk.tokens+float64(now.Sub(bk.last))*t.rate)
+		bk.last = now
+		if bk.tokens >= 1 {
+			bk.tokens--
+			return true
+		}
+		if dropped == nil {
+			dropped = map[string]int{}
+		}
+		dropped[string(key)]++
+		return false
+	})
+	t.mu.Unlock()
+	for k, n := range dropped {
+		t.discards.AddKey("throttled", k, n)
+	}
+	return transform.EmitKept(ctx, out, b, kept)
+}
+
+// sweep forgets the keys whose bucket has been full (idle) for a window,
+// at most once per window.
+func (t *Throttle) sweep(now time.Time) {
+	if now.Sub(t.swept) < t.cfg.Window {
+		return
+	}
+	t.swept = now
+	for k, bk := range t.buckets {
+		if now.Sub(bk.last) >= t.cfg.Window {
+			delete(t.buckets, k)
+		}
+	}
+}
