@@ -82,6 +82,7 @@ type Dedupe struct {
 	seen map[uint64]time.Time
 	ring []uint64 // insertion order, for eviction
 	next int
+	buf  []byte // the hashed bytes of the event under way
 }
 
 // New returns a dedupe transform for a validated config.
@@ -90,29 +91,27 @@ func New(ctx component.Context, cfg *Config) *Dedupe {
 		seen: make(map[uint64]time.Time, cfg.CacheSize), ring: make([]uint64, 0, cfg.CacheSize)}
 }
 
+// hash hashes the compared fields of e; d.mu is held.
 func (d *Dedupe) hash(e *event.Event) uint64 {
-	var h maphash.Hash
-	h.SetSeed(d.seed)
-	var buf [256]byte
+	buf := d.buf[:0]
 	for _, p := range d.cfg.paths {
 		v, ok := e.GetPath(p)
 		if !ok {
-			h.WriteByte(0)
+			buf = append(buf, 0)
 			continue
 		}
-		h.WriteByte(byte(v.Kind()) + 1)
-		h.Write(v.AppendText(buf[:0]))
-		h.WriteByte(0xff)
+		buf = append(buf, byte(v.Kind())+1)
+		buf = v.AppendText(buf)
+		buf = append(buf, 0xff)
 	}
 	if !d.cfg.AcrossStreams {
 		p := uintptr(unsafe.Pointer(e.Meta))
-		var pb [8]byte
-		for i := range pb {
-			pb[i] = byte(p >> (8 * i))
+		for i := 0; i < 8; i++ {
+			buf = append(buf, byte(p>>(8*i)))
 		}
-		h.Write(pb[:])
 	}
-	return h.Sum64()
+	d.buf = buf
+	return maphash.Bytes(d.seed, buf)
 }
 
 // Process implements component.Transform.

@@ -75,7 +75,15 @@ type Sampler struct {
 	discards *transform.KeyedDiscards
 
 	mu     sync.Mutex
-	counts map[string]uint64
+	counts map[string]*keyState
+}
+
+// keyState is the count of one key; dropped counts its discards in the
+// batch under way.
+type keyState struct {
+	key     string
+	n       uint64
+	dropped int
 }
 
 // New returns a sampler for a validated config.
@@ -84,13 +92,13 @@ func New(ctx component.Context, cfg *Config) (*Sampler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sampler{cfg: cfg, discards: d, counts: map[string]uint64{}}, nil
+	return &Sampler{cfg: cfg, discards: d, counts: map[string]*keyState{}}, nil
 }
 
 // Process implements component.Transform.
 func (s *Sampler) Process(ctx context.Context, b *event.Batch, out component.Emitter) error {
 	var keyBuf [128]byte
-	var dropped map[string]int
+	var dropped []*keyState
 	rate := uint64(s.cfg.Rate)
 	s.mu.Lock()
 	kept := transform.Keep(b.Events, func(e *event.Event) bool {
@@ -100,24 +108,37 @@ func (s *Sampler) Process(ctx context.Context, b *event.Batch, out component.Emi
 			}
 		}
 		key := s.cfg.keyer.Append(keyBuf[:0], e)
-		n, ok := s.counts[string(key)]
-		if !ok && len(s.counts) >= s.cfg.MaxKeys {
-			// Start over rather than grow without bound.
-			clear(s.counts)
+		st := s.counts[string(key)]
+		if st == nil {
+			if len(s.counts) >= s.cfg.MaxKeys {
+				// Start over rather than grow without bound.
+				clear(s.counts)
+			}
+			st = &keyState{key: string(key)}
+			s.counts[st.key] = st
 		}
-		s.counts[string(key)] = n + 1
-		if n%rate == 0 {
+		st.n++
+		if (st.n-1)%rate == 0 {
 			return true
 		}
-		if dropped == nil {
-			dropped = map[string]int{}
+		if st.dropped == 0 {
+			dropped = append(dropped, st)
 		}
-		dropped[string(key)]++
+		st.dropped++
 		return false
 	})
+	type count struct {
+		key string
+		n   int
+	}
+	counts := make([]count, 0, len(dropped))
+	for _, st := range dropped {
+		counts = append(counts, count{st.key, st.dropped})
+		st.dropped = 0
+	}
 	s.mu.Unlock()
-	for k, n := range dropped {
-		s.discards.AddKey("sampled", k, n)
+	for _, c := range counts {
+		s.discards.AddKey("sampled", c.key, c.n)
 	}
 	return transform.EmitKept(ctx, out, b, kept)
 }

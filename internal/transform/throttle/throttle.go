@@ -81,8 +81,10 @@ func (c *Config) Validate() error {
 }
 
 type bucket struct {
-	tokens float64
-	last   time.Time
+	key     string
+	tokens  float64
+	last    time.Time
+	dropped int // in the batch under way
 }
 
 // Throttle is the throttle transform.
@@ -110,7 +112,7 @@ func New(ctx component.Context, cfg *Config) (*Throttle, error) {
 // Process implements component.Transform.
 func (t *Throttle) Process(ctx context.Context, b *event.Batch, out component.Emitter) error {
 	var keyBuf [128]byte
-	var dropped map[string]int
+	var dropped []*bucket
 	t.mu.Lock()
 	now := t.now()
 	t.sweep(now)
@@ -129,7 +131,7 @@ func (t *Throttle) Process(ctx context.Context, b *event.Batch, out component.Em
 				bk = t.buckets[k]
 			}
 			if bk == nil {
-				bk = &bucket{tokens: float64(t.cfg.Threshold), last: now}
+				bk = &bucket{key: k, tokens: float64(t.cfg.Threshold), last: now}
 				t.buckets[k] = bk
 			}
 		}
@@ -139,15 +141,24 @@ func (t *Throttle) Process(ctx context.Context, b *event.Batch, out component.Em
 			bk.tokens--
 			return true
 		}
-		if dropped == nil {
-			dropped = map[string]int{}
+		if bk.dropped == 0 {
+			dropped = append(dropped, bk)
 		}
-		dropped[string(key)]++
+		bk.dropped++
 		return false
 	})
+	type count struct {
+		key string
+		n   int
+	}
+	counts := make([]count, 0, len(dropped))
+	for _, bk := range dropped {
+		counts = append(counts, count{bk.key, bk.dropped})
+		bk.dropped = 0
+	}
 	t.mu.Unlock()
-	for k, n := range dropped {
-		t.discards.AddKey("throttled", k, n)
+	for _, c := range counts {
+		t.discards.AddKey("throttled", c.key, c.n)
 	}
 	return transform.EmitKept(ctx, out, b, kept)
 }
