@@ -446,7 +446,9 @@ func sortedKeys(m map[string]string) []string {
 func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprintln(stderr, "usage: drover test FILE...   run the test blocks of configuration files") }
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: drover test FILE...   run the test blocks of configuration files")
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
