@@ -14,10 +14,10 @@ const (
 	// HintMultiline names the multiline preset of the task's lines
 	// ("java", "python", "go", "ruby", "dotnet", "none").
 	HintMultiline = "drover.multiline"
-	// HintExclude = "true" leaves the task's logs unread (Nomad discovery
-	// applies it).
-	HintExclude = "drover.exclude"
 )
+
+// The third hint, drover.exclude = "true", leaves the task's logs unread:
+// Nomad discovery applies it (nomad.ExcludeMetaKey).
 
 // Hint returns the value of a hint in the stream metadata m: the key of
 // nomad.meta, "" when it is not set. It does not allocate.
