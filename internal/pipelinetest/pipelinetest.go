@@ -83,17 +83,19 @@ type Result struct {
 	Failures []string
 }
 
-// Load reads the configuration at path and its tests. Environment
-// variables the configuration reads and the environment lacks get a
-// placeholder: tests run without a node's secrets.
+// Load reads the configuration at path and its tests. Tests run without a
+// node's environment: env() takes its default, and a variable without one
+// that the environment lacks gets a placeholder.
 func Load(path string, src []byte) (*config.Config, []Test, error) {
-	lookup := func(name string) (string, bool) {
-		if v, ok := os.LookupEnv(name); ok {
-			return v, true
-		}
-		return "drover-test", true
+	cfg, err := config.Load(path, src, os.LookupEnv)
+	if err != nil {
+		cfg, err = config.Load(path, src, func(name string) (string, bool) {
+			if v, ok := os.LookupEnv(name); ok {
+				return v, true
+			}
+			return "drover-test", true
+		})
 	}
-	cfg, err := config.Load(path, src, lookup)
 	if err != nil {
 		return nil, nil, err
 	}
