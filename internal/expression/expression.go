@@ -97,11 +97,12 @@ func compile(src string, condition bool) (p *Program, err error) {
 	callees := map[*ast.IdentifierNode]bool{}
 	ast.Walk(&tree.Node, collectCallees(callees))
 	ast.Walk(&tree.Node, &fieldPatcher{p: p, cfg: cfg, callees: callees})
-	if _, err := checker.Check(tree, cfg); err != nil {
-		return nil, err
-	}
 	if condition {
 		p.native, _ = p.nativeBool(tree.Node)
+	}
+	ast.Walk(&tree.Node, visitorFunc(rewriteIn))
+	if _, err := checker.Check(tree, cfg); err != nil {
+		return nil, err
 	}
 	if err := optimizer.Optimize(&tree.Node, cfg); err != nil {
 		return nil, err
@@ -201,29 +202,6 @@ func (f *fieldPatcher) Visit(n *ast.Node) {
 			return
 		}
 		f.patch(n, []string{x.Value})
-	case *ast.BinaryNode:
-		// "x in [a, b]" is "x == a or x == b": expr's optimizer turns a
-		// constant list into a set that finds a missing field (nil) in
-		// [""], which == does not.
-		arr, ok := x.Right.(*ast.ArrayNode)
-		if x.Operator != "in" || !ok || len(arr.Nodes) == 0 {
-			return
-		}
-		for _, el := range arr.Nodes {
-			if _, lit := literalOf(el); !lit {
-				return
-			}
-		}
-		var or ast.Node
-		for _, el := range arr.Nodes {
-			var eq ast.Node = &ast.BinaryNode{Operator: "==", Left: x.Left, Right: el}
-			if or == nil {
-				or = eq
-			} else {
-				or = &ast.BinaryNode{Operator: "||", Left: or, Right: eq}
-			}
-		}
-		ast.Patch(n, or)
 	case *ast.MemberNode:
 		call, ok := x.Node.(*ast.CallNode)
 		if !ok || x.Optional || x.Method {
@@ -237,6 +215,36 @@ func (f *fieldPatcher) Visit(n *ast.Node) {
 		segs := append(append([]string(nil), f.p.paths[idx]...), prop.Value)
 		f.patch(n, segs)
 	}
+}
+
+// rewriteIn turns "x in [a, b]" into "x == a or x == b" for the virtual
+// machine: expr's optimizer makes a constant list a set that finds a
+// missing field (nil) in [""], which == does not (the native evaluator
+// agrees with ==).
+func rewriteIn(n *ast.Node) {
+	x, ok := (*n).(*ast.BinaryNode)
+	if !ok || x.Operator != "in" {
+		return
+	}
+	arr, ok := x.Right.(*ast.ArrayNode)
+	if !ok || len(arr.Nodes) == 0 {
+		return
+	}
+	for _, el := range arr.Nodes {
+		if _, lit := literalOf(el); !lit {
+			return
+		}
+	}
+	var or ast.Node
+	for _, el := range arr.Nodes {
+		var eq ast.Node = &ast.BinaryNode{Operator: "==", Left: x.Left, Right: el}
+		if or == nil {
+			or = eq
+		} else {
+			or = &ast.BinaryNode{Operator: "||", Left: or, Right: eq}
+		}
+	}
+	ast.Patch(n, or)
 }
 
 func (f *fieldPatcher) patch(n *ast.Node, segs []string) {

@@ -148,6 +148,29 @@ func (p *Program) nativeBinary(x *ast.BinaryNode) (boolFn, bool) {
 		}
 		right = x.Left
 	}
+	if op == "in" {
+		arr, ok := right.(*ast.ArrayNode)
+		if !ok || len(arr.Nodes) == 0 {
+			return nil, false
+		}
+		lits := make([]literal, 0, len(arr.Nodes))
+		for _, n := range arr.Nodes {
+			l, ok := literalOf(n)
+			if !ok {
+				return nil, false
+			}
+			lits = append(lits, l)
+		}
+		return func(e *event.Event) bool {
+			v, found := e.GetPath(segs)
+			for _, l := range lits {
+				if equal(v, found, l) {
+					return true
+				}
+			}
+			return false
+		}, true
+	}
 	lit, ok := literalOf(right)
 	if !ok {
 		return nil, false

@@ -341,12 +341,23 @@ func (d *Decoder) string() (string, error) {
 }
 
 func (d *Decoder) escapedString(start int) (string, error) {
-	if cap(d.strs)-len(d.strs) < d.pos-start+64 {
-		d.strs = make([]byte, 0, max(4096, 2*(d.pos-start+64)))
+	// The unescaped string is at most as long as the rest of the input.
+	if need := len(d.src) - start; cap(d.strs)-len(d.strs) < need {
+		d.strs = make([]byte, 0, max(4096, 2*need))
 	}
 	from := len(d.strs)
 	d.strs = append(d.strs, d.src[start:d.pos]...)
 	for d.pos < len(d.src) {
+		// Copy the run up to the next quote, backslash or control byte.
+		run := d.pos
+		for run < len(d.src) && d.src[run] != '"' && d.src[run] != '\\' && d.src[run] >= 0x20 {
+			run++
+		}
+		d.strs = append(d.strs, d.src[d.pos:run]...)
+		d.pos = run
+		if d.pos >= len(d.src) {
+			break
+		}
 		c := d.src[d.pos]
 		switch {
 		case c == '"':
@@ -355,10 +366,6 @@ func (d *Decoder) escapedString(start int) (string, error) {
 			return unsafe.String(unsafe.SliceData(s), len(s)), nil
 		case c < 0x20:
 			return "", d.errorf("control character in string")
-		case c != '\\':
-			d.strs = append(d.strs, c)
-			d.pos++
-			continue
 		}
 		if d.pos+1 >= len(d.src) {
 			return "", d.errorf("unterminated escape")

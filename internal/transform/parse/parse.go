@@ -328,13 +328,11 @@ func (p *Parser) parse(s *scratch, e *event.Event, format string) error {
 		envelope = true
 	}
 	if !envelope && p.cfg.DropOriginal {
-		pending := s.arena.Pending(parsedMark)
 		e.Message = nil
-		for i, f := range pending {
+		for i, f := range s.arena.Pending(parsedMark) {
 			if f.Key == p.cfg.MessageField {
-				e.Message = []byte(f.Value.AppendText(nil))
-				pending[i] = pending[len(pending)-1]
-				s.arena.Abort(parsedMark + len(pending) - 1)
+				e.Message = f.Value.AppendText(nil)
+				s.arena.Remove(parsedMark, i)
 				break
 			}
 		}
