@@ -146,6 +146,8 @@ type Context struct {
 	// Outputs holds an Emitter for each named output of the component
 	// (Registration.Outputs), by name. Emit on an output that nothing
 	// consumes returns nil at once: the events go nowhere, and the
-	// component counts them as discarded with a reason of its own.
+	// component counts them as discarded with a reason of its own. The
+	// Emitters of a transform's outputs also have a method Consumed() bool
+	// that says whether anything reads the output now (reloads change it).
 	Outputs map[string]Emitter
 }
