@@ -7,7 +7,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/expression"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/template"
 )
@@ -103,3 +105,55 @@ func (k Keyer) Append(dst []byte, e *event.Event) []byte {
 	dst, _ = k.t.Render(dst, e)
 	return dst
 }
+
+// KeyOptions are the options of a transform that keeps a count or a rate
+// per key (throttle, sample). Embed it in the config struct: its
+// attributes belong to the transform's block.
+type KeyOptions struct {
+	// KeyField is a template of the key; "" puts every event under one.
+	KeyField string `hcl:"key_field"`
+	// Exclude is a condition: matching events are left alone and not
+	// counted.
+	Exclude string `hcl:"exclude"`
+	// MaxKeys bounds the keys kept.
+	MaxKeys int `hcl:"max_keys"`
+
+	keyer   Keyer
+	exclude *expression.Program
+}
+
+// DefaultMaxKeys is the default of max_keys.
+const DefaultMaxKeys = 10000
+
+// Validate checks the options and compiles the key and the condition.
+func (k *KeyOptions) Validate() error {
+	if k.MaxKeys <= 0 {
+		return config.Errorf("max_keys", "must be greater than zero")
+	}
+	keyer, err := NewKeyer(k.KeyField)
+	if err != nil {
+		return config.Errorf("key_field", "%v", err)
+	}
+	k.keyer = keyer
+	k.exclude = nil
+	if k.Exclude != "" {
+		p, err := expression.CompileCondition(k.Exclude)
+		if err != nil {
+			return config.Errorf("exclude", "%v", err)
+		}
+		k.exclude = p
+	}
+	return nil
+}
+
+// Excluded reports whether e matches exclude.
+func (k *KeyOptions) Excluded(e *event.Event) bool {
+	if k.exclude == nil {
+		return false
+	}
+	ok, _ := k.exclude.Match(e)
+	return ok
+}
+
+// AppendKey appends e's key to dst.
+func (k *KeyOptions) AppendKey(dst []byte, e *event.Event) []byte { return k.keyer.Append(dst, e) }

@@ -13,7 +13,6 @@ import (
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/event"
-	"github.com/drover-dev/drover/internal/expression"
 	"github.com/drover-dev/drover/internal/transform"
 )
 
@@ -34,39 +33,22 @@ func init() {
 // Config is the configuration of a `transform "sample"` block.
 type Config struct {
 	// Rate keeps 1 event in Rate per key.
-	Rate     int    `hcl:"rate,required"`
-	KeyField string `hcl:"key_field"`
-	Exclude  string `hcl:"exclude"`
-	MaxKeys  int    `hcl:"max_keys"`
-
-	keyer   transform.Keyer
-	exclude *expression.Program
+	Rate int `hcl:"rate,required"`
+	// key_field, exclude (always kept) and max_keys.
+	transform.KeyOptions
 }
 
 // NewConfig returns the defaults.
-func NewConfig() *Config { return &Config{MaxKeys: 10000} }
+func NewConfig() *Config {
+	return &Config{KeyOptions: transform.KeyOptions{MaxKeys: transform.DefaultMaxKeys}}
+}
 
 // Validate checks the options.
 func (c *Config) Validate() error {
 	if c.Rate < 1 {
 		return config.Errorf("rate", "must be at least 1")
 	}
-	if c.MaxKeys <= 0 {
-		return config.Errorf("max_keys", "must be greater than zero")
-	}
-	k, err := transform.NewKeyer(c.KeyField)
-	if err != nil {
-		return config.Errorf("key_field", "%v", err)
-	}
-	c.keyer = k
-	if c.Exclude != "" {
-		p, err := expression.CompileCondition(c.Exclude)
-		if err != nil {
-			return config.Errorf("exclude", "%v", err)
-		}
-		c.exclude = p
-	}
-	return nil
+	return c.KeyOptions.Validate()
 }
 
 // Sampler is the sample transform.
@@ -102,12 +84,10 @@ func (s *Sampler) Process(ctx context.Context, b *event.Batch, out component.Emi
 	rate := uint64(s.cfg.Rate)
 	s.mu.Lock()
 	kept := transform.Keep(b.Events, func(e *event.Event) bool {
-		if s.cfg.exclude != nil {
-			if ok, _ := s.cfg.exclude.Match(e); ok {
-				return true
-			}
+		if s.cfg.Excluded(e) {
+			return true
 		}
-		key := s.cfg.keyer.Append(keyBuf[:0], e)
+		key := s.cfg.AppendKey(keyBuf[:0], e)
 		st := s.counts[string(key)]
 		if st == nil {
 			if len(s.counts) >= s.cfg.MaxKeys {

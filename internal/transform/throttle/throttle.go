@@ -19,7 +19,6 @@ import (
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/event"
-	"github.com/drover-dev/drover/internal/expression"
 	"github.com/drover-dev/drover/internal/transform"
 )
 
@@ -41,18 +40,14 @@ func init() {
 type Config struct {
 	Threshold int           `hcl:"threshold,required"`
 	Window    time.Duration `hcl:"window"`
-	// KeyField is a template of the key; "" throttles all events together.
-	KeyField string `hcl:"key_field"`
-	// Exclude is a condition: matching events are never throttled.
-	Exclude string `hcl:"exclude"`
-	MaxKeys int    `hcl:"max_keys"`
-
-	keyer   transform.Keyer
-	exclude *expression.Program
+	// key_field, exclude (never throttled) and max_keys.
+	transform.KeyOptions
 }
 
 // NewConfig returns the defaults.
-func NewConfig() *Config { return &Config{Window: time.Second, MaxKeys: 10000} }
+func NewConfig() *Config {
+	return &Config{Window: time.Second, KeyOptions: transform.KeyOptions{MaxKeys: transform.DefaultMaxKeys}}
+}
 
 // Validate checks the options.
 func (c *Config) Validate() error {
@@ -62,22 +57,7 @@ func (c *Config) Validate() error {
 	if c.Window <= 0 {
 		return config.Errorf("window", "must be greater than zero")
 	}
-	if c.MaxKeys <= 0 {
-		return config.Errorf("max_keys", "must be greater than zero")
-	}
-	k, err := transform.NewKeyer(c.KeyField)
-	if err != nil {
-		return config.Errorf("key_field", "%v", err)
-	}
-	c.keyer = k
-	if c.Exclude != "" {
-		p, err := expression.CompileCondition(c.Exclude)
-		if err != nil {
-			return config.Errorf("exclude", "%v", err)
-		}
-		c.exclude = p
-	}
-	return nil
+	return c.KeyOptions.Validate()
 }
 
 type bucket struct {
@@ -117,12 +97,10 @@ func (t *Throttle) Process(ctx context.Context, b *event.Batch, out component.Em
 	now := t.now()
 	t.sweep(now)
 	kept := transform.Keep(b.Events, func(e *event.Event) bool {
-		if t.cfg.exclude != nil {
-			if ok, _ := t.cfg.exclude.Match(e); ok {
-				return true
-			}
+		if t.cfg.Excluded(e) {
+			return true
 		}
-		key := t.cfg.keyer.Append(keyBuf[:0], e)
+		key := t.cfg.AppendKey(keyBuf[:0], e)
 		bk := t.buckets[string(key)]
 		if bk == nil {
 			k := string(key)
