@@ -2,7 +2,9 @@ package chaos
 
 import (
 	"os"
+	"regexp"
 	"strings"
+	"testing"
 )
 
 // The multiline option puts a multiline transform between the source and
@@ -27,16 +29,19 @@ func pipelineBlocks() (blocks, sinkInput string) {
 	if !multilineOption {
 		return "", "tasks"
 	}
-	return `
+	return multilineBlock, "joined"
+}
+
+// multilineBlock is the transform; HCL reads "\\d" as \d.
+var multilineBlock = strings.NewReplacer(`\`, `\\`).Replace(`
 transform "multiline" "joined" {
   inputs           = ["tasks"]
-  start_pattern    = "(?s)^#\\d+\\.\\d*0#.{0,400}$"
-  continue_pattern = "(?s)^#\\d+\\.\\d*1#.{0,400}$"
+  start_pattern    = "(?s)^#\d+\.\d*0#.{0,400}$"
+  continue_pattern = "(?s)^#\d+\.\d*1#.{0,400}$"
   flush_timeout    = "300ms"
   hints            = false
 }
-`, "joined"
-}
+`)
 
 // splitJoined wraps the checker's observe: a record the multiline
 // transform joined is observed as the lines it holds.
@@ -58,5 +63,31 @@ func splitJoined(observe func(*record)) func(*record) {
 			}
 			observe(&part)
 		}
+	}
+}
+
+// TestMultilinePatternsJoinWritersLines checks that the option's patterns
+// match the writers' lines: most lines whose seq ends in 0 start a record
+// and most that end in 1 continue one, so the suite joins real records.
+func TestMultilinePatternsJoinWritersLines(t *testing.T) {
+	start := regexp.MustCompile(`(?s)^#\d+\.\d*0#.{0,400}$`)
+	cont := regexp.MustCompile(`(?s)^#\d+\.\d*1#.{0,400}$`)
+	decoded := strings.ReplaceAll(multilineBlock, `\\`, `\`)
+	if !strings.Contains(decoded, start.String()) || !strings.Contains(decoded, cont.String()) {
+		t.Fatalf("the patterns here are not the option's:\n%s", multilineBlock)
+	}
+	starts, conts := 0, 0
+	for seq := 0; seq < 1000; seq++ {
+		line := strings.TrimSuffix(string(appendLine(nil, 42, 3, seq)), "\n")
+		switch {
+		case start.MatchString(line):
+			starts++
+		case cont.MatchString(line):
+			conts++
+		}
+	}
+	t.Logf("of 1000 lines, %d start a record and %d continue one", starts, conts)
+	if starts < 50 || conts < 50 {
+		t.Fatalf("of 1000 lines, %d start a record and %d continue one", starts, conts)
 	}
 }
