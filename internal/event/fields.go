@@ -257,17 +257,6 @@ func (f *Fields) AppendJSONMembers(dst []byte, skip func(key string) bool) []byt
 	return dst
 }
 
-// FieldsOf returns fields that take ownership of list, without copying it.
-// The caller guarantees that the keys are unique and does not use list
-// afterwards. Parsers use it to build the fields of many events from one
-// slice allocated per batch.
-func FieldsOf(list []Field) *Fields { return &Fields{list: list} }
-
-// Set sets a field on fields that the caller built and still owns (nobody
-// else reads them yet): the value of an existing key is replaced, a new key
-// is appended.
-func (f *Fields) Set(key string, v Value) { f.set(Field{Key: key, Value: v}) }
-
 // Without returns a copy of f without the given top-level keys. f itself is
 // not changed.
 func (f *Fields) Without(keys ...string) *Fields {
