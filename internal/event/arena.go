@@ -135,3 +135,12 @@ func (a *FieldArena) Abort(mark int) {
 	a.scratch = a.scratch[:mark]
 	a.depth--
 }
+
+// AbortAll drops every open object, for a parser that gave up in the
+// middle of nested objects.
+func (a *FieldArena) AbortAll() {
+	if a.depth == 0 {
+		return
+	}
+	a.Abort(-1 - a.topMark)
+}

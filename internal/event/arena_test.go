@@ -42,6 +42,20 @@ func TestFieldArenaNestsAndKeepsWhatItReturned(t *testing.T) {
 	}
 }
 
+func TestFieldArenaAbortAll(t *testing.T) {
+	var a FieldArena
+	a.Mark()
+	a.Push(Field{Key: "a", Value: IntValue(1)})
+	a.Mark()
+	a.Push(Field{Key: "b", Value: IntValue(2)})
+	a.AbortAll()
+	m := a.Mark()
+	a.Push(Field{Key: "c", Value: IntValue(3)})
+	if got := string(a.Finish(m).AppendJSON(nil)); got != `{"c":3}` || a.depth != 0 {
+		t.Fatalf("%s, depth %d", got, a.depth)
+	}
+}
+
 func TestFieldArenaRemove(t *testing.T) {
 	var a FieldArena
 	m := a.Mark()

@@ -50,10 +50,9 @@ func (d *Decoder) Object(src []byte) (*event.Fields, error) {
 	if d.pos >= len(src) || src[d.pos] != '{' {
 		return nil, d.errorf("not a JSON object")
 	}
-	mark := d.arena.Mark()
 	f, err := d.object(0)
 	if err != nil {
-		d.arena.Abort(mark)
+		d.arena.AbortAll()
 		return nil, err
 	}
 	d.skipSpace()
