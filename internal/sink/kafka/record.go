@@ -5,6 +5,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/kafkaclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/template"
 )
@@ -144,7 +145,7 @@ func (e *encoder) topicOf(ev *event.Event) (topic, refusal string) {
 	if t, ok := e.topics[string(e.scratch)]; ok {
 		return t, ""
 	}
-	if !validTopic(string(e.scratch)) {
+	if !kafkaclient.ValidTopic(string(e.scratch)) {
 		return "", "the topic template rendered " + quote(e.scratch) + ", which is not a valid Kafka topic name"
 	}
 	t := string(e.scratch)
