@@ -84,6 +84,8 @@ require (
 	go.uber.org/multierr v1.11.0 // indirect
 )
 
+require github.com/expr-lang/expr v1.17.8
+
 require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/agext/levenshtein v1.2.1 // indirect
