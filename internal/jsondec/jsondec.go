@@ -249,10 +249,27 @@ func (d *Decoder) raw() (event.Value, error) {
 	}
 	text := d.src[start:d.pos]
 	if !utf8.Valid(text) {
-		// Raw JSON is written as it is: keep invalid UTF-8 out of it.
-		return event.StringValue(string(text)), nil
+		// Raw JSON is written as it is: keep invalid UTF-8 out of it, each
+		// invalid byte replaced by U+FFFD as encoding/json reads it.
+		text = replaceInvalidUTF8(text)
 	}
 	return event.RawJSONValue(text), nil
+}
+
+// replaceInvalidUTF8 returns a copy of b with every byte that is not part
+// of a valid UTF-8 sequence replaced by U+FFFD.
+func replaceInvalidUTF8(b []byte) []byte {
+	out := make([]byte, 0, len(b)+8)
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			out = append(out, "\uFFFD"...)
+		} else {
+			out = append(out, b[:size]...)
+		}
+		b = b[size:]
+	}
+	return out
 }
 
 const maxSkipDepth = 1000
