@@ -10,10 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/drover-dev/drover/internal/admin"
 	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/topology"
 )
@@ -52,9 +55,17 @@ type Agent struct {
 	level    *slog.LevelVar
 	logger   *slog.Logger
 	metrics  *metrics.Registry
+	health   *health.Registry
+	monitor  *health.Monitor
 	topo     *topology.Topology
 	admin    *admin.Server
 	dataLock *os.File
+
+	// stopping is set as soon as a stop is asked for: readiness answers
+	// 503 from then on.
+	stopping      atomic.Bool
+	stopMonitor   context.CancelFunc
+	monitorExited chan struct{}
 }
 
 // Run loads the configuration, runs the pipeline until ctx ends or SIGINT
@@ -69,31 +80,83 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	sigs := make(chan os.Signal, 2)
+	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	stop := make(chan os.Signal, 1)
+	reload := make(chan struct{}, 1)
+	done := make(chan struct{})
+	defer close(done)
+	go a.watchSignals(sigs, stop, reload, done)
 	for {
 		select {
 		case <-ctx.Done():
+			a.stopping.Store(true)
 			a.logger.Info("stopping")
 			a.Stop()
 			return nil
-		case sig := <-sigs:
-			if sig == syscall.SIGHUP {
+		case <-reload:
+			if !a.stopping.Load() {
 				a.Reload()
-				continue
 			}
+		case sig := <-stop:
 			a.logger.Info("stopping", "signal", sig.String(), "shutdown_timeout", a.cfg.ShutdownTimeout)
-			// A second signal during shutdown stops at once; what was not
-			// acknowledged is read again on the next start.
-			go func() {
-				if sig, ok := <-sigs; ok && sig != syscall.SIGHUP {
-					a.logger.Warn("second signal: exiting without waiting for delivery", "signal", sig.String())
-					os.Exit(1)
-				}
-			}()
 			a.Stop()
 			return nil
+		}
+	}
+}
+
+// signalCoalesce is how close together two stop signals are taken as one:
+// timeout(1) and a terminal's Ctrl-C signal the whole process group, so
+// drover can get the same signal twice in the same instant.
+const signalCoalesce = 500 * time.Millisecond
+
+// terminations decides what a stop signal means: the first asks for a
+// clean stop, one that follows within signalCoalesce is the same request,
+// a later one asks to exit at once.
+type terminations struct{ first time.Time }
+
+// note records a stop signal at now and returns whether it is the first
+// and whether it asks to exit at once.
+func (t *terminations) note(now time.Time) (first, force bool) {
+	if t.first.IsZero() {
+		t.first = now
+		return true, false
+	}
+	return false, now.Sub(t.first) >= signalCoalesce
+}
+
+// watchSignals turns signals into requests for the main loop. A stop
+// signal makes drover not ready at once, before the main loop (which may
+// be busy with a reload) begins the drain.
+func (a *Agent) watchSignals(sigs <-chan os.Signal, stop chan<- os.Signal, reload chan<- struct{}, done <-chan struct{}) {
+	var t terminations
+	for {
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case <-done:
+			return
+		}
+		if sig == syscall.SIGHUP {
+			select {
+			case reload <- struct{}{}:
+			default: // a reload is already pending; it reads the newest file
+			}
+			continue
+		}
+		first, force := t.note(time.Now())
+		switch {
+		case first:
+			a.stopping.Store(true)
+			stop <- sig
+		case force:
+			// What was not acknowledged is read again on the next start.
+			slog.Default().Warn("second signal: exiting without waiting for delivery", "signal", sig.String())
+			os.Exit(1)
+		default:
+			slog.Default().Debug("the same stop signal again in the same instant; taken as one", "signal", sig.String())
 		}
 	}
 }
@@ -132,9 +195,13 @@ func Start(cfg *config.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		a.logger.Warn("cannot read the host name; the host field will be empty", "error", err)
 	}
-	a.topo = topology.New(topology.Options{Metrics: a.metrics, Logger: a.logger, Host: host})
+	a.health = health.NewRegistry(nil)
+	a.topo = topology.New(topology.Options{Metrics: a.metrics, Health: a.health, Logger: a.logger, Host: host})
+	a.monitor = health.NewMonitor(health.MonitorConfig{
+		Registry: a.health, Policy: cfg.Health.Policy(), Counts: a.eventCounts, Phase: a.phase,
+	})
 	if cfg.Admin.Enabled {
-		a.admin, err = admin.Start(cfg.Admin, a.metrics, a.topo.Ready, a.logger)
+		a.admin, err = admin.Start(a.adminOptions(cfg))
 		if err != nil {
 			lock.Close()
 			return nil, err
@@ -145,10 +212,41 @@ func Start(cfg *config.Config, opts Options) (*Agent, error) {
 		lock.Close()
 		return nil, err
 	}
+	mctx, cancel := context.WithCancel(context.Background())
+	a.stopMonitor, a.monitorExited = cancel, make(chan struct{})
+	go func() { defer close(a.monitorExited); a.monitor.Run(mctx) }()
 	a.logger.Info("drover started", "config", cfg.Path, "data_dir", cfg.DataDir,
 		"sources", len(cfg.Sources()), "transforms", len(cfg.Transforms()), "sinks", len(cfg.Sinks()))
 	return a, nil
 }
+
+func (a *Agent) adminOptions(cfg *config.Config) admin.Options {
+	return admin.Options{Config: cfg.Admin, Metrics: a.metrics, Status: a.monitor.Status, Logger: a.logger}
+}
+
+// phase says where the agent is in its life, for readiness.
+func (a *Agent) phase() health.Phase {
+	switch {
+	case a.stopping.Load():
+		return health.PhaseStopping
+	case a.topo.Ready():
+		return health.PhaseRunning
+	}
+	return health.PhaseStarting
+}
+
+// eventCounts feeds the readiness policy's discard rule.
+func (a *Agent) eventCounts() []health.Counts {
+	totals := a.metrics.EventTotals()
+	out := make([]health.Counts, len(totals))
+	for i, t := range totals {
+		out[i] = health.Counts{Kind: t.Kind, Type: t.Type, ID: t.ID, Received: t.Received, Discarded: t.Discarded}
+	}
+	return out
+}
+
+// Status is drover's health now (what /api/v1/health serves).
+func (a *Agent) Status() health.Status { return a.monitor.Status() }
 
 // AdminAddr is the admin endpoint's address, or "" when it is off.
 func (a *Agent) AdminAddr() string {
@@ -179,7 +277,7 @@ func (a *Agent) Reload() {
 	if cfg.Admin != a.cfg.Admin {
 		a.closeAdmin()
 		if cfg.Admin.Enabled {
-			srv, err := admin.Start(cfg.Admin, a.metrics, a.topo.Ready, a.logger)
+			srv, err := admin.Start(a.adminOptions(cfg))
 			if err != nil {
 				a.logger.Error("reload: admin endpoint not restarted", "error", err)
 			}
@@ -192,13 +290,17 @@ func (a *Agent) Reload() {
 		return
 	}
 	a.cfg = cfg
+	a.monitor.SetPolicy(cfg.Health.Policy())
 	a.logger.Info("configuration reloaded", "added", changes.Added, "changed", changes.Changed,
 		"removed", changes.Removed, "kept", changes.Kept)
 }
 
 // Stop shuts the pipeline down (see topology.Stop), then the admin endpoint.
 func (a *Agent) Stop() {
+	a.stopping.Store(true)
 	a.topo.Stop()
+	a.stopMonitor()
+	<-a.monitorExited
 	a.closeAdmin()
 	if a.dataLock != nil {
 		a.dataLock.Close()

@@ -169,3 +169,22 @@ func TestRunReportsConfigErrors(t *testing.T) {
 		t.Fatalf("Run with a missing file: %v", err)
 	}
 }
+
+func TestStopSignalsInTheSameInstantAreOne(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	var tm terminations
+	if first, force := tm.note(t0); !first || force {
+		t.Fatal("the first signal asks for a clean stop")
+	}
+	// timeout(1) signals the child, then the whole group: the same signal
+	// again microseconds later.
+	if first, force := tm.note(t0.Add(50 * time.Microsecond)); first || force {
+		t.Fatal("a signal in the same instant must be taken as the first one")
+	}
+	if first, force := tm.note(t0.Add(signalCoalesce - time.Millisecond)); first || force {
+		t.Fatal("a signal within the coalescing window must be taken as the first one")
+	}
+	if first, force := tm.note(t0.Add(2 * time.Second)); first || !force {
+		t.Fatal("a signal a while later asks to exit at once")
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/health"
 )
 
 // Config is a loaded, validated configuration.
@@ -27,6 +29,7 @@ type Config struct {
 	ShutdownTimeout time.Duration `hcl:"shutdown_timeout"`
 	Log             Log           `hcl:"log,block"`
 	Admin           Admin         `hcl:"admin,block"`
+	Health          Health        `hcl:"health,block"`
 
 	// Components in the order they appear, sources first, then transforms,
 	// then sinks.
@@ -47,6 +50,75 @@ type Admin struct {
 	// /debug/pprof/. Off by default: a profile costs CPU while it runs and
 	// exposes internals to whoever reaches the address.
 	Pprof bool `hcl:"pprof"`
+}
+
+// Health is the readiness policy: when the conditions of the components
+// make drover not ready (/ready answers 503) rather than degraded. See
+// docs/operations.md.
+type Health struct {
+	// SinkFailingAfter: a sink that cannot deliver for longer than this
+	// makes drover not ready.
+	SinkFailingAfter time.Duration `hcl:"sink_failing_after"`
+	// SourceFailingAfter: a source that cannot reach its API or read its
+	// input for longer than this makes drover not ready.
+	SourceFailingAfter time.Duration `hcl:"source_failing_after"`
+	// DiscardRatio: a component that discards more than this fraction of
+	// its events over DiscardWindow makes drover not ready; 0 turns the
+	// rule off.
+	DiscardRatio float64 `hcl:"discard_ratio"`
+	// DiscardWindow is the period over which discards are counted.
+	DiscardWindow time.Duration `hcl:"discard_window"`
+	// DiscardMinEvents is the least number of discarded events in the
+	// window for the ratio to count.
+	DiscardMinEvents int `hcl:"discard_min_events"`
+	// IgnoredDiscardReasons are discard reasons that are not a loss (the
+	// configuration asked for them) and do not count.
+	IgnoredDiscardReasons []string `hcl:"ignored_discard_reasons"`
+}
+
+// Policy returns the policy the health block describes.
+func (h Health) Policy() health.Policy {
+	return health.Policy{
+		SinkFailingAfter:      h.SinkFailingAfter,
+		SourceFailingAfter:    h.SourceFailingAfter,
+		DiscardRatio:          h.DiscardRatio,
+		DiscardWindow:         h.DiscardWindow,
+		DiscardMinEvents:      h.DiscardMinEvents,
+		IgnoredDiscardReasons: h.IgnoredDiscardReasons,
+	}
+}
+
+// DefaultIgnoredDiscardReasons are the discard reasons that are the
+// configuration at work, not a loss: a filter, an exclusion, the
+// de-duplication of a resumed stream.
+var DefaultIgnoredDiscardReasons = []string{"filtered", "excluded", "duplicate"}
+
+func defaultHealth() Health {
+	return Health{
+		SinkFailingAfter:      time.Minute,
+		SourceFailingAfter:    5 * time.Minute,
+		DiscardRatio:          0.1,
+		DiscardWindow:         5 * time.Minute,
+		DiscardMinEvents:      100,
+		IgnoredDiscardReasons: slices.Clone(DefaultIgnoredDiscardReasons),
+	}
+}
+
+func validateHealth(h Health, ranges Ranges) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	fail := func(field, msg string) {
+		diags = append(diags, fieldDiag(ranges, "", "health."+field, msg, hcl.Range{}))
+	}
+	if h.DiscardRatio < 0 || h.DiscardRatio >= 1 {
+		fail("discard_ratio", "must be at least 0 (0 turns the rule off) and less than 1")
+	}
+	if h.DiscardWindow < time.Second {
+		fail("discard_window", "must be at least 1s")
+	}
+	if h.DiscardMinEvents < 1 {
+		fail("discard_min_events", "must be at least 1")
+	}
+	return diags
 }
 
 // Buffer configures the buffer in front of a sink: memory (bounded in
@@ -84,6 +156,7 @@ func defaults() *Config {
 		ShutdownTimeout: DefaultShutdownTimeout,
 		Log:             Log{Level: "info", Format: "text"},
 		Admin:           Admin{Enabled: true, Address: DefaultAdminAddress},
+		Health:          defaultHealth(),
 	}
 }
 

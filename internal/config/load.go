@@ -131,6 +131,7 @@ func decode(body hcl.Body, ctx *hcl.EvalContext) (*Config, hcl.Diagnostics) {
 	_, ds := DecodeBody(body, ctx, cfg, true, "", ranges)
 	diags = append(diags, ds...)
 	diags = append(diags, validateGlobals(cfg, ranges)...)
+	diags = append(diags, validateHealth(cfg.Health, ranges)...)
 
 	var blocks []componentBlock
 	for _, b := range content.Blocks {
