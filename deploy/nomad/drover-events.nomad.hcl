@@ -71,7 +71,7 @@ job "drover-events" {
 
     network {
       port "admin" {
-        to = 8686
+        to = 7688
       }
     }
 
@@ -132,7 +132,7 @@ job "drover-events" {
         data          = <<-EOT
           data_dir         = "/alloc/data/drover"
           shutdown_timeout = "30s"
-          admin { address = "0.0.0.0:8686" }
+          admin { address = "0.0.0.0:7688" }
           log { format = "json" }
 
           source "nomad_events" "cluster" {

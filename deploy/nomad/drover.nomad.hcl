@@ -59,7 +59,7 @@ job "drover" {
 
     network {
       port "admin" {
-        static = 8686
+        static = 7688
       }
     }
 

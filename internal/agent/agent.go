@@ -5,7 +5,6 @@ package agent
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -23,8 +22,10 @@ import (
 
 // Options are the agent's inputs.
 type Options struct {
-	// ConfigPath is the configuration file; empty means DefaultConfig.
-	ConfigPath string
+	// ConfigPaths are the configuration files and directories, merged
+	// into one configuration (see config.ReadPaths); none means
+	// DefaultConfig.
+	ConfigPaths []string
 	// LogOutput receives drover's own logs (standard error by default:
 	// standard output belongs to the stdout sink).
 	LogOutput io.Writer
@@ -38,14 +39,10 @@ func LoadConfig(opts Options) (*config.Config, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	if opts.ConfigPath == "" {
+	if len(opts.ConfigPaths) == 0 {
 		return config.Load(DefaultConfigName, []byte(DefaultConfig), lookup)
 	}
-	src, err := os.ReadFile(opts.ConfigPath)
-	if err != nil {
-		return nil, fmt.Errorf("reading configuration: %w", err)
-	}
-	return config.Load(opts.ConfigPath, src, lookup)
+	return config.LoadPaths(opts.ConfigPaths, lookup)
 }
 
 // Agent is one running drover.

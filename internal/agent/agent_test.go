@@ -84,7 +84,7 @@ func TestAgentServesAdminReloadsAndLocksDataDir(t *testing.T) {
 	cfgPath := filepath.Join(dir, "drover.hcl")
 	dataDir := filepath.Join(dir, "data")
 	writeCfg(t, cfgPath, dataDir, "a")
-	opts := Options{ConfigPath: cfgPath, LogOutput: io.Discard}
+	opts := Options{ConfigPaths: []string{cfgPath}, LogOutput: io.Discard}
 	cfg, err := LoadConfig(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 	writeCfg(t, cfgPath, filepath.Join(dir, "data"), "a")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, Options{ConfigPath: cfgPath, LogOutput: io.Discard}) }()
+	go func() { done <- Run(ctx, Options{ConfigPaths: []string{cfgPath}, LogOutput: io.Discard}) }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	select {
@@ -160,11 +160,11 @@ func TestRunReportsConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "drover.hcl")
 	os.WriteFile(cfgPath, []byte("data_dir = 3\nbogus = true\n"), 0o644)
-	err := Run(context.Background(), Options{ConfigPath: cfgPath, LogOutput: io.Discard})
+	err := Run(context.Background(), Options{ConfigPaths: []string{cfgPath}, LogOutput: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), cfgPath+":2,1") {
 		t.Fatalf("Run with a bad file: %v", err)
 	}
-	err = Run(context.Background(), Options{ConfigPath: filepath.Join(dir, "nope.hcl"), LogOutput: io.Discard})
+	err = Run(context.Background(), Options{ConfigPaths: []string{filepath.Join(dir, "nope.hcl")}, LogOutput: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "nope.hcl") {
 		t.Fatalf("Run with a missing file: %v", err)
 	}

@@ -8,9 +8,11 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,8 +24,12 @@ import (
 
 // Config is a loaded, validated configuration.
 type Config struct {
-	// Path is the file the configuration came from ("" for the built-in default).
+	// Path names the files the configuration came from, for messages: one
+	// file name, or several joined with ", ".
 	Path string
+	// Files are the files the configuration came from, in the order they
+	// were merged.
+	Files []string
 
 	DataDir         string        `hcl:"data_dir"`
 	ShutdownTimeout time.Duration `hcl:"shutdown_timeout"`
@@ -137,11 +143,15 @@ type Buffer struct {
 	FsyncInterval time.Duration `hcl:"fsync_interval"`
 }
 
+// defaultAdminPort is the admin endpoint's port: not Vector's API port
+// (8686), since operators run both while they move from one to the other.
+const defaultAdminPort = "7688"
+
 // Defaults of the global settings.
 const (
 	DefaultDataDir         = "/var/lib/drover"
 	DefaultShutdownTimeout = 30 * time.Second
-	DefaultAdminAddress    = "127.0.0.1:8686"
+	DefaultAdminAddress    = "127.0.0.1:" + defaultAdminPort
 	DefaultBufferMaxEvents = 10000
 	// DefaultBufferMaxSize and DefaultFsyncInterval apply to disk buffers.
 	DefaultBufferMaxSize = ByteSize(1 << 30)
@@ -150,14 +160,56 @@ const (
 	maxFsyncInterval     = time.Minute
 )
 
-func defaults() *Config {
-	return &Config{
+// Environment variables that replace a built-in default. A value in the
+// configuration file wins over them.
+const (
+	EnvDataDir      = "DROVER_DATA_DIR"
+	EnvAdminAddress = "DROVER_ADMIN_ADDRESS"
+)
+
+// defaults returns the global settings before the file is decoded: the
+// built-in defaults, or the environment's where it sets them.
+func defaults(lookupEnv func(string) (string, bool)) *Config {
+	cfg := &Config{
 		DataDir:         DefaultDataDir,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		Log:             Log{Level: "info", Format: "text"},
 		Admin:           Admin{Enabled: true, Address: DefaultAdminAddress},
 		Health:          defaultHealth(),
 	}
+	if v, ok := lookupEnv(EnvDataDir); ok && v != "" {
+		cfg.DataDir = v
+	}
+	if v, ok := lookupEnv(EnvAdminAddress); ok && v != "" {
+		cfg.Admin.Address = v
+	}
+	return cfg
+}
+
+// CheckListenAddress checks that addr is a TCP listen address: host:port
+// with a port from 0 to 65535 (0 picks a free one) and a host that is
+// empty (every interface), an IP address or a host name.
+func CheckListenAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf(`want host:port such as "127.0.0.1:%s" (%v)`, defaultAdminPort, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("the port %q is not a number from 0 to 65535", port)
+	}
+	if host == "" || net.ParseIP(host) != nil || strings.Contains(host, "%") { // "%": an IPv6 zone
+		return nil
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		ok := label != "" && len(label) <= 63
+		for _, r := range label {
+			ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}
+		if !ok {
+			return fmt.Errorf("the host %q is neither an IP address nor a host name", host)
+		}
+	}
+	return nil
 }
 
 func defaultBuffer() Buffer {

@@ -42,10 +42,10 @@ func TestHealthDefaultsAndOverrides(t *testing.T) {
 
 func TestHealthValidation(t *testing.T) {
 	for src, want := range map[string]string{
-		"health {\n  discard_ratio = 1.5\n}\n":       "drover.hcl:2,3: Invalid health.discard_ratio",
-		"health {\n  discard_ratio = -0.1\n}\n":      "drover.hcl:2,3: Invalid health.discard_ratio",
-		"health {\n  discard_window = \"10ms\"\n}\n": "drover.hcl:2,3: Invalid health.discard_window",
-		"health {\n  discard_min_events = 0\n}\n":    "drover.hcl:2,3: Invalid health.discard_min_events",
+		"health {\n  discard_ratio = 1.5\n}\n":        "drover.hcl:2,3: Invalid health.discard_ratio",
+		"health {\n  discard_ratio = -0.1\n}\n":       "drover.hcl:2,3: Invalid health.discard_ratio",
+		"health {\n  discard_window = \"10ms\"\n}\n":  "drover.hcl:2,3: Invalid health.discard_window",
+		"health {\n  discard_min_events = 0\n}\n":     "drover.hcl:2,3: Invalid health.discard_min_events",
 		"health {\n  sink_failing_after = \"x\"\n}\n": "drover.hcl:2,24: Invalid value for \"sink_failing_after\"",
 		"health {\n  bogus = 1\n}\n":                  "drover.hcl:2,3: Unsupported argument",
 	} {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -44,26 +46,105 @@ func (e *Error) Error() string {
 
 // LoadFile reads and loads the configuration file at path.
 func LoadFile(path string) (*Config, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading configuration: %w", err)
+	return LoadPaths([]string{path}, os.LookupEnv)
+}
+
+// Source is one piece of a configuration: a file name (for error messages)
+// and its content.
+type Source struct {
+	Name string
+	Data []byte
+}
+
+// ReadPaths reads the configuration files that paths name: a file as it
+// is, a directory as every *.hcl file directly inside it, in lexical order.
+func ReadPaths(paths []string) ([]Source, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("no configuration file given")
 	}
-	return Load(path, src, os.LookupEnv)
+	var out []Source
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading configuration: %w", err)
+		}
+		names := []string{p}
+		if fi.IsDir() {
+			names, err = filepath.Glob(filepath.Join(p, "*.hcl"))
+			if err != nil {
+				return nil, fmt.Errorf("reading configuration directory %s: %w", p, err)
+			}
+			if len(names) == 0 {
+				return nil, fmt.Errorf("reading configuration directory %s: it holds no *.hcl file", p)
+			}
+			sort.Strings(names)
+		}
+		for _, n := range names {
+			b, err := os.ReadFile(n)
+			if err != nil {
+				return nil, fmt.Errorf("reading configuration: %w", err)
+			}
+			out = append(out, Source{Name: n, Data: b})
+		}
+	}
+	return out, nil
+}
+
+// LoadPaths reads the files and directories paths name (see ReadPaths)
+// and loads them as one configuration (see LoadSources).
+func LoadPaths(paths []string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	srcs, err := ReadPaths(paths)
+	if err != nil {
+		return nil, err
+	}
+	return LoadSources(srcs, lookupEnv)
 }
 
 // Load parses and validates a configuration. filename is used in error
 // messages; lookupEnv resolves env("NAME") calls.
 func Load(filename string, src []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return LoadSources([]Source{{Name: filename, Data: src}}, lookupEnv)
+}
+
+// LoadSources parses every source and merges them into one configuration:
+// the global settings and components of all of them, as if they were one
+// file. A global attribute set in two files, a block such as admin given
+// twice, or a component name used twice is an error that names both
+// places. Every error names its file and line.
+func LoadSources(srcs []Source, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if len(srcs) == 0 {
+		return nil, errors.New("no configuration file given")
+	}
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
 	parser := hclparse.NewParser()
-	file, diags := parser.ParseHCL(src, filename)
-	if diags.HasErrors() {
-		return nil, &Error{Diags: locate(diags, filename)}
+	var (
+		files []*hcl.File
+		diags hcl.Diagnostics
+		names []string
+	)
+	for _, src := range srcs {
+		f, ds := parser.ParseHCL(src.Data, src.Name)
+		diags = append(diags, locate(ds, src.Name)...)
+		if f != nil {
+			files = append(files, f)
+		}
+		names = append(names, src.Name)
 	}
-	cfg, diags := decode(file.Body, evalContext(lookupEnv))
 	if diags.HasErrors() {
-		return nil, &Error{Diags: locate(diags, filename)}
+		return nil, &Error{Diags: diags}
 	}
-	cfg.Path = filename
+	body := files[0].Body
+	if len(files) > 1 {
+		body = hcl.MergeFiles(files)
+	}
+	cfg, diags := decode(body, evalContext(lookupEnv), lookupEnv)
+	if diags.HasErrors() {
+		return nil, &Error{Diags: locate(diags, srcs[0].Name)}
+	}
+	cfg.Files = names
+	cfg.Path = strings.Join(names, ", ")
 	return cfg, nil
 }
 
@@ -119,8 +200,8 @@ var topSchema = func() *hcl.BodySchema {
 	return s
 }()
 
-func decode(body hcl.Body, ctx *hcl.EvalContext) (*Config, hcl.Diagnostics) {
-	cfg := defaults()
+func decode(body hcl.Body, ctx *hcl.EvalContext, lookupEnv func(string) (string, bool)) (*Config, hcl.Diagnostics) {
+	cfg := defaults(lookupEnv)
 	ranges := Ranges{}
 	// Strict check of the top level (unknown attributes and blocks, labels).
 	content, diags := body.Content(topSchema)
@@ -130,7 +211,7 @@ func decode(body hcl.Body, ctx *hcl.EvalContext) (*Config, hcl.Diagnostics) {
 	// Decode the global settings; the component blocks are left over.
 	_, ds := DecodeBody(body, ctx, cfg, true, "", ranges)
 	diags = append(diags, ds...)
-	diags = append(diags, validateGlobals(cfg, ranges)...)
+	diags = append(diags, validateGlobals(cfg, ranges, lookupEnv)...)
 	diags = append(diags, validateHealth(cfg.Health, ranges)...)
 
 	var blocks []componentBlock
@@ -152,16 +233,35 @@ func decode(body hcl.Body, ctx *hcl.EvalContext) (*Config, hcl.Diagnostics) {
 	return cfg, diags
 }
 
-func validateGlobals(cfg *Config, ranges Ranges) hcl.Diagnostics {
+func validateGlobals(cfg *Config, ranges Ranges, lookupEnv func(string) (string, bool)) hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	// fail reports a problem with a global setting, naming the environment
+	// variable when the value came from there rather than from the file.
+	fail := func(field, env, msg string) {
+		if _, inFile := ranges[field]; !inFile && env != "" {
+			if v, ok := lookupEnv(env); ok && v != "" {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid " + env,
+					Detail:   fmt.Sprintf("%s=%q (the default of %s): %s.", env, v, field, msg),
+				})
+				return
+			}
+		}
+		diags = append(diags, fieldDiag(ranges, "", field, msg, hcl.Range{}))
+	}
 	if cfg.DataDir == "" {
-		diags = append(diags, fieldDiag(ranges, "", "data_dir", "must not be empty", hcl.Range{}))
+		fail("data_dir", "", "must not be empty")
 	}
 	if cfg.ShutdownTimeout <= 0 {
-		diags = append(diags, fieldDiag(ranges, "", "shutdown_timeout", "must be greater than zero", hcl.Range{}))
+		fail("shutdown_timeout", "", "must be greater than zero")
 	}
-	if cfg.Admin.Enabled && cfg.Admin.Address == "" {
-		diags = append(diags, fieldDiag(ranges, "", "admin.address", "must not be empty while the admin endpoint is enabled", hcl.Range{}))
+	if cfg.Admin.Enabled {
+		if cfg.Admin.Address == "" {
+			fail("admin.address", "", "must not be empty while the admin endpoint is enabled")
+		} else if err := CheckListenAddress(cfg.Admin.Address); err != nil {
+			fail("admin.address", EnvAdminAddress, err.Error())
+		}
 	}
 	return diags
 }
