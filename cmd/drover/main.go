@@ -90,21 +90,24 @@ Without any, drover runs its built-in configuration ('drover default-config').`,
 			},
 		},
 		{
-			name: "validate", synopsis: "drover validate [--check] [--timeout 10s] [-c FILE|DIR]... [FILE|DIR]...", env: true,
+			name: "validate", synopsis: "drover validate [--check] [--print] [-c FILE|DIR]... [FILE|DIR]...", env: true,
 			about: `Checks a configuration as 'drover run' would: every block and attribute, the
 wiring, the admin address, data_dir (a directory this user can write, or can
 create), and the construction of every component (TLS files, journalctl, the
 Nomad client's settings). Nothing is started and no state is written.
 With --check it also connects: each sink's health check, the Nomad API and
 its token, and the files each file source's include globs match (a glob that
-matches nothing is a warning). Exit 0 when valid (warnings included), 1 when
-not, 2 on a usage error.`,
+matches nothing is a warning). --print writes the configuration as drover
+runs it, every default filled in and every secret redacted, as JSON on
+standard output. Exit 0 when valid (warnings included), 1 when not, 2 on a
+usage error.`,
 			flags: func(fs *flag.FlagSet) func([]string, io.Writer, io.Writer) int {
 				paths := configFlag(fs)
 				check := fs.Bool("check", false, "also connect: sinks' health checks, the Nomad API and token, globs")
 				timeout := fs.Duration("timeout", 10*time.Second, "with --check, how long each connection may take")
+				print := fs.Bool("print", false, "print the configuration as drover runs it (defaults filled in, secrets redacted), as JSON")
 				return func(args []string, stdout, stderr io.Writer) int {
-					return validate(append(*paths, args...), *check, *timeout, stdout, stderr)
+					return validate(append(*paths, args...), *check, *print, *timeout, stdout, stderr)
 				}
 			},
 		},
@@ -305,7 +308,7 @@ func unexpected(cmd string, args []string, stderr io.Writer) int {
 }
 
 // validate loads the configuration and checks it (see agent.Check).
-func validate(paths []string, connect bool, timeout time.Duration, stdout, stderr io.Writer) int {
+func validate(paths []string, connect, print bool, timeout time.Duration, stdout, stderr io.Writer) int {
 	opts := agent.Options{ConfigPaths: paths}
 	cfg, err := agent.LoadConfig(opts)
 	if err != nil {
@@ -335,7 +338,17 @@ func validate(paths []string, connect bool, timeout time.Duration, stdout, stder
 	} else if len(findings) > 0 {
 		what = fmt.Sprintf("valid, %d warning(s)", len(findings))
 	}
-	fmt.Fprintf(stdout, "%s: %s (%d sources, %d transforms, %d sinks)\n",
+	summary := stdout
+	if print {
+		b, err := cfg.Dump()
+		if err != nil {
+			fmt.Fprintf(stderr, "drover validate: %v\n", err)
+			return 1
+		}
+		stdout.Write(append(b, '\n'))
+		summary = stderr // standard output holds only the JSON
+	}
+	fmt.Fprintf(summary, "%s: %s (%d sources, %d transforms, %d sinks)\n",
 		cfg.Path, what, len(cfg.Sources()), len(cfg.Transforms()), len(cfg.Sinks()))
 	return 0
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +98,29 @@ func TestValidateTakesFilesDirectoriesAndFlagsInAnyOrder(t *testing.T) {
 	if code != 0 || !strings.Contains(errOut, `warning: source "app": include "`+dir+`/*.log" matches no file now`) ||
 		!strings.Contains(out, "valid, 1 warning(s)") {
 		t.Errorf("--check: %d %q %q", code, out, errOut)
+	}
+}
+
+func TestValidatePrintIsJSONWithoutSecrets(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "drover.hcl")
+	os.WriteFile(p, []byte(`data_dir = "`+dir+`/data"
+source "file" "app" { include = ["/var/log/*.log"] }
+sink "http" "out" {
+  inputs = ["app"]
+  uri    = "https://user:pass-in-url-1@collector.example/ingest"
+  auth {
+    strategy = "bearer"
+    token    = "bearer-token-2"
+  }
+}
+`), 0o644)
+	code, out, errOut := runCLI(t, "validate", "--print", p)
+	var dump map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &dump) != nil || !strings.Contains(errOut, ": valid") {
+		t.Fatalf("validate --print: %d %q %q", code, out, errOut)
+	}
+	if strings.Contains(out, "pass-in-url-1") || strings.Contains(out, "bearer-token-2") || !strings.Contains(out, `"token": "[redacted]"`) {
+		t.Fatalf("the dump shows a secret:\n%s", out)
 	}
 }

@@ -40,6 +40,9 @@ type Options struct {
 //	                     rule of the policy tripped (the body says which)
 //	GET /api/v1/health   the overall status and every component's health, JSON
 //	GET /debug/pprof/... net/http/pprof's profiles, only with pprof = true
+//
+// With admin.token_file, every request needs the token, except to the
+// paths of admin.unauthenticated (see Auth).
 type Server struct {
 	srv  *http.Server
 	ln   net.Listener
@@ -72,7 +75,8 @@ func Start(opts Options) (*Server, error) {
 		}
 		s.done <- err
 	}()
-	opts.Logger.Info("admin endpoint listening", "address", ln.Addr().String())
+	opts.Logger.Info("admin endpoint listening", "address", ln.Addr().String(),
+		"token", cfg.Token != "", "unauthenticated", cfg.Unauthenticated)
 	if cfg.Pprof {
 		opts.Logger.Info("admin endpoint serves Go runtime profiles under /debug/pprof/")
 	}
@@ -102,7 +106,7 @@ func Handler(opts Options) http.Handler {
 	if opts.Config.Pprof {
 		handlePprof(mux)
 	}
-	return mux
+	return NewAuth(opts.Config).Wrap(mux)
 }
 
 // writeJSON answers 200 with v as indented JSON.

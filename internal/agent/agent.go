@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/secret"
 	"github.com/drover-dev/drover/internal/topology"
 )
 
@@ -53,6 +55,8 @@ type Agent struct {
 	logger   *slog.Logger
 	metrics  *metrics.Registry
 	health   *health.Registry
+	redact   *secret.Handler // the logger's; its Redactor follows reloads
+	secrets  secret.Set      // every secret seen since the start
 	monitor  *health.Monitor
 	topo     *topology.Topology
 	admin    *admin.Server
@@ -158,13 +162,41 @@ func (a *Agent) watchSignals(sigs <-chan os.Signal, stop chan<- os.Signal, reloa
 	}
 }
 
-func newLogger(cfg *config.Config, out io.Writer, level *slog.LevelVar) *slog.Logger {
-	level.Set(parseLevel(cfg.Log.Level))
-	hopts := &slog.HandlerOptions{Level: level}
+// newLogger returns drover's logger for cfg: its format and level, with
+// every secret drover knows redacted (see internal/secret).
+func (a *Agent) newLogger(cfg *config.Config) *slog.Logger {
+	a.level.Set(parseLevel(cfg.Log.Level))
+	hopts := &slog.HandlerOptions{Level: a.level}
+	var h slog.Handler = slog.NewTextHandler(a.opts.LogOutput, hopts)
 	if cfg.Log.Format == "json" {
-		return slog.New(slog.NewJSONHandler(out, hopts))
+		h = slog.NewJSONHandler(a.opts.LogOutput, hopts)
 	}
-	return slog.New(slog.NewTextHandler(out, hopts))
+	r := a.redactor(cfg)
+	if a.redact != nil {
+		// Components built before a change of format keep the old handler.
+		a.redact.SetRedactor(r)
+	}
+	a.redact = secret.NewHandler(h, r)
+	return slog.New(a.redact)
+}
+
+// redactor returns the Redactor of every secret drover has held since it
+// started: cfg's, those of earlier configurations (a component replaced by
+// a reload may still log while it drains), and the Nomad token and HTTP
+// credentials of the environment.
+func (a *Agent) redactor(cfg *config.Config) *secret.Redactor {
+	for _, v := range cfg.Secrets {
+		a.secrets.Add(v)
+	}
+	for _, name := range []string{"NOMAD_TOKEN", "NOMAD_HTTP_AUTH"} {
+		if v := os.Getenv(name); v != "" {
+			a.secrets.Add(v)
+			if _, pass, ok := strings.Cut(v, ":"); ok {
+				a.secrets.Add(pass)
+			}
+		}
+	}
+	return secret.NewRedactor(a.secrets.Values()...)
 }
 
 func parseLevel(s string) slog.Level {
@@ -181,7 +213,7 @@ func Start(cfg *config.Config, opts Options) (*Agent, error) {
 		opts.LogOutput = os.Stderr
 	}
 	a := &Agent{opts: opts, cfg: cfg, level: &slog.LevelVar{}, metrics: metrics.New()}
-	a.logger = newLogger(cfg, opts.LogOutput, a.level)
+	a.logger = a.newLogger(cfg)
 	slog.SetDefault(a.logger)
 	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
@@ -267,11 +299,13 @@ func (a *Agent) Reload() {
 		cfg.DataDir = a.cfg.DataDir
 	}
 	if cfg.Log.Format != a.cfg.Log.Format {
-		a.logger = newLogger(cfg, a.opts.LogOutput, a.level)
+		a.logger = a.newLogger(cfg)
 		slog.SetDefault(a.logger)
+	} else {
+		a.redact.SetRedactor(a.redactor(cfg))
 	}
 	a.level.Set(parseLevel(cfg.Log.Level))
-	if cfg.Admin != a.cfg.Admin {
+	if !cfg.Admin.Equal(a.cfg.Admin) {
 		a.closeAdmin()
 		if cfg.Admin.Enabled {
 			srv, err := admin.Start(a.adminOptions(cfg))

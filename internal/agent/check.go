@@ -73,6 +73,7 @@ func Check(ctx context.Context, cfg *config.Config, opts CheckOptions) []Finding
 		out = append(out, Finding{Severity: sev, Subject: subject, Message: err.Error()})
 	}
 	out = append(out, checkDataDir(cfg.DataDir)...)
+	out = append(out, checkAdmin(cfg.Admin)...)
 	if opts.Connect && cfg.Admin.Enabled {
 		if err := checkListen(cfg.Admin.Address); err != nil {
 			add(SeverityWarning, "admin.address", err)
@@ -194,6 +195,29 @@ func checkDataDir(dir string) []Finding {
 	if fi.Mode().Perm()&0o002 != 0 {
 		out = append(out, Finding{Severity: SeverityWarning, Subject: "data_dir",
 			Message: fmt.Sprintf("%s is writable by every user (mode %v): anyone on the host can change drover's positions", dir, fi.Mode().Perm())})
+	}
+	return out
+}
+
+// checkAdmin warns about an admin endpoint that others can reach without
+// a token, and about a token file that others can read.
+func checkAdmin(a config.Admin) []Finding {
+	if !a.Enabled {
+		return nil
+	}
+	var out []Finding
+	warn := func(subject, format string, args ...any) {
+		out = append(out, Finding{Severity: SeverityWarning, Subject: subject, Message: fmt.Sprintf(format, args...)})
+	}
+	if host, _, err := net.SplitHostPort(a.Address); err == nil && a.Token == "" {
+		if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			warn("admin.address", "%s is reachable from other hosts and admin.token_file is not set: whoever reaches it reads the metrics and the health of every component (and the profiles, with pprof)", a.Address)
+		}
+	}
+	if a.TokenFile != "" {
+		if fi, err := os.Stat(a.TokenFile); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			warn("admin.token_file", "%s is readable by every user (mode %v)", a.TokenFile, fi.Mode().Perm())
+		}
 	}
 	return out
 }

@@ -157,3 +157,38 @@ sink "agent_check_sink" "out" {
 		t.Errorf("a glob that matches was reported:\n%s", got)
 	}
 }
+
+func TestCheckWarnsAboutAnOpenAdminEndpoint(t *testing.T) {
+	dir := t.TempDir()
+	tok := filepath.Join(dir, "token")
+	os.WriteFile(tok, []byte("0123456789abcdef0123"), 0o644)
+	os.Chmod(tok, 0o644)
+	base := `source "agent_check_source" "in" {}
+sink "agent_check_sink" "out" { inputs = ["in"] }
+`
+	load := func(admin string) *config.Config {
+		cfg, err := config.Load("drover.hcl", []byte(`data_dir = "`+dir+`"
+admin {
+`+admin+`
+}
+`+base), func(string) (string, bool) { return "", false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	got := findings(Check(context.Background(), load(`address = "0.0.0.0:7688"`), CheckOptions{}))
+	if !strings.Contains(got, "warning: admin.address: 0.0.0.0:7688 is reachable from other hosts and admin.token_file is not set") {
+		t.Errorf("open endpoint: %s", got)
+	}
+	got = findings(Check(context.Background(), load(`address = "0.0.0.0:7688"
+token_file = "`+tok+`"`), CheckOptions{}))
+	if strings.Contains(got, "admin.address") || !strings.Contains(got, "warning: admin.token_file: "+tok+" is readable by every user") {
+		t.Errorf("with a token: %s", got)
+	}
+	for _, addr := range []string{"127.0.0.1:7688", "[::1]:7688", "localhost:7688"} {
+		if got := findings(Check(context.Background(), load(`address = "`+addr+`"`), CheckOptions{})); got != "" {
+			t.Errorf("%s: %s", addr, got)
+		}
+	}
+}

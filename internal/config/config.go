@@ -40,6 +40,11 @@ type Config struct {
 	// Components in the order they appear, sources first, then transforms,
 	// then sinks.
 	Components []*Component
+
+	// Secrets are the secret values the configuration holds (passwords,
+	// tokens, what file() read, the admin token): what logs, errors and
+	// dumps must not show (see internal/secret).
+	Secrets []string
 }
 
 // Log configures drover's own log output.
@@ -48,7 +53,8 @@ type Log struct {
 	Format string `hcl:"format" enum:"text,json"`
 }
 
-// Admin configures the HTTP endpoint with /metrics, /health and /ready.
+// Admin configures the HTTP endpoint with /metrics, /health, /ready and
+// /api/v1/health.
 type Admin struct {
 	Enabled bool   `hcl:"enabled"`
 	Address string `hcl:"address"`
@@ -56,7 +62,29 @@ type Admin struct {
 	// /debug/pprof/. Off by default: a profile costs CPU while it runs and
 	// exposes internals to whoever reaches the address.
 	Pprof bool `hcl:"pprof"`
+	// TokenFile holds a bearer token: when set, every request must carry
+	// "Authorization: Bearer <token>", except to the paths listed in
+	// Unauthenticated. The file is read when the configuration is loaded
+	// (at start and on every reload).
+	TokenFile string `hcl:"token_file"`
+	// Unauthenticated are the paths that stay open without the token
+	// (AdminPaths lists those that may be): "/health" and "/ready" for an
+	// orchestrator's checks, "/metrics" for a scraper without the token.
+	Unauthenticated []string `hcl:"unauthenticated"`
+
+	// Token is the content of TokenFile, without surrounding white space.
+	Token string `json:"-"`
 }
+
+// Equal reports whether a and b configure the same endpoint.
+func (a Admin) Equal(b Admin) bool {
+	return a.Enabled == b.Enabled && a.Address == b.Address && a.Pprof == b.Pprof && a.TokenFile == b.TokenFile &&
+		a.Token == b.Token && slices.Equal(a.Unauthenticated, b.Unauthenticated)
+}
+
+// AdminPaths are the admin endpoint's paths that admin.unauthenticated may
+// open (the profiles under /debug/pprof/ never are).
+var AdminPaths = []string{"/health", "/ready", "/metrics", "/api/v1/health"}
 
 // Health is the readiness policy: when the conditions of the components
 // make drover not ready (/ready answers 503) rather than degraded. See

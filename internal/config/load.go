@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,12 +16,15 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/secret"
 )
 
 // Error is a configuration error: one or more diagnostics, each naming the
-// file, line and column of what is wrong.
+// file, line and column of what is wrong. Its message never shows a secret
+// the configuration holds.
 type Error struct {
-	Diags hcl.Diagnostics
+	Diags    hcl.Diagnostics
+	redactor *secret.Redactor
 }
 
 func (e *Error) Error() string {
@@ -41,7 +45,7 @@ func (e *Error) Error() string {
 			b.WriteString(d.Detail)
 		}
 	}
-	return b.String()
+	return e.redactor.Redact(b.String())
 }
 
 // LoadFile reads and loads the configuration file at path.
@@ -139,10 +143,12 @@ func LoadSources(srcs []Source, lookupEnv func(string) (string, bool)) (*Config,
 	if len(files) > 1 {
 		body = hcl.MergeFiles(files)
 	}
-	cfg, diags := decode(body, evalContext(lookupEnv), lookupEnv)
+	secrets := &secret.Set{}
+	cfg, diags := decode(body, evalContext(lookupEnv, secrets), lookupEnv, secrets)
 	if diags.HasErrors() {
-		return nil, &Error{Diags: locate(diags, srcs[0].Name)}
+		return nil, &Error{Diags: locate(diags, srcs[0].Name), redactor: secret.NewRedactor(secrets.Values()...)}
 	}
+	cfg.Secrets = secrets.Values()
 	cfg.Files = names
 	cfg.Path = strings.Join(names, ", ")
 	return cfg, nil
@@ -159,7 +165,25 @@ func locate(diags hcl.Diagnostics, filename string) hcl.Diagnostics {
 	return diags
 }
 
-func evalContext(lookupEnv func(string) (string, bool)) *hcl.EvalContext {
+// evalContext provides the configuration's functions: env("NAME") and
+// file("path"). What file() reads, and what env() reads from a variable
+// named like a secret (NOMAD_TOKEN, AWS_SECRET_ACCESS_KEY, ..._PASSWORD),
+// is recorded in secrets.
+func evalContext(lookupEnv func(string) (string, bool), secrets *secret.Set) *hcl.EvalContext {
+	file := function.New(&function.Spec{
+		Description: "Returns the content of a file, without one trailing newline: a secret kept in a file.",
+		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			b, err := os.ReadFile(args[0].AsString())
+			if err != nil {
+				return cty.NilVal, err
+			}
+			v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			secrets.Add(v)
+			return cty.StringVal(v), nil
+		},
+	})
 	env := function.New(&function.Spec{
 		Description: "Returns the value of an environment variable; with a second argument, that value when the variable is not set.",
 		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
@@ -168,6 +192,9 @@ func evalContext(lookupEnv func(string) (string, bool)) *hcl.EvalContext {
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			name := args[0].AsString()
 			if v, ok := lookupEnv(name); ok {
+				if secret.IsSecretName(name) {
+					secrets.Add(v)
+				}
 				return cty.StringVal(v), nil
 			}
 			switch len(args) {
@@ -179,7 +206,7 @@ func evalContext(lookupEnv func(string) (string, bool)) *hcl.EvalContext {
 			return cty.NilVal, errors.New("env takes a name and at most one default")
 		},
 	})
-	return &hcl.EvalContext{Functions: map[string]function.Function{"env": env}}
+	return &hcl.EvalContext{Functions: map[string]function.Function{"env": env, "file": file}}
 }
 
 type componentBlock struct {
@@ -200,7 +227,7 @@ var topSchema = func() *hcl.BodySchema {
 	return s
 }()
 
-func decode(body hcl.Body, ctx *hcl.EvalContext, lookupEnv func(string) (string, bool)) (*Config, hcl.Diagnostics) {
+func decode(body hcl.Body, ctx *hcl.EvalContext, lookupEnv func(string) (string, bool), secrets *secret.Set) (*Config, hcl.Diagnostics) {
 	cfg := defaults(lookupEnv)
 	ranges := Ranges{}
 	// Strict check of the top level (unknown attributes and blocks, labels).
@@ -209,9 +236,10 @@ func decode(body hcl.Body, ctx *hcl.EvalContext, lookupEnv func(string) (string,
 		return nil, diags
 	}
 	// Decode the global settings; the component blocks are left over.
-	_, ds := DecodeBody(body, ctx, cfg, true, "", ranges)
+	_, ds := decodeBody(body, ctx, cfg, true, "", ranges, secrets)
 	diags = append(diags, ds...)
 	diags = append(diags, validateGlobals(cfg, ranges, lookupEnv)...)
+	diags = append(diags, loadAdminToken(&cfg.Admin, ranges, secrets)...)
 	diags = append(diags, validateHealth(cfg.Health, ranges)...)
 
 	var blocks []componentBlock
@@ -224,7 +252,7 @@ func decode(body hcl.Body, ctx *hcl.EvalContext, lookupEnv func(string) (string,
 			})
 		}
 	}
-	comps, ds := decodeComponents(blocks, ctx)
+	comps, ds := decodeComponents(blocks, ctx, secrets)
 	diags = append(diags, ds...)
 	if diags.HasErrors() {
 		return nil, diags
@@ -263,6 +291,39 @@ func validateGlobals(cfg *Config, ranges Ranges, lookupEnv func(string) (string,
 			fail("admin.address", EnvAdminAddress, err.Error())
 		}
 	}
+	return diags
+}
+
+// loadAdminToken reads admin.token_file and checks admin.unauthenticated.
+func loadAdminToken(a *Admin, ranges Ranges, secrets *secret.Set) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	fail := func(field, msg string) { diags = append(diags, fieldDiag(ranges, "", field, msg, hcl.Range{})) }
+	for _, p := range a.Unauthenticated {
+		if !slices.Contains(AdminPaths, p) {
+			fail("admin.unauthenticated", fmt.Sprintf("%q is not a path the endpoint can open; use %s", p, quoteList(AdminPaths)))
+		}
+	}
+	if a.TokenFile == "" {
+		if len(a.Unauthenticated) > 0 {
+			fail("admin.unauthenticated", "only applies with admin.token_file (without a token, every path is open)")
+		}
+		return diags
+	}
+	b, err := os.ReadFile(a.TokenFile)
+	if err != nil {
+		fail("admin.token_file", "cannot be read: "+err.Error())
+		return diags
+	}
+	a.Token = strings.TrimSpace(string(b))
+	switch {
+	case a.Token == "":
+		fail("admin.token_file", a.TokenFile+" is empty")
+	case len(a.Token) < 16:
+		fail("admin.token_file", "the token in "+a.TokenFile+" is shorter than 16 characters; make a long random one (openssl rand -hex 32)")
+	case strings.ContainsAny(a.Token, " \t\r\n"):
+		fail("admin.token_file", "the token in "+a.TokenFile+" holds white space; it must be one word")
+	}
+	secrets.Add(a.Token)
 	return diags
 }
 
@@ -306,7 +367,7 @@ type transformCommon struct {
 	Inputs []string `hcl:"inputs,required"`
 }
 
-func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext) ([]*Component, hcl.Diagnostics) {
+func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext, secrets *secret.Set) ([]*Component, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	byID := map[string]componentBlock{}
 	var comps []*Component
@@ -351,7 +412,7 @@ func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext) ([]*Compone
 		switch b.kind {
 		case component.KindSink:
 			common := sinkCommon{Buffer: defaultBuffer()}
-			remain, ds := DecodeBody(body, ctx, &common, true, "", ranges)
+			remain, ds := decodeBody(body, ctx, &common, true, "", ranges, secrets)
 			diags = append(diags, ds...)
 			if ds.HasErrors() {
 				continue
@@ -361,7 +422,7 @@ func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext) ([]*Compone
 			diags = append(diags, validateBuffer(comp.Buffer, ranges, b.def)...)
 		case component.KindTransform:
 			var common transformCommon
-			remain, ds := DecodeBody(body, ctx, &common, true, "", ranges)
+			remain, ds := decodeBody(body, ctx, &common, true, "", ranges, secrets)
 			diags = append(diags, ds...)
 			if ds.HasErrors() {
 				continue
@@ -370,7 +431,7 @@ func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext) ([]*Compone
 			comp.Inputs = common.Inputs
 		}
 		cfg := reg.NewConfig()
-		_, ds := DecodeBody(body, ctx, cfg, false, "", ranges)
+		_, ds := decodeBody(body, ctx, cfg, false, "", ranges, secrets)
 		diags = append(diags, ds...)
 		if ds.HasErrors() {
 			continue
