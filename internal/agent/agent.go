@@ -224,6 +224,7 @@ func Start(cfg *config.Config, opts Options) (*Agent, error) {
 	if err != nil {
 		a.logger.Warn("cannot read the host name; the host field will be empty", "error", err)
 	}
+	a.metrics.SetFileSeriesLimit(cfg.Metrics.FileSeriesLimit)
 	a.health = health.NewRegistry(nil)
 	a.topo = topology.New(topology.Options{Metrics: a.metrics, Health: a.health, Logger: a.logger, Host: host})
 	a.monitor = health.NewMonitor(health.MonitorConfig{
@@ -241,6 +242,7 @@ func Start(cfg *config.Config, opts Options) (*Agent, error) {
 		lock.Close()
 		return nil, err
 	}
+	a.metrics.ConfigLoaded(false, true, time.Now())
 	mctx, cancel := context.WithCancel(context.Background())
 	a.stopMonitor, a.monitorExited = cancel, make(chan struct{})
 	go func() { defer close(a.monitorExited); a.monitor.Run(mctx) }()
@@ -290,6 +292,7 @@ func (a *Agent) AdminAddr() string {
 func (a *Agent) Reload() {
 	cfg, err := LoadConfig(a.opts)
 	if err != nil {
+		a.metrics.ConfigLoaded(true, false, time.Now())
 		a.logger.Error("reload: invalid configuration; keeping the running one", "error", err)
 		return
 	}
@@ -315,11 +318,14 @@ func (a *Agent) Reload() {
 			a.admin = srv
 		}
 	}
+	a.metrics.SetFileSeriesLimit(cfg.Metrics.FileSeriesLimit)
 	changes, err := a.topo.Reload(cfg)
 	if err != nil {
+		a.metrics.ConfigLoaded(true, false, time.Now())
 		a.logger.Error("reload failed; keeping the running components", "error", err)
 		return
 	}
+	a.metrics.ConfigLoaded(true, true, time.Now())
 	a.cfg = cfg
 	a.monitor.SetPolicy(cfg.Health.Policy())
 	a.logger.Info("configuration reloaded", "added", changes.Added, "changed", changes.Changed,

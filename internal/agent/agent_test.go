@@ -125,6 +125,13 @@ func TestAgentServesAdminReloadsAndLocksDataDir(t *testing.T) {
 	if a.cfg.Component("out").Config.(*nopConfig).Tag != "b" {
 		t.Error("an invalid reload replaced the configuration")
 	}
+	_, m := get(t, base+"/metrics")
+	for _, want := range []string{`drover_config_reloads_total{result="success"} 1`, `drover_config_reloads_total{result="failure"} 1`,
+		"drover_config_last_reload_successful 0", `drover_build_info{`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("no %s in /metrics", want)
+		}
+	}
 	a.Stop()
 	if _, err := http.Get(base + "/health"); err == nil {
 		t.Error("admin endpoint still serving after Stop")

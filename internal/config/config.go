@@ -20,6 +20,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/health"
+	"github.com/drover-dev/drover/internal/metrics"
 )
 
 // Config is a loaded, validated configuration.
@@ -36,6 +37,7 @@ type Config struct {
 	Log             Log           `hcl:"log,block"`
 	Admin           Admin         `hcl:"admin,block"`
 	Health          Health        `hcl:"health,block"`
+	Metrics         Metrics       `hcl:"metrics,block"`
 
 	// Components in the order they appear, sources first, then transforms,
 	// then sinks.
@@ -85,6 +87,14 @@ func (a Admin) Equal(b Admin) bool {
 // AdminPaths are the admin endpoint's paths that admin.unauthenticated may
 // open (the profiles under /debug/pprof/ never are).
 var AdminPaths = []string{"/health", "/ready", "/metrics", "/api/v1/health"}
+
+// Metrics configures drover's own metrics.
+type Metrics struct {
+	// FileSeriesLimit is how many files of each source get a
+	// drover_file_bytes_behind series of their own; the others are summed
+	// in one series with file="_other". 0 sums them all.
+	FileSeriesLimit int `hcl:"file_series_limit"`
+}
 
 // Health is the readiness policy: when the conditions of the components
 // make drover not ready (/ready answers 503) rather than degraded. See
@@ -204,6 +214,7 @@ func defaults(lookupEnv func(string) (string, bool)) *Config {
 		Log:             Log{Level: "info", Format: "text"},
 		Admin:           Admin{Enabled: true, Address: DefaultAdminAddress},
 		Health:          defaultHealth(),
+		Metrics:         Metrics{FileSeriesLimit: metrics.DefaultFileSeriesLimit},
 	}
 	if v, ok := lookupEnv(EnvDataDir); ok && v != "" {
 		cfg.DataDir = v

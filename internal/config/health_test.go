@@ -55,3 +55,18 @@ func TestHealthValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsBlock(t *testing.T) {
+	cfg, err := config.Load("drover.hcl", []byte(minimalTopology), env(nil))
+	if err != nil || cfg.Metrics.FileSeriesLimit != 100 {
+		t.Fatalf("default: %v %+v", err, cfg.Metrics)
+	}
+	cfg, err = config.Load("drover.hcl", []byte("metrics { file_series_limit = 0 }\n"+minimalTopology), env(nil))
+	if err != nil || cfg.Metrics.FileSeriesLimit != 0 {
+		t.Fatalf("0: %v %+v", err, cfg.Metrics)
+	}
+	_, err = config.Load("drover.hcl", []byte("metrics {\n  file_series_limit = -1\n}\n"+minimalTopology), env(nil))
+	if err == nil || !strings.Contains(err.Error(), "drover.hcl:2,3: Invalid metrics.file_series_limit") {
+		t.Fatalf("-1: %v", err)
+	}
+}

@@ -284,6 +284,9 @@ func validateGlobals(cfg *Config, ranges Ranges, lookupEnv func(string) (string,
 	if cfg.ShutdownTimeout <= 0 {
 		fail("shutdown_timeout", "", "must be greater than zero")
 	}
+	if cfg.Metrics.FileSeriesLimit < 0 {
+		fail("metrics.file_series_limit", "", "must not be negative (0 sums every file in one series)")
+	}
 	if cfg.Admin.Enabled {
 		if cfg.Admin.Address == "" {
 			fail("admin.address", "", "must not be empty while the admin endpoint is enabled")
