@@ -230,6 +230,7 @@ func Start(cfg *config.Config, opts Options) (*Agent, error) {
 	a.monitor = health.NewMonitor(health.MonitorConfig{
 		Registry: a.health, Policy: cfg.Health.Policy(), Counts: a.eventCounts, Phase: a.phase,
 	})
+	a.metrics.Registerer().MustRegister(newHealthCollector(a.monitor.Status))
 	if cfg.Admin.Enabled {
 		a.admin, err = admin.Start(a.adminOptions(cfg))
 		if err != nil {

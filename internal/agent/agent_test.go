@@ -127,7 +127,9 @@ func TestAgentServesAdminReloadsAndLocksDataDir(t *testing.T) {
 	}
 	_, m := get(t, base+"/metrics")
 	for _, want := range []string{`drover_config_reloads_total{result="success"} 1`, `drover_config_reloads_total{result="failure"} 1`,
-		"drover_config_last_reload_successful 0", `drover_build_info{`} {
+		"drover_config_last_reload_successful 0", `drover_build_info{`, "drover_ready 1",
+		`drover_component_health{component_id="out",component_kind="sink",component_type="agent_drain",state="ok"} 1`,
+		`drover_component_health{component_id="out",component_kind="sink",component_type="agent_drain",state="failing"} 0`} {
 		if !strings.Contains(m, want) {
 			t.Errorf("no %s in /metrics", want)
 		}

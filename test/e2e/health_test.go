@@ -144,6 +144,10 @@ func TestDeadSinkMakesDroverNotReady(t *testing.T) {
 		h.Reasons[0].Effect != "not_ready" || h.Reasons[0].ComponentID != "out" || h.Reasons[0].Reason == "" {
 		t.Fatalf("/api/v1/health with a dead sink: %+v", h)
 	}
+	if d.metric("drover_ready") != 0 || d.metric("drover_component_health", `component_id="out"`, `state="failing"`) != 1 {
+		t.Errorf("metrics: drover_ready %v, sink failing %v", d.metric("drover_ready"),
+			d.metric("drover_component_health", `component_id="out"`, `state="failing"`))
+	}
 	if !strings.Contains(d.stderr.String(), "drover is not ready") {
 		t.Error("the loss of readiness was not logged")
 	}
