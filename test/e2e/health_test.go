@@ -254,6 +254,14 @@ func TestTwoSIGINTsInTheSameInstantAreOne(t *testing.T) {
 	t.Run("second after the first was taken", func(t *testing.T) {
 		d := startDrover(t, cfg)
 		waitUntil(t, 30*time.Second, "every line", func() bool { return recv.hasAll(lines) })
+		// The sink holds events it cannot deliver yet, so that the drain
+		// lasts until the destination answers again.
+		recv.setStatus(http.StatusServiceUnavailable)
+		held := numbered("held", 0, 20)
+		appendLines(t, filepath.Join(logDir, "a.log"), held...)
+		waitUntil(t, 30*time.Second, "the sink to hold events", func() bool {
+			return d.metric("drover_buffer_events", `component_id="out"`) > 0
+		})
 		if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
@@ -265,6 +273,7 @@ func TestTwoSIGINTsInTheSameInstantAreOne(t *testing.T) {
 		if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
 			t.Fatal(err)
 		}
+		recv.setStatus(0)
 		select {
 		case <-d.exited:
 		case <-time.After(60 * time.Second):
@@ -274,6 +283,9 @@ func TestTwoSIGINTsInTheSameInstantAreOne(t *testing.T) {
 		if code := d.cmd.ProcessState.ExitCode(); code != 0 || strings.Contains(out, "second signal") ||
 			!strings.Contains(out, "the same stop signal again in the same instant") || !strings.Contains(out, "drover stopped") {
 			t.Fatalf("exit code %d:\n%s", code, tail(out, 30))
+		}
+		if !recv.hasAll(held) {
+			t.Fatal("the drain did not deliver the held lines")
 		}
 	})
 
