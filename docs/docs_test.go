@@ -95,6 +95,15 @@ func hclBlocks(t *testing.T, path string) []block {
 	return out
 }
 
+// exampleEnv resolves env("NAME") to "example-NAME", and leaves the
+// DROVER_ variables unset (the built-in defaults apply).
+func exampleEnv(name string) (string, bool) {
+	if strings.HasPrefix(name, "DROVER_") {
+		return "", false
+	}
+	return "example-" + name, true
+}
+
 func markdownFiles(t *testing.T) []string {
 	t.Helper()
 	files := []string{"../README.md"}
@@ -109,12 +118,7 @@ func markdownFiles(t *testing.T) []string {
 }
 
 func TestEveryHCLBlockInTheDocs(t *testing.T) {
-	env := func(name string) (string, bool) {
-		if strings.HasPrefix(name, "DROVER_") {
-			return "", false // the built-in defaults
-		}
-		return "example-" + name, true
-	}
+	env := exampleEnv
 	counts := map[string]int{}
 	for _, file := range markdownFiles(t) {
 		for _, b := range hclBlocks(t, file) {
@@ -190,9 +194,16 @@ func TestJobspecConfigurations(t *testing.T) {
 		`${var.data_dir}`, filepath.Join(t.TempDir(), "data"),
 		`{{ env "NOMAD_ADDR_admin" }}`, "10.0.0.1:7688",
 		`{{ env "NOMAD_SECRETS_DIR" }}`, secrets,
+		`[[ env "NOMAD_ADDR_admin" ]]`, "10.0.0.1:7688",
+		`[[ env "NOMAD_ALLOC_INDEX" ]]`, "0",
+		`${jsonencode(var.brokers)}`, `["kafka-1:9092"]`,
+		`${var.clickhouse}`, "http://clickhouse.example:8123",
+		`${var.loki}`, "http://loki.example:3100",
 		`"/secrets/`, `"`+secrets+`/`,
 	)
-	leftover := regexp.MustCompile(`\$\{|\{\{`)
+	// Nomad's interpolations and template actions ({{ }} or [[ ]]) that
+	// are left; drover's own {{ field }} templates are fine.
+	leftover := regexp.MustCompile(`\$\{|\{\{ *env |\[\[`)
 	for _, job := range jobs {
 		b, err := os.ReadFile(job)
 		if err != nil {
@@ -208,7 +219,7 @@ func TestJobspecConfigurations(t *testing.T) {
 			t.Errorf("%s: an interpolation the test has no sample for: %q", job, text[loc[0]:min(loc[0]+40, len(text))])
 			continue
 		}
-		cfg, err := config.Load(job+" (template)", []byte(text), func(string) (string, bool) { return "", false })
+		cfg, err := config.Load(job+" (template)", []byte(text), exampleEnv)
 		if err != nil {
 			t.Errorf("%s: drover refuses the configuration the job renders:\n%v\n%s", job, err, text)
 			continue

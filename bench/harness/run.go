@@ -109,6 +109,9 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 	if !o.Keep {
 		defer os.RemoveAll(dir)
 	}
+	if s.Aggregators > 0 {
+		return runKafka(ctx, o, s, dir)
+	}
 
 	layout := gen.NewLayout(filepath.Join(dir, "alloc"), s.Streams)
 	w, err := gen.NewWriter(layout, s.MaxFileSize, s.MaxFiles)
@@ -144,7 +147,7 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		o.logf("  wrote %s backlog in %d streams in %.1fs", size(w.Bytes()), s.Streams, time.Since(t).Seconds())
 	}
 
-	cfgText, err := droverConfig(filepath.Join(dir, "data"), nomadURL, rs.URL(), s.Sink, o.ProfileDir != "")
+	cfgText, err := droverConfig(filepath.Join(dir, "data"), nomadURL, rs.URL(), s.Sink, o.ProfileDir != "", s.Transforms)
 	if err != nil {
 		return res, err
 	}

@@ -21,6 +21,11 @@ type Scenario struct {
 	Streams int
 	// Sink is "http" (NDJSON) or "loki" (snappy protobuf).
 	Sink string
+	// Aggregators, when positive, makes a kafka scenario: the Backlog is
+	// written to a kfake topic of Partitions partitions as node agents'
+	// records, and that many drover aggregators read it into the sink.
+	Aggregators int
+	Partitions  int32
 	// Backlog, when positive, is the number of bytes written before drover
 	// starts; drover reads them from the beginning.
 	Backlog int64
@@ -35,11 +40,19 @@ type Scenario struct {
 	// max_files } (0 files: none deleted).
 	MaxFileSize int64
 	MaxFiles    int
+	// Transforms puts a parse (JSON), a filter and a route between the
+	// source and the sink.
+	Transforms bool
 }
 
 // Describe says what the scenario does, in a few words.
 func (s Scenario) Describe() string {
 	var b strings.Builder
+	if s.Aggregators > 0 {
+		fmt.Fprintf(&b, "%s of lines from %d streams in a %d-partition kfake topic, read by %d aggregator(s), %s sink",
+			size(s.Backlog), s.Streams, s.Partitions, s.Aggregators, s.Sink)
+		return b.String()
+	}
 	if s.Backlog > 0 {
 		fmt.Fprintf(&b, "%s on disk in %d streams, read from the beginning", size(s.Backlog), s.Streams)
 	} else {
@@ -51,6 +64,9 @@ func (s Scenario) Describe() string {
 	}
 	if s.Idle > 0 {
 		fmt.Fprintf(&b, ", then %s idle", s.Idle)
+	}
+	if s.Transforms {
+		b.WriteString(", parse json + filter + route")
 	}
 	return b.String() + ", " + s.Sink + " sink"
 }
@@ -73,6 +89,9 @@ type Settings struct {
 	Duration time.Duration
 	// Idle is how long the many-files scenario stays idle at the end.
 	Idle time.Duration
+	// KafkaBacklog is the size of the kafka scenarios' topic (256 MiB by
+	// default: kfake holds it in the harness's memory).
+	KafkaBacklog int64
 }
 
 // Scenarios returns the standard scenarios, in the order they run.
@@ -80,6 +99,9 @@ func Scenarios(s Settings) []Scenario {
 	const nomadFile = 10 * MiB // logmon's default max_file_size
 	return []Scenario{
 		{Name: "backlog-1", Streams: 1, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile},
+		// The same JSON lines through parse, filter and route: compare its
+		// CPU per GiB with backlog-1's.
+		{Name: "backlog-1-transforms", Streams: 1, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile, Transforms: true},
 		{Name: "backlog-100", Streams: 100, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile},
 		{Name: "backlog-1000", Streams: 1000, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile},
 		{Name: "backlog-100-loki", Streams: 100, Sink: "loki", Backlog: s.Backlog, MaxFileSize: nomadFile},
@@ -88,6 +110,10 @@ func Scenarios(s Settings) []Scenario {
 		// About one line per second per stream.
 		{Name: "many-files-1000", Streams: 1000, Sink: "http", Rate: 300 * 1000, Duration: s.Duration, Idle: s.Idle, MaxFileSize: nomadFile, MaxFiles: 10},
 		{Name: "rotation-100", Streams: 100, Sink: "http", Rate: 10 * MiB, Duration: s.Duration, MaxFileSize: MiB, MaxFiles: 3},
+		// The aggregator tier: node agents' records in Kafka, drover
+		// aggregators in one consumer group into the http sink.
+		{Name: "kafka-1", Streams: 100, Sink: "http", Backlog: s.KafkaBacklog, Aggregators: 1, Partitions: 4},
+		{Name: "kafka-2", Streams: 100, Sink: "http", Backlog: s.KafkaBacklog, Aggregators: 2, Partitions: 4},
 	}
 }
 

@@ -2,6 +2,7 @@
 //
 //	drover run [-c FILE|DIR]... [FILE|DIR]...       run the pipeline
 //	drover validate [--check] [-c FILE|DIR]...      check a configuration and exit
+//	drover test FILE...                             run the test blocks of configurations
 //	drover default-config                           print the built-in configuration
 //	drover vector render|watch                      write a Vector configuration (docs/vector.md)
 //	drover version                                  print the version
@@ -23,6 +24,7 @@ import (
 	"github.com/drover-dev/drover/internal/agent"
 	"github.com/drover-dev/drover/internal/buildinfo"
 	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/pipelinetest"
 	_ "github.com/drover-dev/drover/internal/plugins"
 )
 
@@ -34,6 +36,7 @@ Usage:
                        (see 'drover default-config')
   drover validate [--check] [-c FILE|DIR]... [FILE|DIR]...
                        check a configuration; exit 0 if drover would run it
+  drover test FILE...  run the test blocks of configuration files
   drover default-config
                        print the built-in configuration
   drover vector render|watch [...]
@@ -68,6 +71,9 @@ type command struct {
 	flags   func(fs *flag.FlagSet) func(args []string, stdout, stderr io.Writer) int
 	env     bool // reads the configuration: show the environment variables
 	signals bool
+	// passthrough: the command parses its arguments itself; flags
+	// defines none and gets them as they were given.
+	passthrough bool
 }
 
 func commands() []command {
@@ -108,6 +114,17 @@ usage error.`,
 				print := fs.Bool("print", false, "print the configuration as drover runs it (defaults filled in, secrets redacted), as JSON")
 				return func(args []string, stdout, stderr io.Writer) int {
 					return validate(append(*paths, args...), *check, *print, *timeout, stdout, stderr)
+				}
+			},
+		},
+		{
+			name: "test", synopsis: "drover test FILE...", passthrough: true,
+			about: `Runs the test blocks of configuration files: events given to a component go
+through the pipeline, and what comes out is compared with what the block
+expects. Exit 0 when every test passes.`,
+			flags: func(*flag.FlagSet) func([]string, io.Writer, io.Writer) int {
+				return func(args []string, stdout, stderr io.Writer) int {
+					return pipelinetest.Main(args, stdout, stderr)
 				}
 			},
 		},
@@ -165,6 +182,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
 		fs.SetOutput(io.Discard)
 		exec := c.flags(fs)
+		if c.passthrough {
+			return exec(rest, stdout, stderr)
+		}
 		positional, err := parseInterleaved(fs, rest)
 		if errors.Is(err, flag.ErrHelp) {
 			writeHelp(c, stdout)

@@ -221,7 +221,7 @@ job "drover" {
             # the environment. node_id and alloc_dir come from the agent.
 
             # Ship everything but the sidecars of Consul Connect; jobs opt
-            # out with meta { "drover.enabled" = "false" }.
+            # out with meta = { "drover.enabled" = "false" }.
             exclude {
               tasks = ["connect-proxy-*"]
             }

@@ -37,6 +37,7 @@ type Registry struct {
 	files          fileSeries
 	requestSeconds *prometheus.HistogramVec
 	process        processMetrics
+	delivery       deliveryVecs
 }
 
 // New returns a registry with the component metrics and the Go runtime and
@@ -76,6 +77,7 @@ func New() *Registry {
 	r.reg.MustRegister(r.requestSeconds)
 	r.files.init(r.bytesBehind)
 	r.registerProcess()
+	r.delivery = newDeliveryVecs(gauge, counter)
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }
