@@ -35,14 +35,80 @@ type checker struct {
 	probs   []string
 }
 
-// fragment is a piece of a line that logmon split across files n-1 and
-// n, arriving on its own: the rest (the start of file n), which requires
-// file n-1 to be lost, or the head (head), which requires file n to be
-// lost.
+// fragment is a piece of a line that logmon split across files, arriving
+// on its own because a file holding another piece of the line is lost.
+// A line split at the size limit spans files a..b (a head in a, whole
+// files in between, a rest in b); drover reads the files it can in
+// order and joins what consecutive files hold, so each run of readable
+// files yields one piece: from the line's start or from the start of the
+// first file after a lost one, to the line's end or to the end of the
+// last file before a lost one. A piece that does not reach the line's end
+// is flagged partial. An event may match several pieces (a short one):
+// it is accepted when the files around one of them are lost (checked at
+// the end, in verdict).
 type fragment struct {
-	c    *chain
-	n    int
-	head bool
+	c      *chain
+	pieces []piece
+}
+
+// piece is one way an event matched a part of a split line: the file
+// before from (lostBefore) and the file at to (lostAt) must be lost; -1
+// when the piece starts at the line's start or ends at its end.
+type piece struct {
+	seq                int
+	lostBefore, lostAt int
+	head               bool // the piece starts at the line's start
+}
+
+// cut is where a split line continues in file n, at byte off of the line.
+type cut struct{ n, off int }
+
+// splitLines returns the lines of a chain that continue across files, with
+// their cuts in file order.
+func splitLines(c *chain) map[int][]cut {
+	out := map[int][]cut{}
+	for n, f := range c.fragments() {
+		out[f.contSeq] = append(out[f.contSeq], cut{n: n, off: f.contOff})
+	}
+	for _, cs := range out {
+		sort.Slice(cs, func(i, j int) bool { return cs[i].n < cs[j].n })
+	}
+	return out
+}
+
+// matchPieces returns the pieces of line seq of c (split at cuts) that
+// msg is, as drover's rules make it arrive: partial exactly when the
+// piece does not reach the line's end.
+func (k *checker) matchPieces(c *chain, seq int, cuts []cut, msg string, truncated, partial bool) []piece {
+	raw := appendLine(nil, k.seed, c.info.index, seq)
+	end := len(raw) - 1
+	var out []piece
+	// from: the line's start, or a cut (the first byte of file cuts[i].n).
+	for i := -1; i < len(cuts); i++ {
+		from, lostBefore := 0, -1
+		if i >= 0 {
+			from, lostBefore = cuts[i].off, cuts[i].n-1
+		}
+		// to: a later cut (the piece ends where file cuts[j].n begins, and
+		// that file is lost), or the line's end.
+		for j := i + 1; j <= len(cuts); j++ {
+			to, lostAt := end, -1
+			if j < len(cuts) {
+				to, lostAt = cuts[j].off, cuts[j].n
+			}
+			if i < 0 && j == len(cuts) {
+				continue // the whole line: not a fragment
+			}
+			if (to != end) != partial {
+				continue
+			}
+			want := expect(raw[from:to])
+			if msg == want.message && truncated == want.truncated {
+				out = append(out, piece{seq: seq, lostBefore: lostBefore, lostAt: lostAt, head: i < 0})
+			}
+		}
+	}
+	return out
 }
 
 func newChecker(seed uint64, nodeID string) *checker {
@@ -136,26 +202,38 @@ func (k *checker) metaLocked(s *streamInfo, rec *record) string {
 	return ""
 }
 
-// fragmentLocked checks an event that does not start with a line id: it
-// must be exactly the rest of a line that logmon split across two files,
-// arriving without its head because the head's file is lost (checked at
-// the end, in lost).
+// fragmentLocked checks an event that does not start with a line id and
+// is not flagged partial: it must be the last piece of a line that logmon
+// split across files, arriving without the pieces before it because a
+// file holding one of them is lost (checked at the end, in verdict).
 func (k *checker) fragmentLocked(rec *record, msg string) {
 	c := k.byKey[rec.Nomad.AllocID+"/"+rec.Nomad.TaskName+"/"+rec.Stream]
 	if c == nil {
 		k.problemLocked("event that matches no line written: %.120q (stream %s/%s/%s)", msg, rec.Nomad.AllocID, rec.Nomad.TaskName, rec.Stream)
 		return
 	}
-	for n, f := range c.fragments() {
-		raw := appendLine(nil, k.seed, c.info.index, f.contSeq)
-		want := expect(raw[f.contOff : len(raw)-1])
-		if msg == want.message && rec.Truncated == want.truncated {
-			k.fragOK++
-			k.frags = append(k.frags, fragment{c: c, n: n})
-			return
-		}
+	if k.pieceLocked(c, -1, rec, msg) {
+		return
 	}
 	k.problemLocked("event that matches no line written: %.120q (stream %s; %s)", msg, c.info.key(), k.locateLocked(c, msg))
+}
+
+// pieceLocked records msg as a piece of a split line of c (of line seq
+// only, when seq >= 0) and reports whether it is one.
+func (k *checker) pieceLocked(c *chain, seq int, rec *record, msg string) bool {
+	var pieces []piece
+	for line, cuts := range splitLines(c) {
+		if seq >= 0 && line != seq {
+			continue
+		}
+		pieces = append(pieces, k.matchPieces(c, line, cuts, msg, rec.Truncated, rec.Partial)...)
+	}
+	if len(pieces) == 0 {
+		return false
+	}
+	k.fragOK++
+	k.frags = append(k.frags, fragment{c: c, pieces: pieces})
+	return true
 }
 
 // locateLocked says where msg occurs in the stream's lines, to diagnose an
@@ -173,30 +251,27 @@ func (k *checker) locateLocked(c *chain, msg string) string {
 
 // headLocked checks an event flagged partial. No writer pauses in a line
 // for as long as partial_line_timeout, and every allocation's lines end
-// before it completes, so the only partial line drover may send is the
-// head of a line that logmon split across files when a file holding its
-// rest is lost: the head as far as the files before that one hold it.
+// before it completes, so the only partial line drover may send is a
+// piece of a line that logmon split across files when the file holding
+// the piece that follows is lost: the head (from the line's start), or a
+// piece from the middle when the file before it is lost too.
 func (k *checker) headLocked(rec *record, msg string, idx, seq int, ok bool) {
 	k.partial++
 	c := k.byKey[rec.Nomad.AllocID+"/"+rec.Nomad.TaskName+"/"+rec.Stream]
-	if ok && idx < len(k.chains) {
+	if ok && idx < len(k.chains) && k.chains[idx] != nil {
 		c = k.chains[idx] // the head holds the whole id
 	}
 	if c != nil && k.metaLocked(c.info, rec) == "" {
-		for n, f := range c.fragments() {
-			if ok && f.contSeq != seq {
-				continue
-			}
-			raw := appendLine(nil, k.seed, c.info.index, f.contSeq)
-			want := expect(raw[:f.contOff])
-			if msg == want.message && rec.Truncated == want.truncated {
-				k.fragOK++
-				k.frags = append(k.frags, fragment{c: c, n: n, head: true})
-				return
-			}
+		if ok && k.pieceLocked(c, seq, rec, msg) {
+			return
+		}
+		// A head whose id was cut, or a piece from the middle: not
+		// restricted to the line its first bytes seem to name.
+		if k.pieceLocked(c, -1, rec, msg) {
+			return
 		}
 	}
-	k.problemLocked("line flagged partial that is not the head of a line split across files: %.120q", msg)
+	k.problemLocked("line flagged partial that is not a piece of a line split across files: %.120q", msg)
 }
 
 func clip(s string) string {
@@ -323,16 +398,25 @@ func (k *checker) verdict(runs []run, reports []lossReport, detail bool) verdict
 		}
 		return true
 	}
+	lostFile := func(c *chain, n int) bool {
+		f := c.file(n)
+		return unreadable(f) && (isReported(c, n) || f.gc && silentGC(f))
+	}
 	for _, fr := range frags {
-		piece, lostN := "rest", fr.n-1
-		if fr.head {
-			piece, lostN = "head", fr.n
+		ok := false
+		for _, p := range fr.pieces {
+			if (p.lostBefore < 0 || lostFile(fr.c, p.lostBefore)) && (p.lostAt < 0 || lostFile(fr.c, p.lostAt)) {
+				ok = true
+				break
+			}
 		}
-		if f := fr.c.file(lostN); !unreadable(f) || !isReported(fr.c, lostN) && !(f.gc && silentGC(f)) {
+		if !ok {
 			v.bad++
 			if len(v.problems) < maxProblems {
-				v.problems = append(v.problems, fmt.Sprintf("stream %s: the %s of line %d, split across files %d and %d, arrived alone, although file %d was not lost (deleted %v, reported %v, starts %v)",
-					fr.c.info.key(), piece, fr.c.file(fr.n).contSeq, fr.n-1, fr.n, lostN, f.deleted.Format(time.StampMicro), isReported(fr.c, lostN), timesOf(starts)))
+				p := fr.pieces[0]
+				v.problems = append(v.problems, fmt.Sprintf("stream %s: a piece of line %d (head %v), split across files, arrived alone, although the files around it were not lost (file before it %d lost %v, file after it %d lost %v; starts %v)",
+					fr.c.info.key(), p.seq, p.head, p.lostBefore, p.lostBefore >= 0 && lostFile(fr.c, p.lostBefore),
+					p.lostAt, p.lostAt >= 0 && lostFile(fr.c, p.lostAt), timesOf(starts)))
 			}
 		}
 	}
