@@ -1,11 +1,23 @@
 # Convenience targets; scripts/test is the one command CI runs.
 GO ?= go
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+BUILDINFO = github.com/drover-dev/drover/internal/buildinfo
 
-.PHONY: build test bench bench-go fuzz chaos clean
+.PHONY: build release image test bench bench-go fuzz chaos clean
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/drover ./cmd/drover
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X $(BUILDINFO).version=$(VERSION)" -o bin/drover ./cmd/drover
+
+# Static binaries for linux/amd64 and linux/arm64 with SHA-256 sums in
+# dist/ (docs/install.md); VERSION= overrides the version from git tags.
+release:
+	VERSION=$(VERSION) scripts/release
+
+# The container image (Dockerfile) of the release binaries, built with
+# buildah (or IMAGE_BUILDER=docker); run make release first.
+IMAGE ?= drover:$(VERSION)
+image:
+	IMAGE=$(IMAGE) VERSION=$(VERSION) scripts/image
 
 test:
 	scripts/test
@@ -38,4 +50,4 @@ chaos:
 		$(GO) test -count=1 -v -run '^TestChaos$(if $(filter kafka,$(MODE)),Kafka,)$$' -timeout 3h ./test/chaos/
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -38,9 +38,9 @@ func TestExamplesLoad(t *testing.T) {
 		t.Run(f, func(t *testing.T) {
 			// Without the environment of a node: env() takes its defaults,
 			// and variables without one get a placeholder.
-			cfg, err := agent.LoadConfig(agent.Options{ConfigPath: f, LookupEnv: func(string) (string, bool) { return "", false }})
+			cfg, err := agent.LoadConfig(agent.Options{ConfigPaths: []string{f}, LookupEnv: func(string) (string, bool) { return "", false }})
 			if err != nil {
-				cfg, err = agent.LoadConfig(agent.Options{ConfigPath: f, LookupEnv: func(string) (string, bool) { return "example", true }})
+				cfg, err = agent.LoadConfig(agent.Options{ConfigPaths: []string{f}, LookupEnv: func(string) (string, bool) { return "example", true }})
 			}
 			if err != nil {
 				t.Fatalf("drover validate: %v", err)

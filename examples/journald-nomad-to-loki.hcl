@@ -15,7 +15,7 @@
 
 data_dir         = "/var/lib/drover"
 shutdown_timeout = "30s"
-admin { address = "0.0.0.0:8686" }
+admin { address = "0.0.0.0:7688" }
 
 # The node's agents and the kernel, from the system journal.
 source "journald" "host" {

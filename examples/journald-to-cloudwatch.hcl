@@ -13,7 +13,7 @@
 #   drover validate --config examples/journald-to-cloudwatch.hcl
 
 data_dir = "/var/lib/drover"
-admin { address = "127.0.0.1:8686" }
+admin { address = "127.0.0.1:7688" }
 
 source "journald" "journal" {
   # A fresh node starts with what is logged from now on; a restarted drover

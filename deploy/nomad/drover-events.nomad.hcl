@@ -6,13 +6,43 @@
 #
 #   nomad acl policy apply drover-events deploy/nomad/drover-events-policy.hcl
 #   nomad acl token create -name drover-events -policy drover-events -type client
-#   nomad var put nomad/jobs/drover-events nomad_token=<secret ID>
-#   nomad job run -var 'sink_uri=https://collector.example/nomad-events' deploy/nomad/drover-events.nomad.hcl
+#   nomad var put nomad/jobs/drover-events nomad_token=<secret ID> admin_token=$(openssl rand -hex 32)
+#   nomad job run -var 'sink_uri=https://collector.example/nomad-events' \
+#     -var 'sha256=<the archive's line in the release's SHA256SUMS>' deploy/nomad/drover-events.nomad.hcl
+#
+# The job fetches the release archive (its SHA-256 checked before it is
+# unpacked) and runs it with the exec driver, isolated and as an
+# unprivileged user: it needs only the network and its allocation's data
+# directory. To run the container image instead (make image, pushed to your
+# registry), see docs/install.md.
 
-variable "image" {
+variable "drover_version" {
   type        = string
-  default     = "ghcr.io/drover-dev/drover:latest"
-  description = "The drover container image."
+  default     = "v0.1.0"
+  description = "The drover release to run."
+}
+
+variable "arch" {
+  type        = string
+  default     = "amd64"
+  description = "The architecture of the clients it may run on (amd64 or arm64)."
+}
+
+variable "release_url" {
+  type        = string
+  default     = "https://github.com/drover-dev/drover/releases/download"
+  description = "Where releases are: <release_url>/<version>/drover_<version>_linux_<arch>.tar.gz (a mirror works the same)."
+}
+
+variable "artifact_url" {
+  type        = string
+  default     = ""
+  description = "The archive's URL; empty: the release's archive for drover_version and arch under release_url."
+}
+
+variable "sha256" {
+  type        = string
+  description = "The archive's SHA-256, as its line in the release's SHA256SUMS says: Nomad checks it before unpacking."
 }
 
 variable "datacenters" {
@@ -21,24 +51,43 @@ variable "datacenters" {
   description = "Datacenters the job may run in."
 }
 
+variable "admin_network" {
+  type        = string
+  default     = "default"
+  description = "The client host_network the admin endpoint listens on: the one Nomad's checks and the metrics scraper reach."
+}
+
 variable "sink_uri" {
   type        = string
   description = "Where the events go: the URI of the http sink (NDJSON)."
+}
+
+locals {
+  artifact_url = var.artifact_url != "" ? var.artifact_url : "${var.release_url}/${var.drover_version}/drover_${var.drover_version}_linux_${var.arch}.tar.gz"
 }
 
 job "drover-events" {
   type        = "service"
   datacenters = var.datacenters
 
+  constraint {
+    attribute = "${attr.cpu.arch}"
+    value     = var.arch
+  }
+
   group "drover" {
     count = 1
 
     # One instance at a time: no canaries, one allocation replaced after
-    # the other.
+    # the other. A new version whose /ready does not pass (it cannot reach
+    # the sink or the event stream) is rolled back.
     update {
-      max_parallel = 1
-      canary       = 0
-      auto_revert  = true
+      max_parallel     = 1
+      canary           = 0
+      health_check     = "checks"
+      min_healthy_time = "10s"
+      healthy_deadline = "5m"
+      auto_revert      = true
     }
 
     # The cursor lives in data_dir on the allocation's disk. sticky: a
@@ -69,9 +118,13 @@ job "drover-events" {
     #   read_only = false
     # }
 
+    # The admin endpoint listens on the node's address on admin_network
+    # (NOMAD_ADDR_admin, a dynamic port), not on 0.0.0.0. /health and
+    # /ready answer without a token (Nomad's checks send none); /metrics
+    # and /api/v1/health need the admin token (the scraper has it).
     network {
       port "admin" {
-        to = 8686
+        host_network = var.admin_network
       }
     }
 
@@ -79,27 +132,54 @@ job "drover-events" {
       name     = "drover-events"
       provider = "nomad"
       port     = "admin"
+      tags     = ["metrics"]
 
+      # Readiness: is drover shipping? Not restarted when it fails (a
+      # restart does not bring the sink or the event stream back); it
+      # fails a deployment, and the alert rules tell the operator.
       check {
+        name     = "ready"
         type     = "http"
         path     = "/ready"
         interval = "10s"
         timeout  = "2s"
       }
+
+      # Liveness: a process that no longer answers is restarted.
+      check {
+        name     = "alive"
+        type     = "http"
+        path     = "/health"
+        interval = "10s"
+        timeout  = "2s"
+
+        check_restart {
+          limit = 3
+          grace = "30s"
+        }
+      }
     }
 
     task "drover" {
-      driver = "docker"
+      driver = "exec"
 
       # drover delivers what it holds for up to shutdown_timeout (30s),
       # then saves its cursor.
       kill_signal  = "SIGTERM"
       kill_timeout = "45s"
 
+      artifact {
+        source      = local.artifact_url
+        destination = "local/"
+
+        options {
+          checksum = "sha256:${var.sha256}"
+        }
+      }
+
       config {
-        image = var.image
-        args  = ["run", "--config", "/local/drover.hcl"]
-        ports = ["admin"]
+        command = "/local/drover"
+        args    = ["run", "--config", "/local/drover.hcl"]
       }
 
       # volume_mount {
@@ -114,14 +194,28 @@ job "drover-events" {
         NOMAD_ADDR = "http://${attr.unique.network.ip-address}:4646"
       }
 
-      # The token, from the job's own Nomad variable (readable by the job's
-      # workload identity without further policy).
+      # The Nomad token, from the job's own Nomad variable (readable by the
+      # job's workload identity without further policy).
       template {
         destination = "${NOMAD_SECRETS_DIR}/nomad.env"
         env         = true
         change_mode = "restart"
         data        = <<-EOT
           NOMAD_TOKEN={{ with nomadVar "nomad/jobs/drover-events" }}{{ .nomad_token }}{{ end }}
+        EOT
+      }
+
+      # The admin token; a new one is applied with SIGHUP. The exec driver
+      # runs drover as nobody (65534): the file is theirs alone.
+      template {
+        destination   = "${NOMAD_SECRETS_DIR}/admin-token"
+        perms         = "0400"
+        uid           = 65534
+        gid           = 65534
+        change_mode   = "signal"
+        change_signal = "SIGHUP"
+        data          = <<-EOT
+          {{ with nomadVar "nomad/jobs/drover-events" }}{{ .admin_token }}{{ end }}
         EOT
       }
 
@@ -132,8 +226,13 @@ job "drover-events" {
         data          = <<-EOT
           data_dir         = "/alloc/data/drover"
           shutdown_timeout = "30s"
-          admin { address = "0.0.0.0:8686" }
           log { format = "json" }
+
+          admin {
+            address         = "{{ env "NOMAD_ADDR_admin" }}"
+            token_file      = "/secrets/admin-token"
+            unauthenticated = ["/health", "/ready"]
+          }
 
           source "nomad_events" "cluster" {
             # The nomad block is empty: NOMAD_ADDR and NOMAD_TOKEN come from

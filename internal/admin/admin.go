@@ -1,9 +1,11 @@
 // Package admin serves drover's operational HTTP endpoint: Prometheus
-// metrics, liveness and readiness, and on request Go's runtime profiles.
+// metrics, liveness, readiness and the health of every component, and on
+// request Go's runtime profiles.
 package admin
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,51 +15,55 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
+// Options are what the admin endpoint serves.
+type Options struct {
+	// Config is the admin block (Enabled is the caller's business).
+	Config config.Admin
+	// Metrics is served on /metrics.
+	Metrics *metrics.Registry
+	// Status returns drover's health now, for /ready and /api/v1/health.
+	Status func() health.Status
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
 // Server is the admin endpoint.
 //
-//	GET /metrics  Prometheus text format
-//	GET /health   200 while the process runs
-//	GET /ready    200 while the pipeline runs, 503 while starting or stopping
-//	GET /debug/pprof/...  net/http/pprof's profiles, only with cfg.Pprof
+//	GET /metrics         Prometheus text format
+//	GET /health          liveness: 200 while the process runs (also while it stops)
+//	GET /ready           readiness: 200 while the pipeline runs and the health
+//	                     policy holds; 503 while starting, stopping, or when a
+//	                     rule of the policy tripped (the body says which)
+//	GET /api/v1/health   the overall status and every component's health, JSON
+//	GET /debug/pprof/... net/http/pprof's profiles, only with pprof = true
+//
+// With admin.token_file, every request needs the token, except to the
+// paths of admin.unauthenticated (see Auth).
 type Server struct {
 	srv  *http.Server
 	ln   net.Listener
 	done chan error
 }
 
-// Start listens on cfg.Address and serves in the background (cfg.Enabled is
-// the caller's business). ready reports whether the pipeline is running.
-func Start(cfg config.Admin, reg *metrics.Registry, ready func() bool, logger *slog.Logger) (*Server, error) {
+// Start listens on the configured address and serves in the background.
+func Start(opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cfg := opts.Config
 	ln, err := net.Listen("tcp", cfg.Address)
 	if err != nil {
 		return nil, fmt.Errorf("admin endpoint: listening on %s: %w", cfg.Address, err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", reg.Handler())
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !ready() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready")
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	if cfg.Pprof {
-		handlePprof(mux)
-	}
 	s := &Server{
 		srv: &http.Server{
-			Handler:           mux,
+			Handler:           Handler(opts),
 			ReadHeaderTimeout: 10 * time.Second,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+			ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 		},
 		ln:   ln,
 		done: make(chan error, 1),
@@ -69,11 +75,50 @@ func Start(cfg config.Admin, reg *metrics.Registry, ready func() bool, logger *s
 		}
 		s.done <- err
 	}()
-	logger.Info("admin endpoint listening", "address", ln.Addr().String())
+	opts.Logger.Info("admin endpoint listening", "address", ln.Addr().String(),
+		"token", cfg.Token != "", "unauthenticated", cfg.Unauthenticated)
 	if cfg.Pprof {
-		logger.Info("admin endpoint serves Go runtime profiles under /debug/pprof/")
+		opts.Logger.Info("admin endpoint serves Go runtime profiles under /debug/pprof/")
 	}
 	return s, nil
+}
+
+// Handler returns the admin endpoint's handler.
+func Handler(opts Options) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", opts.Metrics.Handler())
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
+		st := opts.Status()
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if !st.Ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		fmt.Fprintln(w, st.Summary())
+	})
+	mux.HandleFunc("GET /api/v1/health", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, opts.Status())
+	})
+	if opts.Config.Pprof {
+		handlePprof(mux)
+	}
+	return NewAuth(opts.Config).Wrap(mux)
+}
+
+// writeJSON answers 200 with v as indented JSON.
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(append(b, '\n'))
 }
 
 // handlePprof serves net/http/pprof under /debug/pprof/ on mux (not on

@@ -84,7 +84,7 @@ func TestAgentServesAdminReloadsAndLocksDataDir(t *testing.T) {
 	cfgPath := filepath.Join(dir, "drover.hcl")
 	dataDir := filepath.Join(dir, "data")
 	writeCfg(t, cfgPath, dataDir, "a")
-	opts := Options{ConfigPath: cfgPath, LogOutput: io.Discard}
+	opts := Options{ConfigPaths: []string{cfgPath}, LogOutput: io.Discard}
 	cfg, err := LoadConfig(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +125,15 @@ func TestAgentServesAdminReloadsAndLocksDataDir(t *testing.T) {
 	if a.cfg.Component("out").Config.(*nopConfig).Tag != "b" {
 		t.Error("an invalid reload replaced the configuration")
 	}
+	_, m := get(t, base+"/metrics")
+	for _, want := range []string{`drover_config_reloads_total{result="success"} 1`, `drover_config_reloads_total{result="failure"} 1`,
+		"drover_config_last_reload_successful 0", `drover_build_info{`, "drover_ready 1",
+		`drover_component_health{component_id="out",component_kind="sink",component_type="agent_drain",state="ok"} 1`,
+		`drover_component_health{component_id="out",component_kind="sink",component_type="agent_drain",state="failing"} 0`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("no %s in /metrics", want)
+		}
+	}
 	a.Stop()
 	if _, err := http.Get(base + "/health"); err == nil {
 		t.Error("admin endpoint still serving after Stop")
@@ -143,7 +152,7 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 	writeCfg(t, cfgPath, filepath.Join(dir, "data"), "a")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Run(ctx, Options{ConfigPath: cfgPath, LogOutput: io.Discard}) }()
+	go func() { done <- Run(ctx, Options{ConfigPaths: []string{cfgPath}, LogOutput: io.Discard}) }()
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	select {
@@ -160,12 +169,31 @@ func TestRunReportsConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "drover.hcl")
 	os.WriteFile(cfgPath, []byte("data_dir = 3\nbogus = true\n"), 0o644)
-	err := Run(context.Background(), Options{ConfigPath: cfgPath, LogOutput: io.Discard})
+	err := Run(context.Background(), Options{ConfigPaths: []string{cfgPath}, LogOutput: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), cfgPath+":2,1") {
 		t.Fatalf("Run with a bad file: %v", err)
 	}
-	err = Run(context.Background(), Options{ConfigPath: filepath.Join(dir, "nope.hcl"), LogOutput: io.Discard})
+	err = Run(context.Background(), Options{ConfigPaths: []string{filepath.Join(dir, "nope.hcl")}, LogOutput: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "nope.hcl") {
 		t.Fatalf("Run with a missing file: %v", err)
+	}
+}
+
+func TestStopSignalsInTheSameInstantAreOne(t *testing.T) {
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	var tm terminations
+	if first, force := tm.note(t0); !first || force {
+		t.Fatal("the first signal asks for a clean stop")
+	}
+	// timeout(1) signals the child, then the whole group: the same signal
+	// again microseconds later.
+	if first, force := tm.note(t0.Add(50 * time.Microsecond)); first || force {
+		t.Fatal("a signal in the same instant must be taken as the first one")
+	}
+	if first, force := tm.note(t0.Add(signalCoalesce - time.Millisecond)); first || force {
+		t.Fatal("a signal within the coalescing window must be taken as the first one")
+	}
+	if first, force := tm.note(t0.Add(2 * time.Second)); first || !force {
+		t.Fatal("a signal a while later asks to exit at once")
 	}
 }

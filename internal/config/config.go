@@ -8,29 +8,45 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"path"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/health"
+	"github.com/drover-dev/drover/internal/metrics"
 )
 
 // Config is a loaded, validated configuration.
 type Config struct {
-	// Path is the file the configuration came from ("" for the built-in default).
+	// Path names the files the configuration came from, for messages: one
+	// file name, or several joined with ", ".
 	Path string
+	// Files are the files the configuration came from, in the order they
+	// were merged.
+	Files []string
 
 	DataDir         string        `hcl:"data_dir"`
 	ShutdownTimeout time.Duration `hcl:"shutdown_timeout"`
 	Log             Log           `hcl:"log,block"`
 	Admin           Admin         `hcl:"admin,block"`
+	Health          Health        `hcl:"health,block"`
+	Metrics         Metrics       `hcl:"metrics,block"`
 
 	// Components in the order they appear, sources first, then transforms,
 	// then sinks.
 	Components []*Component
+
+	// Secrets are the secret values the configuration holds (passwords,
+	// tokens, what file() read, the admin token): what logs, errors and
+	// dumps must not show (see internal/secret).
+	Secrets []string
 }
 
 // Log configures drover's own log output.
@@ -39,7 +55,8 @@ type Log struct {
 	Format string `hcl:"format" enum:"text,json"`
 }
 
-// Admin configures the HTTP endpoint with /metrics, /health and /ready.
+// Admin configures the HTTP endpoint with /metrics, /health, /ready and
+// /api/v1/health.
 type Admin struct {
 	Enabled bool   `hcl:"enabled"`
 	Address string `hcl:"address"`
@@ -47,6 +64,105 @@ type Admin struct {
 	// /debug/pprof/. Off by default: a profile costs CPU while it runs and
 	// exposes internals to whoever reaches the address.
 	Pprof bool `hcl:"pprof"`
+	// TokenFile holds a bearer token: when set, every request must carry
+	// "Authorization: Bearer <token>", except to the paths listed in
+	// Unauthenticated. The file is read when the configuration is loaded
+	// (at start and on every reload).
+	TokenFile string `hcl:"token_file"`
+	// Unauthenticated are the paths that stay open without the token
+	// (AdminPaths lists those that may be): "/health" and "/ready" for an
+	// orchestrator's checks, "/metrics" for a scraper without the token.
+	Unauthenticated []string `hcl:"unauthenticated"`
+
+	// Token is the content of TokenFile, without surrounding white space.
+	Token string `json:"-"`
+}
+
+// Equal reports whether a and b configure the same endpoint.
+func (a Admin) Equal(b Admin) bool {
+	return a.Enabled == b.Enabled && a.Address == b.Address && a.Pprof == b.Pprof && a.TokenFile == b.TokenFile &&
+		a.Token == b.Token && slices.Equal(a.Unauthenticated, b.Unauthenticated)
+}
+
+// AdminPaths are the admin endpoint's paths that admin.unauthenticated may
+// open (the profiles under /debug/pprof/ never are).
+var AdminPaths = []string{"/health", "/ready", "/metrics", "/api/v1/health"}
+
+// Metrics configures drover's own metrics.
+type Metrics struct {
+	// FileSeriesLimit is how many files of each source get a
+	// drover_file_bytes_behind series of their own; the others are summed
+	// in one series with file="_other". 0 sums them all.
+	FileSeriesLimit int `hcl:"file_series_limit"`
+}
+
+// Health is the readiness policy: when the conditions of the components
+// make drover not ready (/ready answers 503) rather than degraded. See
+// docs/operations.md.
+type Health struct {
+	// SinkFailingAfter: a sink that cannot deliver for longer than this
+	// makes drover not ready.
+	SinkFailingAfter time.Duration `hcl:"sink_failing_after"`
+	// SourceFailingAfter: a source that cannot reach its API or read its
+	// input for longer than this makes drover not ready.
+	SourceFailingAfter time.Duration `hcl:"source_failing_after"`
+	// DiscardRatio: a component that discards more than this fraction of
+	// its events over DiscardWindow makes drover not ready; 0 turns the
+	// rule off.
+	DiscardRatio float64 `hcl:"discard_ratio"`
+	// DiscardWindow is the period over which discards are counted.
+	DiscardWindow time.Duration `hcl:"discard_window"`
+	// DiscardMinEvents is the least number of discarded events in the
+	// window for the ratio to count.
+	DiscardMinEvents int `hcl:"discard_min_events"`
+	// IgnoredDiscardReasons are discard reasons that are not a loss (the
+	// configuration asked for them) and do not count.
+	IgnoredDiscardReasons []string `hcl:"ignored_discard_reasons"`
+}
+
+// Policy returns the policy the health block describes.
+func (h Health) Policy() health.Policy {
+	return health.Policy{
+		SinkFailingAfter:      h.SinkFailingAfter,
+		SourceFailingAfter:    h.SourceFailingAfter,
+		DiscardRatio:          h.DiscardRatio,
+		DiscardWindow:         h.DiscardWindow,
+		DiscardMinEvents:      h.DiscardMinEvents,
+		IgnoredDiscardReasons: h.IgnoredDiscardReasons,
+	}
+}
+
+// DefaultIgnoredDiscardReasons are the discard reasons that are the
+// configuration at work, not a loss: a filter, an exclusion, the
+// de-duplication of a resumed stream.
+var DefaultIgnoredDiscardReasons = []string{"filtered", "excluded", "duplicate"}
+
+func defaultHealth() Health {
+	return Health{
+		SinkFailingAfter:      time.Minute,
+		SourceFailingAfter:    5 * time.Minute,
+		DiscardRatio:          0.1,
+		DiscardWindow:         5 * time.Minute,
+		DiscardMinEvents:      100,
+		IgnoredDiscardReasons: slices.Clone(DefaultIgnoredDiscardReasons),
+	}
+}
+
+func validateHealth(h Health, ranges Ranges) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	fail := func(field, msg string) {
+		diags = append(diags, fieldDiag(ranges, "", "health."+field, msg, hcl.Range{}))
+	}
+	if h.DiscardRatio < 0 || h.DiscardRatio >= 1 {
+		fail("discard_ratio", "must be at least 0 (0 turns the rule off) and less than 1")
+	}
+	if h.DiscardWindow < time.Second {
+		fail("discard_window", "must be at least 1s")
+	}
+	if h.DiscardMinEvents < 1 {
+		fail("discard_min_events", "must be at least 1")
+	}
+	return diags
 }
 
 // Buffer configures the buffer in front of a sink: memory (bounded in
@@ -65,11 +181,15 @@ type Buffer struct {
 	FsyncInterval time.Duration `hcl:"fsync_interval"`
 }
 
+// defaultAdminPort is the admin endpoint's port: not Vector's API port
+// (8686), since operators run both while they move from one to the other.
+const defaultAdminPort = "7688"
+
 // Defaults of the global settings.
 const (
 	DefaultDataDir         = "/var/lib/drover"
 	DefaultShutdownTimeout = 30 * time.Second
-	DefaultAdminAddress    = "127.0.0.1:8686"
+	DefaultAdminAddress    = "127.0.0.1:" + defaultAdminPort
 	DefaultBufferMaxEvents = 10000
 	// DefaultBufferMaxSize and DefaultFsyncInterval apply to disk buffers.
 	DefaultBufferMaxSize = ByteSize(1 << 30)
@@ -78,13 +198,57 @@ const (
 	maxFsyncInterval     = time.Minute
 )
 
-func defaults() *Config {
-	return &Config{
+// Environment variables that replace a built-in default. A value in the
+// configuration file wins over them.
+const (
+	EnvDataDir      = "DROVER_DATA_DIR"
+	EnvAdminAddress = "DROVER_ADMIN_ADDRESS"
+)
+
+// defaults returns the global settings before the file is decoded: the
+// built-in defaults, or the environment's where it sets them.
+func defaults(lookupEnv func(string) (string, bool)) *Config {
+	cfg := &Config{
 		DataDir:         DefaultDataDir,
 		ShutdownTimeout: DefaultShutdownTimeout,
 		Log:             Log{Level: "info", Format: "text"},
 		Admin:           Admin{Enabled: true, Address: DefaultAdminAddress},
+		Health:          defaultHealth(),
+		Metrics:         Metrics{FileSeriesLimit: metrics.DefaultFileSeriesLimit},
 	}
+	if v, ok := lookupEnv(EnvDataDir); ok && v != "" {
+		cfg.DataDir = v
+	}
+	if v, ok := lookupEnv(EnvAdminAddress); ok && v != "" {
+		cfg.Admin.Address = v
+	}
+	return cfg
+}
+
+// CheckListenAddress checks that addr is a TCP listen address: host:port
+// with a port from 0 to 65535 (0 picks a free one) and a host that is
+// empty (every interface), an IP address or a host name.
+func CheckListenAddress(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf(`want host:port such as "127.0.0.1:%s" (%v)`, defaultAdminPort, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("the port %q is not a number from 0 to 65535", port)
+	}
+	if host == "" || net.ParseIP(host) != nil || strings.Contains(host, "%") { // "%": an IPv6 zone
+		return nil
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(host, "."), ".") {
+		ok := label != "" && len(label) <= 63
+		for _, r := range label {
+			ok = ok && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}
+		if !ok {
+			return fmt.Errorf("the host %q is neither an IP address nor a host name", host)
+		}
+	}
+	return nil
 }
 
 func defaultBuffer() Buffer {

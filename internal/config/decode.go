@@ -11,6 +11,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/gocty"
+
+	"github.com/drover-dev/drover/internal/secret"
 )
 
 // Struct tags understood by the decoder:
@@ -20,6 +22,13 @@ import (
 //	hcl:"name,block"      a nested block (struct: optional, defaults kept;
 //	                      pointer: nil unless present; slice: repeatable)
 //	enum:"a,b,c"          a string attribute that takes only these values
+//	secret:"true"         the attribute's value is a secret (see below)
+//
+// Secrets: the values of attributes named like secrets (password, token,
+// api_key, ...: secret.IsSecretName) or tagged secret:"true", the values of
+// map entries whose key is named so (an Authorization header), and the
+// passwords of URLs are recorded, so that logs, errors and dumps can
+// redact them.
 //
 // An embedded (anonymous) struct field without an hcl tag is flattened: its
 // attributes and blocks belong to the enclosing block, so a component can
@@ -41,6 +50,7 @@ type fieldSpec struct {
 	index    []int
 	block    bool
 	required bool
+	secret   bool
 	enum     []string
 }
 
@@ -74,6 +84,7 @@ func specsOf(t reflect.Type) []fieldSpec {
 		if e, ok := f.Tag.Lookup("enum"); ok {
 			s.enum = strings.Split(e, ",")
 		}
+		s.secret = f.Tag.Get("secret") == "true" || secret.IsSecretName(s.name)
 		out = append(out, s)
 	}
 	return out
@@ -100,8 +111,9 @@ type Ranges map[string]hcl.Range
 
 // decoder decodes HCL bodies into tagged structs.
 type decoder struct {
-	ctx    *hcl.EvalContext
-	ranges Ranges
+	ctx     *hcl.EvalContext
+	ranges  Ranges
+	secrets *secret.Set // nil: not recorded
 }
 
 // DecodeBody decodes body into the struct pointed to by target. With partial,
@@ -109,7 +121,12 @@ type decoder struct {
 // body instead of being reported. Paths of decoded attributes are recorded
 // in ranges under prefix.
 func DecodeBody(body hcl.Body, ctx *hcl.EvalContext, target any, partial bool, prefix string, ranges Ranges) (hcl.Body, hcl.Diagnostics) {
-	d := &decoder{ctx: ctx, ranges: ranges}
+	return decodeBody(body, ctx, target, partial, prefix, ranges, nil)
+}
+
+// decodeBody is DecodeBody that records the secrets it decodes in secrets.
+func decodeBody(body hcl.Body, ctx *hcl.EvalContext, target any, partial bool, prefix string, ranges Ranges, secrets *secret.Set) (hcl.Body, hcl.Diagnostics) {
+	d := &decoder{ctx: ctx, ranges: ranges, secrets: secrets}
 	v := reflect.ValueOf(target)
 	if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct {
 		panic("config: DecodeBody needs a pointer to a struct")
@@ -277,6 +294,7 @@ func (d *decoder) attr(attr *hcl.Attribute, fv reflect.Value, f fieldSpec, path 
 		}
 		return fail("%s.", capitalize(err.Error()))
 	}
+	d.noteSecrets(f, fv)
 	if len(f.enum) > 0 {
 		s := fv.String()
 		for _, e := range f.enum {
@@ -287,6 +305,34 @@ func (d *decoder) attr(attr *hcl.Attribute, fv reflect.Value, f fieldSpec, path 
 		return fail("Expected one of %s, got %q.", quoteList(f.enum), s)
 	}
 	return nil
+}
+
+// noteSecrets records the secrets in a decoded attribute.
+func (d *decoder) noteSecrets(f fieldSpec, fv reflect.Value) {
+	if d.secrets == nil {
+		return
+	}
+	switch v := fv.Interface().(type) {
+	case string:
+		if f.secret {
+			d.secrets.Add(v)
+		}
+		d.secrets.AddURLPassword(v)
+	case []string:
+		for _, s := range v {
+			if f.secret {
+				d.secrets.Add(s)
+			}
+			d.secrets.AddURLPassword(s)
+		}
+	case map[string]string:
+		for k, s := range v {
+			if f.secret || secret.IsSecretName(k) {
+				d.secrets.Add(s)
+			}
+			d.secrets.AddURLPassword(s)
+		}
+	}
 }
 
 func quoteList(vals []string) string {

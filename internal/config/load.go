@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -14,12 +16,15 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/secret"
 )
 
 // Error is a configuration error: one or more diagnostics, each naming the
-// file, line and column of what is wrong.
+// file, line and column of what is wrong. Its message never shows a secret
+// the configuration holds.
 type Error struct {
-	Diags hcl.Diagnostics
+	Diags    hcl.Diagnostics
+	redactor *secret.Redactor
 }
 
 func (e *Error) Error() string {
@@ -40,31 +45,112 @@ func (e *Error) Error() string {
 			b.WriteString(d.Detail)
 		}
 	}
-	return b.String()
+	return e.redactor.Redact(b.String())
 }
 
 // LoadFile reads and loads the configuration file at path.
 func LoadFile(path string) (*Config, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("reading configuration: %w", err)
+	return LoadPaths([]string{path}, os.LookupEnv)
+}
+
+// Source is one piece of a configuration: a file name (for error messages)
+// and its content.
+type Source struct {
+	Name string
+	Data []byte
+}
+
+// ReadPaths reads the configuration files that paths name: a file as it
+// is, a directory as every *.hcl file directly inside it, in lexical order.
+func ReadPaths(paths []string) ([]Source, error) {
+	if len(paths) == 0 {
+		return nil, errors.New("no configuration file given")
 	}
-	return Load(path, src, os.LookupEnv)
+	var out []Source
+	for _, p := range paths {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return nil, fmt.Errorf("reading configuration: %w", err)
+		}
+		names := []string{p}
+		if fi.IsDir() {
+			names, err = filepath.Glob(filepath.Join(p, "*.hcl"))
+			if err != nil {
+				return nil, fmt.Errorf("reading configuration directory %s: %w", p, err)
+			}
+			if len(names) == 0 {
+				return nil, fmt.Errorf("reading configuration directory %s: it holds no *.hcl file", p)
+			}
+			sort.Strings(names)
+		}
+		for _, n := range names {
+			b, err := os.ReadFile(n)
+			if err != nil {
+				return nil, fmt.Errorf("reading configuration: %w", err)
+			}
+			out = append(out, Source{Name: n, Data: b})
+		}
+	}
+	return out, nil
+}
+
+// LoadPaths reads the files and directories paths name (see ReadPaths)
+// and loads them as one configuration (see LoadSources).
+func LoadPaths(paths []string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	srcs, err := ReadPaths(paths)
+	if err != nil {
+		return nil, err
+	}
+	return LoadSources(srcs, lookupEnv)
 }
 
 // Load parses and validates a configuration. filename is used in error
 // messages; lookupEnv resolves env("NAME") calls.
 func Load(filename string, src []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return LoadSources([]Source{{Name: filename, Data: src}}, lookupEnv)
+}
+
+// LoadSources parses every source and merges them into one configuration:
+// the global settings and components of all of them, as if they were one
+// file. A global attribute set in two files, a block such as admin given
+// twice, or a component name used twice is an error that names both
+// places. Every error names its file and line.
+func LoadSources(srcs []Source, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if len(srcs) == 0 {
+		return nil, errors.New("no configuration file given")
+	}
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
 	parser := hclparse.NewParser()
-	file, diags := parser.ParseHCL(src, filename)
-	if diags.HasErrors() {
-		return nil, &Error{Diags: locate(diags, filename)}
+	var (
+		files []*hcl.File
+		diags hcl.Diagnostics
+		names []string
+	)
+	for _, src := range srcs {
+		f, ds := parser.ParseHCL(src.Data, src.Name)
+		diags = append(diags, locate(ds, src.Name)...)
+		if f != nil {
+			files = append(files, f)
+		}
+		names = append(names, src.Name)
 	}
-	cfg, diags := decode(file.Body, evalContext(lookupEnv))
 	if diags.HasErrors() {
-		return nil, &Error{Diags: locate(diags, filename)}
+		return nil, &Error{Diags: diags}
 	}
-	cfg.Path = filename
+	body := files[0].Body
+	if len(files) > 1 {
+		body = hcl.MergeFiles(files)
+	}
+	secrets := &secret.Set{}
+	cfg, diags := decode(body, evalContext(lookupEnv, secrets), lookupEnv, secrets)
+	if diags.HasErrors() {
+		return nil, &Error{Diags: locate(diags, srcs[0].Name), redactor: secret.NewRedactor(secrets.Values()...)}
+	}
+	cfg.Secrets = secrets.Values()
+	cfg.Files = names
+	cfg.Path = strings.Join(names, ", ")
 	return cfg, nil
 }
 
@@ -79,7 +165,25 @@ func locate(diags hcl.Diagnostics, filename string) hcl.Diagnostics {
 	return diags
 }
 
-func evalContext(lookupEnv func(string) (string, bool)) *hcl.EvalContext {
+// evalContext provides the configuration's functions: env("NAME") and
+// file("path"). What file() reads, and what env() reads from a variable
+// named like a secret (NOMAD_TOKEN, AWS_SECRET_ACCESS_KEY, ..._PASSWORD),
+// is recorded in secrets.
+func evalContext(lookupEnv func(string) (string, bool), secrets *secret.Set) *hcl.EvalContext {
+	file := function.New(&function.Spec{
+		Description: "Returns the content of a file, without one trailing newline: a secret kept in a file.",
+		Params:      []function.Parameter{{Name: "path", Type: cty.String}},
+		Type:        function.StaticReturnType(cty.String),
+		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+			b, err := os.ReadFile(args[0].AsString())
+			if err != nil {
+				return cty.NilVal, err
+			}
+			v := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+			secrets.Add(v)
+			return cty.StringVal(v), nil
+		},
+	})
 	env := function.New(&function.Spec{
 		Description: "Returns the value of an environment variable; with a second argument, that value when the variable is not set.",
 		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
@@ -88,6 +192,9 @@ func evalContext(lookupEnv func(string) (string, bool)) *hcl.EvalContext {
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			name := args[0].AsString()
 			if v, ok := lookupEnv(name); ok {
+				if secret.IsSecretName(name) {
+					secrets.Add(v)
+				}
 				return cty.StringVal(v), nil
 			}
 			switch len(args) {
@@ -99,7 +206,7 @@ func evalContext(lookupEnv func(string) (string, bool)) *hcl.EvalContext {
 			return cty.NilVal, errors.New("env takes a name and at most one default")
 		},
 	})
-	return &hcl.EvalContext{Functions: map[string]function.Function{"env": env}}
+	return &hcl.EvalContext{Functions: map[string]function.Function{"env": env, "file": file}}
 }
 
 // TestBlock is the type of the top-level blocks that hold unit tests of
@@ -127,8 +234,8 @@ var topSchema = func() *hcl.BodySchema {
 	return s
 }()
 
-func decode(body hcl.Body, ctx *hcl.EvalContext) (*Config, hcl.Diagnostics) {
-	cfg := defaults()
+func decode(body hcl.Body, ctx *hcl.EvalContext, lookupEnv func(string) (string, bool), secrets *secret.Set) (*Config, hcl.Diagnostics) {
+	cfg := defaults(lookupEnv)
 	ranges := Ranges{}
 	// Strict check of the top level (unknown attributes and blocks, labels).
 	content, diags := body.Content(topSchema)
@@ -136,9 +243,11 @@ func decode(body hcl.Body, ctx *hcl.EvalContext) (*Config, hcl.Diagnostics) {
 		return nil, diags
 	}
 	// Decode the global settings; the component blocks are left over.
-	_, ds := DecodeBody(body, ctx, cfg, true, "", ranges)
+	_, ds := decodeBody(body, ctx, cfg, true, "", ranges, secrets)
 	diags = append(diags, ds...)
-	diags = append(diags, validateGlobals(cfg, ranges)...)
+	diags = append(diags, validateGlobals(cfg, ranges, lookupEnv)...)
+	diags = append(diags, loadAdminToken(&cfg.Admin, ranges, secrets)...)
+	diags = append(diags, validateHealth(cfg.Health, ranges)...)
 
 	var blocks []componentBlock
 	for _, b := range content.Blocks {
@@ -150,7 +259,7 @@ func decode(body hcl.Body, ctx *hcl.EvalContext) (*Config, hcl.Diagnostics) {
 			})
 		}
 	}
-	comps, ds := decodeComponents(blocks, ctx)
+	comps, ds := decodeComponents(blocks, ctx, secrets)
 	diags = append(diags, ds...)
 	if diags.HasErrors() {
 		return nil, diags
@@ -159,17 +268,72 @@ func decode(body hcl.Body, ctx *hcl.EvalContext) (*Config, hcl.Diagnostics) {
 	return cfg, diags
 }
 
-func validateGlobals(cfg *Config, ranges Ranges) hcl.Diagnostics {
+func validateGlobals(cfg *Config, ranges Ranges, lookupEnv func(string) (string, bool)) hcl.Diagnostics {
 	var diags hcl.Diagnostics
+	// fail reports a problem with a global setting, naming the environment
+	// variable when the value came from there rather than from the file.
+	fail := func(field, env, msg string) {
+		if _, inFile := ranges[field]; !inFile && env != "" {
+			if v, ok := lookupEnv(env); ok && v != "" {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid " + env,
+					Detail:   fmt.Sprintf("%s=%q (the default of %s): %s.", env, v, field, msg),
+				})
+				return
+			}
+		}
+		diags = append(diags, fieldDiag(ranges, "", field, msg, hcl.Range{}))
+	}
 	if cfg.DataDir == "" {
-		diags = append(diags, fieldDiag(ranges, "", "data_dir", "must not be empty", hcl.Range{}))
+		fail("data_dir", "", "must not be empty")
 	}
 	if cfg.ShutdownTimeout <= 0 {
-		diags = append(diags, fieldDiag(ranges, "", "shutdown_timeout", "must be greater than zero", hcl.Range{}))
+		fail("shutdown_timeout", "", "must be greater than zero")
 	}
-	if cfg.Admin.Enabled && cfg.Admin.Address == "" {
-		diags = append(diags, fieldDiag(ranges, "", "admin.address", "must not be empty while the admin endpoint is enabled", hcl.Range{}))
+	if cfg.Metrics.FileSeriesLimit < 0 {
+		fail("metrics.file_series_limit", "", "must not be negative (0 sums every file in one series)")
 	}
+	if cfg.Admin.Enabled {
+		if cfg.Admin.Address == "" {
+			fail("admin.address", "", "must not be empty while the admin endpoint is enabled")
+		} else if err := CheckListenAddress(cfg.Admin.Address); err != nil {
+			fail("admin.address", EnvAdminAddress, err.Error())
+		}
+	}
+	return diags
+}
+
+// loadAdminToken reads admin.token_file and checks admin.unauthenticated.
+func loadAdminToken(a *Admin, ranges Ranges, secrets *secret.Set) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	fail := func(field, msg string) { diags = append(diags, fieldDiag(ranges, "", field, msg, hcl.Range{})) }
+	for _, p := range a.Unauthenticated {
+		if !slices.Contains(AdminPaths, p) {
+			fail("admin.unauthenticated", fmt.Sprintf("%q is not a path the endpoint can open; use %s", p, quoteList(AdminPaths)))
+		}
+	}
+	if a.TokenFile == "" {
+		if len(a.Unauthenticated) > 0 {
+			fail("admin.unauthenticated", "only applies with admin.token_file (without a token, every path is open)")
+		}
+		return diags
+	}
+	b, err := os.ReadFile(a.TokenFile)
+	if err != nil {
+		fail("admin.token_file", "cannot be read: "+err.Error())
+		return diags
+	}
+	a.Token = strings.TrimSpace(string(b))
+	switch {
+	case a.Token == "":
+		fail("admin.token_file", a.TokenFile+" is empty")
+	case len(a.Token) < 16:
+		fail("admin.token_file", "the token in "+a.TokenFile+" is shorter than 16 characters; make a long random one (openssl rand -hex 32)")
+	case strings.ContainsAny(a.Token, " \t\r\n"):
+		fail("admin.token_file", "the token in "+a.TokenFile+" holds white space; it must be one word")
+	}
+	secrets.Add(a.Token)
 	return diags
 }
 
@@ -213,7 +377,7 @@ type transformCommon struct {
 	Inputs []string `hcl:"inputs,required"`
 }
 
-func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext) ([]*Component, hcl.Diagnostics) {
+func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext, secrets *secret.Set) ([]*Component, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	byID := map[string]componentBlock{}
 	var comps []*Component
@@ -258,7 +422,7 @@ func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext) ([]*Compone
 		switch b.kind {
 		case component.KindSink:
 			common := sinkCommon{Buffer: defaultBuffer()}
-			remain, ds := DecodeBody(body, ctx, &common, true, "", ranges)
+			remain, ds := decodeBody(body, ctx, &common, true, "", ranges, secrets)
 			diags = append(diags, ds...)
 			if ds.HasErrors() {
 				continue
@@ -268,7 +432,7 @@ func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext) ([]*Compone
 			diags = append(diags, validateBuffer(comp.Buffer, ranges, b.def)...)
 		case component.KindTransform:
 			var common transformCommon
-			remain, ds := DecodeBody(body, ctx, &common, true, "", ranges)
+			remain, ds := decodeBody(body, ctx, &common, true, "", ranges, secrets)
 			diags = append(diags, ds...)
 			if ds.HasErrors() {
 				continue
@@ -277,7 +441,7 @@ func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext) ([]*Compone
 			comp.Inputs = common.Inputs
 		}
 		cfg := reg.NewConfig()
-		_, ds := DecodeBody(body, ctx, cfg, false, "", ranges)
+		_, ds := decodeBody(body, ctx, cfg, false, "", ranges, secrets)
 		diags = append(diags, ds...)
 		if ds.HasErrors() {
 			continue

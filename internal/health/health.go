@@ -15,6 +15,7 @@ package health
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -53,6 +54,18 @@ func (s State) String() string {
 // MarshalText implements encoding.TextMarshaler.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText implements encoding.TextUnmarshaler: it reads what
+// MarshalText writes.
+func (s *State) UnmarshalText(b []byte) error {
+	for _, st := range []State{OK, Degraded, Failing} {
+		if string(b) == st.String() {
+			*s = st
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown health state %q", b)
+}
+
 // Names of the conditions components report. A component may report
 // others; these are the ones shared across component types.
 const (
@@ -68,6 +81,9 @@ const (
 	// ConditionRead: a source cannot read its input (journalctl fails,
 	// files cannot be opened).
 	ConditionRead = "read"
+	// ConditionDiscards: the component discarded more of its events than
+	// the readiness policy allows (see Policy); set by the Monitor.
+	ConditionDiscards = "discards"
 )
 
 // Condition is one aspect of a component's health that is not OK.
@@ -83,6 +99,11 @@ type Condition struct {
 	Message string `json:"message"`
 	// Since is when the condition entered its State with its Reason.
 	Since time.Time `json:"since"`
+	// StateSince is when the condition entered its State, whatever its
+	// reasons since: a sink that fails first with "unreachable", then
+	// with "timeout", has been failing since the first. The readiness
+	// policy measures periods from here.
+	StateSince time.Time `json:"state_since"`
 	// Updated is when it was last reported.
 	Updated time.Time `json:"updated"`
 }
@@ -125,12 +146,15 @@ func (r *Reporter) Set(name string, st State, reason, message string) {
 		}
 	case found:
 		c := &r.conds[i]
+		if c.State != st {
+			c.StateSince = now
+		}
 		if c.State != st || c.Reason != reason {
 			c.State, c.Reason, c.Since = st, reason, now
 		}
 		c.Message, c.Updated = message, now
 	default:
-		r.conds = slices.Insert(r.conds, i, Condition{Name: name, State: st, Reason: reason, Message: message, Since: now, Updated: now})
+		r.conds = slices.Insert(r.conds, i, Condition{Name: name, State: st, Reason: reason, Message: message, Since: now, StateSince: now, Updated: now})
 	}
 }
 

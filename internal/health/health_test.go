@@ -66,6 +66,16 @@ func TestReporterWorstConditionAndSince(t *testing.T) {
 	if d := r.Conditions()[0]; !d.Since.Equal(c.now()) || d.Reason != "unauthorized" {
 		t.Fatalf("a new reason must restart since: %+v", d)
 	}
+	// ... but not StateSince: it is still failing since the first report.
+	if d := r.Conditions()[0]; !d.StateSince.Equal(failingSince) {
+		t.Fatalf("state_since %v, want %v (a new reason is not a new state)", d.StateSince, failingSince)
+	}
+	c.advance(time.Minute)
+	r.Set("delivery", Degraded, "unauthorized", "401")
+	if d := r.Conditions()[0]; !d.StateSince.Equal(c.now()) {
+		t.Fatalf("a new state must restart state_since: %+v", d)
+	}
+	r.Set("delivery", Failing, "unauthorized", "401")
 
 	r.Clear("delivery")
 	if r.State() != Degraded {

@@ -34,7 +34,9 @@ type Registry struct {
 	bytesBehind    *prometheus.GaugeVec
 	checkpointLag  *prometheus.GaugeVec
 	retries        *prometheus.CounterVec
+	files          fileSeries
 	requestSeconds *prometheus.HistogramVec
+	process        processMetrics
 	delivery       deliveryVecs
 }
 
@@ -73,6 +75,8 @@ func New() *Registry {
 		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, append(append([]string{}, componentLabels...), "outcome"))
 	r.reg.MustRegister(r.requestSeconds)
+	r.files.init(r.bytesBehind)
+	r.registerProcess()
 	r.delivery = newDeliveryVecs(gauge, counter)
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
@@ -90,22 +94,40 @@ func (r *Registry) Handler() http.Handler {
 }
 
 // Component returns the instruments of one component.
+//
+// A series appears on /metrics once it is used, so that no component shows
+// series that can only be 0 (a sink's files_open, a memory buffer's
+// oldest-event age). The series every component of its kind has are shown
+// from the start, at 0, for alerting on rates: received and sent events of
+// every kind, received bytes of sources, sent bytes, retries and buffer
+// gauges of sinks.
 func (r *Registry) Component(kind, typ, id string) *Component {
 	l := prometheus.Labels{"component_kind": kind, "component_type": typ, "component_id": id}
-	return &Component{
+	c := &Component{
 		r:              r,
 		labels:         l,
-		ReceivedEvents: r.receivedEvents.With(l),
-		ReceivedBytes:  r.receivedBytes.With(l),
-		SentEvents:     r.sentEvents.With(l),
-		SentBytes:      r.sentBytes.With(l),
-		Retries:        r.retries.With(l),
-		BufferEvents:   r.bufferEvents.With(l),
-		BufferBytes:    r.bufferBytes.With(l),
-		BufferAge:      r.bufferAge.With(l),
-		FilesOpen:      r.filesOpen.With(l),
-		Unacknowledged: r.checkpointLag.With(l),
+		ReceivedEvents: &lazyCounter{vec: r.receivedEvents, labels: l},
+		ReceivedBytes:  &lazyCounter{vec: r.receivedBytes, labels: l},
+		SentEvents:     &lazyCounter{vec: r.sentEvents, labels: l},
+		SentBytes:      &lazyCounter{vec: r.sentBytes, labels: l},
+		Retries:        &lazyCounter{vec: r.retries, labels: l},
+		BufferEvents:   &lazyGauge{vec: r.bufferEvents, labels: l},
+		BufferBytes:    &lazyGauge{vec: r.bufferBytes, labels: l},
+		BufferAge:      &lazyGauge{vec: r.bufferAge, labels: l},
+		FilesOpen:      &lazyGauge{vec: r.filesOpen, labels: l},
+		Unacknowledged: &lazyGauge{vec: r.checkpointLag, labels: l},
 	}
+	shown := []prometheus.Collector{c.ReceivedEvents, c.SentEvents}
+	switch kind {
+	case "source":
+		shown = append(shown, c.ReceivedBytes)
+	case "sink":
+		shown = append(shown, c.SentBytes, c.Retries, c.BufferEvents, c.BufferBytes)
+	}
+	for _, m := range shown {
+		m.(interface{ show() }).show()
+	}
+	return c
 }
 
 // Component is the set of instruments of one component.
@@ -146,19 +168,25 @@ func (c *Component) Errors(stage string) prometheus.Counter {
 }
 
 // RequestDuration observes a sink request's duration for an outcome
-// ("ok", "retry", "rejected").
+// ("ok", "retry", "rejected", "partial"). The outcome's histogram appears
+// with its first observation: a sink that never answers event by event
+// shows no "partial" histogram.
 func (c *Component) RequestDuration(outcome string) prometheus.Observer {
-	return c.r.requestSeconds.With(c.with("outcome", outcome))
+	return &lazyObserver{vec: c.r.requestSeconds, labels: c.with("outcome", outcome)}
 }
 
-// BytesBehind is the gauge of one file's unread bytes.
+// BytesBehind is the gauge of one file's unread bytes: a series of its own
+// (file="<path>") while the component has fewer than the registry's file
+// series limit (SetFileSeriesLimit), else its share of the component's
+// file="_other" series, which sums the files beyond the limit.
 func (c *Component) BytesBehind(file string) prometheus.Gauge {
-	return c.r.bytesBehind.With(c.with("file", file))
+	return c.r.files.of(c).behind(file)
 }
 
-// ForgetFile removes the per-file series of a file the source closed.
+// ForgetFile removes a file the source closed from its series: its own, or
+// its share of file="_other".
 func (c *Component) ForgetFile(file string) {
-	c.r.bytesBehind.Delete(c.with("file", file))
+	c.r.files.of(c).forget(file)
 }
 
 // ForTest returns the instruments of a component on a fresh registry.

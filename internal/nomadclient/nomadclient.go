@@ -4,9 +4,11 @@
 package nomadclient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/url"
+	"strings"
 
 	"github.com/hashicorp/nomad/api"
 
@@ -96,4 +98,35 @@ func (c Config) NewClient() (*api.Client, error) {
 		return nil, fmt.Errorf("creating Nomad client for %s: %w", cfg.Address, err)
 	}
 	return client, nil
+}
+
+// Check contacts the agent: it must answer (GET /v1/status/leader, which
+// needs no token) and, when a token is set and ACLs are on, know the token
+// (GET /v1/acl/token/self). It does not check the token's policies: a
+// component that lacks a capability reports it when it runs. drover
+// validate --check calls it.
+func (c Config) Check(ctx context.Context) error {
+	client, err := c.NewClient()
+	if err != nil {
+		return err
+	}
+	cfg := c.APIConfig()
+	q := (&api.QueryOptions{}).WithContext(ctx)
+	var leader string
+	if _, err := client.Raw().Query("/v1/status/leader", &leader, q); err != nil {
+		return fmt.Errorf("cannot reach the Nomad API at %s: %w", cfg.Address, err)
+	}
+	if cfg.SecretID == "" {
+		return nil
+	}
+	if _, _, err := client.ACLTokens().Self(q); err != nil {
+		if strings.Contains(err.Error(), "ACL support disabled") {
+			return nil
+		}
+		if strings.Contains(err.Error(), "403") {
+			return fmt.Errorf("the Nomad API at %s does not accept the token (not found or expired): %w", cfg.Address, err)
+		}
+		return fmt.Errorf("checking the token with the Nomad API at %s: %w", cfg.Address, err)
+	}
+	return nil
 }

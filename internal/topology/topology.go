@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/drover-dev/drover/internal/component"
@@ -44,7 +45,11 @@ type Topology struct {
 	oldSinks   map[string]*sinkRunner // replaced or removed by the reload under way
 	disks      map[string]*diskQueue  // disk buffers by sink id; they outlive sink instances
 	retiring   sync.WaitGroup         // old sinks draining after a reload
-	ready      bool
+
+	// running is true from the end of Start to the beginning of Stop. It
+	// is read without mu: Stop holds mu for the whole drain, and readiness
+	// must answer at once during it.
+	running atomic.Bool
 }
 
 // New returns an empty topology.
@@ -71,21 +76,16 @@ func New(opts Options) *Topology {
 	}
 }
 
-// Ready reports whether the topology is running: started and not stopping.
-func (t *Topology) Ready() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.ready
-}
+// Ready reports whether the topology is running: started and not
+// stopping. It does not wait for a reload or a stop in progress.
+func (t *Topology) Ready() bool { return t.running.Load() }
 
 // Start builds and starts every component of cfg.
 func (t *Topology) Start(cfg *config.Config) error {
 	if _, err := t.Reload(cfg); err != nil {
 		return err
 	}
-	t.mu.Lock()
-	t.ready = true
-	t.mu.Unlock()
+	t.running.Store(true)
 	return nil
 }
 
@@ -368,9 +368,9 @@ func (t *Topology) build(old, cfg *config.Config) (Changes, *builtSet, error) {
 // batches are abandoned unacknowledged), and sources persist the positions
 // that were acknowledged. It returns when all components have stopped.
 func (t *Topology) Stop() {
+	t.running.Store(false)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.ready = false
 	if t.cfg == nil {
 		return
 	}

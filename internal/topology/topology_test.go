@@ -321,8 +321,19 @@ sink "topo_gate" "st_sink" { inputs = ["st_src"] }
 	src.feed <- 2
 	src.feed <- 2
 	waitFor(t, "two batches queued", func() bool { return src.emitted.Load() == 2 })
+	if !topo.Ready() {
+		t.Fatal("a started topology must be ready")
+	}
 	stopped := make(chan struct{})
 	go func() { topo.Stop(); close(stopped) }()
+	// While the sink drains (it holds Stop on its gate), Ready answers at
+	// once, and answers false.
+	waitFor(t, "readiness to drop while stopping", func() bool { return !topo.Ready() })
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned before the sink delivered what it held")
+	default:
+	}
 	// The sink still delivers what it holds.
 	sink.gate <- struct{}{}
 	sink.gate <- struct{}{}
