@@ -86,6 +86,8 @@ type Source struct {
 	mu        sync.Mutex
 	streams   map[streamID]*stream
 	positions map[streamID]*position
+	// lastAllocDir is the alloc dir saved with the checkpoint.
+	lastAllocDir string
 }
 
 // New builds a nomad_logs source. The configuration must be valid. It
@@ -122,20 +124,22 @@ func New(ctx component.Context, cfg *Config) (*Source, error) {
 	}
 	s := &Source{
 		cfg: cfg, cctx: ctx, log: ctx.Logger, m: ctx.Metrics, sm: sm, dm: dm, w: w, pathSel: pathSel,
-		store:     checkpoint.File{Path: checkpoint.PathFor(ctx.DataDir, nomad.SourceType, ctx.ID), Version: stateVersion},
-		inflight:  tail.NewInflight(ctx.Metrics.Unacknowledged),
-		buf:       make([]byte, readBufferSize),
-		allocDir:  cfg.AllocDir,
-		allocs:    map[string]*alloc{},
-		unknown:   map[string]*alloc{},
-		watches:   map[string][]string{},
-		failing:   map[string]string{},
-		updates:   make(chan update),
-		lookups:   make(chan lookupResult),
-		queue:     make(chan *event.Batch, emitQueue),
-		room:      make(chan struct{}, 1),
-		streams:   map[streamID]*stream{},
-		positions: map[streamID]*position{},
+		store:    checkpoint.File{Path: checkpoint.PathFor(ctx.DataDir, nomad.SourceType, ctx.ID), Version: stateVersion},
+		inflight: tail.NewInflight(ctx.Metrics.Unacknowledged),
+		buf:      make([]byte, readBufferSize),
+		allocDir: cfg.AllocDir,
+
+		lastAllocDir: cfg.AllocDir,
+		allocs:       map[string]*alloc{},
+		unknown:      map[string]*alloc{},
+		watches:      map[string][]string{},
+		failing:      map[string]string{},
+		updates:      make(chan update),
+		lookups:      make(chan lookupResult),
+		queue:        make(chan *event.Batch, emitQueue),
+		room:         make(chan struct{}, 1),
+		streams:      map[streamID]*stream{},
+		positions:    map[streamID]*position{},
 	}
 	s.flusher = checkpoint.NewFlusher(cfg.CheckpointInterval, s.save, s.log, s.m.Errors("checkpoint"))
 	if s.budget, err = newBudget(cfg, s.m, s.log); err != nil {
@@ -296,16 +300,27 @@ func (s *Source) drainInputs(ctx context.Context, now time.Time) {
 	}
 }
 
-// resolveAllocDir takes the alloc dir from the configuration or, once
-// discovery resolved the node, from the agent.
+// resolveAllocDir takes the alloc dir from the configuration or from the
+// agent once discovery asked it; until then, the one the checkpoint names
+// (the last run's), if any.
 func (s *Source) resolveAllocDir() {
-	if s.allocDir != "" {
+	if s.cfg.AllocDir != "" {
 		return
 	}
-	if n, _ := s.w.Node(); n.AllocDir != "" {
-		s.allocDir = n.AllocDir
-		s.log.Info("reading task logs below the agent's alloc dir", "alloc_dir", n.AllocDir)
+	n, _ := s.w.Node()
+	if n.AllocDir == "" || n.AllocDir == s.allocDir {
+		return
 	}
+	if s.allocDir == "" {
+		s.log.Info("reading task logs below the agent's alloc dir", "alloc_dir", n.AllocDir)
+	} else {
+		s.log.Warn("the agent's alloc dir is not the one of the last run; reading task logs below the agent's", "alloc_dir", n.AllocDir, "last_alloc_dir", s.allocDir)
+	}
+	s.allocDir = n.AllocDir
+	s.mu.Lock()
+	s.lastAllocDir = n.AllocDir
+	s.mu.Unlock()
+	s.flusher.Mark()
 }
 
 // nextDue returns when a stream or an unknown allocation needs attention.

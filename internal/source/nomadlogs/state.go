@@ -26,8 +26,14 @@ const stateVersion = 1
 // resumes in file <task>.<stream>.<file> at offset when that file's first
 // head_len bytes still have the CRC-32C head_crc32c; files with a lower
 // number are done.
+//
+// alloc_dir is the alloc dir the source read last, learned from the agent
+// (or configured): a source that starts while the agent cannot be asked
+// reads below it until the agent answers. Absent in checkpoints of the
+// first release.
 type state struct {
-	Streams []streamState `json:"streams"`
+	AllocDir string        `json:"alloc_dir,omitempty"`
+	Streams  []streamState `json:"streams"`
 }
 
 // streamState is the committed position of one stream.
@@ -52,7 +58,7 @@ func (e *streamState) id() streamID {
 func (s *Source) snapshot(now time.Time) state {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := state{Streams: make([]streamState, 0, len(s.streams)+len(s.positions))}
+	st := state{AllocDir: s.lastAllocDir, Streams: make([]streamState, 0, len(s.streams)+len(s.positions))}
 	add := func(id streamID, p *position, seen time.Time) {
 		n, fp, off, ok := p.current()
 		if !ok {
@@ -96,6 +102,11 @@ func (s *Source) load() (bool, error) {
 	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.allocDir == "" && st.AllocDir != "" {
+		// Until the agent tells (it may be down while drover starts).
+		s.allocDir, s.lastAllocDir = st.AllocDir, st.AllocDir
+		s.log.Info("reading task logs below the alloc dir of the last run until the agent tells", "alloc_dir", st.AllocDir)
+	}
 	for _, e := range st.Streams {
 		if e.AllocID == "" || e.Task == "" || !nomad.Stream(e.Stream).Valid() {
 			continue
