@@ -30,9 +30,18 @@ func (s *Source) unpark(ctx context.Context, out component.Emitter, t *tracked, 
 	}
 	t.wake = false
 	rerr := t.slot.Reopen(t.path)
+	if rerr == nil || errors.Is(rerr, tail.ErrReplaced) {
+		t.writtenParked = false
+	}
 	switch {
 	case errors.Is(rerr, tail.ErrVanished):
-		s.log.Debug("file closed by max_open_files is gone; lines written to it after it was closed could not be read", "file", t.path)
+		if changed || t.writtenParked {
+			s.losses.Add(tail.LostWrittenWhileParked, 1)
+			s.log.Warn("file closed by max_open_files was written and then deleted before drover could open it again; the lines written since it was closed are lost (raise max_open_files)",
+				"file", t.path, "offset", t.r.Offset())
+		} else {
+			s.log.Debug("file closed by max_open_files is gone; nothing was seen written to it since it was closed", "file", t.path)
+		}
 		t.deleted = true
 		return false, false, s.closeFile(ctx, out, t, now)
 	case errors.Is(rerr, tail.ErrReplaced):

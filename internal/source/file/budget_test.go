@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/drover-dev/drover/internal/tail"
 )
 
 // gaugePeak samples a gauge every millisecond and keeps its highest
@@ -169,4 +171,43 @@ func TestParkedFileRotatedAwayIsReadToItsEnd(t *testing.T) {
 	if st := h.src.budget.Stats(); st.Vanished != 0 || st.Reopened == 0 {
 		t.Errorf("budget counts %+v", st)
 	}
+}
+
+// A file closed by max_open_files that is written and then deleted before
+// the source opens it again loses what was written: counted with its
+// reason and logged as a warning.
+func TestParkedFileWrittenThenDeletedIsReportedLost(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(filepath.Join(dir, "*.log"))
+	cfg.MaxOpenFiles = 1
+	h := newHarness(t, t.TempDir(), cfg, newRecorder()).start()
+	defer h.stop()
+	lost := func() float64 { return testutil.ToFloat64(h.src.losses.Counter(tail.LostWrittenWhileParked)) }
+	// Each attempt parks a file, writes to it and deletes it at once; the
+	// source may read the line in between (then nothing is lost): try
+	// again, until the loss happens.
+	for attempt := 0; attempt < 20; attempt++ {
+		a, b := filepath.Join(dir, fmt.Sprintf("a%d.log", attempt)), filepath.Join(dir, fmt.Sprintf("b%d.log", attempt))
+		writeFile(t, a, "a first\n")
+		waitLines(t, h.rec, a, []string{"a first"})
+		writeFile(t, b, "b first\n")
+		waitLines(t, h.rec, b, []string{"b first"})
+		waitFor(t, "a parked", func() bool { return h.src.budget.Stats().Parked > int64(attempt) })
+		appendFile(t, a, "a last\n")
+		if err := os.Remove(a); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the line read or the loss reported", func() bool { return h.rec.count(a) == 2 || lost() > 0 })
+		if err := os.Remove(b); err != nil {
+			t.Fatal(err)
+		}
+		if h.rec.count(a) == 2 {
+			continue
+		}
+		if n := h.logs.count("was written and then deleted before drover could open it again"); n != 1 {
+			t.Fatalf("the loss is logged %d times:\n%s", n, h.logs)
+		}
+		return
+	}
+	t.Fatal("the source read every line written to a parked file before its deletion, 20 times")
 }

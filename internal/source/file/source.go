@@ -63,6 +63,7 @@ type Source struct {
 	inflight *tail.Inflight
 	flusher  *checkpoint.Flusher
 	budget   *tail.Budget
+	losses   *tail.Losses
 	buf      []byte
 
 	running   atomic.Bool
@@ -99,6 +100,8 @@ type tracked struct {
 	path   string
 	behind prometheus.Gauge
 	wake   bool // read it even if parked and unchanged (its reads were rewound)
+	// writtenParked: fsnotify reported a write to it while it was parked.
+	writtenParked bool
 
 	poll       tail.Poll // idle files are polled with a backoff (see tail.Poll)
 	goneAt     time.Time // when a scan first missed it; zero while present
@@ -149,6 +152,9 @@ func New(ctx component.Context, cfg *Config) (*Source, error) {
 		return nil, fmt.Errorf("file source: %w", err)
 	}
 	s.budget = budget
+	if s.losses, err = tail.NewLosses(s.m); err != nil {
+		return nil, fmt.Errorf("file source: %w", err)
+	}
 	return s, nil
 }
 
@@ -212,6 +218,7 @@ func (s *Source) loop(ctx context.Context, out component.Emitter) error {
 			for p := range c.Written {
 				if t := s.byPath[p]; t != nil {
 					t.poll.Next = now
+					t.writtenParked = t.writtenParked || t.slot.Parked()
 				}
 			}
 			pendingRescan = pendingRescan || c.Rescan()

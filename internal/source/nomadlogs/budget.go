@@ -124,10 +124,21 @@ func (s *Source) unpark(st *stream, now time.Time) (open, replaced bool) {
 		return false, false
 	}
 	err = cur.slot.Reopen(cur.r.Path())
+	if err == nil || errors.Is(err, tail.ErrReplaced) {
+		cur.writtenParked = false
+	}
 	switch {
 	case errors.Is(err, tail.ErrVanished):
-		s.log.Debug("task log file closed by max_open_files is gone; lines written to it after it was closed could not be read",
-			"file", cur.r.Path())
+		if changed || cur.writtenParked {
+			// Written after it was parked, then deleted (its allocation
+			// garbage-collected) before it could be opened again.
+			s.losses.Add(tail.LostWrittenWhileParked, 1)
+			s.log.Warn("task log file closed by max_open_files was written and then deleted before drover could open it again; the lines written since it was closed are lost (raise max_open_files)",
+				"alloc_id", st.id.alloc, "task", st.id.task, "stream", st.id.stream, "file", cur.n, "offset", cur.r.Offset())
+		} else {
+			s.log.Debug("task log file closed by max_open_files is gone; nothing was seen written to it since it was closed",
+				"file", cur.r.Path())
+		}
 		s.mu.Lock()
 		cur.fp.end = cur.r.LineStart()
 		s.mu.Unlock()

@@ -1,11 +1,13 @@
 package nomadlogs
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"time"
 
 	"github.com/drover-dev/drover/internal/discovery/nomad"
+	"github.com/drover-dev/drover/internal/event"
 )
 
 // alloc is what the source knows of one allocation: its last group from
@@ -174,7 +176,7 @@ func (s *Source) applyGroup(g nomad.Group, now time.Time) {
 		st := a.streams[id]
 		if st == nil {
 			st = s.newStream(a, id, t.LogsDir, t.Meta, now)
-		} else if st.meta != t.Meta || st.pathMeta || !st.ready {
+		} else if !sameMeta(st.meta, t.Meta) || st.pathMeta || !st.ready {
 			s.setMeta(st, t.Meta, false)
 		}
 		st.terminal = g.Terminal
@@ -267,4 +269,11 @@ func (s *Source) usePathMeta(a *alloc) {
 	s.log.Warn("the Nomad API does not describe this allocation (not listed, not readable with the token, or the API is unreachable); shipping its logs with the metadata of their path",
 		"alloc_id", a.id, "waited", s.cfg.UnknownAllocWait, "streams", len(a.streams))
 	s.updateGauges()
+}
+
+// sameMeta reports whether two metadata values are equal: a lookup and the
+// watch build the same metadata separately, and the stream keeps the value
+// its events already share.
+func sameMeta(a, b *event.Meta) bool {
+	return a == b || a != nil && b != nil && a.Source == b.Source && bytes.Equal(a.JSONMembers(), b.JSONMembers())
 }

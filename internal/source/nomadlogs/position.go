@@ -1,6 +1,7 @@
 package nomadlogs
 
 import (
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/internal/discovery/nomad"
@@ -41,6 +42,53 @@ type position struct {
 	// positions of streams gone longer than checkpoint_retention are
 	// forgotten.
 	lastSeen time.Time
+
+	// The newest file of the stream the run loop knows (tipN) and its size
+	// when it last looked (tipSize, -1 while it is not open), so that a
+	// snapshot tells whether the position is at the end of the stream. The
+	// run loop sets them, snapshots read them: tipMu, not Source.mu, which
+	// snapshots hold for long.
+	tipMu    sync.Mutex
+	tipKnown bool
+	tipN     uint64
+	tipSize  int64
+	// loadedAtEnd is the at_end of a position loaded from the checkpoint
+	// and not followed since; nil when the checkpoint did not say.
+	loadedAtEnd *bool
+	// goneReported: its loss was reported (its allocation was collected
+	// while drover was down).
+	goneReported bool
+}
+
+// seeTip records that file n of the stream exists with size bytes (-1:
+// not opened); only a file at least as new as the known tip counts.
+func (p *position) seeTip(n uint64, size int64) {
+	p.tipMu.Lock()
+	defer p.tipMu.Unlock()
+	switch {
+	case !p.tipKnown || n > p.tipN:
+		p.tipKnown, p.tipN, p.tipSize = true, n, size
+	case n == p.tipN && size >= 0:
+		p.tipSize = size
+	}
+}
+
+var yes, no = true, false
+
+// atEnd reports whether a checkpoint at file n, offset off, is the end of
+// the stream as the run loop last saw it: nothing unread, nothing
+// unacknowledged. Nil when unknown (a loaded position that did not say).
+func (p *position) atEnd(n uint64, off int64) *bool {
+	p.tipMu.Lock()
+	known, tn, ts := p.tipKnown, p.tipN, p.tipSize
+	p.tipMu.Unlock()
+	switch {
+	case !known:
+		return p.loadedAtEnd
+	case n == tn && ts >= 0 && off >= ts:
+		return &yes
+	}
+	return &no
 }
 
 // filePos is the position in one file of a stream.

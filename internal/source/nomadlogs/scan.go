@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/drover-dev/drover/internal/discovery/nomad"
+	"github.com/drover-dev/drover/internal/tail"
 )
 
 // scanAll lists the alloc dir and scans every allocation directory in it
@@ -38,6 +39,9 @@ func (s *Source) scanAll(now time.Time) {
 		present[e.Name()] = true
 		s.scanAlloc(e.Name(), now)
 	}
+	if err == nil && !s.scanned {
+		s.reportGoneWhileDown(present)
+	}
 	for id, a := range s.allocs {
 		if present[id] || len(a.streams) > 0 {
 			continue
@@ -60,6 +64,42 @@ func (s *Source) scanAll(now time.Time) {
 	s.syncWatches()
 	s.sm.lag.Set(s.discoveryLag(now))
 	s.updateGauges()
+}
+
+// reportGoneWhileDown reports, at the first scan, the streams of the
+// checkpoint whose allocation directory is gone (garbage collection while
+// drover was not running) and whose position was not at their end: the
+// lines drover had seen and not delivered are lost. A position at its end
+// lost nothing drover had seen; one of the first release's checkpoints
+// does not say.
+func (s *Source) reportGoneWhileDown(present map[string]bool) {
+	type gone struct {
+		id  streamID
+		n   uint64
+		off int64
+	}
+	var lost []gone
+	s.mu.Lock()
+	for id, p := range s.positions {
+		if present[id.alloc] || p.goneReported || p.loadedAtEnd == nil || *p.loadedAtEnd {
+			continue
+		}
+		p.goneReported = true
+		p.loadedAtEnd = &yes // accounted for: not reported again by later runs
+		if n, _, off, ok := p.current(); ok {
+			lost = append(lost, gone{id: id, n: n, off: off})
+		}
+	}
+	s.mu.Unlock()
+	if len(lost) > 0 {
+		s.flusher.Mark()
+	}
+	slices.SortFunc(lost, func(a, b gone) int { return strings.Compare(a.id.String(), b.id.String()) })
+	for _, g := range lost {
+		s.losses.Add(tail.LostGoneWhileDown, 1)
+		s.log.Error("task log files were garbage-collected while drover was not running, before it read them to their end; the lines it had not delivered are lost",
+			"alloc_id", g.id.alloc, "task", g.id.task, "stream", g.id.stream, "file", g.n, "offset", g.off)
+	}
 }
 
 // forgetFailures forgets the errors logged for paths below dir.
@@ -224,6 +264,9 @@ func (s *Source) takeHints(now time.Time, dirty map[string]struct{}) (full bool)
 		}
 		if st := s.streams[streamID{alloc: lf.AllocID, task: lf.Task, stream: lf.Stream}]; st != nil {
 			st.poll.Next = now
+			if len(st.files) > 0 && st.files[0].n == lf.N && st.files[0].slot.Parked() {
+				st.files[0].writtenParked = true
+			}
 		}
 	}
 	if c.Overflow {

@@ -90,6 +90,7 @@ func (s *Source) service(ctx context.Context, st *stream, now time.Time) (got, b
 			s.readFailed(st, serr)
 			break
 		}
+		st.pos.seeTip(cur.n, status.Size)
 		status.Truncated = status.Truncated || replaced
 		replaced = false
 		cur.deleted = status.Deleted
@@ -139,6 +140,7 @@ func (s *Source) service(ctx context.Context, st *stream, now time.Time) (got, b
 		// ahead current.
 		if fs, err := f.r.Stat(); err == nil {
 			f.deleted = fs.Deleted
+			st.pos.seeTip(f.n, fs.Size)
 		}
 	}
 	st.behind.Set(float64(behind(st)))

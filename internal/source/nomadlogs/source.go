@@ -56,6 +56,7 @@ type Source struct {
 	inflight *tail.Inflight
 	flusher  *checkpoint.Flusher
 	budget   *tail.Budget
+	losses   *tail.Losses
 	buf      []byte
 
 	running   atomic.Bool
@@ -143,6 +144,9 @@ func New(ctx component.Context, cfg *Config) (*Source, error) {
 	}
 	s.flusher = checkpoint.NewFlusher(cfg.CheckpointInterval, s.save, s.log, s.m.Errors("checkpoint"))
 	if s.budget, err = newBudget(cfg, s.m, s.log); err != nil {
+		return nil, fmt.Errorf("nomad_logs source: %w", err)
+	}
+	if s.losses, err = tail.NewLosses(s.m); err != nil {
 		return nil, fmt.Errorf("nomad_logs source: %w", err)
 	}
 	return s, nil

@@ -48,6 +48,12 @@ type streamState struct {
 	HeadCRC  uint32    `json:"head_crc32c"`
 	Offset   int64     `json:"offset"`
 	LastSeen time.Time `json:"last_seen"`
+	// AtEnd: the position was the end of the stream as far as drover had
+	// seen it (everything it saw written was acknowledged). A stream whose
+	// allocation is collected while drover is down lost nothing drover
+	// had seen when it is at its end; else its unread lines are reported
+	// lost. Absent in checkpoints of the first release.
+	AtEnd *bool `json:"at_end,omitempty"`
 }
 
 func (e *streamState) id() streamID {
@@ -67,7 +73,7 @@ func (s *Source) snapshot(now time.Time) state {
 		st.Streams = append(st.Streams, streamState{
 			AllocID: id.alloc, Task: id.task, Stream: string(id.stream), File: n,
 			Dev: fp.Dev, Ino: fp.Ino, HeadLen: fp.HeadLen, HeadCRC: fp.HeadCRC,
-			Offset: off, LastSeen: seen.UTC(),
+			Offset: off, LastSeen: seen.UTC(), AtEnd: p.atEnd(n, off),
 		})
 	}
 	for id, x := range s.streams {
@@ -116,7 +122,7 @@ func (s *Source) load() (bool, error) {
 			seen = now
 		}
 		fp := tail.Fingerprint{FileID: tail.FileID{Dev: e.Dev, Ino: e.Ino}, HeadLen: e.HeadLen, HeadCRC: e.HeadCRC}
-		p := &position{lastSeen: seen}
+		p := &position{lastSeen: seen, loadedAtEnd: e.AtEnd}
 		p.add(e.File, tail.NewProgress(fp, e.Offset, nil, nil))
 		s.positions[e.id()] = p
 	}

@@ -76,6 +76,8 @@ type chainFile struct {
 	// afterGap: files before this one were lost, so it does not continue
 	// the line the previous open file ends with (see leave).
 	afterGap bool
+	// writtenParked: fsnotify reported a write to it while it was parked.
+	writtenParked bool
 }
 
 // onlyFileDeleted reports whether the stream's last open file is deleted
@@ -171,6 +173,7 @@ func (s *Source) attach(st *stream, files []nomad.LogFile, now time.Time) {
 	if st.closed || len(files) == 0 {
 		return
 	}
+	defer func() { st.pos.seeTip(files[len(files)-1].N, -1) }()
 	if !st.started {
 		s.start(st, files, now)
 		return
@@ -351,6 +354,7 @@ func (s *Source) openWith(st *stream, n uint64, newest bool, startAt func(*tail.
 	s.mu.Lock()
 	fp := st.pos.add(n, r.Progress())
 	s.mu.Unlock()
+	st.pos.seeTip(n, r.Size())
 	cf := &chainFile{n: n, r: r, fp: fp, afterGap: st.gap}
 	cf.slot = s.budget.Track(r, func() bool { return parkable(st, cf) })
 	st.files = append(st.files, cf)
@@ -368,6 +372,7 @@ func (s *Source) openWith(st *stream, n uint64, newest bool, startAt func(*tail.
 func (s *Source) lost(st *stream, from, to uint64, why string) {
 	st.gap = true
 	s.m.Errors("purged").Add(float64(to - from + 1))
+	s.losses.Add(tail.LostPurged, to-from+1)
 	s.log.Error("task log files were deleted before drover read them; their lines are lost (raise the task's logs.max_files or max_file_size if drover falls this far behind)",
 		"alloc_id", st.id.alloc, "task", st.id.task, "stream", st.id.stream,
 		"first_file", from, "last_file", to, "reason", why)
@@ -399,6 +404,7 @@ func (s *Source) reportUnreadDeleted(st *stream) {
 		return
 	}
 	s.m.Errors("purged").Add(float64(last - first + 1))
+	s.losses.Add(tail.LostDeletedUnread, last-first+1)
 	s.log.Error("task log files were deleted and drover stops before it read them to their end; their unread lines are lost",
 		"alloc_id", st.id.alloc, "task", st.id.task, "stream", st.id.stream,
 		"first_file", first, "last_file", last, "unread_bytes", unread)

@@ -1,0 +1,111 @@
+package nomadlogs
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/drover-dev/drover/internal/discovery/nomad"
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/nomadtest"
+	"github.com/drover-dev/drover/internal/tail"
+)
+
+func (h *harness) lost(reason string) float64 {
+	return testutil.ToFloat64(h.src.losses.Counter(reason))
+}
+
+// The checkpoint says whether each stream's position was at its end, and a
+// stream collected while drover was down with its position not at its end
+// is reported lost at the next start; one at its end is not.
+func TestCollectedWhileDownWithUnreadLinesIsReported(t *testing.T) {
+	h := newHarness(t, nil)
+	h.start()
+	done := h.addAlloc(nomadtest.Alloc{Job: "done"})
+	behind := h.addAlloc(nomadtest.Alloc{Job: "behind"})
+	doneOut := newLogmon(t, nomad.LogsDir(h.allocDir, done), "app", nomad.Stdout, 1<<20, 0)
+	behindOut := newLogmon(t, nomad.LogsDir(h.allocDir, behind), "app", nomad.Stdout, 1<<20, 0)
+	read := append(doneOut.Lines("done", 0, 5, 0), behindOut.Lines("behind", 0, 5, 0)...)
+	waitFor(t, "the first lines", func() bool { return h.rec.hasAll(read) })
+	h.rec.mu.Lock()
+	h.rec.hold = true
+	h.rec.mu.Unlock()
+	unacked := behindOut.Lines("unacked", 0, 5, 0)
+	waitFor(t, "the lines not acknowledged", func() bool { return h.rec.hasAll(unacked) })
+	h.rec.releaseHeld(event.Failed)
+	h.stop()
+	atEnd := map[string]bool{}
+	for _, e := range h.checkpointed().Streams {
+		if e.Stream == "stdout" {
+			if e.AtEnd == nil {
+				t.Fatalf("position of %s without at_end", e.AllocID)
+			}
+			atEnd[e.AllocID] = *e.AtEnd
+		}
+	}
+	if !atEnd[done] || atEnd[behind] {
+		t.Fatalf("at_end %v: want true for %s, false for %s", atEnd, done, behind)
+	}
+
+	// Both allocations are collected while drover is down.
+	h.gc(done)
+	h.gc(behind)
+	h.start()
+	waitFor(t, "the loss to be reported", func() bool { return h.lost(tail.LostGoneWhileDown) == 1 })
+	if n := h.logs.count("garbage-collected while drover was not running"); n != 1 {
+		t.Fatalf("%d reports:\n%s", n, h.logs)
+	}
+	if h.logs.count("alloc_id="+behind) == 0 || h.logs.count("alloc_id="+done) != 0 {
+		t.Errorf("the report names the wrong stream:\n%s", h.logs)
+	}
+	// Reported once, not at every scan.
+	h.stop()
+	h.start()
+	h.scanNow(h.addAlloc(nomadtest.Alloc{Job: "marker"}))
+	if n := h.lost(tail.LostGoneWhileDown); n != 0 {
+		t.Errorf("reported again by the next process: %v", n)
+	}
+}
+
+// A file closed for max_open_files that is written and then deleted (its
+// allocation collected) before the source opens it again loses what was
+// written: counted with its reason and logged as a warning.
+func TestParkedFileWrittenThenDeletedIsReportedLost(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.MaxOpenFiles = 1 })
+	h.start()
+	// Each attempt parks a stream, writes to it and deletes its
+	// allocation at once; the source may read the line in between (then
+	// nothing is lost): try again, until the loss happens.
+	for attempt := 0; attempt < 20; attempt++ {
+		a := h.addAlloc(nomadtest.Alloc{Job: "a"})
+		b := h.addAlloc(nomadtest.Alloc{Job: "b"})
+		dirA, dirB := nomad.LogsDir(h.allocDir, a), nomad.LogsDir(h.allocDir, b)
+		first := []string{"a first " + a, "b first " + b}
+		writeStream(t, dirA, "app", "stdout", 0, first[0]+"\n")
+		waitFor(t, "a's first line", func() bool { return h.rec.count(first[0]) == 1 })
+		writeStream(t, dirB, "app", "stdout", 0, first[1]+"\n")
+		waitFor(t, "b's first line", func() bool { return h.rec.count(first[1]) == 1 })
+		// a's file was parked to open b's.
+		pathA := filepath.Join(dirA, nomad.LogFileName("app", nomad.Stdout, 0))
+		waitFor(t, "a's file parked", func() bool { return !heldOpen(t, pathA) })
+		last := "a last " + a
+		writeStream(t, dirA, "app", "stdout", 0, last+"\n")
+		if err := os.RemoveAll(filepath.Join(h.allocDir, a)); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the line read or the loss reported", func() bool {
+			return h.rec.count(last) == 1 || h.lost(tail.LostWrittenWhileParked) > 0
+		})
+		if h.rec.count(last) == 1 {
+			h.gc(b)
+			continue
+		}
+		if n := h.logs.count("was written and then deleted before drover could open it again"); n != 1 {
+			t.Fatalf("the loss is logged %d times:\n%s", n, h.logs)
+		}
+		return
+	}
+	t.Fatal("the source read every line written to a parked file before its deletion, 20 times")
+}
