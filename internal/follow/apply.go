@@ -103,7 +103,7 @@ func (f *Follower) applyGroup(g *discovery.Group, now time.Time, dirty map[strin
 		} else {
 			f.updateTarget(c, t, now)
 		}
-		c.terminal = g.Terminal
+		c.terminal, c.gone = g.Terminal, false
 		if g.Terminal {
 			f.endChain(c, now)
 		} else if !c.onlyFileDeleted() {

@@ -209,11 +209,14 @@ func (r *Reader) Stat() (Status, error) {
 		return Status{}, fmt.Errorf("checking %s: %w", r.path, err)
 	}
 	st := Status{Size: fi.Size(), Grew: fi.Size() > r.size}
+	// A write that leaves the size as it was (a copytruncate followed by
+	// as many bytes as the file had) still moves the modification time:
+	// the head is checked then too.
+	changed := st.Size != r.size || !fi.ModTime().Equal(r.mod)
 	r.mod = fi.ModTime()
 	if n, ok := nlinkOf(fi); ok && n == 0 {
 		st.Deleted = true
 	}
-	changed := st.Size != r.size
 	r.size = st.Size
 	if st.Size < r.readOff {
 		st.Truncated = true
