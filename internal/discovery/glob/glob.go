@@ -68,9 +68,9 @@ type Discoverer struct {
 	match *matcher
 
 	// Run state.
-	known   map[string]*file   // by key
-	failing map[string]string  // path -> error last logged for it
-	skipped map[string]bool    // non-regular paths already seen
+	known   map[string]*file  // by key
+	failing map[string]string // path -> error last logged for it
+	skipped map[string]bool   // non-regular paths already seen
 	watcher *fswatch.Watcher
 }
 
