@@ -170,7 +170,7 @@ type Follower struct {
 	o        Options
 	log      *slog.Logger
 	m        *metrics.Component
-	inflight *tail.Inflight
+	inflight *checkpoint.Inflight
 	flusher  *checkpoint.Flusher
 	budget   *tail.Budget
 	losses   *tail.Losses
@@ -220,7 +220,7 @@ func New(o Options) (*Follower, error) {
 	o.setDefaults()
 	f := &Follower{
 		o: o, log: o.Logger, m: o.Metrics,
-		inflight:  tail.NewInflight(o.Metrics.Unacknowledged),
+		inflight:  checkpoint.NewInflight(o.Metrics.Unacknowledged),
 		buf:       make([]byte, readBufferSize),
 		groups:    map[string]*group{},
 		groupOf:   map[string]*group{},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/metrics"
 )
@@ -40,7 +41,7 @@ type Options struct {
 	// Meta is the metadata of every event; replace it with SetMeta.
 	Meta *event.Meta
 	// Inflight, if set, counts this reader's unacknowledged batches.
-	Inflight *Inflight
+	Inflight *checkpoint.Inflight
 	// OnCommit, if set, is called when the committed offset or the
 	// fingerprint changes (on any goroutine, with no lock held).
 	OnCommit func()
