@@ -81,7 +81,7 @@ type Options struct {
 	// new data are seen at once instead of at the next scan or poll.
 	UseFsnotify bool
 	// NewWatcher starts fsnotify (nil: fswatch.New).
-	NewWatcher func(*slog.Logger) (*fswatch.Watcher, error)
+	NewWatcher fswatch.Starter
 	// EndIdle is how long the last file of a target that will not be
 	// written any more (terminal or gone group, deleted file) must stay
 	// unchanged at its end before the target is released.
@@ -128,9 +128,6 @@ type States struct {
 func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.NewWatcher == nil {
-		o.NewWatcher = fswatch.New
 	}
 	if o.MaxLineBytes <= 0 {
 		o.MaxLineBytes = tail.DefaultMaxLineBytes
@@ -276,7 +273,7 @@ func (f *Follower) Run(ctx context.Context, d discovery.Discoverer, out componen
 	f.rewindFailed()
 
 	if f.o.UseFsnotify {
-		w, err := f.o.NewWatcher(f.log)
+		w, err := f.o.NewWatcher.Start(f.log)
 		if err != nil {
 			f.m.Errors("watch").Inc()
 			f.log.Warn("cannot use fsnotify; new files and data are found by scans and polls only", "error", err)
@@ -306,45 +303,20 @@ func (f *Follower) Run(ctx context.Context, d discovery.Discoverer, out componen
 // discover runs the discoverer until ctx ends and forwards its groups to
 // the run loop; a Run that fails is run again after a pause.
 func (f *Follower) discover(ctx context.Context, d discovery.Discoverer) {
-	lastErr := ""
-	for {
-		up := make(chan []discovery.Group)
-		done := make(chan error, 1)
-		go func() { done <- d.Run(ctx, up) }()
-		var err error
-	watch:
-		for {
-			select {
-			case gs := <-up:
-				select {
-				case f.updates <- gs:
-				case <-ctx.Done():
-					<-done
-					return
-				}
-			case err = <-done:
-				break watch
-			}
+	discovery.Supervise(ctx, d.Run, func(gs []discovery.Group, _ bool) bool {
+		select {
+		case f.updates <- gs:
+			return true
+		case <-ctx.Done():
+			return false
 		}
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			err = errors.New("the discoverer stopped")
-		}
+	}, func(err error, again bool) time.Duration {
 		f.m.Errors("discovery").Inc()
-		if msg := err.Error(); msg != lastErr {
-			lastErr = msg
+		if !again {
 			f.log.Error("discovery failed; starting it again", "error", err, "retry_in", rediscoverDelay)
 		}
-		t := time.NewTimer(rediscoverDelay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+		return rediscoverDelay
+	})
 }
 
 // loop is the run loop: it applies the discoverer's groups, finds the

@@ -229,3 +229,15 @@ func (w *Watcher) Close() {
 	_ = w.w.Close()
 	<-w.done
 }
+
+// Starter starts a Watcher: New, or what a test gives instead (fsnotify
+// unavailable). The zero Starter is New.
+type Starter func(log *slog.Logger) (*Watcher, error)
+
+// Start starts a watcher with s, or with New when s is nil.
+func (s Starter) Start(log *slog.Logger) (*Watcher, error) {
+	if s == nil {
+		return New(log)
+	}
+	return s(log)
+}

@@ -52,7 +52,7 @@ type Options struct {
 	// patterns can match.
 	UseFsnotify bool
 	// NewWatcher starts fsnotify (nil: fswatch.New).
-	NewWatcher func(*slog.Logger) (*fswatch.Watcher, error)
+	NewWatcher fswatch.Starter
 	// Meta builds the metadata of the events of the file at a path; it is
 	// called again only when the file's path changes.
 	Meta func(path string) *event.Meta
@@ -85,9 +85,6 @@ func New(o Options) *Discoverer {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.NewWatcher == nil {
-		o.NewWatcher = fswatch.New
-	}
 	if o.ScanInterval <= 0 {
 		o.ScanInterval = time.Second
 	}
@@ -107,7 +104,7 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []discovery.Group) error
 	d.skipped = map[string]bool{}
 	var wake <-chan struct{}
 	if d.o.UseFsnotify {
-		w, err := d.o.NewWatcher(d.o.Logger)
+		w, err := d.o.NewWatcher.Start(d.o.Logger)
 		if err != nil {
 			if d.o.Metrics != nil {
 				d.o.Metrics.Errors("watch").Inc()

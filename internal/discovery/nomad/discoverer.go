@@ -45,7 +45,7 @@ type DiscovererOptions struct {
 	// file of an allocation the API has not described, appears.
 	UseFsnotify bool
 	// NewWatcher starts fsnotify (nil: fswatch.New).
-	NewWatcher func(*slog.Logger) (*fswatch.Watcher, error)
+	NewWatcher fswatch.Starter
 	// UnknownAllocWait is how long the log files of an allocation the API
 	// does not describe wait for its metadata before they are shipped with
 	// the metadata their path gives.
@@ -145,9 +145,6 @@ func NewDiscoverer(o DiscovererOptions) (*Discoverer, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.NewWatcher == nil {
-		o.NewWatcher = fswatch.New
-	}
 	if o.ScanInterval <= 0 {
 		o.ScanInterval = time.Second
 	}
@@ -205,7 +202,7 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []discovery.Group) error
 	bg.Go(func() { d.watch(ctx) })
 	var wake <-chan struct{}
 	if d.o.UseFsnotify {
-		w, err := d.o.NewWatcher(d.log)
+		w, err := d.o.NewWatcher.Start(d.log)
 		if err != nil {
 			d.count("watch")
 			d.log.Warn("cannot use fsnotify; new allocations are found by scans only", "error", err)
@@ -263,45 +260,21 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []discovery.Group) error
 // that fails for good is logged and started again after
 // retry_max_backoff.
 func (d *Discoverer) watch(ctx context.Context) {
-	lastErr := ""
-	for {
-		up := make(chan []Group)
-		done := make(chan error, 1)
-		go func() { done <- d.w.Run(ctx, up) }()
-		full := true
-		var err error
-	loop:
-		for {
-			select {
-			case gs := <-up:
-				select {
-				case d.updates <- apiUpdate{groups: gs, full: full}:
-					full = false
-				case <-ctx.Done():
-					<-done
-					return
-				}
-			case err = <-done:
-				break loop
-			}
+	discovery.Supervise(ctx, d.w.Run, func(gs []Group, full bool) bool {
+		select {
+		case d.updates <- apiUpdate{groups: gs, full: full}:
+			return true
+		case <-ctx.Done():
+			return false
 		}
-		if ctx.Err() != nil {
-			return
-		}
+	}, func(err error, again bool) time.Duration {
 		d.count("discovery")
-		if msg := err.Error(); msg != lastErr {
-			lastErr = msg
+		if !again {
 			d.log.Error("cannot watch the node's allocations; log files are shipped with the metadata their path gives until this is fixed",
 				"error", err, "retry_in", d.o.Config.RetryMaxBackoff)
 		}
-		t := time.NewTimer(d.o.Config.RetryMaxBackoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-	}
+		return d.o.Config.RetryMaxBackoff
+	})
 }
 
 func (d *Discoverer) count(stage string) {

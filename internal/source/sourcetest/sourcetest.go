@@ -240,11 +240,11 @@ func (r *recorder) n(rec string) int {
 	return r.count[rec]
 }
 
-func (r *recorder) hasAll(recs []string) bool {
+func (r *recorder) hasAll(recs []string, n int) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, x := range recs {
-		if r.count[x] == 0 {
+		if r.count[x] < n {
 			return false
 		}
 	}
@@ -254,12 +254,24 @@ func (r *recorder) hasAll(recs []string) bool {
 // wait waits until every record arrived.
 func (r *recorder) wait(what string, recs []string) {
 	r.t.Helper()
+	r.waitN(what, recs, 1)
+}
+
+// waitAgain waits until every record arrived a second time.
+func (r *recorder) waitAgain(what string, recs []string) {
+	r.t.Helper()
+	r.waitN(what+" again", recs, 2)
+}
+
+// waitN waits until every record arrived n times.
+func (r *recorder) waitN(what string, recs []string, n int) {
+	r.t.Helper()
 	end := time.Now().Add(deadline)
-	for !r.hasAll(recs) {
+	for !r.hasAll(recs, n) {
 		if time.Now().After(end) {
 			var missing []string
 			for _, x := range recs {
-				if r.n(x) == 0 {
+				if r.n(x) < n {
 					missing = append(missing, x)
 				}
 			}
@@ -447,20 +459,7 @@ func crashBeforeAck(t *testing.T, h Harness) {
 	rec.held, rec.hold = nil, false
 	rec.mu.Unlock()
 	r = start(t, w, rec)
-	end := time.Now().Add(deadline)
-	for {
-		all := true
-		for _, x := range unacked {
-			all = all && rec.n(x) >= 2
-		}
-		if all {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatalf("the records not acknowledged before the crash did not all arrive again")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	rec.waitAgain("the records not acknowledged before the crash", unacked)
 	r.stop()
 	rec.exactlyOnce(acked)
 }
@@ -478,20 +477,7 @@ func failedAckIsReadAgain(t *testing.T, h Harness) {
 	r = start(t, w, rec)
 	after, _ := appendAll(t, w, "after", 5)
 	rec.wait("the records written after", after)
-	end := time.Now().Add(deadline)
-	for {
-		all := true
-		for _, x := range failed {
-			all = all && rec.n(x) >= 2
-		}
-		if all {
-			break
-		}
-		if time.Now().After(end) {
-			t.Fatal("the records whose Ack failed did not all arrive again")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	rec.waitAgain("the records whose Ack failed", failed)
 	r.stop()
 	rec.exactlyOnce(after)
 }
