@@ -272,15 +272,7 @@ func (f *Follower) Run(ctx context.Context, d discovery.Discoverer, out componen
 	}
 	f.rewindFailed()
 
-	if f.o.UseFsnotify {
-		w, err := f.o.NewWatcher.Start(f.log)
-		if err != nil {
-			f.m.Errors("watch").Inc()
-			f.log.Warn("cannot use fsnotify; new files and data are found by scans and polls only", "error", err)
-		} else {
-			f.watcher = w
-		}
-	}
+	f.watcher = f.o.NewWatcher.StartOrWarn(f.o.UseFsnotify, f.log, f.m.Errors("watch"), "new files and data are found by scans and polls only")
 	stopFlusher := f.flusher.Start()
 	rctx, cancel := context.WithCancel(ctx)
 	f.updates = make(chan []discovery.Group)

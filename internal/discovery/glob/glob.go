@@ -30,6 +30,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/drover-dev/drover/internal/discovery"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/fswatch"
@@ -103,21 +105,16 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []discovery.Group) error
 	d.failing = map[string]string{}
 	d.skipped = map[string]bool{}
 	var wake <-chan struct{}
-	if d.o.UseFsnotify {
-		w, err := d.o.NewWatcher.Start(d.o.Logger)
-		if err != nil {
-			if d.o.Metrics != nil {
-				d.o.Metrics.Errors("watch").Inc()
-			}
-			d.o.Logger.Warn("cannot use fsnotify; new files are found by scans only", "error", err)
-		} else {
-			d.watcher = w
-			wake = w.Wake()
-			defer func() {
-				w.Close()
-				d.watcher = nil
-			}()
-		}
+	var errs prometheus.Counter
+	if d.o.Metrics != nil {
+		errs = d.o.Metrics.Errors("watch")
+	}
+	if w := d.o.NewWatcher.StartOrWarn(d.o.UseFsnotify, d.o.Logger, errs, "new files are found by scans only"); w != nil {
+		d.watcher, wake = w, w.Wake()
+		defer func() {
+			w.Close()
+			d.watcher = nil
+		}()
 	}
 	full := true
 	timer := time.NewTimer(0)

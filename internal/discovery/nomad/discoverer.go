@@ -201,19 +201,16 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []discovery.Group) error
 	}()
 	bg.Go(func() { d.watch(ctx) })
 	var wake <-chan struct{}
-	if d.o.UseFsnotify {
-		w, err := d.o.NewWatcher.Start(d.log)
-		if err != nil {
-			d.count("watch")
-			d.log.Warn("cannot use fsnotify; new allocations are found by scans only", "error", err)
-		} else {
-			d.watcher = w
-			wake = w.Wake()
-			defer func() {
-				w.Close()
-				d.watcher = nil
-			}()
-		}
+	var errs prometheus.Counter
+	if d.o.Metrics != nil {
+		errs = d.o.Metrics.Errors("watch")
+	}
+	if w := d.o.NewWatcher.StartOrWarn(d.o.UseFsnotify, d.log, errs, "new allocations are found by scans only"); w != nil {
+		d.watcher, wake = w, w.Wake()
+		defer func() {
+			w.Close()
+			d.watcher = nil
+		}()
 	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
