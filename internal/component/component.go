@@ -104,4 +104,9 @@ type Context struct {
 	// internal/health. It may be nil (tools, tests): a nil Reporter ignores
 	// reports.
 	Health *health.Reporter
+	// Outputs holds an Emitter for each named output of the component
+	// (Registration.Outputs), by name. Emit on an output that nothing
+	// consumes returns nil at once: the events go nowhere, and the
+	// component counts them as discarded with a reason of its own.
+	Outputs map[string]Emitter
 }

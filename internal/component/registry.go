@@ -13,6 +13,14 @@ type Registration struct {
 	// NewConfig returns a pointer to a config struct holding the defaults.
 	// The struct's fields carry `hcl:"name"` tags (see internal/config).
 	NewConfig func() Config
+	// Outputs, when set, names the outputs a component of this type offers
+	// besides its default one, for a decoded and validated configuration:
+	// a route's outputs, a sink's dead letters. Other components consume
+	// them as "<id>.<name>" in their inputs; the component emits to them
+	// through Context.Outputs. Names are lowercase letters, digits and
+	// underscores. Sinks have no default output: their named outputs are
+	// their only ones.
+	Outputs func(cfg Config) []string
 	// Exactly one of the builders is set, matching Kind.
 	BuildSource    func(ctx Context, cfg Config) (Source, error)
 	BuildTransform func(ctx Context, cfg Config) (Transform, error)

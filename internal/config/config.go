@@ -131,9 +131,13 @@ type Component struct {
 	Kind component.Kind
 	Type string
 	ID   string
-	// Inputs are the ids this component reads from, with wildcards expanded;
-	// empty for sources.
+	// Inputs are the outputs this component reads from, with wildcards
+	// expanded: a source's or transform's id for its default output,
+	// "<id>.<name>" for a named output; empty for sources.
 	Inputs []string
+	// Outputs are the component's named outputs (Registration.Outputs),
+	// consumed as "<id>.<name>".
+	Outputs []string
 	// Buffer is the queue in front of a sink; zero for other kinds.
 	Buffer Buffer
 	// Config is the type's decoded and validated configuration.
@@ -170,8 +174,9 @@ func (c *Config) ofKind(k component.Kind) []*Component {
 	return out
 }
 
-// Consumers returns, for every source and transform id, the ids of the
-// components that read from it, in configuration order.
+// Consumers returns, for every output (a source's or transform's id, or
+// "<id>.<name>" of a named output), the ids of the components that read
+// from it, in configuration order.
 func (c *Config) Consumers() map[string][]string {
 	out := map[string][]string{}
 	for _, comp := range c.Components {
@@ -180,6 +185,33 @@ func (c *Config) Consumers() map[string][]string {
 		}
 	}
 	return out
+}
+
+// Producers lists every output of the configuration: the ids of sources and
+// transforms (their default outputs) and "<id>.<name>" for every named
+// output of any component, in configuration order.
+func (c *Config) Producers() []string { return producers(c.Components) }
+
+func producers(comps []*Component) []string {
+	var out []string
+	for _, comp := range comps {
+		if comp.Kind != component.KindSink {
+			out = append(out, comp.ID)
+		}
+		for _, o := range comp.Outputs {
+			out = append(out, comp.ID+"."+o)
+		}
+	}
+	return out
+}
+
+// OutputOwner returns the id of the component that owns the output name
+// (the part before the first dot).
+func OutputOwner(name string) string {
+	if i := strings.IndexByte(name, '.'); i >= 0 {
+		return name[:i]
+	}
+	return name
 }
 
 // Component returns the component with the given id, or nil.
@@ -194,12 +226,13 @@ func (c *Config) Component(id string) *Component {
 
 func fingerprint(comp *Component) string {
 	b, err := json.Marshal(struct {
-		Kind   component.Kind
-		Type   string
-		Inputs []string
-		Buffer Buffer
-		Config any
-	}{comp.Kind, comp.Type, comp.Inputs, comp.Buffer, comp.Config})
+		Kind    component.Kind
+		Type    string
+		Inputs  []string
+		Outputs []string
+		Buffer  Buffer
+		Config  any
+	}{comp.Kind, comp.Type, comp.Inputs, comp.Outputs, comp.Buffer, comp.Config})
 	if err != nil {
 		// Config structs hold plain data; a failure is a programming error,
 		// and a unique fingerprint keeps reload on the safe side (rebuild).
@@ -226,12 +259,18 @@ func resolveInputs(comp *Component, producers []string, inputRange hcl.Range) hc
 				})
 				continue
 			}
+			// A pattern without a dot matches default outputs only: "*"
+			// must not pull a sink's dead letters or a route's outputs in.
+			dotted := strings.Contains(in, ".")
 			for _, p := range producers {
-				if ok, _ := path.Match(in, p); ok && p != comp.ID {
+				if strings.Contains(p, ".") != dotted {
+					continue
+				}
+				if ok, _ := path.Match(in, p); ok && OutputOwner(p) != comp.ID {
 					matched = append(matched, p)
 				}
 			}
-		} else if in == comp.ID {
+		} else if OutputOwner(in) == comp.ID {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Component reads from itself",
@@ -248,6 +287,9 @@ func resolveInputs(comp *Component, producers []string, inputRange hcl.Range) hc
 		}
 		if len(matched) == 0 {
 			detail := fmt.Sprintf("%s %q reads from %q, but no source or transform has that name.", capitalize(string(comp.Kind)), comp.ID, in)
+			if strings.Contains(in, ".") {
+				detail = fmt.Sprintf("%s %q reads from %q, but no component has that output.", capitalize(string(comp.Kind)), comp.ID, in)
+			}
 			if len(producers) > 0 {
 				sorted := append([]string(nil), producers...)
 				sort.Strings(sorted)

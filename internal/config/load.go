@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -279,6 +280,14 @@ func decodeComponents(blocks []componentBlock, ctx *hcl.EvalContext) ([]*Compone
 			continue
 		}
 		comp.Config = cfg
+		if reg.Outputs != nil {
+			outs, ds := checkOutputs(reg.Outputs(cfg), b)
+			diags = append(diags, ds...)
+			if ds.HasErrors() {
+				continue
+			}
+			comp.Outputs = outs
+		}
 		if r, ok := ranges["inputs"]; ok {
 			inputRanges[comp] = r
 		} else {
@@ -348,15 +357,49 @@ func validID(id string) bool {
 	return true
 }
 
+// checkOutputs checks the named outputs a component declares: lowercase
+// letters, digits and underscores, each once.
+func checkOutputs(outs []string, b componentBlock) ([]string, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	seen := map[string]bool{}
+	for _, o := range outs {
+		switch {
+		case !validOutputName(o):
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("Invalid output name in %s %q", b.kind, b.id),
+				Detail:   fmt.Sprintf("The output name %q must be made of lowercase letters, digits and underscores.", o),
+				Subject:  b.def.Ptr(),
+			})
+		case seen[o]:
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("Duplicate output name in %s %q", b.kind, b.id),
+				Detail:   fmt.Sprintf("The output %q is declared twice.", o),
+				Subject:  b.def.Ptr(),
+			})
+		}
+		seen[o] = true
+	}
+	return slices.Clone(outs), diags
+}
+
+func validOutputName(o string) bool {
+	if o == "" {
+		return false
+	}
+	for _, r := range o {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // checkTopology resolves inputs and rejects cycles and unused producers.
 func checkTopology(comps []*Component, inputRanges map[*Component]hcl.Range) hcl.Diagnostics {
 	var diags hcl.Diagnostics
-	var producers []string
-	for _, c := range comps {
-		if c.Kind != component.KindSink {
-			producers = append(producers, c.ID)
-		}
-	}
+	producers := producers(comps)
 	for _, c := range comps {
 		if c.Kind == component.KindSource {
 			continue
@@ -366,7 +409,8 @@ func checkTopology(comps []*Component, inputRanges map[*Component]hcl.Range) hcl
 	if diags.HasErrors() {
 		return diags
 	}
-	// Cycles among transforms.
+	// Cycles: among transforms, and through named outputs (a sink's dead
+	// letters read by a sink whose dead letters it reads).
 	byID := map[string]*Component{}
 	for _, c := range comps {
 		byID[c.ID] = c
@@ -379,7 +423,7 @@ func checkTopology(comps []*Component, inputRanges map[*Component]hcl.Range) hcl
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Cycle in the topology",
-				Detail:   fmt.Sprintf("The transforms form a cycle: %s.", strings.Join(append(trail, c.ID), " -> ")),
+				Detail:   fmt.Sprintf("The components form a cycle: %s.", strings.Join(append(trail, c.ID), " -> ")),
 				Subject:  c.DefRange.Ptr(),
 			})
 			return false
@@ -388,7 +432,7 @@ func checkTopology(comps []*Component, inputRanges map[*Component]hcl.Range) hcl
 		}
 		state[c.ID] = 1
 		for _, in := range c.Inputs {
-			if !visit(byID[in], append(trail, c.ID)) {
+			if !visit(byID[OutputOwner(in)], append(trail, c.ID)) {
 				return false
 			}
 		}
@@ -396,7 +440,7 @@ func checkTopology(comps []*Component, inputRanges map[*Component]hcl.Range) hcl
 		return true
 	}
 	for _, c := range comps {
-		if c.Kind == component.KindTransform && !visit(c, nil) {
+		if c.Kind != component.KindSource && !visit(c, nil) {
 			break
 		}
 	}

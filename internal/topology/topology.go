@@ -110,6 +110,19 @@ func (t *Topology) context(c *config.Component) component.Context {
 	}
 }
 
+// router returns the router of the output name (a component id or
+// "<id>.<output>"), making it when there is none. A router outlives
+// reloads that keep its output, so that components holding it keep
+// emitting to the current consumers.
+func (t *Topology) router(name string) *router {
+	r := t.routers[name]
+	if r == nil {
+		r = newRouter()
+		t.routers[name] = r
+	}
+	return r
+}
+
 // Health returns the registry of the components' health.
 func (t *Topology) Health() *health.Registry { return t.opts.Health }
 
@@ -149,10 +162,8 @@ func (t *Topology) Reload(cfg *config.Config) (Changes, error) {
 	for id, tr := range built.transforms {
 		t.transforms[id] = tr
 	}
-	for _, c := range cfg.Components {
-		if c.Kind != component.KindSink && t.routers[c.ID] == nil {
-			t.routers[c.ID] = newRouter()
-		}
+	for _, name := range cfg.Producers() {
+		t.router(name)
 	}
 	for _, c := range cfg.Components {
 		if c.Kind == component.KindTransform {
@@ -211,9 +222,13 @@ func (t *Topology) Reload(cfg *config.Config) (Changes, error) {
 			delete(t.transforms, id)
 		}
 	}
-	for id := range t.routers {
-		if c := cfg.Component(id); c == nil || c.Kind == component.KindSink {
-			delete(t.routers, id)
+	produced := map[string]bool{}
+	for _, name := range cfg.Producers() {
+		produced[name] = true
+	}
+	for name := range t.routers {
+		if !produced[name] {
+			delete(t.routers, name)
 		}
 	}
 	// 6. Start the new sources.
@@ -268,6 +283,12 @@ func (t *Topology) build(old, cfg *config.Config) (Changes, *builtSet, error) {
 		cctx := t.context(c)
 		cctx.Health = t.opts.Health.New(string(c.Kind), c.Type, c.ID)
 		b.health = append(b.health, cctx.Health)
+		if len(c.Outputs) > 0 {
+			cctx.Outputs = make(map[string]component.Emitter, len(c.Outputs))
+			for _, o := range c.Outputs {
+				cctx.Outputs[o] = t.router(c.ID + "." + o)
+			}
+		}
 		switch c.Kind {
 		case component.KindSource:
 			src, err := c.Registration.BuildSource(cctx, c.Config)
@@ -337,11 +358,16 @@ func (t *Topology) Stop() {
 		go func() { defer wg.Done(); s.stop() }()
 	}
 	wg.Wait()
-	for _, s := range t.sinks {
-		wg.Add(1)
-		go func() { defer wg.Done(); s.stop(timeout) }()
+	// Sinks that feed other sinks through named outputs (dead letters)
+	// stop first, so that what they emit while draining still finds its
+	// consumers running.
+	for _, wave := range sinkStopWaves(t.cfg, t.sinks) {
+		for _, s := range wave {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.stop(timeout) }()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	t.retiring.Wait()
 	// Disk buffers sync and acknowledge what they admitted before the
 	// sources wait for their acknowledgements.
@@ -353,4 +379,37 @@ func (t *Topology) Stop() {
 	wg.Wait()
 	t.sources = map[string]*sourceRunner{}
 	t.sinks = map[string]*sinkRunner{}
+}
+
+// sinkStopWaves orders the running sinks for stopping: a sink comes in a
+// later wave than every sink that feeds it through a named output. The
+// configuration has no cycles, so every sink gets a wave.
+func sinkStopWaves(cfg *config.Config, sinks map[string]*sinkRunner) [][]*sinkRunner {
+	depth := map[string]int{}
+	var depthOf func(id string, seen int) int
+	depthOf = func(id string, seen int) int {
+		if d, ok := depth[id]; ok {
+			return d
+		}
+		d := 0
+		if c := cfg.Component(id); c != nil && seen < len(cfg.Components) {
+			for _, in := range c.Inputs {
+				owner := config.OutputOwner(in)
+				if p := cfg.Component(owner); p != nil && p.Kind == component.KindSink {
+					d = max(d, depthOf(owner, seen+1)+1)
+				}
+			}
+		}
+		depth[id] = d
+		return d
+	}
+	var waves [][]*sinkRunner
+	for id, s := range sinks {
+		d := depthOf(id, 0)
+		for len(waves) <= d {
+			waves = append(waves, nil)
+		}
+		waves[d] = append(waves[d], s)
+	}
+	return waves
 }
