@@ -395,10 +395,10 @@ func (d *Discoverer) scan(now time.Time) {
 			continue
 		}
 		switch {
-		case a.group == nil && len(a.onDisk) > 0:
+		case a.group == nil && len(a.onDisk) > 0 && !a.pathOnly:
 			// Collected before the API described it: its files are held
 			// by the follower, shipped once the metadata comes or the wait
-			// runs out.
+			// runs out (then it is gone, below).
 		case a.group == nil, a.group.Gone, a.group.Terminal, len(a.group.Targets) == 0:
 			// Gone from disk with nothing left to read: the follower
 			// forgets it too. Kept: selected allocations still running,
