@@ -85,12 +85,14 @@ func (f *Follower) reportGoneWhileDown() {
 	slices.SortFunc(lost, func(a, b gone) int { return strings.Compare(a.key, b.key) })
 	for _, g := range lost {
 		f.losses.Add(tail.LostGoneWhileDown, 1)
-		attrs := []any{"key", g.key, "file", g.n, "offset", g.off}
-		if g.path != "" {
-			attrs = append(attrs, "path", g.path)
-		}
-		if f.o.KeyAttrs != nil {
+		var attrs []any
+		switch {
+		case g.path != "": // a Logrotate file: its path names it
+			attrs = []any{"file", g.path, "offset", g.off}
+		case f.o.KeyAttrs != nil:
 			attrs = append(f.o.KeyAttrs(g.key), "file", g.n, "offset", g.off)
+		default:
+			attrs = []any{"key", g.key, "file", g.n, "offset", g.off}
 		}
 		f.log.Error(f.o.Words.GoneWhileDown, attrs...)
 	}
