@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/tail"
 )
 
@@ -210,4 +211,37 @@ func TestParkedFileWrittenThenDeletedIsReportedLost(t *testing.T) {
 		return
 	}
 	t.Fatal("the source read every line written to a parked file before its deletion, 20 times")
+}
+
+// A file with lines drover had not delivered, deleted while drover was not
+// running, is reported at the next start; one read to its end is not.
+func TestDeletedWhileDownWithUnreadLinesIsReported(t *testing.T) {
+	dir, data := t.TempDir(), t.TempDir()
+	done, behind := filepath.Join(dir, "done.log"), filepath.Join(dir, "behind.log")
+	writeFile(t, done, "d1\n")
+	writeFile(t, behind, "b1\n")
+	cfg := testConfig(filepath.Join(dir, "*.log"))
+	rec := newRecorder()
+	h := newHarness(t, data, cfg, rec).start()
+	waitLines(t, rec, done, []string{"d1"})
+	waitLines(t, rec, behind, []string{"b1"})
+	rec.mu.Lock()
+	rec.hold = true
+	rec.mu.Unlock()
+	appendFile(t, behind, "b2\n")
+	waitLines(t, rec, behind, []string{"b1", "b2"})
+	rec.releaseHeld(event.Failed, false)
+	h.stop()
+	for _, p := range []string{done, behind} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h2 := newHarness(t, data, cfg, newRecorder()).start()
+	defer h2.stop()
+	lost := func() float64 { return testutil.ToFloat64(h2.src.losses.Counter(tail.LostGoneWhileDown)) }
+	waitFor(t, "the loss reported", func() bool { return lost() == 1 })
+	if n := h2.logs.count("while drover was not running"); n != 1 || !strings.Contains(h2.logs.String(), "behind.log") {
+		t.Fatalf("%d reports:\n%s", n, h2.logs)
+	}
 }
