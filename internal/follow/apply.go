@@ -61,7 +61,11 @@ func (f *Follower) applyGroup(g *discovery.Group, now time.Time, dirty map[strin
 			if !c.ready {
 				// No metadata to ship its lines with: its files are closed
 				// and what they held unread is reported.
-				f.reportUnreadDeleted(c)
+				open := make(map[*filePos]*chainFile, len(c.files))
+				for _, cf := range c.files {
+					open[cf.fp] = cf
+				}
+				f.reportUndelivered(c.pos, open, c.with())
 				f.stopChain(c, "it is gone before its metadata was known")
 				continue
 			}
@@ -244,9 +248,6 @@ func (f *Follower) forget(c *chain, now time.Time, keep bool) {
 	}
 	if _, _, _, ok := c.pos.current(); ok && keep {
 		c.pos.lastSeen = now
-		if c.numbered() {
-			c.pos.dir = c.t.Dir
-		}
 		f.positions[c.key] = c.pos
 	}
 	f.mu.Unlock()

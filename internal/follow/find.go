@@ -399,7 +399,11 @@ func (f *Follower) openAt(c *chain, n uint64, newest bool, startAt func(*tail.Re
 	r.Start(start)
 	f.mu.Lock()
 	fp := c.pos.add(n, r.Progress())
-	c.pos.path = path
+	if c.numbered() {
+		c.pos.dir, c.pos.name = c.t.Dir, c.t.Name
+	} else {
+		c.pos.path = path
+	}
 	f.mu.Unlock()
 	c.pos.seeTip(n, r.Size())
 	cf := &chainFile{n: n, r: r, fp: fp, afterGap: c.gap}

@@ -444,9 +444,9 @@ func (f *Follower) Close(ctx context.Context) error {
 			save = f.flusher.Flush
 		}
 		errs = f.inflight.Settle(ctx, f.log, save)
+		f.reportUndeliveredAll()
 		for _, c := range f.order {
 			if !c.closed {
-				f.reportUnreadDeleted(c)
 				errs = append(errs, f.closeFiles(c)...)
 				f.m.ForgetFile(c.label)
 			}

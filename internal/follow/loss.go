@@ -1,6 +1,9 @@
 package follow
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 
@@ -21,35 +24,98 @@ func (f *Follower) lost(c *chain, from, to uint64, why string) {
 	f.log.Error(msg, c.with("first_file", from, "last_file", to, "reason", why)...)
 }
 
-// reportUnreadDeleted logs and counts, as the follower stops, the files of
-// a chain that are deleted (rotated away, or garbage-collected with their
-// allocation) and not read to their end: only the open descriptor kept
-// them, so their unread lines are lost when it is closed.
-func (f *Follower) reportUnreadDeleted(c *chain) {
+// reportUndelivered logs and counts, as the follower stops, the files of
+// a target that are deleted (rotated away, purged, or garbage-collected
+// with their allocation) and whose lines were not all acknowledged: not
+// read yet, or read and emitted without an acknowledgement (the batches
+// left in the emit queue, what a sink had not delivered when the stop's
+// wait ran out). Only the follower's descriptors kept those lines, and a
+// restart cannot read them again. open maps the position's files that are
+// open to their chainFile (nil: none is); the others were read to the end
+// the position records and closed, and are deleted when their path is
+// gone. attrs name the target.
+func (f *Follower) reportUndelivered(p *position, open map[*filePos]*chainFile, attrs []any) {
+	f.mu.Lock()
+	fps := append([]*filePos(nil), p.files...)
+	f.mu.Unlock()
 	var first, last uint64
-	var unread int64
-	for _, cf := range c.files {
-		// Only the file being read is checked as it is read: the later
-		// ones of the chain may have been deleted (and grown) unseen.
-		if st, err := cf.r.Stat(); err == nil {
-			cf.deleted = cf.deleted || st.Deleted
+	var lost int64
+	for _, fp := range fps {
+		committed := fp.prog.Committed()
+		var size int64
+		var deleted bool
+		if cf := open[fp]; cf != nil {
+			// Only the file being read is checked as it is read: the later
+			// ones of the chain may have been deleted (and grown) unseen.
+			if st, err := cf.r.Stat(); err == nil {
+				cf.deleted = cf.deleted || st.Deleted
+			}
+			size, deleted = cf.r.Size(), cf.deleted
+		} else {
+			if fp.end < 0 {
+				continue // never opened by this process
+			}
+			path := p.filePath(fp.n)
+			if path == "" {
+				continue
+			}
+			_, err := os.Stat(path)
+			size, deleted = fp.end, errors.Is(err, fs.ErrNotExist)
 		}
-		if !cf.deleted || cf.r.Behind() == 0 {
+		if !deleted || size <= committed {
 			continue
 		}
-		if unread == 0 {
-			first = cf.n
+		if lost == 0 {
+			first = fp.n
 		}
-		last = cf.n
-		unread += cf.r.Behind()
+		last = fp.n
+		lost += size - committed
 	}
-	if unread == 0 {
+	if lost == 0 {
 		return
 	}
 	f.m.Errors("purged").Add(float64(last - first + 1))
 	f.losses.Add(tail.LostDeletedUnread, last-first+1)
-	f.log.Error(f.o.Words.File+"s were deleted and drover stops before it read them to their end; their unread lines are lost",
-		c.with("first_file", first, "last_file", last, "unread_bytes", unread)...)
+	f.log.Error(f.o.Words.File+"s were deleted and drover stops before it delivered all their lines; the lines it had not delivered are lost",
+		append(attrs, "first_file", first, "last_file", last, "undelivered_bytes", lost)...)
+}
+
+// reportUndeliveredAll reports, as the follower stops, the deleted files
+// of every target with lines not delivered (see reportUndelivered): those
+// followed, and those released while their last batches were in flight.
+func (f *Follower) reportUndeliveredAll() {
+	for _, c := range f.order {
+		if c.closed {
+			continue
+		}
+		open := make(map[*filePos]*chainFile, len(c.files))
+		for _, cf := range c.files {
+			open[cf.fp] = cf
+		}
+		f.reportUndelivered(c.pos, open, c.with())
+	}
+	f.mu.Lock()
+	keys := make([]string, 0, len(f.positions))
+	for key := range f.positions {
+		keys = append(keys, key)
+	}
+	f.mu.Unlock()
+	slices.Sort(keys)
+	for _, key := range keys {
+		f.mu.Lock()
+		p := f.positions[key]
+		f.mu.Unlock()
+		var attrs []any
+		switch {
+		case p.path != "" && p.dir == "":
+			attrs = []any{"file", p.path}
+		case f.o.KeyAttrs != nil:
+			attrs = f.o.KeyAttrs(key)
+		default:
+			attrs = []any{"key", key}
+		}
+		f.reportUndelivered(p, nil, attrs)
+	}
 }
 
 // reportGoneWhileDown reports, once the first full set was applied, the

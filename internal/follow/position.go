@@ -1,6 +1,8 @@
 package follow
 
 import (
+	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -29,10 +31,11 @@ type position struct {
 	// positions of targets gone longer than checkpoint_retention are
 	// forgotten.
 	lastSeen time.Time
-	// dir is the directory of a Numbered target that is not followed:
-	// its position is kept while the directory exists (a stream released
-	// or no longer selected, whose allocation stays).
-	dir string
+	// dir and name are those of a Numbered target (its files are
+	// <dir>/<name>.<N>). A position kept for a target not followed stays
+	// while the directory exists (a stream released or no longer
+	// selected, whose allocation stays).
+	dir, name string
 
 	// The newest file of the target the run loop knows (tipN) and its size
 	// when it last looked (tipSize, -1 while it is not open), so that a
@@ -103,6 +106,14 @@ func (p *position) failed() bool {
 		}
 	}
 	return false
+}
+
+// filePath is the path of the target's file n ("" when unknown).
+func (p *position) filePath(n uint64) string {
+	if p.dir != "" {
+		return filepath.Join(p.dir, p.name+"."+strconv.FormatUint(n, 10))
+	}
+	return p.path
 }
 
 // seeTip records that file n of the target exists with size bytes (-1:

@@ -232,10 +232,10 @@ func (s *supervisor) counts() (kills, stops, reloads int, crashes []string) {
 
 // The nomad_logs source's reports of files deleted before it read them:
 // found so (purged while drover was down, or between two scans), or held
-// open unread when drover stopped.
+// open with lines not delivered when drover stopped.
 const (
 	lossLine     = "task log files were deleted before drover read them"
-	stopLossLine = "drover stops before it read them to their end"
+	stopLossLine = "drover stops before it delivered all their lines"
 )
 
 var attrRe = regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S+)`)
