@@ -402,15 +402,24 @@ func appendAll(t *testing.T, w World, tag string, n int) ([]string, map[int][]st
 	return all, by
 }
 
-func noLeaks(t *testing.T) {
+// setup starts a check: a fresh world and its recorder, and a check that
+// the source leaves no goroutine behind.
+func setup(t *testing.T, h Harness) (World, *recorder) {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
+	w := h.NewWorld(t)
+	return w, newRecorder(t, w)
+}
+
+// each applies op to every stream of w.
+func each(t *testing.T, w World, op func(*testing.T, int)) {
+	for s := 0; s < w.Streams(); s++ {
+		op(t, s)
+	}
 }
 
 func delivers(t *testing.T, h Harness) {
-	noLeaks(t)
-	w := h.NewWorld(t)
-	rec := newRecorder(t, w)
+	w, rec := setup(t, h)
 	before, byBefore := appendAll(t, w, "before", 20)
 	r := start(t, w, rec)
 	rec.wait("the records written before the start", before)
@@ -425,9 +434,7 @@ func delivers(t *testing.T, h Harness) {
 }
 
 func restartResumes(t *testing.T, h Harness) {
-	noLeaks(t)
-	w := h.NewWorld(t)
-	rec := newRecorder(t, w)
+	w, rec := setup(t, h)
 	first, _ := appendAll(t, w, "first", 20)
 	r := start(t, w, rec)
 	rec.wait("the first records", first)
@@ -442,9 +449,7 @@ func restartResumes(t *testing.T, h Harness) {
 }
 
 func crashBeforeAck(t *testing.T, h Harness) {
-	noLeaks(t)
-	w := h.NewWorld(t)
-	rec := newRecorder(t, w)
+	w, rec := setup(t, h)
 	acked, _ := appendAll(t, w, "acked", 10)
 	r := start(t, w, rec)
 	rec.wait("the records acknowledged", acked)
@@ -465,9 +470,7 @@ func crashBeforeAck(t *testing.T, h Harness) {
 }
 
 func failedAckIsReadAgain(t *testing.T, h Harness) {
-	noLeaks(t)
-	w := h.NewWorld(t)
-	rec := newRecorder(t, w)
+	w, rec := setup(t, h)
 	rec.setHold(true)
 	failed, _ := appendAll(t, w, "failed", 15)
 	r := start(t, w, rec)
@@ -483,15 +486,13 @@ func failedAckIsReadAgain(t *testing.T, h Harness) {
 }
 
 func rotation(t *testing.T, h Harness, name string) {
-	noLeaks(t)
-	w := h.NewWorld(t)
+	w, rec := setup(t, h)
 	var rot Rotation
 	for _, r := range w.Files().Rotations {
 		if r.Name == name {
 			rot = r
 		}
 	}
-	rec := newRecorder(t, w)
 	r := start(t, w, rec)
 	all := map[int][]string{}
 	var every []string
@@ -504,9 +505,7 @@ func rotation(t *testing.T, h Harness, name string) {
 		if round == 1 || rot.ReadFirst {
 			rec.wait("the records before the next rotations", every) // read, then rotated
 		}
-		for s := 0; s < w.Streams(); s++ {
-			rot.Rotate(t, s)
-		}
+		each(t, w, rot.Rotate)
 	}
 	last, by := appendAll(t, w, "last", 5)
 	every = append(every, last...)
@@ -520,15 +519,11 @@ func rotation(t *testing.T, h Harness, name string) {
 }
 
 func truncation(t *testing.T, h Harness) {
-	noLeaks(t)
-	w := h.NewWorld(t)
-	rec := newRecorder(t, w)
+	w, rec := setup(t, h)
 	r := start(t, w, rec)
 	first, _ := appendAll(t, w, "first", 20)
 	rec.wait("the records before the truncation", first)
-	for s := 0; s < w.Streams(); s++ {
-		w.Files().Truncate(t, s)
-	}
+	each(t, w, w.Files().Truncate)
 	after, _ := appendAll(t, w, "after", 5)
 	rec.wait("the records written after the truncation", after)
 	r.stop()
@@ -537,17 +532,13 @@ func truncation(t *testing.T, h Harness) {
 }
 
 func deletedWhileOpen(t *testing.T, h Harness) {
-	noLeaks(t)
-	w := h.NewWorld(t)
-	rec := newRecorder(t, w)
+	w, rec := setup(t, h)
 	r := start(t, w, rec)
 	first, _ := appendAll(t, w, "first", 3)
 	rec.wait("the first records (the files are open)", first)
 	rec.setBlocked(true)
 	held, _ := appendAll(t, w, "held", 200)
-	for s := 0; s < w.Streams(); s++ {
-		w.Files().Delete(t, s)
-	}
+	each(t, w, w.Files().Delete)
 	rec.setBlocked(false)
 	rec.wait("the records of the deleted files", held)
 	r.stop()
@@ -555,9 +546,7 @@ func deletedWhileOpen(t *testing.T, h Harness) {
 }
 
 func splitLine(t *testing.T, h Harness) {
-	noLeaks(t)
-	w := h.NewWorld(t)
-	rec := newRecorder(t, w)
+	w, rec := setup(t, h)
 	r := start(t, w, rec)
 	first, _ := appendAll(t, w, "first", 3)
 	rec.wait("the first records", first)
@@ -574,13 +563,11 @@ func splitLine(t *testing.T, h Harness) {
 }
 
 func budget(t *testing.T, h Harness) {
-	noLeaks(t)
-	w := h.NewWorld(t)
+	w, rec := setup(t, h)
 	if w.Streams() < 3 {
 		t.Skip("the world writes fewer than 3 streams")
 	}
 	w.Files().SetMaxOpenFiles(2)
-	rec := newRecorder(t, w)
 	r := start(t, w, rec)
 	var every []string
 	for round := 0; round < 3; round++ {
