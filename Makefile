@@ -26,14 +26,16 @@ fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz
 
 # The reliability suite (test/chaos, docs/reliability.md) for DURATION of
-# faults; SEED replays a run; RACE=1 builds drover with the race detector.
-# CI runs it for 20s as part of go test ./...
+# faults; SEED replays a run; RACE=1 builds drover with the race detector;
+# MODE=kafka runs the kafka mode (aggregators behind a Kafka topic).
+# CI runs both for 20s as part of go test ./...
 DURATION ?= 10m
 SEED ?=
 RACE ?=
+MODE ?=
 chaos:
 	CHAOS_DURATION=$(DURATION) CHAOS_SEED=$(SEED) CHAOS_RACE=$(RACE) \
-		$(GO) test -count=1 -v -run '^TestChaos$$' -timeout 3h ./test/chaos/
+		$(GO) test -count=1 -v -run '^TestChaos$(if $(filter kafka,$(MODE)),Kafka,)$$' -timeout 3h ./test/chaos/
 
 clean:
 	rm -rf bin

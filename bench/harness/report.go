@@ -70,6 +70,7 @@ func WriteMarkdown(w io.Writer, m Machine, results []Result) {
 				r.Scenario.Name, r.Scenario.Idle, r.IdleCPU, r.IdleCPU*1000, float64(r.IdleRSS)/MiB)
 		}
 	}
+	writeScaling(w, results)
 	var problems []string
 	for _, r := range results {
 		for _, p := range r.Problems {
@@ -91,4 +92,26 @@ func ms(d time.Duration) string {
 		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 	}
 	return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+}
+
+// writeScaling compares the kafka scenarios with more aggregators to the
+// one with a single aggregator on the same topic, when both ran.
+func writeScaling(w io.Writer, results []Result) {
+	var one *Result
+	for i := range results {
+		if s := results[i].Scenario; s.Aggregators == 1 {
+			one = &results[i]
+		}
+	}
+	if one == nil {
+		return
+	}
+	for _, r := range results {
+		s := r.Scenario
+		if s.Aggregators < 2 || s.Partitions != one.Scenario.Partitions {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s: %d aggregators on a %d-partition topic ship %.2fx the events/s of one (%.0f vs %.0f lines/s), using %.2f cores vs %.2f.\n",
+			s.Name, s.Aggregators, s.Partitions, r.LinesPerSec()/one.LinesPerSec(), r.LinesPerSec(), one.LinesPerSec(), r.Cores(), one.Cores())
+	}
 }

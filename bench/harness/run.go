@@ -109,6 +109,9 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 	if !o.Keep {
 		defer os.RemoveAll(dir)
 	}
+	if s.Aggregators > 0 {
+		return runKafka(ctx, o, s, dir)
+	}
 
 	layout := gen.NewLayout(filepath.Join(dir, "alloc"), s.Streams)
 	w, err := gen.NewWriter(layout, s.MaxFileSize, s.MaxFiles)

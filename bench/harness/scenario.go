@@ -21,6 +21,11 @@ type Scenario struct {
 	Streams int
 	// Sink is "http" (NDJSON) or "loki" (snappy protobuf).
 	Sink string
+	// Aggregators, when positive, makes a kafka scenario: the Backlog is
+	// written to a kfake topic of Partitions partitions as node agents'
+	// records, and that many drover aggregators read it into the sink.
+	Aggregators int
+	Partitions  int32
 	// Backlog, when positive, is the number of bytes written before drover
 	// starts; drover reads them from the beginning.
 	Backlog int64
@@ -40,6 +45,11 @@ type Scenario struct {
 // Describe says what the scenario does, in a few words.
 func (s Scenario) Describe() string {
 	var b strings.Builder
+	if s.Aggregators > 0 {
+		fmt.Fprintf(&b, "%s of lines from %d streams in a %d-partition kfake topic, read by %d aggregator(s), %s sink",
+			size(s.Backlog), s.Streams, s.Partitions, s.Aggregators, s.Sink)
+		return b.String()
+	}
 	if s.Backlog > 0 {
 		fmt.Fprintf(&b, "%s on disk in %d streams, read from the beginning", size(s.Backlog), s.Streams)
 	} else {
@@ -73,6 +83,9 @@ type Settings struct {
 	Duration time.Duration
 	// Idle is how long the many-files scenario stays idle at the end.
 	Idle time.Duration
+	// KafkaBacklog is the size of the kafka scenarios' topic (256 MiB by
+	// default: kfake holds it in the harness's memory).
+	KafkaBacklog int64
 }
 
 // Scenarios returns the standard scenarios, in the order they run.
@@ -88,6 +101,10 @@ func Scenarios(s Settings) []Scenario {
 		// About one line per second per stream.
 		{Name: "many-files-1000", Streams: 1000, Sink: "http", Rate: 300 * 1000, Duration: s.Duration, Idle: s.Idle, MaxFileSize: nomadFile, MaxFiles: 10},
 		{Name: "rotation-100", Streams: 100, Sink: "http", Rate: 10 * MiB, Duration: s.Duration, MaxFileSize: MiB, MaxFiles: 3},
+		// The aggregator tier: node agents' records in Kafka, drover
+		// aggregators in one consumer group into the http sink.
+		{Name: "kafka-1", Streams: 100, Sink: "http", Backlog: s.KafkaBacklog, Aggregators: 1, Partitions: 4},
+		{Name: "kafka-2", Streams: 100, Sink: "http", Backlog: s.KafkaBacklog, Aggregators: 2, Partitions: 4},
 	}
 }
 

@@ -14,7 +14,6 @@ import (
 	"unicode"
 
 	"github.com/drover-dev/drover/internal/config"
-	"github.com/drover-dev/drover/internal/sink/retry"
 )
 
 // Client sends a sink's requests. It is safe for concurrent use.
@@ -22,6 +21,7 @@ type Client struct {
 	hc     *http.Client
 	header http.Header
 	host   string
+	auth   *fileAuth // nil unless the credentials come from a file
 }
 
 // New builds a client from validated options, loading the TLS files. An
@@ -53,7 +53,12 @@ func New(o Options) (*Client, error) {
 		DisableCompression: true,
 	}
 	header, host := o.staticHeader()
+	auth, err := newFileAuth(o.Auth)
+	if err != nil {
+		return nil, err
+	}
 	return &Client{
+		auth: auth,
 		hc: &http.Client{
 			Transport: tr,
 			// A redirected POST would be replayed as a GET without its body
@@ -101,12 +106,17 @@ func BuildTLS(c *TLSConfig) (*tls.Config, error) {
 }
 
 // Do sends req with the configured headers and authentication added
-// (headers the request already has are kept). Redirects are not followed.
+// (headers the request already has are kept). Credentials from a file are
+// those the file holds now (see AuthConfig.TokenFile). Redirects are not
+// followed.
 func (c *Client) Do(req *http.Request) (*http.Response, error) {
 	for k, v := range c.header {
 		if _, set := req.Header[k]; !set {
 			req.Header[k] = v
 		}
+	}
+	if c.auth != nil && req.Header.Get("Authorization") == "" {
+		req.Header.Set("Authorization", c.auth.header())
 	}
 	if c.host != "" {
 		req.Host = c.host
@@ -132,6 +142,9 @@ type StatusError struct {
 	// Body is the start of the response body (SnippetBytes at most), valid
 	// UTF-8 with surrounding space trimmed.
 	Body string
+	// RetryAfter is the delay the server asked for with Retry-After; 0
+	// when it did not.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -142,17 +155,13 @@ func (e *StatusError) Error() string {
 	return s
 }
 
-// IsTransientStatus reports whether a retry can help a response with this
-// status: 408 Request Timeout, 429 Too Many Requests and every 5xx.
-func IsTransientStatus(code int) bool {
-	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
-}
+// StatusCode returns the HTTP status.
+func (e *StatusError) StatusCode() int { return e.Code }
 
-// CheckResponse reads and closes resp's body and classifies the response
-// for the sink driver: nil for 2xx; for 408, 429 and 5xx a transient
-// *StatusError carrying the Retry-After delay when the server sent one;
-// for any other status (other 4xx, unfollowed 3xx, 1xx) a *StatusError
-// marked retry.Permanent. The error holds the body's first SnippetBytes.
+// CheckResponse reads and closes resp's body and returns nil for a 2xx
+// answer, else a *StatusError with the status, the body's first
+// SnippetBytes and the Retry-After delay. What the status means for the
+// events is the sink's policy (internal/sink/retry), not the client's.
 func CheckResponse(resp *http.Response, now time.Time) error {
 	defer resp.Body.Close()
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
@@ -160,11 +169,8 @@ func CheckResponse(resp *http.Response, now time.Time) error {
 		return nil
 	}
 	err := &StatusError{Code: resp.StatusCode, Body: readSnippet(resp.Body)}
-	if !IsTransientStatus(resp.StatusCode) {
-		return retry.Permanent(err)
-	}
 	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), now); ok {
-		return retry.After(err, d)
+		err.RetryAfter = d
 	}
 	return err
 }

@@ -55,59 +55,74 @@ const (
 )
 
 // AuthConfig is the `auth` block of an HTTP sink.
+//
+// A secret can come from a file instead of the configuration (token_file,
+// password_file, api_key_file): the file is read when the sink starts and
+// read again when it changes (checked at most once a second, before a
+// request), so that credentials rotated by rewriting the file (Vault
+// agent, a Kubernetes secret, a cron job) take effect without a reload.
+// Surrounding white space (the final newline) is not part of the secret.
 type AuthConfig struct {
 	// Strategy is "basic" (user and password), "bearer" (token) or
 	// "api_key" (api_key).
-	Strategy string `hcl:"strategy,required" enum:"basic,bearer,api_key"`
-	User     string `hcl:"user"`
-	Password string `hcl:"password"`
-	Token    string `hcl:"token"`
+	Strategy     string `hcl:"strategy,required" enum:"basic,bearer,api_key"`
+	User         string `hcl:"user"`
+	Password     string `hcl:"password"`
+	PasswordFile string `hcl:"password_file"`
+	Token        string `hcl:"token"`
+	TokenFile    string `hcl:"token_file"`
 	// APIKey is sent as is after "ApiKey ": for Elasticsearch, the
 	// "encoded" value of a created API key (base64 of "id:key").
-	APIKey string `hcl:"api_key"`
+	APIKey     string `hcl:"api_key"`
+	APIKeyFile string `hcl:"api_key_file"`
 }
 
 // Validate checks that the attributes match the strategy. Field paths are
 // relative to the block.
 func (c *AuthConfig) Validate() error {
+	type secret struct {
+		strategy, field, value, fileField, file string
+	}
+	secrets := []secret{
+		{AuthBasic, "password", c.Password, "password_file", c.PasswordFile},
+		{AuthBearer, "token", c.Token, "token_file", c.TokenFile},
+		{AuthAPIKey, "api_key", c.APIKey, "api_key_file", c.APIKeyFile},
+	}
 	switch c.Strategy {
-	case AuthBasic:
-		if c.User == "" {
-			return config.Errorf("user", "is required with strategy %q", AuthBasic)
-		}
-		if c.Token != "" {
-			return config.Errorf("token", "is only used with strategy %q", AuthBearer)
-		}
-		if c.APIKey != "" {
-			return config.Errorf("api_key", "is only used with strategy %q", AuthAPIKey)
-		}
-	case AuthBearer:
-		if c.Token == "" {
-			return config.Errorf("token", "is required with strategy %q", AuthBearer)
-		}
-		if c.User != "" || c.Password != "" {
-			return config.Errorf("user", "user and password are only used with strategy %q", AuthBasic)
-		}
-		if c.APIKey != "" {
-			return config.Errorf("api_key", "is only used with strategy %q", AuthAPIKey)
-		}
-	case AuthAPIKey:
-		if c.APIKey == "" {
-			return config.Errorf("api_key", "is required with strategy %q", AuthAPIKey)
-		}
-		if strings.ContainsAny(c.APIKey, "\r\n\x00") {
-			return config.Errorf("api_key", "contains a line break or NUL")
-		}
-		if c.User != "" || c.Password != "" {
-			return config.Errorf("user", "user and password are only used with strategy %q", AuthBasic)
-		}
-		if c.Token != "" {
-			return config.Errorf("token", "is only used with strategy %q", AuthBearer)
-		}
+	case AuthBasic, AuthBearer, AuthAPIKey:
 	default:
 		return config.Errorf("strategy", "must be %q, %q or %q, got %q", AuthBasic, AuthBearer, AuthAPIKey, c.Strategy)
 	}
+	if c.Strategy == AuthBasic && c.User == "" {
+		return config.Errorf("user", "is required with strategy %q", AuthBasic)
+	}
+	if c.Strategy != AuthBasic && c.User != "" {
+		return config.Errorf("user", "user and password are only used with strategy %q", AuthBasic)
+	}
+	for _, sc := range secrets {
+		set := sc.value != "" || sc.file != ""
+		switch {
+		case sc.strategy != c.Strategy && set:
+			if sc.strategy == AuthBasic {
+				return config.Errorf("user", "user and password are only used with strategy %q", AuthBasic)
+			}
+			return config.Errorf(sc.field, "%s and %s are only used with strategy %q", sc.field, sc.fileField, sc.strategy)
+		case sc.strategy != c.Strategy:
+		case sc.value != "" && sc.file != "":
+			return config.Errorf(sc.fileField, "%s and %s are exclusive", sc.field, sc.fileField)
+		case !set && sc.strategy != AuthBasic:
+			return config.Errorf(sc.field, "%s or %s is required with strategy %q", sc.field, sc.fileField, sc.strategy)
+		case sc.strategy != AuthBasic && strings.ContainsAny(sc.value, "\r\n\x00"):
+			// It becomes a header value as it is.
+			return config.Errorf(sc.field, "contains a line break or NUL")
+		}
+	}
 	return nil
+}
+
+// fromFile reports whether the secret of the strategy comes from a file.
+func (c *AuthConfig) fromFile() bool {
+	return c.PasswordFile != "" || c.TokenFile != "" || c.APIKeyFile != ""
 }
 
 // DefaultConnectTimeout bounds connecting and the TLS handshake.
@@ -213,7 +228,7 @@ func (o Options) staticHeader() (http.Header, string) {
 		}
 		h.Set(name, v)
 	}
-	if a := o.Auth; a != nil {
+	if a := o.Auth; a != nil && !a.fromFile() {
 		switch a.Strategy {
 		case AuthBasic:
 			r := http.Request{Header: http.Header{}}

@@ -1,18 +1,19 @@
 package httpclient
 
 import (
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/httpclient/httpclienttest"
-	"github.com/drover-dev/drover/internal/sink/retry"
 )
 
 func TestValidate(t *testing.T) {
@@ -36,6 +37,14 @@ func TestValidate(t *testing.T) {
 		{"api key with token", Options{Auth: &AuthConfig{Strategy: "api_key", APIKey: "k", Token: "t"}}, "auth.token"},
 		{"basic with api key", Options{Auth: &AuthConfig{Strategy: "basic", User: "u", APIKey: "k"}}, "auth.api_key"},
 		{"bearer with api key", Options{Auth: &AuthConfig{Strategy: "bearer", Token: "t", APIKey: "k"}}, "auth.api_key"},
+		{"bearer from a file", Options{Auth: &AuthConfig{Strategy: "bearer", TokenFile: "/run/secrets/token"}}, ""},
+		{"token and token_file", Options{Auth: &AuthConfig{Strategy: "bearer", Token: "t", TokenFile: "/f"}}, "auth.token_file"},
+		{"basic password from a file", Options{Auth: &AuthConfig{Strategy: "basic", User: "u", PasswordFile: "/f"}}, ""},
+		{"password and password_file", Options{Auth: &AuthConfig{Strategy: "basic", User: "u", Password: "p", PasswordFile: "/f"}}, "auth.password_file"},
+		{"basic with token_file", Options{Auth: &AuthConfig{Strategy: "basic", User: "u", TokenFile: "/f"}}, "auth.token"},
+		{"api key from a file", Options{Auth: &AuthConfig{Strategy: "api_key", APIKeyFile: "/f"}}, ""},
+		{"api_key and api_key_file", Options{Auth: &AuthConfig{Strategy: "api_key", APIKey: "k", APIKeyFile: "/f"}}, "auth.api_key_file"},
+		{"bearer with password_file", Options{Auth: &AuthConfig{Strategy: "bearer", Token: "t", PasswordFile: "/f"}}, "auth.user"},
 		{"cert without key", Options{TLS: &TLSConfig{CertFile: "c.pem"}}, "tls.key_file"},
 		{"key without cert", Options{TLS: &TLSConfig{KeyFile: "k.pem"}}, "tls.cert_file"},
 		{"good headers", Options{Headers: map[string]string{"X-Scope-OrgID": "team", "Content-Type": "application/json", "Host": "h"}}, ""},
@@ -99,21 +108,16 @@ func TestCheckResponse(t *testing.T) {
 	if err := CheckResponse(resp(204, "", nil), now); err != nil {
 		t.Fatalf("204: %v", err)
 	}
-	for _, code := range []int{408, 429, 500, 502, 503, 504} {
-		err := CheckResponse(resp(code, "busy", nil), now)
+	for _, code := range []int{301, 400, 401, 403, 404, 408, 413, 429, 500, 503} {
+		err := CheckResponse(resp(code, "no", nil), now)
 		var se *StatusError
-		if err == nil || retry.IsPermanent(err) || !errors.As(err, &se) || se.Code != code {
-			t.Errorf("%d: %v should be a transient StatusError", code, err)
-		}
-	}
-	for _, code := range []int{400, 401, 403, 404, 413, 301, 302} {
-		if err := CheckResponse(resp(code, "no", nil), now); !retry.IsPermanent(err) {
-			t.Errorf("%d: %v should be permanent", code, err)
+		if !errors.As(err, &se) || se.Code != code || se.StatusCode() != code || se.RetryAfter != 0 {
+			t.Errorf("%d: %v should be a StatusError without delay", code, err)
 		}
 	}
 	err := CheckResponse(resp(429, "slow down", http.Header{"Retry-After": {"7"}}), now)
-	if d, ok := retry.Delay(err); !ok || d != 7*time.Second {
-		t.Errorf("Retry-After not carried: %v, %v", d, ok)
+	if se := (*StatusError)(nil); !errors.As(err, &se) || se.RetryAfter != 7*time.Second {
+		t.Errorf("Retry-After not carried: %v", err)
 	}
 	long := strings.Repeat("x", 5000)
 	err = CheckResponse(resp(400, "bad\x00 request\n"+long, nil), now)
@@ -177,7 +181,8 @@ func TestClientDoesNotFollowRedirects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckResponse(resp, time.Now()); !retry.IsPermanent(err) || hits != 1 {
+	var se *StatusError
+	if err := CheckResponse(resp, time.Now()); !errors.As(err, &se) || se.Code != http.StatusFound || hits != 1 {
 		t.Fatalf("redirect: err %v after %d hits", err, hits)
 	}
 }
@@ -250,5 +255,136 @@ func TestNewReportsBadFiles(t *testing.T) {
 	_, err = New(Options{TLS: &TLSConfig{CertFile: pki.ClientCertFile, KeyFile: pki.CAFile}})
 	if !errors.As(err, &fe) || fe.Field != "tls.cert_file" {
 		t.Fatalf("mismatched key: %v", err)
+	}
+}
+
+func TestSecretFromAFileIsReadAgainWhenItChanges(t *testing.T) {
+	got := make(chan string, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got <- r.Header.Get("Authorization") }))
+	defer srv.Close()
+	dir := t.TempDir()
+	path := dir + "/token"
+	if err := os.WriteFile(path, []byte("first\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := secretCheckInterval
+	secretCheckInterval = 0
+	t.Cleanup(func() { secretCheckInterval = old })
+	cl, err := New(Options{Auth: &AuthConfig{Strategy: "bearer", TokenFile: path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.CloseIdleConnections()
+	send := func() string {
+		t.Helper()
+		if err := cl.Send(context.Background(), Request{URL: srv.URL, Body: []byte("x")}, nil); err != nil {
+			t.Fatal(err)
+		}
+		return <-got
+	}
+	if h := send(); h != "Bearer first" {
+		t.Fatalf("Authorization = %q", h)
+	}
+	// Rotated the way Vault agent does it: a new file renamed over the old.
+	if err := os.WriteFile(path+".tmp", []byte("second\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	if h := send(); h != "Bearer second" {
+		t.Fatalf("Authorization after the rotation = %q", h)
+	}
+	// A file that is gone keeps the last secret.
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if h := send(); h != "Bearer second" {
+		t.Fatalf("Authorization without the file = %q", h)
+	}
+	for _, c := range []struct {
+		auth *AuthConfig
+		want string
+	}{
+		{&AuthConfig{Strategy: "basic", User: "alice", PasswordFile: dir + "/pw"}, "Basic YWxpY2U6czNjcmV0"},
+		{&AuthConfig{Strategy: "api_key", APIKeyFile: dir + "/pw"}, "ApiKey s3cret"},
+	} {
+		if err := os.WriteFile(dir+"/pw", []byte("  s3cret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cl, err := New(Options{Auth: c.auth})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.Send(context.Background(), Request{URL: srv.URL}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if h := <-got; h != c.want {
+			t.Errorf("Authorization = %q, want %q", h, c.want)
+		}
+		cl.CloseIdleConnections()
+	}
+}
+
+func TestSecretFileErrorsNameTheAttribute(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/empty", []byte("\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []*AuthConfig{
+		{Strategy: "bearer", TokenFile: dir + "/missing"},
+		{Strategy: "bearer", TokenFile: dir + "/empty"},
+	} {
+		_, err := New(Options{Auth: a})
+		var fe *config.FieldError
+		if !errors.As(err, &fe) || fe.Field != "auth.token_file" {
+			t.Errorf("%+v: err = %v", a, err)
+		}
+	}
+}
+
+func TestSendGzipsAndWaitsForTheBody(t *testing.T) {
+	type seen struct {
+		enc, ct, body string
+	}
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body io.Reader = r.Body
+		if r.Header.Get("Content-Encoding") == "gzip" {
+			zr, err := gzip.NewReader(r.Body)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			body = zr
+		}
+		b, _ := io.ReadAll(body)
+		got <- seen{r.Header.Get("Content-Encoding"), r.Header.Get("Content-Type"), string(b)}
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	defer srv.Close()
+	cl, _ := New(Options{})
+	defer cl.CloseIdleConnections()
+	payload := []byte(strings.Repeat("line\n", 1000))
+	err := cl.Send(context.Background(), Request{Method: "PUT", URL: srv.URL, Body: payload, Gzip: true,
+		Header: http.Header{"Content-Type": {"application/x-ndjson"}}}, nil)
+	var se *StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusTeapot {
+		t.Fatalf("err = %v", err)
+	}
+	if s := <-got; s.enc != "gzip" || s.ct != "application/x-ndjson" || s.body != string(payload) {
+		t.Fatalf("server saw %q %q and %d bytes", s.enc, s.ct, len(s.body))
+	}
+	checked := false
+	err = cl.Send(context.Background(), Request{URL: srv.URL, Body: []byte("x")}, func(resp *http.Response) error {
+		checked = true
+		resp.Body.Close()
+		return nil
+	})
+	if err != nil || !checked {
+		t.Fatalf("custom check: %v %v", err, checked)
+	}
+	if s := <-got; s.enc != "" || s.body != "x" {
+		t.Fatalf("plain body: %+v", s)
 	}
 }

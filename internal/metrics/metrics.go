@@ -35,6 +35,7 @@ type Registry struct {
 	checkpointLag  *prometheus.GaugeVec
 	retries        *prometheus.CounterVec
 	requestSeconds *prometheus.HistogramVec
+	delivery       deliveryVecs
 }
 
 // New returns a registry with the component metrics and the Go runtime and
@@ -72,6 +73,7 @@ func New() *Registry {
 		Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, append(append([]string{}, componentLabels...), "outcome"))
 	r.reg.MustRegister(r.requestSeconds)
+	r.delivery = newDeliveryVecs(gauge, counter)
 	r.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
 }

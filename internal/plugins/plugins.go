@@ -10,9 +10,11 @@ import (
 	_ "github.com/drover-dev/drover/internal/sink/http"
 	_ "github.com/drover-dev/drover/internal/sink/kafka"
 	_ "github.com/drover-dev/drover/internal/sink/loki"
+	_ "github.com/drover-dev/drover/internal/sink/opentelemetry"
 	_ "github.com/drover-dev/drover/internal/sink/stdout"
 	_ "github.com/drover-dev/drover/internal/source/file"
 	_ "github.com/drover-dev/drover/internal/source/journald"
+	_ "github.com/drover-dev/drover/internal/source/kafka"
 	_ "github.com/drover-dev/drover/internal/source/nomadevents"
 	_ "github.com/drover-dev/drover/internal/source/nomadlogs"
 )

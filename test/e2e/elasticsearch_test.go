@@ -16,8 +16,8 @@ import (
 )
 
 // fileToElasticsearch is a configuration that tails include into data
-// streams named after the source type, with an API key, a dead-letter
-// file in data_dir and a required healthcheck.
+// streams named after the source type, with an API key, a file sink that
+// keeps its dead letters in data_dir and a required healthcheck.
 func fileToElasticsearch(dataDir, include, endpoint string) string {
 	return fmt.Sprintf(`
 data_dir         = %q
@@ -37,7 +37,6 @@ sink "elasticsearch" "es" {
     dataset   = "{{ source_type }}"
     namespace = "{{ team }}"
   }
-  dead_letter { path = "es-dead-letter.ndjson" }
   auth {
     strategy = "api_key"
     api_key  = env("ES_API_KEY")
@@ -52,7 +51,14 @@ sink "elasticsearch" "es" {
   }
   healthcheck { required = true }
 }
-`, dataDir, include, endpoint)
+
+sink "file" "es_refused" {
+  inputs = ["es.dead_letter"]
+  path   = "%s/es-dead-letter.ndjson"
+  fsync  = true
+  rotate { max_bytes = "10MiB" }
+}
+`, dataDir, include, endpoint, dataDir)
 }
 
 // TestElasticsearchSink runs drover from a file source into a fake
@@ -171,20 +177,21 @@ func testElasticsearchSink(t *testing.T, flavor estest.Flavor) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var rec struct {
-			Status int
-			Error  struct{ Type, Reason string }
-			Action map[string]struct {
-				Index string `json:"_index"`
-			}
-			Document map[string]any
+			Message    string
+			File       string
+			DeadLetter struct {
+				Sink, Reason, Error string
+				Status              int
+			} `json:"dead_letter"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
 			t.Fatalf("dead letter %q: %v", sc.Text(), err)
 		}
-		if rec.Status != 400 || rec.Error.Type != "document_parsing_exception" || rec.Action["create"].Index != "logs-file-default" {
+		if rec.DeadLetter.Status != 400 || rec.DeadLetter.Reason != "document_parsing_exception" || rec.DeadLetter.Sink != "es" ||
+			!strings.Contains(rec.DeadLetter.Error, "failed to parse field [message]") || rec.File != filepath.Join(logDir, "app.log") {
 			t.Fatalf("dead letter %s", sc.Text())
 		}
-		dead = append(dead, rec.Document["message"].(string))
+		dead = append(dead, rec.Message)
 	}
 	slices.Sort(dead) // requests run concurrently
 	if fmt.Sprint(dead) != fmt.Sprint(bad) {

@@ -52,7 +52,7 @@ func main() {
 }
 
 func defaultSettings() harness.Settings {
-	return harness.Settings{Backlog: harness.GiB, Duration: 60 * time.Second, Idle: 30 * time.Second}
+	return harness.Settings{Backlog: harness.GiB, Duration: 60 * time.Second, Idle: 30 * time.Second, KafkaBacklog: 256 * harness.MiB}
 }
 
 // byteSize is a flag.Value for sizes such as "1GiB".
@@ -81,6 +81,7 @@ func runBench(ctx context.Context, args []string) error {
 	work := fs.String("work", "", "work directory (default: a new temporary directory, removed at the end)")
 	keep := fs.Bool("keep", false, "keep each scenario's directory (logs, configuration, drover's log)")
 	fs.Var(byteSize{&set.Backlog}, "backlog", "size of the backlog scenarios")
+	fs.Var(byteSize{&set.KafkaBacklog}, "kafka-backlog", "size of the kafka scenarios' topic")
 	fs.DurationVar(&set.Duration, "duration", set.Duration, "how long the fixed-rate scenarios write")
 	fs.DurationVar(&set.Idle, "idle", set.Idle, "how long the many-files scenario stays idle at the end")
 	profile := fs.String("cpuprofile", "", "directory for a CPU profile of drover per scenario (<name>.cpu.pprof)")

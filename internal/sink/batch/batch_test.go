@@ -186,10 +186,14 @@ func TestResolve(t *testing.T) {
 	b.Add(Track(b2), b2.Events)
 	r := b.Take()
 	// a0 ok, a1 retry, a2 retry, b0 refused, b1 retry
-	next, acc, ref := r.Resolve([]Outcome{Accepted, Retry, Retry, Refused, Retry}, codec.Array{})
-	if acc != 1 || ref != 1 {
-		t.Fatalf("accepted %d, refused %d", acc, ref)
+	res := r.Resolve([]Outcome{Accepted, Retry, Retry, Refused, Retry}, codec.Array{})
+	if res.Accepted != 1 || res.Refused.Len() != 1 || res.Split != nil {
+		t.Fatalf("resolution %+v", res)
 	}
+	if got := strings.Join(messages(res.Refused), ","); got != "b0" {
+		t.Fatalf("refused = %s", got)
+	}
+	next := res.Retry
 	if got := strings.Join(messages(next), ","); got != "a1,a2,b1" {
 		t.Fatalf("retry request = %s", got)
 	}
@@ -203,11 +207,56 @@ func TestResolve(t *testing.T) {
 	if len(log.calls) != 0 {
 		t.Fatalf("acks released early: %v", log.calls)
 	}
-	last, acc, ref := next.Resolve([]Outcome{Accepted, Accepted, Accepted}, codec.Array{})
-	if last != nil || acc != 3 || ref != 0 {
-		t.Fatalf("second Resolve = %v, %d, %d", last, acc, ref)
+	last := next.Resolve([]Outcome{Accepted, Accepted, Accepted}, codec.Array{})
+	if last.Retry != nil || last.Refused != nil || last.Accepted != 3 {
+		t.Fatalf("second Resolve = %+v", last)
 	}
-	// Both batches are released; each got a verdict for every event.
+	// The refused event is not released until its request is finished.
+	if fmt.Sprint(log.calls) != "[true]" {
+		t.Fatalf("acks = %v", log.calls)
+	}
+	res.Refused.Finish(event.Rejected)
+	if fmt.Sprint(log.calls) != "[true true]" {
+		t.Fatalf("acks = %v", log.calls)
+	}
+}
+
+func TestResolveSplitAndHalve(t *testing.T) {
+	var log ackLog
+	enc := codec.Lines{}
+	b := NewBuilder(DefaultConfig(), enc)
+	b1, b2 := log.batch(3, "a"), log.batch(4, "b")
+	b.Add(Track(b1), b1.Events)
+	b.Add(Track(b2), b2.Events)
+	r := b.Take()
+	res := r.Resolve([]Outcome{Split, Split, Accepted, Split, Split, Split, Retry}, enc)
+	if res.Accepted != 1 || res.Retry.Len() != 1 || res.Split.Len() != 5 || res.Refused != nil {
+		t.Fatalf("resolution %+v", res)
+	}
+	if got := strings.Join(messages(res.Split), ","); got != "a0,a1,b0,b1,b2" {
+		t.Fatalf("split = %s", got)
+	}
+	x, y := res.Split.Halve(enc)
+	if got := strings.Join(messages(x), ","); got != "a0,a1" {
+		t.Fatalf("first half = %s", got)
+	}
+	if got := strings.Join(messages(y), ","); got != "b0,b1,b2" {
+		t.Fatalf("second half = %s", got)
+	}
+	if x.Size() != len(x.Body) || !strings.HasPrefix(string(x.Body), `{"timestamp"`) || strings.Count(string(y.Body), "\n") != 3 {
+		t.Fatalf("halves not encoded: %q %q", x.Body, y.Body)
+	}
+	y1, y2 := y.Halve(enc)
+	if y1.Len() != 1 || y2.Len() != 2 {
+		t.Fatalf("halves of 3: %d, %d", y1.Len(), y2.Len())
+	}
+	x.Finish(event.Delivered) // the last events of batch a
+	if fmt.Sprint(log.calls) != "[true]" {
+		t.Fatalf("acks = %v", log.calls)
+	}
+	res.Retry.Finish(event.Delivered)
+	y1.Finish(event.Delivered)
+	y2.Finish(event.Rejected)
 	if fmt.Sprint(log.calls) != "[true true]" {
 		t.Fatalf("acks = %v", log.calls)
 	}

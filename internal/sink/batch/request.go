@@ -26,10 +26,14 @@ const (
 	// Accepted: the destination has the event.
 	Accepted Outcome = iota
 	// Refused: the destination refused the event for good; it is counted as
-	// discarded and its batch is released as Rejected.
+	// discarded, dead-lettered, and its batch is released as Rejected.
 	Refused
 	// Retry: the event failed transiently and is sent again.
 	Retry
+	// Split: the event was in a part of the request that the destination
+	// refused as a whole (too large, or a bad request naming no event); it
+	// is sent again in a smaller request.
+	Split
 )
 
 // Request is a group of events sent to the destination together, with
@@ -122,58 +126,113 @@ func (r *Request) Finish(s event.Status) {
 	r.recycle()
 }
 
+// Resolution is what Resolve made of a request's outcomes.
+type Resolution struct {
+	// Accepted is the number of events accepted (and released as
+	// Delivered).
+	Accepted int
+	// Retry holds the events to send again, encoded afresh; nil when none.
+	Retry *Request
+	// Split holds the events to send again in smaller requests, not
+	// encoded (see Halve); nil when none.
+	Split *Request
+	// Refused holds the refused events, not encoded and not released: the
+	// caller finishes it (as Rejected once their dead letters are written);
+	// nil when none.
+	Refused *Request
+}
+
 // Resolve applies per-event outcomes, one per event in order: accepted
-// events are Delivered, refused ones Rejected, and the events to retry are
-// returned in a new request, encoded afresh with enc (which may be nil for a
-// sink without an Encoder), or nil when there are none. It returns how many
-// events were accepted and refused, and recycles r. It panics when
-// len(outcomes) != r.Len().
-func (r *Request) Resolve(outcomes []Outcome, enc Encoder) (next *Request, accepted, refused int) {
+// events are Delivered at once; the others are returned in new requests
+// by outcome, in order, with the tickets of their source batches. r is
+// recycled. enc (nil for a sink without an Encoder) encodes the Retry
+// request. It panics when len(outcomes) != r.Len().
+func (r *Request) Resolve(outcomes []Outcome, enc Encoder) Resolution {
 	if len(outcomes) != r.n {
 		panic("batch: Resolve needs one outcome per event")
 	}
+	var res Resolution
 	i := 0
 	for _, p := range r.parts {
-		var acc, ref int
-		runStart := -1 // start of the current run of events to retry
-		for j := range p.events {
-			switch outcomes[i] {
-			case Accepted:
-				acc++
-			case Refused:
-				ref++
+		acc := 0
+		runStart, runOutcome := -1, Accepted // the current run of events with an outcome other than Accepted
+		flush := func(end int) {
+			if runStart < 0 {
+				return
+			}
+			evs := p.events[runStart:end]
+			switch runOutcome {
+			case Retry:
+				res.Retry = res.Retry.appendEvents(p.t, evs, enc)
+			case Split:
+				res.Split = res.Split.appendEvents(p.t, evs, nil)
 			default:
-				if runStart < 0 {
-					runStart = j
-				}
-				i++
+				res.Refused = res.Refused.appendEvents(p.t, evs, nil)
+			}
+			runStart = -1
+		}
+		for j := range p.events {
+			o := outcomes[i]
+			i++
+			if runStart >= 0 && o != runOutcome {
+				flush(j)
+			}
+			if o == Accepted {
+				acc++
 				continue
 			}
-			if runStart >= 0 {
-				next = next.appendRetry(p.t, p.events[runStart:j], enc)
-				runStart = -1
+			if runStart < 0 {
+				runStart, runOutcome = j, o
 			}
-			i++
 		}
-		if runStart >= 0 {
-			next = next.appendRetry(p.t, p.events[runStart:], enc)
-		}
+		flush(len(p.events))
 		p.t.Done(acc, event.Delivered)
-		p.t.Done(ref, event.Rejected)
-		accepted += acc
-		refused += ref
+		res.Accepted += acc
 	}
 	r.recycle()
-	if next != nil && enc != nil {
-		next.Body = enc.AppendEnd(next.Body, next.n)
-		next.size = len(next.Body)
+	if res.Retry != nil && enc != nil {
+		res.Retry.Body = enc.AppendEnd(res.Retry.Body, res.Retry.n)
+		res.Retry.size = len(res.Retry.Body)
 	}
-	return next, accepted, refused
+	return res
 }
 
-// appendRetry adds events to r, creating r when it is nil. There is no size
-// limit: the events came from a request that was within it.
-func (r *Request) appendRetry(t *Ticket, events []event.Event, enc Encoder) *Request {
+// Halve returns r's events in two requests of half of them each (the
+// first half in a, the rest in b), encoded afresh with enc (which may be
+// nil), and recycles r. r must hold at least two events.
+func (r *Request) Halve(enc Encoder) (a, b *Request) {
+	if r.n < 2 {
+		panic("batch: Halve needs two events")
+	}
+	half := r.n / 2
+	i := 0
+	for _, p := range r.parts {
+		evs := p.events
+		if i < half {
+			k := min(len(evs), half-i)
+			a = a.appendEvents(p.t, evs[:k], enc)
+			evs = evs[k:]
+			i += k
+		}
+		if len(evs) > 0 {
+			b = b.appendEvents(p.t, evs, enc)
+			i += len(evs)
+		}
+	}
+	r.recycle()
+	for _, q := range []*Request{a, b} {
+		if enc != nil {
+			q.Body = enc.AppendEnd(q.Body, q.n)
+			q.size = len(q.Body)
+		}
+	}
+	return a, b
+}
+
+// appendEvents adds events of the batch tracked by t to r, creating r when
+// it is nil. There is no size limit: the events came from a request that
+// was within it.
+func (r *Request) appendEvents(t *Ticket, events []event.Event, enc Encoder) *Request {
 	if r == nil {
 		r = newRequest()
 	}

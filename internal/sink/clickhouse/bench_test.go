@@ -7,6 +7,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
 )
 
@@ -87,5 +88,5 @@ func BenchmarkCompress(b *testing.B) {
 	req := bl.Take()
 	defer req.Finish(event.Delivered)
 	b.SetBytes(int64(len(req.Body)))
-	perEvent(b, func() { gzipBuffers.Put(compress(req.Body)) })
+	perEvent(b, func() { httpclient.PutGzip(httpclient.Gzip(req.Body)) })
 }

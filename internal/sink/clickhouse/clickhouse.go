@@ -5,9 +5,13 @@
 // The database and table are templates of event fields; the events of a
 // request are grouped per rendered target and each group is one INSERT.
 // Failed inserts are classified by the ClickHouse error code of the
-// answer (see Classify and the table in codes.go): transient ones are
-// retried with backoff, permanent ones discarded and counted, and a data
-// error that names its row discards that event alone. Optional settings
+// answer (see Classify and the table in codes.go) and drover's delivery
+// policy (docs/delivery.md): transient ones (overload, authentication,
+// access, an unknown table, refused settings) are retried with backoff
+// until the server takes them; a data error that names its row rejects
+// that event alone, and inserts refused as a whole for their shape are
+// split to find the rows at fault. Rejected events go to the sink's
+// dead-letter output. Optional settings
 // (async_insert, insert_deduplication_token) are sent only when the server
 // knows them, which the sink asks system.settings once.
 package clickhouse
@@ -23,22 +27,14 @@ import (
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
 )
 
 // Type is the component type name.
 const Type = "clickhouse"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // Sink inserts events into ClickHouse. It implements component.Sink,
 // component.Healthchecker and driver.Sender.
@@ -86,16 +82,19 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		log:          log,
 		needDetect:   cfg.AsyncInsert || cfg.InsertDeduplicationToken != TokenNever,
 	}
-	s.driver, err = driver.New(driver.Options{
+	cctx.Logger = log
+	opts := driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     codec.Lines{Encoding: codec.JSON},
 		Sender:      s,
 		Destination: s.redacted,
-		Logger:      log,
-		Metrics:     cctx.Metrics,
-		Health:      cctx.Health,
-	})
+		Component:   cctx,
+	}
+	if cfg.Healthcheck.Enabled {
+		opts.Prober = s
+	}
+	s.driver, err = driver.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -114,6 +113,13 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
 	defer s.client.CloseIdleConnections()
 	return s.driver.Run(ctx, in)
+}
+
+// Probe runs SELECT 1 with the sink's credentials; it implements
+// delivery.Prober.
+func (s *Sink) Probe(ctx context.Context) error {
+	_, err := s.query(ctx, "SELECT 1")
+	return err
 }
 
 // features returns what the server supports, asking it on first use when

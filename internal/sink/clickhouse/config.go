@@ -80,6 +80,10 @@ type AuthConfig struct {
 	Strategy string `hcl:"strategy" enum:"basic,headers"`
 	User     string `hcl:"user,required"`
 	Password string `hcl:"password"`
+	// PasswordFile reads the password from a file, read again when it
+	// changes (a rotated secret takes effect without a reload); strategy
+	// "basic" only.
+	PasswordFile string `hcl:"password_file"`
 }
 
 // SetDefaults sets the defaults of a present auth block.
@@ -221,6 +225,12 @@ func (a *AuthConfig) Validate() error {
 	if strings.ContainsAny(a.User+a.Password, "\r\n\x00") {
 		return config.Errorf("password", "user and password must not contain line breaks or NUL")
 	}
+	if a.PasswordFile != "" && a.Strategy != AuthBasic {
+		return config.Errorf("password_file", `needs strategy "basic"`)
+	}
+	if a.PasswordFile != "" && a.Password != "" {
+		return config.Errorf("password_file", "password and password_file are exclusive")
+	}
 	return nil
 }
 
@@ -244,7 +254,7 @@ func (c *Config) clientOptions() httpclient.Options {
 			h["X-ClickHouse-Key"] = a.Password
 			o.Headers = h
 		default:
-			o.Auth = &httpclient.AuthConfig{Strategy: httpclient.AuthBasic, User: a.User, Password: a.Password}
+			o.Auth = &httpclient.AuthConfig{Strategy: httpclient.AuthBasic, User: a.User, Password: a.Password, PasswordFile: a.PasswordFile}
 		}
 	}
 	return o

@@ -2,16 +2,16 @@ package clickhouse
 
 import (
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
+	"regexp"
 	"sync"
 	"testing"
 
 	"github.com/drover-dev/drover/internal/component"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/clickhouse/clickhousetest"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
@@ -24,18 +24,21 @@ const conformanceTable = "logs_web"
 
 // realDest is the real server behind a proxy that injects failures: in
 // FailTransient mode it answers with its transient function instead of
-// forwarding; in Refuse mode it forwards the insert into a table that does
-// not exist, so that the server itself refuses it.
+// forwarding; in Unauthorized mode it forwards with unauthorized
+// credentials; in TooLarge mode it answers 413 to inserts of more than two
+// rows; in RefusePoison and Refuse modes it makes the timestamp of the
+// poisoned (or of every) row unparsable, so that the server itself refuses
+// those rows, naming them.
 type realDest struct {
 	t     *testing.T
 	srv   *clickhousetest.Server
 	db    string
 	proxy *forwarder
 
-	mu        sync.Mutex
-	mode      sinktest.Mode
-	transient http.HandlerFunc
-	refuse    func(r *http.Request)
+	mu           sync.Mutex
+	mode         sinktest.Mode
+	transient    http.HandlerFunc
+	unauthorized func(r *http.Request)
 }
 
 func newRealDest(t *testing.T, srv *clickhousetest.Server) *realDest {
@@ -43,12 +46,9 @@ func newRealDest(t *testing.T, srv *clickhousetest.Server) *realDest {
 	srv.MustQuery(t, fmt.Sprintf("CREATE TABLE %s.%s (timestamp DateTime, message String, host String, file String, `nomad.job_name` String) ENGINE = Memory",
 		d.db, conformanceTable))
 	d.proxy = newForwarder(srv.URL)
-	d.refuse = func(r *http.Request) {
-		// INSERT INTO `db`.`logs_web` -> `db`.`logs_web_missing`: the
-		// server answers UNKNOWN_TABLE (60).
-		q := r.URL.Query()
-		q.Set("query", strings.Replace(q.Get("query"), "`"+conformanceTable+"`", "`"+conformanceTable+"_missing`", 1))
-		r.URL.RawQuery = q.Encode()
+	d.unauthorized = func(r *http.Request) {
+		r.Header.Set("X-ClickHouse-User", clickhousetest.User)
+		r.Header.Set("X-ClickHouse-Key", "wrong")
 	}
 	return d
 }
@@ -63,16 +63,57 @@ func (d *realDest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	mode := d.mode
 	d.mu.Unlock()
-	switch mode {
-	case sinktest.FailTransient:
+	if mode == sinktest.FailTransient {
 		d.transient(w, r)
 		return
-	case sinktest.Refuse:
-		if r.URL.Query().Get("query") != "" {
-			d.refuse(r)
+	}
+	if r.URL.Query().Get("query") != "" {
+		switch mode {
+		case sinktest.Unauthorized:
+			d.unauthorized(r)
+		case sinktest.TooLarge, sinktest.RefusePoison, sinktest.Refuse:
+			rows := insertRows(d.t, r)
+			if mode == sinktest.TooLarge && len(rows) > 2 {
+				answer(http.StatusRequestEntityTooLarge, nil, "<html>413 Request Entity Too Large</html>")(w, r)
+				return
+			}
+			for i, row := range rows {
+				if mode == sinktest.Refuse || bytes.Contains(row, []byte(sinktest.Poison)) {
+					rows[i] = badTimestamp.ReplaceAll(row, []byte(`"timestamp":"not a time"`))
+				}
+			}
+			setInsertRows(r, rows)
 		}
 	}
 	d.proxy.ServeHTTP(w, r)
+}
+
+var badTimestamp = regexp.MustCompile(`"timestamp":"[^"]*"`)
+
+// insertRows returns the JSONEachRow lines of an insert, decompressed.
+func insertRows(t *testing.T, r *http.Request) [][]byte {
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return nil
+	}
+	if r.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err == nil {
+			raw, err = io.ReadAll(zr)
+		}
+		if err != nil {
+			t.Errorf("proxy: bad gzip body: %v", err)
+		}
+	}
+	return bytes.SplitAfter(bytes.TrimSuffix(raw, []byte("\n")), []byte("\n"))
+}
+
+// setInsertRows makes rows the request's body, uncompressed.
+func setInsertRows(r *http.Request, rows [][]byte) {
+	body := bytes.Join(rows, nil)
+	r.Header.Del("Content-Encoding")
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
 }
 
 // forwarder is a proxy for tests: it reads a request, sends it to the
@@ -135,15 +176,15 @@ func TestConformance(t *testing.T) {
 			conn.Close()
 		}
 	}
-	wrongPassword := func(r *http.Request) {
-		r.Header.Set("X-ClickHouse-User", clickhousetest.User)
-		r.Header.Set("X-ClickHouse-Key", "wrong")
+	unknownUser := func(r *http.Request) {
+		r.Header.Set("X-ClickHouse-User", "nobody")
+		r.Header.Del("X-ClickHouse-Key")
 	}
 	variants := []struct {
-		name        string
-		compression string
-		transient   http.HandlerFunc
-		refuse      func(r *http.Request) // nil: unknown table
+		name         string
+		compression  string
+		transient    http.HandlerFunc
+		unauthorized func(r *http.Request) // nil: a wrong password
 	}{
 		{"too-many-parts-18.16-format", CompressionGzip, answer(500, nil,
 			"Code: 252, e.displayText() = DB::Exception: Too many parts (300). Merges are processing significantly slower than inserts., e.what() = DB::Exception\n"), nil},
@@ -152,16 +193,16 @@ func TestConformance(t *testing.T) {
 		{"timeout-exceeded", CompressionGzip, answer(500, nil,
 			"Code: 159. DB::Exception: Timeout exceeded: elapsed 5.000109 seconds, maximum: 5. (TIMEOUT_EXCEEDED) (version 22.8.5.29 (official build))\n"), nil},
 		{"connection-closed", CompressionNone, hijackClose, nil},
-		{"proxy-503-wrong-password", CompressionGzip, answer(503, nil, "upstream connect error"), wrongPassword},
+		{"proxy-503-unknown-user", CompressionGzip, answer(503, nil, "upstream connect error"), unknownUser},
 	}
 	for _, v := range variants {
 		t.Run("real-server/"+v.name, func(t *testing.T) {
 			srv := clickhousetest.Require(t)
-			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, cctx component.Context) (component.Sink, sinktest.Destination) {
 				dest := newRealDest(t, srv)
 				dest.transient = v.transient
-				if v.refuse != nil {
-					dest.refuse = v.refuse
+				if v.unauthorized != nil {
+					dest.unauthorized = v.unauthorized
 				}
 				proxy := httptest.NewServer(dest)
 				t.Cleanup(proxy.Close)
@@ -169,18 +210,18 @@ func TestConformance(t *testing.T) {
 				cfg.Compression = v.compression
 				cfg.DateTimeBestEffort = true
 				cfg.Settings = map[string]string{"input_format_import_nested_json": "1"}
-				return build(t, cfg, m, nil), dest
+				return build(t, cfg, cctx), dest
 			}})
 		})
 	}
 	// A recent server (wire-level fake) with async inserts and
 	// deduplication tokens.
 	t.Run("recent-server-async-insert", func(t *testing.T) {
-		sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+		sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, cctx component.Context) (component.Sink, sinktest.Destination) {
 			dest, srv := newFakeServer(t, "23.8.1.1", recentSettings)
 			cfg := testConfig(srv.URL, "logs", "nomad_{{ nomad.job_name }}")
 			cfg.AsyncInsert = true
-			return build(t, cfg, m, nil), dest
+			return build(t, cfg, cctx), dest
 		}})
 	})
 }

@@ -36,6 +36,10 @@ const MaxMessageBytes = 1024
 // error code of a failed query.
 const ExceptionCodeHeader = "X-ClickHouse-Exception-Code"
 
+// StatusCode returns the HTTP status, the status of the sink's dead
+// letters.
+func (e *ServerError) StatusCode() int { return e.Status }
+
 // Error describes the answer: code and name when known, HTTP status, and
 // the start of the body.
 func (e *ServerError) Error() string {

@@ -156,9 +156,22 @@ func (f *fakeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		exception(w, 500, 242, "TABLE_IS_READ_ONLY", "Table is in readonly mode: replica_path=/clickhouse/tables/01/logs")
 		return
-	case sinktest.Refuse:
-		exception(w, 404, 60, "UNKNOWN_TABLE", "Table "+ins.target+" does not exist")
+	case sinktest.Unauthorized:
+		exception(w, 516, 516, "AUTHENTICATION_FAILED", "drover: Authentication failed: password is incorrect, or there is no user with such name")
 		return
+	case sinktest.TooLarge:
+		if len(ins.messages) > 2 {
+			w.WriteHeader(http.StatusRequestEntityTooLarge)
+			return
+		}
+	case sinktest.RefusePoison, sinktest.Refuse:
+		for i, m := range ins.messages {
+			if mode == sinktest.Refuse || strings.Contains(m, sinktest.Poison) {
+				exception(w, 400, 6, "CANNOT_PARSE_TEXT",
+					fmt.Sprintf("Cannot parse input: expected ',' before: 'x': (while reading the value of key message): (at row %d)", i+1))
+				return
+			}
+		}
 	}
 	f.store(ins)
 	w.WriteHeader(200)

@@ -17,8 +17,9 @@ type InsertError struct {
 	Target string
 	// Events is the number of events the insert held.
 	Events int
-	// Class is what the failure means for the events.
-	Class Class
+	// Class is what the failure means for the events, and Reason why.
+	Class  Class
+	Reason string
 	// Err is a *ServerError when the server answered, else the transport
 	// error.
 	Err error
@@ -36,6 +37,17 @@ func (e *InsertError) Error() string {
 // Unwrap returns the cause: a *ServerError or a transport error.
 func (e *InsertError) Unwrap() error { return e.Err }
 
+// policy returns e marked for the driver: its class, reason and delay.
+func (e *InsertError) policy(single bool) error {
+	switch {
+	case e.Class == Transient:
+		return &retry.Error{Class: retry.ClassTransient, Reason: e.Reason, Delay: e.delay, Err: e}
+	case single:
+		return retry.Reject(e.Reason, e)
+	}
+	return &retry.Error{Class: retry.ClassSplit, Reason: e.Reason, Err: e}
+}
+
 // scratch is the per-Send working memory, pooled.
 type scratch struct {
 	key  []byte
@@ -45,20 +57,25 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
-// MaxIsolatedRows is how many rows of one insert the sink discards one by
+// MaxIsolatedRows is how many rows of one insert the sink rejects one by
 // one when the server names the row it could not take. A further data
-// error is taken as systematic (a column type that no event matches, a
-// timestamp format the table cannot parse): the rows before the one the
-// server named are sent again, the others discarded.
+// error is taken as systematic (a column type that few events match): the
+// rows before the one the server named are sent again, the others split
+// into smaller inserts.
 const MaxIsolatedRows = 16
+
+// ReasonMissingField is the discard reason of an event whose database or
+// table template names a field it does not have.
+const ReasonMissingField = "missing_field"
 
 // Send inserts the events of req, one INSERT per target in order of first
 // appearance; it implements driver.Sender. A data error that names its row
-// discards that event and inserts the others again at once (up to
-// MaxIsolatedRows times per target). Send returns nil when every event was
-// inserted; retry.Permanent when every event was refused; the error when
-// every event failed transiently; otherwise a *retry.PartialError with
-// each event's outcome.
+// rejects that event and inserts the others again at once (up to
+// MaxIsolatedRows times per target); an insert refused as a whole for its
+// size or shape (Split, or a data error without a row) is split by the
+// driver. Send returns nil when every event was inserted, the insert's
+// error when every event failed alike, otherwise a *retry.PartialError
+// with each event's outcome, reason and cause.
 func (s *Sink) Send(ctx context.Context, req *batch.Request) error {
 	f, err := s.features(ctx)
 	if err != nil {
@@ -69,87 +86,87 @@ func (s *Sink) Send(ctx context.Context, req *batch.Request) error {
 	var groups []*group
 	groups, sc.key = s.router.route(req, sc.key)
 
-	outcomes := make([]batch.Outcome, req.Len())
-	var errs []error
-	var delay time.Duration
+	r := &result{
+		outcomes: make([]batch.Outcome, req.Len()),
+		reasons:  make([]string, req.Len()),
+		causes:   make([]error, req.Len()),
+	}
 	for _, g := range groups {
 		if g.missing != "" {
-			g.each(func(i int) { outcomes[i] = batch.Refused })
-			errs = append(errs, unroutableError(s.router, g))
+			err := retry.Reject(ReasonMissingField, unroutableError(s.router, g))
+			g.each(func(i int) { r.outcomes[i], r.reasons[i], r.causes[i] = batch.Refused, ReasonMissingField, err })
+			r.errs = append(r.errs, err)
 			continue
 		}
-		if ierr := s.deliver(ctx, f, req, g, outcomes, sc); ierr != nil {
-			errs = append(errs, ierr)
-			delay = max(delay, ierr.delay)
-		}
+		s.deliver(ctx, f, req, g, r, sc)
 	}
-	var accepted, refused int
-	for _, o := range outcomes {
-		switch o {
-		case batch.Accepted:
-			accepted++
-		case batch.Refused:
-			refused++
-		}
+	res := retry.Result(r.outcomes, r.reasons, r.errs)
+	if p, ok := res.(*retry.PartialError); ok {
+		p.Causes = r.causes
 	}
-	var joined error
-	if len(errs) == 1 {
-		joined = errs[0]
-	} else {
-		joined = errors.Join(errs...)
-	}
-	switch {
-	case joined == nil:
-		return nil
-	case refused == req.Len():
-		return retry.Permanent(joined)
-	case accepted == 0 && refused == 0:
-		return afterOrNot(joined, delay)
-	}
-	return &retry.PartialError{Outcomes: outcomes, Err: afterOrNot(joined, delay)}
+	return res
 }
 
-// deliver inserts the events of group g of req and sets their outcomes. It
-// returns the error to report, or nil when the server took every event.
-func (s *Sink) deliver(ctx context.Context, f features, req *batch.Request, g *group, outcomes []batch.Outcome, sc *scratch) *InsertError {
+// result collects the verdicts of a Send.
+type result struct {
+	outcomes []batch.Outcome
+	reasons  []string
+	causes   []error
+	errs     []error
+}
+
+// deliver inserts the events of group g of req and records their outcomes
+// in r.
+func (s *Sink) deliver(ctx context.Context, f features, req *batch.Request, g *group, r *result, sc *scratch) {
 	t := parseTarget(g.key)
 	idx := sc.idx[:0]
 	g.each(func(i int) { idx = append(idx, i) })
 	defer func() { sc.idx = idx[:0] }()
-	set := func(idx []int, o batch.Outcome) {
-		for _, i := range idx {
-			outcomes[i] = o
+	set := func(idx []int, o batch.Outcome, ierr *InsertError) {
+		err := ierr.policy(len(idx) == 1)
+		if o == batch.Split && len(idx) == 1 {
+			o = batch.Refused
 		}
+		for _, i := range idx {
+			r.outcomes[i] = o
+			if o == batch.Refused {
+				r.reasons[i], r.causes[i] = ierr.Reason, err
+			}
+		}
+		r.errs = append(r.errs, err)
 	}
 	body := g.body(req, sc.body[:0])
-	var reported *InsertError
 	for isolated := 0; ; isolated++ {
 		ierr := s.insert(ctx, f, t, body, len(idx))
 		switch {
 		case ierr == nil:
-			set(idx, batch.Accepted)
-			return reported
+			for _, i := range idx {
+				r.outcomes[i] = batch.Accepted
+			}
+			return
 		case ierr.Class == Transient:
-			set(idx, batch.Retry)
-			return ierr
-		case ierr.Class != DataError || !validRow(ierr, len(idx)):
-			set(idx, batch.Refused)
-			return ierr
+			set(idx, batch.Retry, ierr)
+			return
+		case ierr.Class == Split || !validRow(ierr, len(idx)):
+			set(idx, batch.Split, ierr)
+			return
 		}
 		bad := rowOf(ierr) - 1
 		if isolated == MaxIsolatedRows {
-			// The rows before the bad one parsed: they are sent again.
-			set(idx[:bad], batch.Retry)
-			set(idx[bad:], batch.Refused)
-			ierr.Err = fmt.Errorf("%w; %d rows were refused one by one, the error looks systematic: discarding the %d rows from row %d on",
+			// The rows before the bad one parsed: they are sent again; the
+			// others go in smaller inserts, which isolate their bad rows.
+			ierr.Err = fmt.Errorf("%w; %d rows were refused one by one, the error looks systematic: splitting the %d rows from row %d on",
 				ierr.Err, MaxIsolatedRows, len(idx)-bad, bad+1)
-			return ierr
+			if bad > 0 {
+				set(idx[:bad], batch.Retry, &InsertError{Target: ierr.Target, Events: bad, Class: Transient, Reason: ierr.Reason, Err: ierr.Err})
+			}
+			set(idx[bad:], batch.Split, ierr)
+			return
 		}
-		outcomes[idx[bad]] = batch.Refused
-		reported = ierr
+		set(idx[bad:bad+1], batch.Refused, ierr)
 		idx = append(idx[:bad], idx[bad+1:]...)
 		if len(idx) == 0 {
-			return reported
+			return
 		}
 		sc.body = sc.body[:0]
 		for _, i := range idx {
@@ -157,13 +174,6 @@ func (s *Sink) deliver(ctx context.Context, f features, req *batch.Request, g *g
 		}
 		body = sc.body
 	}
-}
-
-func afterOrNot(err error, d time.Duration) error {
-	if d > 0 {
-		return retry.After(err, d)
-	}
-	return err
 }
 
 // rowOf returns the row the server named, or 0.

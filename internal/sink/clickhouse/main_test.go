@@ -1,21 +1,16 @@
 package clickhouse
 
 import (
-	"context"
-	"log/slog"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/clickhouse/clickhousetest"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
 // TestMain starts one ClickHouse server for the package's tests that need
@@ -33,79 +28,10 @@ func testConfig(endpoint, database, table string) *Config {
 	return c
 }
 
-func build(t testing.TB, cfg *Config, m *metrics.Component, log *slog.Logger) *Sink {
+// build builds a sink of cfg; cctx defaults to sinktest.Context.
+func build(t testing.TB, cfg *Config, cctx ...component.Context) *Sink {
 	t.Helper()
-	if m == nil {
-		m = metrics.ForTest("sink", Type, t.Name())
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	s, err := New(component.Context{Kind: component.KindSink, Type: Type, ID: "test", Logger: log, Metrics: m}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// runner runs a sink outside the conformance suite.
-type runner struct {
-	t    *testing.T
-	in   chan *event.Batch
-	done chan error
-	acks chan bool
-}
-
-func start(t *testing.T, s *Sink) *runner {
-	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &runner{t: t, in: make(chan *event.Batch), done: make(chan error, 1), acks: make(chan bool, 100)}
-	go func() { r.done <- s.Run(ctx, r.in) }()
-	t.Cleanup(func() {
-		cancel()
-		<-r.done
-	})
-	return r
-}
-
-// send hands one batch of events to the sink.
-func (r *runner) send(events ...event.Event) {
-	r.t.Helper()
-	b := &event.Batch{Events: events, Ack: event.NewAck(func(ok bool) { r.acks <- ok })}
-	select {
-	case r.in <- b:
-	case <-time.After(10 * time.Second):
-		r.t.Fatal("batch not taken")
-	}
-}
-
-// ack waits for the next released batch and returns its ok.
-func (r *runner) ack() bool {
-	r.t.Helper()
-	select {
-	case ok := <-r.acks:
-		return ok
-	case <-time.After(20 * time.Second):
-		r.t.Fatal("no ack")
-		return false
-	}
-}
-
-// close closes the input and waits for Run to return.
-func (r *runner) close() {
-	r.t.Helper()
-	close(r.in)
-	select {
-	case err := <-r.done:
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		r.done <- nil
-	case <-time.After(20 * time.Second):
-		r.t.Fatal("Run did not return")
-	}
+	return sinktest.Build(t, Type, New, cfg, cctx...)
 }
 
 // nomadMeta is the metadata of one Nomad task stream, as discovery builds
@@ -137,67 +63,4 @@ func events(meta *event.Meta, msgs ...string) []event.Event {
 		out[i] = event.Event{Timestamp: time.Date(2026, 11, 21, 12, 0, i, 0, time.UTC), Message: []byte(m), Meta: meta}
 	}
 	return out
-}
-
-// logRecorder keeps log records.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	l.mu.Lock()
-	l.recs = append(l.recs, r.Clone())
-	l.mu.Unlock()
-	return nil
-}
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
-
-// messages returns the messages of the records at level or above.
-func (l *logRecorder) messages(level slog.Level) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, r := range l.recs {
-		if r.Level >= level {
-			out = append(out, r.Message)
-		}
-	}
-	return out
-}
-
-// attr returns the value of attribute key of the first record with msg.
-func (l *logRecorder) attr(msg, key string) (string, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, r := range l.recs {
-		if r.Message != msg {
-			continue
-		}
-		var v string
-		var found bool
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == key {
-				v, found = a.Value.String(), true
-				return false
-			}
-			return true
-		})
-		return v, found
-	}
-	return "", false
-}
-
-// waitFor polls cond until it holds or 20s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }

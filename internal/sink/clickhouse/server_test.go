@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,8 +21,8 @@ import (
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/clickhouse/clickhousetest"
+	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
 // nomadTable is the documented table for Nomad logs in the form ClickHouse
@@ -77,8 +79,9 @@ func TestNomadLogsRoutedPerNamespace(t *testing.T) {
 	cfg.DefaultTable = "nomad_unknown"
 	cfg.Batch.MaxEvents = 100
 	cfg.Batch.Timeout = 50 * time.Millisecond
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, nil))
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, cfg, cctx))
 
 	web := nomadMeta("default", "web", "5b9c1f0e-8f3a-4b7e-9d2c-0a1b2c3d4e5f")
 	backup := nomadMeta("batch", "backup", "0a1b2c3d-8f3a-4b7e-9d2c-5b9c1f0e4e5f")
@@ -89,11 +92,11 @@ func TestNomadLogsRoutedPerNamespace(t *testing.T) {
 		evs = append(evs, events([]*event.Meta{web, backup, orphan}[i%3], fmt.Sprintf("line %d ü \"q\"", i))[0])
 		evs[i].Timestamp = time.Date(2026, 11, 21, 12, 0, i, 0, time.UTC)
 	}
-	r.send(evs...)
-	if !r.ack() {
+	r.Send(evs...)
+	if !r.Ack() {
 		t.Fatal("batch not delivered")
 	}
-	r.close()
+	r.Close()
 
 	check := func(table, ns, job string, msgs ...string) {
 		t.Helper()
@@ -120,28 +123,28 @@ func TestUnroutableEventsWithoutDefaultAreDiscarded(t *testing.T) {
 	srv := clickhousetest.Require(t)
 	db := srv.Database(t)
 	srv.MustQuery(t, fmt.Sprintf(nomadTable, db, "nomad_default"))
-	logs := &logRecorder{}
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, nomadConfig(srv.URL, db, "nomad_{{ nomad.namespace }}"), m, slog.New(logs)))
-	r.send(append(events(nomadMeta("default", "web", "a"), "routed"), events(nomadMeta("", "web", "b"), "unroutable")...)...)
-	if !r.ack() {
+	cctx, logs, _ := sinktest.Recorded(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, nomadConfig(srv.URL, db, "nomad_{{ nomad.namespace }}"), cctx))
+	r.Send(append(events(nomadMeta("default", "web", "a"), "routed"), events(nomadMeta("", "web", "b"), "unroutable")...)...)
+	if !r.Ack() {
 		t.Fatal("a batch with a refused event is released ok (rejected)")
 	}
-	r.close()
+	r.Close()
 	if got := rows(t, srv, db, "nomad_default"); len(got) != 1 || got[0].Message != "routed" {
 		t.Fatalf("rows %+v", got)
 	}
-	if got := testutil.ToFloat64(m.Discarded("rejected")); got != 1 {
+	if got := testutil.ToFloat64(m.Discarded(ReasonMissingField)); got != 1 {
 		t.Fatalf("discarded %v", got)
 	}
 	if got := testutil.ToFloat64(m.Retries); got != 0 {
 		t.Fatalf("an unroutable event was retried %v times", got)
 	}
-	errs := logs.messages(slog.LevelError)
+	errs := logs.Messages(slog.LevelError)
 	if len(errs) != 1 {
 		t.Fatalf("errors logged: %q", errs)
 	}
-	if v, _ := logs.attr(errs[0], "error"); !strings.Contains(v, "nomad.namespace") {
+	if v, _ := logs.Attr(errs[0], "error"); !strings.Contains(v, "nomad.namespace") {
 		t.Fatalf("the logged error does not name the missing field: %q", v)
 	}
 }
@@ -153,8 +156,9 @@ func TestDataErrorDiscardsOnlyTheBadRows(t *testing.T) {
 	cfg := testConfig(srv.URL, db, "t")
 	cfg.SkipUnknownFields, cfg.DateTimeBestEffort = true, true
 	cfg.Batch.MaxEvents = 100
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, nil))
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, cfg, cctx))
 	meta := event.NewMeta("t", event.NewFields(event.Field{Key: "host", Value: event.StringValue("node-1")}))
 	evs := events(meta, "ok-1", "bad-2", "ok-3", "bad-4", "ok-5")
 	for i := range evs {
@@ -164,16 +168,16 @@ func TestDataErrorDiscardsOnlyTheBadRows(t *testing.T) {
 		}
 		evs[i].Fields = event.NewFields(event.Field{Key: "level", Value: level})
 	}
-	r.send(evs...)
-	if !r.ack() {
+	r.Send(evs...)
+	if !r.Ack() {
 		t.Fatal("not released ok")
 	}
-	r.close()
+	r.Close()
 	got := srv.Lines(t, "SELECT message FROM "+db+".t ORDER BY message")
 	if !slices.Equal(got, []string{"ok-1", "ok-3", "ok-5"}) {
 		t.Fatalf("stored %q", got)
 	}
-	if d := testutil.ToFloat64(m.Discarded("rejected")); d != 2 {
+	if d := sinktest.SumDiscarded(t, m); d != 2 {
 		t.Fatalf("discarded %v, want the 2 bad rows", d)
 	}
 	if s := testutil.ToFloat64(m.SentEvents); s != 3 {
@@ -181,7 +185,7 @@ func TestDataErrorDiscardsOnlyTheBadRows(t *testing.T) {
 	}
 }
 
-func TestSystematicDataErrorIsNotIsolatedRowByRow(t *testing.T) {
+func TestSystematicDataErrorIsSplitAfterSomeRows(t *testing.T) {
 	srv := clickhousetest.Require(t)
 	db := srv.Database(t)
 	srv.MustQuery(t, "CREATE TABLE "+db+".t (timestamp DateTime, message String) ENGINE = Memory")
@@ -191,21 +195,25 @@ func TestSystematicDataErrorIsNotIsolatedRowByRow(t *testing.T) {
 	cfg := testConfig(rec.URL, db, "t")
 	cfg.SkipUnknownFields = true
 	cfg.Batch.MaxEvents = 100
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, nil))
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, cfg, cctx))
 	msgs := make([]string, 60)
 	for i := range msgs {
 		msgs[i] = fmt.Sprint("m", i)
 	}
-	r.send(events(event.NewMeta("t", nil), msgs...)...)
-	if !r.ack() {
+	r.Send(events(event.NewMeta("t", nil), msgs...)...)
+	if !r.Ack() {
 		t.Fatal("not released ok")
 	}
-	r.close()
-	if n := len(rec.inserts()); n != MaxIsolatedRows+1 {
-		t.Errorf("%d inserts for 60 rows that all fail, want %d", n, MaxIsolatedRows+1)
+	r.Close()
+	// 16 rows one by one, then the other 44 in halves of 22, each of
+	// which gives up after 16 rows again, and so on: fewer inserts than
+	// two per row.
+	if n := len(rec.inserts()); n > 2*60 {
+		t.Errorf("%d inserts for 60 rows that all fail", n)
 	}
-	if d := testutil.ToFloat64(m.Discarded("rejected")); d != 60 {
+	if d := sinktest.SumDiscarded(t, m); d != 60 {
 		t.Fatalf("discarded %v", d)
 	}
 }
@@ -246,17 +254,17 @@ func TestOldServerGetsNoUnsupportedSettings(t *testing.T) {
 	rec := newRecorder(t, srv.URL)
 	cfg := nomadConfig(rec.URL, db, "logs")
 	cfg.AsyncInsert = true // 18.16 does not know it
-	logs := &logRecorder{}
-	s := build(t, cfg, nil, slog.New(logs))
+	cctx, logs, _ := sinktest.Recorded(t, Type)
+	s := build(t, cfg, cctx)
 	if err := s.Healthcheck(context.Background()); err != nil {
 		t.Fatalf("healthcheck: %v", err)
 	}
-	r := start(t, s)
-	r.send(events(nomadMeta("default", "web", "a"), "one", "two")...)
-	if !r.ack() {
+	r := sinktest.Start(t, s)
+	r.Send(events(nomadMeta("default", "web", "a"), "one", "two")...)
+	if !r.Ack() {
 		t.Fatal("not delivered")
 	}
-	r.close()
+	r.Close()
 	ins := rec.inserts()
 	if len(ins) != 1 {
 		t.Fatalf("%d inserts", len(ins))
@@ -270,15 +278,15 @@ func TestOldServerGetsNoUnsupportedSettings(t *testing.T) {
 		ins[0].Get("input_format_import_nested_json") != "1" {
 		t.Errorf("configured settings missing: %v", ins[0])
 	}
-	if v, _ := logs.attr("detected ClickHouse server", "server"); !strings.Contains(v, srv.Version) {
+	if v, _ := logs.Attr("detected ClickHouse server", "server"); !strings.Contains(v, srv.Version) {
 		t.Errorf("detection not logged with the version: %q", v)
 	}
 	warned := false
-	for _, msg := range logs.messages(slog.LevelWarn) {
+	for _, msg := range logs.Messages(slog.LevelWarn) {
 		warned = warned || strings.Contains(msg, "async_insert is configured but the server does not support it")
 	}
 	if !warned {
-		t.Errorf("no warning about async_insert: %q", logs.messages(slog.LevelWarn))
+		t.Errorf("no warning about async_insert: %q", logs.Messages(slog.LevelWarn))
 	}
 	if got := rows(t, srv, db, "logs"); len(got) != 2 {
 		t.Fatalf("rows %+v", got)
@@ -293,39 +301,52 @@ func TestAuthentication(t *testing.T) {
 		t.Run(strategy, func(t *testing.T) {
 			cfg := nomadConfig(srv.URL, db, "logs")
 			cfg.Auth = &AuthConfig{Strategy: strategy, User: clickhousetest.User, Password: clickhousetest.Password}
-			s := build(t, cfg, nil, nil)
+			s := build(t, cfg)
 			if err := s.Healthcheck(context.Background()); err != nil {
 				t.Fatalf("healthcheck: %v", err)
 			}
-			r := start(t, s)
-			r.send(events(nomadMeta("default", "web", "a"), "as "+strategy)...)
-			if !r.ack() {
+			r := sinktest.Start(t, s)
+			r.Send(events(nomadMeta("default", "web", "a"), "as "+strategy)...)
+			if !r.Ack() {
 				t.Fatal("not delivered")
 			}
-			r.close()
+			r.Close()
 		})
 	}
 	if got := rows(t, srv, db, "logs"); len(got) != 2 {
 		t.Fatalf("rows %+v", got)
 	}
 
-	t.Run("wrong password is refused, not retried", func(t *testing.T) {
+	t.Run("wrong password waits for the right one", func(t *testing.T) {
+		pw := filepath.Join(t.TempDir(), "password")
+		if err := os.WriteFile(pw, []byte("wrong\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		cfg := nomadConfig(srv.URL, db, "logs")
-		cfg.Auth = &AuthConfig{Strategy: AuthHeaders, User: clickhousetest.User, Password: "wrong"}
-		m := metrics.ForTest("sink", Type, t.Name())
-		s := build(t, cfg, m, nil)
+		cfg.Auth = &AuthConfig{Strategy: AuthBasic, User: clickhousetest.User, PasswordFile: pw}
+		cctx := sinktest.Context(t, Type)
+		m := cctx.Metrics
+		s := build(t, cfg, cctx)
 		err := s.Healthcheck(context.Background())
 		if err == nil || !strings.Contains(err.Error(), "ClickHouse error 193") {
 			t.Fatalf("healthcheck with a wrong password: %v", err)
 		}
-		r := start(t, s)
-		r.send(events(nomadMeta("default", "web", "a"), "x", "y")...)
-		if !r.ack() {
-			t.Fatal("refused batch not released ok")
+		r := sinktest.Start(t, s)
+		r.Send(events(nomadMeta("default", "web", "a"), "x", "y")...)
+		sinktest.WaitFor(t, "refused attempts", func() bool { return testutil.ToFloat64(m.DeliveryFailures("unauthorized")) >= 2 })
+		if c := cctx.Health.Conditions(); len(c) != 1 || c[0].Reason != "unauthorized" {
+			t.Fatalf("health %+v", c)
 		}
-		r.close()
-		if d, retries := testutil.ToFloat64(m.Discarded("rejected")), testutil.ToFloat64(m.Retries); d != 2 || retries != 0 {
-			t.Fatalf("discarded %v, retries %v", d, retries)
+		sinktest.RotateFile(t, pw, clickhousetest.Password+"\n")
+		if !r.Ack() {
+			t.Fatal("not released ok")
+		}
+		r.Close()
+		if d := sinktest.SumDiscarded(t, m); d != 0 {
+			t.Fatalf("discarded %v", d)
+		}
+		if got := rows(t, srv, db, "logs"); len(got) != 4 {
+			t.Fatalf("rows %+v", got)
 		}
 	})
 }
@@ -334,20 +355,20 @@ func TestHealthcheck(t *testing.T) {
 	srv := clickhousetest.Require(t)
 	db := srv.Database(t)
 	srv.MustQuery(t, fmt.Sprintf(nomadTable, db, "logs"))
-	if err := build(t, nomadConfig(srv.URL, db, "logs"), nil, nil).Healthcheck(context.Background()); err != nil {
+	if err := build(t, nomadConfig(srv.URL, db, "logs")).Healthcheck(context.Background()); err != nil {
 		t.Fatalf("existing table: %v", err)
 	}
-	err := build(t, nomadConfig(srv.URL, db, "nope"), nil, nil).Healthcheck(context.Background())
+	err := build(t, nomadConfig(srv.URL, db, "nope")).Healthcheck(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("missing table: %v", err)
 	}
 	// A templated table cannot be checked; the server can.
-	if err := build(t, nomadConfig(srv.URL, db, "logs_{{ nomad.namespace }}"), nil, nil).Healthcheck(context.Background()); err != nil {
+	if err := build(t, nomadConfig(srv.URL, db, "logs_{{ nomad.namespace }}")).Healthcheck(context.Background()); err != nil {
 		t.Fatalf("templated table: %v", err)
 	}
 	disabled := nomadConfig("http://127.0.0.1:1", db, "logs")
 	disabled.Healthcheck.Enabled = false
-	if err := build(t, disabled, nil, nil).Healthcheck(context.Background()); err != nil {
+	if err := build(t, disabled).Healthcheck(context.Background()); err != nil {
 		t.Fatalf("disabled check: %v", err)
 	}
 
@@ -369,17 +390,18 @@ func TestServerDownThenUp(t *testing.T) {
 	db := srv.Database(t)
 	srv.MustQuery(t, fmt.Sprintf(nomadTable, db, "logs"))
 	srv.Stop()
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, nomadConfig(srv.URL, db, "logs"), m, nil))
-	r.send(events(nomadMeta("default", "web", "a"), "while down 1", "while down 2")...)
-	waitFor(t, "failed attempts", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 3 })
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, nomadConfig(srv.URL, db, "logs"), cctx))
+	r.Send(events(nomadMeta("default", "web", "a"), "while down 1", "while down 2")...)
+	sinktest.WaitFor(t, "failed attempts", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 3 })
 	if err := srv.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	if !r.ack() {
+	if !r.Ack() {
 		t.Fatal("not delivered after the server came back")
 	}
-	r.close()
+	r.Close()
 	if got := rows(t, srv, db, "logs"); len(got) != 2 {
 		t.Fatalf("rows %+v", got)
 	}
@@ -408,10 +430,11 @@ func TestHTTPAnswerDrained(t *testing.T) {
 	defer srv.Close()
 	cfg := testConfig(srv.URL, "", "t")
 	cfg.InsertDeduplicationToken = TokenNever
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, nil))
-	r.send(events(event.NewMeta("t", nil), "x")...)
-	waitFor(t, "five failed attempts", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 5 })
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, cfg, cctx))
+	r.Send(events(event.NewMeta("t", nil), "x")...)
+	sinktest.WaitFor(t, "five failed attempts", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 5 })
 	mu.Lock()
 	defer mu.Unlock()
 	if len(conns) > 2 {

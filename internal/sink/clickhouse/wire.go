@@ -1,7 +1,6 @@
 package clickhouse
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,12 +9,10 @@ import (
 	nethttp "net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
-
 	"github.com/drover-dev/drover/internal/httpclient"
+	"github.com/drover-dev/drover/internal/sink/retry"
 )
 
 // Values of the settings the sink sends.
@@ -35,43 +32,30 @@ const (
 // insert sends one INSERT of body (n JSONEachRow lines) into t. It returns
 // nil when the server accepted it.
 func (s *Sink) insert(ctx context.Context, f features, t target, body []byte, n int) *InsertError {
-	ierr := func(class Class, err error) *InsertError {
-		return &InsertError{Target: t.String(), Events: n, Class: class, Err: err, bodyBytes: len(body)}
-	}
-	params := s.insertParams(f, t, body)
-	payload := body
-	if s.gzip {
-		buf := compress(body)
-		defer gzipBuffers.Put(buf)
-		payload = buf.Bytes()
-	}
-	rb := newBody(payload)
-	hreq, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, s.endpoint+"?"+params, rb)
-	if err != nil {
-		return ierr(Permanent, err)
-	}
-	hreq.ContentLength = int64(len(payload))
-	hreq.Header.Set("Content-Type", "application/x-ndjson")
-	if s.gzip {
-		hreq.Header.Set("Content-Encoding", "gzip")
-	}
-	resp, err := s.client.Do(hreq)
-	if err != nil {
-		// The transport may read the body until it closes it; the payload
-		// belongs to a pool.
-		<-rb.closed
-		return ierr(Transient, fmt.Errorf("%s: %w", s.redacted, err))
-	}
-	serr := readAnswer(resp)
-	<-rb.closed
-	if serr == nil {
+	var serr *ServerError
+	var delay time.Duration
+	err := s.client.Send(ctx, httpclient.Request{
+		URL: s.endpoint + "?" + s.insertParams(f, t, body), Body: body, Gzip: s.gzip,
+		Header: nethttp.Header{"Content-Type": {"application/x-ndjson"}},
+	}, func(resp *nethttp.Response) error {
+		if serr = readAnswer(resp); serr != nil {
+			delay, _ = httpclient.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+			return serr
+		}
+		return nil
+	})
+	if err == nil {
 		return nil
 	}
-	e := ierr(Classify(serr), serr)
+	e := &InsertError{Target: t.String(), Events: n, Err: err, bodyBytes: len(body)}
+	if serr == nil {
+		_, e.Reason = retry.Classify(err)
+		e.Class, e.Err = Transient, fmt.Errorf("%s: %w", s.redacted, err)
+		return e
+	}
+	e.Class, e.Reason = Classify(serr)
 	if e.Class == Transient {
-		if d, ok := httpclient.ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-			e.delay = d
-		}
+		e.delay = delay
 	}
 	return e
 }
@@ -187,41 +171,4 @@ func (s *Sink) query(ctx context.Context, q string) (string, error) {
 		return "", fmt.Errorf("%s: reading the answer: %w", s.redacted, err)
 	}
 	return string(out), nil
-}
-
-var (
-	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
-	gzipBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-)
-
-// compress gzips p into a pooled buffer, which the caller puts back into
-// gzipBuffers when it is done with it.
-func compress(p []byte) *bytes.Buffer {
-	buf := gzipBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	zw := gzipWriters.Get().(*gzip.Writer)
-	zw.Reset(buf)
-	_, _ = zw.Write(p) // writing to a bytes.Buffer does not fail
-	_ = zw.Close()
-	gzipWriters.Put(zw)
-	return buf
-}
-
-// body is a request body that reports when the transport closed it.
-type body struct {
-	bytes.Reader
-	once   sync.Once
-	closed chan struct{}
-}
-
-func newBody(p []byte) *body {
-	b := &body{closed: make(chan struct{})}
-	b.Reset(p)
-	return b
-}
-
-// Close records that the transport is done with the body.
-func (b *body) Close() error {
-	b.once.Do(func() { close(b.closed) })
-	return nil
 }

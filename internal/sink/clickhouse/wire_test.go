@@ -15,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/drover-dev/drover/internal/event"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
@@ -23,12 +22,12 @@ func TestRecentServerGetsAsyncInsertAndToken(t *testing.T) {
 	dest, srv := newFakeServer(t, "23.8.1.1", recentSettings)
 	cfg := testConfig(srv.URL, "logs", "nomad")
 	cfg.AsyncInsert = true
-	r := start(t, build(t, cfg, nil, nil))
-	r.send(events(nomadMeta("default", "web", "a"), "one", "two")...)
-	if !r.ack() {
+	r := sinktest.Start(t, build(t, cfg))
+	r.Send(events(nomadMeta("default", "web", "a"), "one", "two")...)
+	if !r.Ack() {
 		t.Fatal("not delivered")
 	}
-	r.close()
+	r.Close()
 	ins := dest.allInserts()
 	if len(ins) != 1 {
 		t.Fatalf("%d inserts", len(ins))
@@ -60,12 +59,12 @@ func TestTokenModes(t *testing.T) {
 			dest, srv := newFakeServer(t, "22.8.1.1", c.settings)
 			cfg := testConfig(srv.URL, "", "t")
 			cfg.InsertDeduplicationToken = c.mode
-			r := start(t, build(t, cfg, nil, nil))
-			r.send(events(event.NewMeta("t", nil), "x")...)
-			if !r.ack() {
+			r := sinktest.Start(t, build(t, cfg))
+			r.Send(events(event.NewMeta("t", nil), "x")...)
+			if !r.Ack() {
 				t.Fatal("not delivered")
 			}
-			r.close()
+			r.Close()
 			if got := dest.allInserts()[0].params.Has("insert_deduplication_token"); got != c.want {
 				t.Fatalf("token sent: %v, want %v", got, c.want)
 			}
@@ -90,13 +89,14 @@ func TestRetryOfALostAnswerIsDeduplicated(t *testing.T) {
 		}
 		return false
 	}
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, testConfig(srv.URL, "logs", "nomad"), m, nil))
-	r.send(events(nomadMeta("default", "web", "a"), "one", "two", "three")...)
-	if !r.ack() {
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, testConfig(srv.URL, "logs", "nomad"), cctx))
+	r.Send(events(nomadMeta("default", "web", "a"), "one", "two", "three")...)
+	if !r.Ack() {
 		t.Fatal("not delivered")
 	}
-	r.close()
+	r.Close()
 	ins := dest.allInserts()
 	if len(ins) != 3 {
 		t.Fatalf("%d attempts, want 3", len(ins))
@@ -150,18 +150,18 @@ func TestDetectionRefusedSendsOnlyConfiguredSettings(t *testing.T) {
 	_ = srv
 	cfg := testConfig(refusing.URL, "", "t")
 	cfg.AsyncInsert = true
-	logs := &logRecorder{}
-	r := start(t, build(t, cfg, nil, slog.New(logs)))
-	r.send(events(event.NewMeta("t", nil), "x")...)
-	if !r.ack() {
+	cctx, logs, _ := sinktest.Recorded(t, Type)
+	r := sinktest.Start(t, build(t, cfg, cctx))
+	r.Send(events(event.NewMeta("t", nil), "x")...)
+	if !r.Ack() {
 		t.Fatal("not delivered")
 	}
-	r.close()
+	r.Close()
 	p := dest.allInserts()[0].params
 	if p.Get("async_insert") != "1" || p.Has("insert_deduplication_token") {
 		t.Fatalf("settings %v: async_insert is configured and sent, the token is not known to work", p)
 	}
-	if msgs := logs.messages(slog.LevelWarn); len(msgs) != 1 || !strings.Contains(msgs[0], "could not detect") {
+	if msgs := logs.Messages(slog.LevelWarn); len(msgs) != 1 || !strings.Contains(msgs[0], "could not detect") {
 		t.Fatalf("warnings %q", msgs)
 	}
 }
@@ -173,30 +173,32 @@ func TestDetectionRetriedUntilTheServerAnswers(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // connections are refused until the server starts
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, testConfig("http://"+addr, "", "t"), m, nil))
-	r.send(events(event.NewMeta("t", nil), "x")...)
-	waitFor(t, "failed attempts", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 2 })
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, testConfig("http://"+addr, "", "t"), cctx))
+	r.Send(events(event.NewMeta("t", nil), "x")...)
+	sinktest.WaitFor(t, "failed attempts", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 2 })
 
 	dest := &fakeServer{t: t, version: "23.8.1.1", settings: recentSettings, tokens: map[string]bool{}}
 	var ln net.Listener
-	waitFor(t, "the port", func() bool { ln, err = net.Listen("tcp", addr); return err == nil })
+	sinktest.WaitFor(t, "the port", func() bool { ln, err = net.Listen("tcp", addr); return err == nil })
 	srv := httptest.NewUnstartedServer(dest)
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
 	defer srv.Close()
-	if !r.ack() {
+	if !r.Ack() {
 		t.Fatal("not delivered")
 	}
-	r.close()
+	r.Close()
 	if !dest.allInserts()[0].params.Has("insert_deduplication_token") {
 		t.Fatal("the detection that failed at first was not made again")
 	}
 }
 
 // TestTargetsFailIndependently: one request holds events of three tables;
-// one table accepts, one fails transiently for a while, one refuses. Only
+// one table accepts, one fails transiently for a while, one refuses every
+// row (a data error without a row number: split down to single rows). Only
 // the failing table's events are sent again; the accepted ones are not
 // duplicated, the refused ones are discarded.
 func TestTargetsFailIndependently(t *testing.T) {
@@ -210,29 +212,30 @@ func TestTargetsFailIndependently(t *testing.T) {
 				return true
 			}
 		case "`logs`.`nomad_system`":
-			exception(w, 404, 60, "UNKNOWN_TABLE", "Table logs.nomad_system does not exist")
+			exception(w, 400, 117, "INCORRECT_DATA", "Cannot read all data")
 			return true
 		}
 		return false
 	}
-	m := metrics.ForTest("sink", Type, t.Name())
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
 	cfg := testConfig(srv.URL, "logs", "nomad_{{ nomad.namespace }}")
-	r := start(t, build(t, cfg, m, nil))
+	r := sinktest.Start(t, build(t, cfg, cctx))
 	web, backup, sys := nomadMeta("default", "web", "a"), nomadMeta("batch", "backup", "b"), nomadMeta("system", "agent", "c")
 	var evs []event.Event
 	for i := range 6 {
 		evs = append(evs, events([]*event.Meta{web, backup, sys}[i%3], fmt.Sprint("m", i))...)
 	}
-	r.send(evs...)
-	if !r.ack() {
+	r.Send(evs...)
+	if !r.Ack() {
 		t.Fatal("not released ok")
 	}
-	r.close()
+	r.Close()
 	count := map[string]int{}
 	for _, in := range dest.allInserts() {
 		count[in.target]++
 	}
-	if count["`logs`.`nomad_default`"] != 1 || count["`logs`.`nomad_batch`"] != 3 || count["`logs`.`nomad_system`"] != 1 {
+	if count["`logs`.`nomad_default`"] != 1 || count["`logs`.`nomad_batch`"] != 3 || count["`logs`.`nomad_system`"] != 3 {
 		t.Fatalf("inserts per table %v", count)
 	}
 	got := dest.Received()
@@ -240,7 +243,7 @@ func TestTargetsFailIndependently(t *testing.T) {
 	if !slices.Equal(got, []string{"m0", "m1", "m3", "m4"}) {
 		t.Fatalf("stored %q", got)
 	}
-	if d, s := testutil.ToFloat64(m.Discarded("rejected")), testutil.ToFloat64(m.SentEvents); d != 2 || s != 4 {
+	if d, s := testutil.ToFloat64(m.Discarded("incorrect_data")), testutil.ToFloat64(m.SentEvents); d != 2 || s != 4 {
 		t.Fatalf("discarded %v sent %v", d, s)
 	}
 }
@@ -255,12 +258,12 @@ func TestRetryAfterFromAProxy(t *testing.T) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 		dest.SetMode(sinktest.Accept)
 	}
-	r := start(t, build(t, testConfig(srv.URL, "", "t"), nil, nil))
-	r.send(events(event.NewMeta("t", nil), "x")...)
-	if !r.ack() {
+	r := sinktest.Start(t, build(t, testConfig(srv.URL, "", "t")))
+	r.Send(events(event.NewMeta("t", nil), "x")...)
+	if !r.Ack() {
 		t.Fatal("not delivered")
 	}
-	r.close()
+	r.Close()
 	ins := dest.allInserts()
 	if len(ins) != 2 {
 		t.Fatalf("%d inserts", len(ins))
@@ -274,12 +277,12 @@ func TestUncompressedBody(t *testing.T) {
 	dest, srv := newFakeServer(t, "23.8.1.1", recentSettings)
 	cfg := testConfig(srv.URL, "", "t")
 	cfg.Compression = CompressionNone
-	r := start(t, build(t, cfg, nil, nil))
-	r.send(events(event.NewMeta("t", nil), "x")...)
-	if !r.ack() {
+	r := sinktest.Start(t, build(t, cfg))
+	r.Send(events(event.NewMeta("t", nil), "x")...)
+	if !r.Ack() {
 		t.Fatal("not delivered")
 	}
-	r.close()
+	r.Close()
 	if dest.allInserts()[0].gzip {
 		t.Fatal("compressed although compression = none")
 	}

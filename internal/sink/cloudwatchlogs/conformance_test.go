@@ -1,12 +1,11 @@
 package cloudwatchlogs
 
 import (
-	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/drover-dev/drover/internal/component"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/cloudwatchlogs/cwltest"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
@@ -25,11 +24,29 @@ func (d dest) Received() []string {
 }
 
 func (d dest) SetMode(m sinktest.Mode) {
+	d.srv.Fail("PutLogEvents", nil)
+	d.srv.FailPut(nil)
 	switch m {
-	case sinktest.Accept:
-		d.srv.Fail("PutLogEvents", nil)
 	case sinktest.FailTransient:
 		d.srv.Fail("PutLogEvents", &cwltest.Unavailable)
+	case sinktest.Unauthorized:
+		d.srv.Fail("PutLogEvents", &cwltest.AccessDenied)
+	case sinktest.TooLarge:
+		d.srv.FailPut(func(evs []cwltest.Event) *cwltest.Failure {
+			if len(evs) > 2 {
+				return &cwltest.Failure{Status: 413, Code: "RequestEntityTooLarge", Message: "Request Entity Too Large"}
+			}
+			return nil
+		})
+	case sinktest.RefusePoison:
+		d.srv.FailPut(func(evs []cwltest.Event) *cwltest.Failure {
+			for _, e := range evs {
+				if strings.Contains(e.Message, sinktest.Poison) {
+					return &cwltest.InvalidParameter
+				}
+			}
+			return nil
+		})
 	case sinktest.Refuse:
 		d.srv.Fail("PutLogEvents", &cwltest.InvalidParameter)
 	}
@@ -45,7 +62,7 @@ func TestConformance(t *testing.T) {
 			name = "throttling"
 		}
 		t.Run(name, func(t *testing.T) {
-			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, cctx component.Context) (component.Sink, sinktest.Destination) {
 				cwltest.SetCredentials(t)
 				srv := cwltest.New(t)
 				srv.SetNow(func() time.Time { return now })
@@ -53,8 +70,7 @@ func TestConformance(t *testing.T) {
 				cfg.GroupName = "/drover/conformance"
 				cfg.Encoding = EncodingText
 				cfg.Batch.MaxEvents = 3
-				s, err := New(component.Context{Kind: component.KindSink, Type: Type, ID: "conformance",
-					Logger: slog.New(slog.DiscardHandler), Metrics: m}, cfg)
+				s, err := New(cctx, cfg)
 				if err != nil {
 					t.Fatal(err)
 				}

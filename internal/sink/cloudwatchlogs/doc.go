@@ -17,11 +17,14 @@
 //     by time and cut into calls that span at most 24 hours (plan.go).
 //   - Calls to one stream are serialized (locks.go); a missing group or
 //     stream is created when allowed (send.go).
-//   - Throttling, unavailability, server and network errors are retried by
-//     the driver with backoff; InvalidParameter, and ResourceNotFound when
-//     creating is not allowed, refuse the events for good (errors.go).
-//     Events the service rejects one by one (rejectedLogEventsInfo) are
-//     discarded with its reason.
+//   - Throttling, unavailability, server and network errors, refused
+//     credentials (AccessDenied, expired tokens) and a missing group or
+//     stream that may not be created are retried by the driver with
+//     backoff until they succeed; a call refused with InvalidParameter is
+//     split down to single events, and an event refused alone is rejected
+//     (errors.go). Events the service rejects one by one
+//     (rejectedLogEventsInfo) are rejected with its reason. Rejected events
+//     go to the sink's dead-letter output (docs/delivery.md).
 //
 // Sequence tokens are not used: the service ignores them.
 //

@@ -1,7 +1,6 @@
 package cloudwatchlogs
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,12 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 
-	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/cloudwatchlogs/cwltest"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -39,16 +38,13 @@ func testConfig(srv *cwltest.Server) *Config {
 
 // harness runs one sink against a fake service.
 type harness struct {
-	t    *testing.T
-	srv  *cwltest.Server
-	sink *Sink
-	m    *metrics.Component
-	logs *syncBuffer
-	in   chan *event.Batch
-	done chan error
-
-	mu   sync.Mutex
-	acks []bool
+	*sinktest.Runner
+	t       *testing.T
+	srv     *cwltest.Server
+	sink    *Sink
+	m       *metrics.Component
+	logs    *syncBuffer
+	batches int
 }
 
 // newHarness builds a sink for cfg (see testConfig) with its clock and the
@@ -57,20 +53,16 @@ func newHarness(t *testing.T, srv *cwltest.Server, cfg *Config, now time.Time) *
 	t.Helper()
 	cwltest.SetCredentials(t)
 	srv.SetNow(func() time.Time { return now })
-	h := &harness{t: t, srv: srv, m: metrics.ForTest("sink", Type, "aws"), logs: &syncBuffer{},
-		in: make(chan *event.Batch), done: make(chan error, 1)}
-	s, err := New(component.Context{Kind: component.KindSink, Type: Type, ID: "aws",
-		Logger: slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: h.m}, cfg)
+	cctx := sinktest.Context(t, Type)
+	h := &harness{t: t, srv: srv, m: cctx.Metrics, logs: &syncBuffer{}}
+	cctx.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s, err := New(cctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.now = func() time.Time { return now }
 	h.sink = s
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() { h.done <- s.Run(ctx, h.in) }()
-	t.Cleanup(func() {
-		cancel()
-		<-h.done
+	h.Runner = sinktest.Start(t, s, srv.Close, func() {
 		if t.Failed() {
 			t.Logf("sink logs:\n%s", h.logs.String())
 		}
@@ -78,33 +70,16 @@ func newHarness(t *testing.T, srv *cwltest.Server, cfg *Config, now time.Time) *
 	return h
 }
 
-// send hands one batch to the sink; its Ack's result is recorded.
+// send hands one batch to the sink.
 func (h *harness) send(evs []event.Event) {
-	h.mu.Lock()
-	idx := len(h.acks)
-	h.acks = append(h.acks, false)
-	h.mu.Unlock()
-	b := &event.Batch{Events: evs, Ack: event.NewAck(func(ok bool) {
-		h.mu.Lock()
-		h.acks[idx] = ok
-		h.mu.Unlock()
-	})}
-	h.in <- b
+	h.batches++
+	h.Send(evs...)
 }
 
 // finish closes the input and waits for the sink to deliver everything.
 func (h *harness) finish() {
 	h.t.Helper()
-	close(h.in)
-	select {
-	case err := <-h.done:
-		if err != nil {
-			h.t.Fatalf("Run: %v", err)
-		}
-		h.done <- nil
-	case <-time.After(20 * time.Second):
-		h.t.Fatal("the sink did not finish within 20s")
-	}
+	h.Close()
 	if v := h.srv.Violations(); len(v) > 0 {
 		h.t.Errorf("the service refused requests: %v", v)
 	}
@@ -114,10 +89,8 @@ func (h *harness) finish() {
 // refused for good).
 func (h *harness) checkAcks() {
 	h.t.Helper()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for i, ok := range h.acks {
-		if !ok {
+	for i := range h.batches {
+		if !h.Ack() {
 			h.t.Errorf("batch %d was not acknowledged ok", i)
 		}
 	}

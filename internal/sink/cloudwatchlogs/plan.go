@@ -24,6 +24,9 @@ const (
 	ReasonTooNew       = "too_new"
 	ReasonExpired      = "expired"
 	ReasonEmptyMessage = "empty_message"
+	// ReasonMissingField: the group or stream template names a field the
+	// event does not have.
+	ReasonMissingField = "missing_field"
 )
 
 // item is one event of a call: its index in the request and its decoded
@@ -45,11 +48,11 @@ func plan(req *batch.Request, idx []int, now time.Time, res *result) [][]item {
 		d := decode(req.Encoded(i))
 		switch {
 		case len(d.message) == 0:
-			res.refuse(i, ReasonEmptyMessage)
+			res.refuseOne(i, ReasonEmptyMessage)
 		case d.timestamp < oldest:
-			res.refuse(i, ReasonTooOld)
+			res.refuseOne(i, ReasonTooOld)
 		case d.timestamp > newest:
-			res.refuse(i, ReasonTooNew)
+			res.refuseOne(i, ReasonTooNew)
 		default:
 			items = append(items, item{i: i, decoded: d})
 		}

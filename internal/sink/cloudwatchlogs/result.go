@@ -1,7 +1,6 @@
 package cloudwatchlogs
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -32,63 +31,35 @@ func (r *result) accept(i int) { r.outcomes[i] = batch.Accepted }
 
 func (r *result) retry(i int) { r.outcomes[i] = batch.Retry }
 
-// refuse refuses event i for good; reason "" counts it as "rejected".
+func (r *result) split(i int) { r.outcomes[i] = batch.Split }
+
+// refuse refuses event i for good with reason.
 func (r *result) refuse(i int, reason string) {
 	r.outcomes[i] = batch.Refused
 	r.reasons[i] = reason
-	if reason != "" {
-		if r.byReason == nil {
-			r.byReason = map[string]int{}
-		}
-		r.byReason[reason]++
+}
+
+// refuseOne refuses event i for good with a reason of the service's
+// per-event verdicts (too old, too new, expired), which are counted for
+// the log.
+func (r *result) refuseOne(i int, reason string) {
+	r.refuse(i, reason)
+	if r.byReason == nil {
+		r.byReason = map[string]int{}
 	}
+	r.byReason[reason]++
 }
 
 // fail records an error for the log.
 func (r *result) fail(err error) { r.errs = append(r.errs, err) }
 
-// err is what Send returns: nil when every event was accepted; the
-// error when every event is to be retried; retry.Permanent when every
-// event was refused without a reason of its own; otherwise a
-// *retry.PartialError with each event's outcome and reason.
+// err is what Send returns: see retry.Result.
 func (r *result) err() error {
-	var accepted, refused, reasoned int
-	for i, o := range r.outcomes {
-		switch o {
-		case batch.Accepted:
-			accepted++
-		case batch.Refused:
-			refused++
-			if r.reasons[i] != "" {
-				reasoned++
-			}
-		}
-	}
-	n := len(r.outcomes)
 	errs := r.errs
 	if len(r.byReason) > 0 {
 		errs = append(errs, r.reasonError())
 	}
-	var joined error
-	switch len(errs) {
-	case 0:
-	case 1:
-		joined = errs[0]
-	default:
-		joined = errors.Join(errs...)
-	}
-	switch {
-	case accepted == n:
-		return nil
-	case accepted == 0 && refused == 0:
-		if joined == nil {
-			joined = errors.New("no verdict")
-		}
-		return joined
-	case refused == n && reasoned == 0:
-		return retry.Permanent(joined)
-	}
-	return &retry.PartialError{Outcomes: r.outcomes, Reasons: r.reasons, Err: joined}
+	return retry.Result(r.outcomes, r.reasons, errs)
 }
 
 // reasonError describes the events refused one by one.

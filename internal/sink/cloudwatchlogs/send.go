@@ -28,10 +28,9 @@ var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 // Send delivers the events of req; it implements driver.Sender. The events
 // are split by target and each target's are planned into calls (see plan);
 // the calls of one target are made in order under the target's lock. Send
-// returns nil when every event was accepted, retry.Permanent when every
-// event was refused without a reason of its own, the error when every
-// event failed transiently, and otherwise a *retry.PartialError with each
-// event's outcome and discard reason.
+// returns nil when every event was accepted, the call's error when every
+// event failed alike (transient, or to be split), and otherwise a
+// *retry.PartialError with each event's outcome and discard reason.
 func (s *Sink) Send(ctx context.Context, req *batch.Request) error {
 	sc := scratchPool.Get().(*scratch)
 	defer func() {
@@ -46,10 +45,10 @@ func (s *Sink) Send(ctx context.Context, req *batch.Request) error {
 	for _, p := range parts {
 		if p.missing != "" {
 			for _, i := range p.idx {
-				res.refuse(i, "")
+				res.refuse(i, ReasonMissingField)
 			}
-			res.fail(fmt.Errorf("%d events have no log group or stream: field %s is missing or empty (group_name %q, stream_name %q)",
-				len(p.idx), p.missing, s.cfg.GroupName, s.cfg.StreamName))
+			res.fail(retry.Reject(ReasonMissingField, fmt.Errorf("%d events have no log group or stream: field %s is missing or empty (group_name %q, stream_name %q)",
+				len(p.idx), p.missing, s.cfg.GroupName, s.cfg.StreamName)))
 			continue
 		}
 		t := parseTarget(p.key)
@@ -141,11 +140,11 @@ func (s *Sink) accepted(call []item, rej *types.RejectedLogEventsInfo, res *resu
 	for k, it := range call {
 		switch {
 		case k < oldEnd:
-			res.refuse(it.i, ReasonTooOld)
+			res.refuseOne(it.i, ReasonTooOld)
 		case k < expiredEnd:
-			res.refuse(it.i, ReasonExpired)
+			res.refuseOne(it.i, ReasonExpired)
 		case k >= newStart:
-			res.refuse(it.i, ReasonTooNew)
+			res.refuseOne(it.i, ReasonTooNew)
 		default:
 			res.accept(it.i)
 			if it.truncated {
@@ -163,19 +162,31 @@ func clampIndex(p *int32, def, n int) int {
 	return min(max(int(*p), 0), n)
 }
 
-// verdict records a failed call: its events are refused when err is
-// permanent, else retried.
+// verdict records a failed call: its events are retried, split (a call of
+// several events refused for an invalid value) or refused (a single event
+// refused so).
 func (s *Sink) verdict(call []item, res *result, err error) {
-	res.fail(err)
+	class, reason := classify(err)
 	var notYet *notYetError
-	permanent := !errors.As(err, &notYet) && (isPermanent(err) || retry.IsPermanent(err))
-	for _, it := range call {
-		if permanent {
-			res.refuse(it.i, "")
-		} else {
+	if errors.As(err, &notYet) {
+		class, reason = retry.ClassTransient, retry.ReasonNotFound
+	}
+	switch {
+	case class == retry.ClassTransient:
+		err = retry.Transient(reason, err)
+		for _, it := range call {
 			res.retry(it.i)
 		}
+	case len(call) > 1:
+		err = retry.Bisect(reason, err)
+		for _, it := range call {
+			res.split(it.i)
+		}
+	default:
+		err = retry.Reject(reason, err)
+		res.refuse(call[0].i, reason)
 	}
+	res.fail(err)
 }
 
 // create makes the stream of t, and its group when that is missing too,
@@ -183,14 +194,14 @@ func (s *Sink) verdict(call []item, res *result, err error) {
 // that found them missing. It returns nil when both exist now.
 func (s *Sink) create(ctx context.Context, t target, notFound error) error {
 	if !s.cfg.CreateMissingStream {
-		return retry.Permanent(fmt.Errorf("%s: %w (create_missing_stream is false)", t, notFound))
+		return retry.Transient(retry.ReasonNotFound, fmt.Errorf("%s: %w (create_missing_stream is false: create the stream, the events wait)", t, notFound))
 	}
 	err := s.createStream(ctx, t)
 	if err == nil || errorCode(err) != codeNotFound {
 		return err
 	}
 	if !s.cfg.CreateMissingGroup {
-		return retry.Permanent(fmt.Errorf("%s: log group %q does not exist and create_missing_group is false: %w", t, t.group, err))
+		return retry.Transient(retry.ReasonNotFound, fmt.Errorf("%s: log group %q does not exist and create_missing_group is false (create the group, the events wait): %w", t, t.group, err))
 	}
 	_, err = s.client.CreateLogGroup(ctx, &cloudwatchlogs.CreateLogGroupInput{LogGroupName: aws.String(t.group)})
 	switch {

@@ -12,6 +12,7 @@ import (
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/sink/cloudwatchlogs/cwltest"
+	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
 var now = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -240,13 +241,20 @@ func TestMissingResourcesWithoutCreation(t *testing.T) {
 			cfg.CreateMissingGroup, cfg.CreateMissingStream = tc.group, tc.stream
 			h := newHarness(t, srv, cfg, now)
 			h.send(events("node-1", "x", 4, now))
-			h.finish()
-			h.checkAcks()
-			if h.discarded("rejected") != 4 || h.sent() != 0 || int(counter(h.m.Retries)) != 0 {
-				t.Fatalf("rejected %d, sent %d, retries %v", h.discarded("rejected"), h.sent(), counter(h.m.Retries))
-			}
+			// The events wait for the missing resource, which an operator
+			// creates.
+			sinktest.WaitFor(t, "failed attempts", func() bool { return counter(h.m.DeliveryFailures("not_found")) >= 2 })
 			if !strings.Contains(h.logs.String(), tc.want) {
 				t.Errorf("log does not say %q:\n%s", tc.want, h.logs.String())
+			}
+			if h.sent() != 0 || sinktest.SumDiscarded(t, h.m) != 0 {
+				t.Fatalf("sent %d, discarded %v while the resource was missing", h.sent(), sinktest.SumDiscarded(t, h.m))
+			}
+			srv.CreateStream("/drover/test", "node-1")
+			h.finish()
+			h.checkAcks()
+			if h.sent() != 4 || sinktest.SumDiscarded(t, h.m) != 0 {
+				t.Fatalf("sent %d, discarded %v", h.sent(), sinktest.SumDiscarded(t, h.m))
 			}
 			if srv.Calls("CreateLogGroup") != 0 {
 				t.Errorf("a group was created")
@@ -295,8 +303,8 @@ func TestUnroutableAndEmptyEventsAreRefused(t *testing.T) {
 	if len(stored) != 1 || stored[0].Message != "routed \uFFFD" {
 		t.Fatalf("stored %v in %v", stored, srv.Streams("/drover/test"))
 	}
-	if h.discarded("rejected") != 1 || h.discarded(ReasonEmptyMessage) != 1 {
-		t.Errorf("rejected %d, empty %d", h.discarded("rejected"), h.discarded(ReasonEmptyMessage))
+	if h.discarded(ReasonMissingField) != 1 || h.discarded(ReasonEmptyMessage) != 1 {
+		t.Errorf("missing field %d, empty %d", h.discarded(ReasonMissingField), h.discarded(ReasonEmptyMessage))
 	}
 	if !strings.Contains(h.logs.String(), "field stream_name: nomad.job_name is missing") {
 		t.Errorf("the missing field was not named:\n%s", h.logs.String())

@@ -14,26 +14,14 @@ import (
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
 )
 
 // Type is the component type name.
 const Type = "cloudwatch_logs"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("cloudwatch_logs: unexpected configuration type %T", cfg)
-			}
-			return New(ctx, c)
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // Sink is a CloudWatch Logs sink. It implements component.Sink and
 // component.Healthchecker.
@@ -96,15 +84,14 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if cfg.Endpoint != "" {
 		dest += " at " + cfg.Endpoint
 	}
+	cctx.Logger, cctx.Metrics = log, m
 	s.driver, err = driver.New(driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     s.enc,
 		Sender:      s,
 		Destination: dest,
-		Logger:      log,
-		Metrics:     m,
-		Health:      cctx.Health,
+		Component:   cctx,
 	})
 	if err != nil {
 		return nil, err

@@ -26,11 +26,23 @@ type RequestConfig struct {
 	// RetryMaxBackoff caps the ceiling of the retry delay.
 	RetryMaxBackoff time.Duration `hcl:"retry_max_backoff"`
 	// RetryMaxElapsed, when not 0, gives up on a request that has been
-	// failing transiently for that long: its events are discarded (reason
-	// "retries_exhausted") and their batches released as Rejected. 0, the
-	// default, retries until the request succeeds or drover stops, so that
-	// a destination that is down slows the sources instead of losing data.
+	// failing transiently for that long: its events are rejected with
+	// reason "retries_exhausted" like events the destination refused: they
+	// go to the sink's dead-letter output (and are only counted when
+	// nothing consumes it), and their batches are released as Rejected, so
+	// that the sources move on. 0, the default, retries until the request
+	// succeeds or drover stops: a destination that is down or refuses the
+	// credentials slows the sources instead of losing data, and the log
+	// files stay the buffer. Set it only with a dead-letter sink, for a
+	// destination that must not hold up the others.
 	RetryMaxElapsed time.Duration `hcl:"retry_max_elapsed"`
+	// ProbeInterval is how often, while requests fail, the sink checks
+	// cheaply whether its destination answers again (its healthcheck
+	// request); when it does, the retries waiting out their backoff are
+	// sent at once, so that delivery resumes within about this interval
+	// after an outage instead of after up to retry_max_backoff. 0 turns
+	// the probe off. Sinks without a cheap check ignore it.
+	ProbeInterval time.Duration `hcl:"probe_interval"`
 }
 
 // Defaults of the request block.
@@ -39,19 +51,22 @@ const (
 	DefaultTimeout             = 60 * time.Second
 	DefaultRetryInitialBackoff = time.Second
 	DefaultRetryMaxBackoff     = 30 * time.Second
+	DefaultProbeInterval       = time.Second
 )
 
 // maxConcurrency keeps a typo from opening thousands of connections.
 const maxConcurrency = 1024
 
 // DefaultRequestConfig returns the defaults: 4 requests in flight, 60s per
-// attempt, backoff from 1s up to 30s, retry forever.
+// attempt, backoff from 1s up to 30s, retry forever, probe every second
+// while failing.
 func DefaultRequestConfig() RequestConfig {
 	return RequestConfig{
 		Concurrency:         DefaultConcurrency,
 		Timeout:             DefaultTimeout,
 		RetryInitialBackoff: DefaultRetryInitialBackoff,
 		RetryMaxBackoff:     DefaultRetryMaxBackoff,
+		ProbeInterval:       DefaultProbeInterval,
 	}
 }
 
@@ -70,6 +85,10 @@ func (c RequestConfig) Validate() error {
 		return config.Errorf("retry_max_backoff", "must be at most 24h, got %s", c.RetryMaxBackoff)
 	case c.RetryMaxElapsed < 0:
 		return config.Errorf("retry_max_elapsed", "must not be negative")
+	case c.ProbeInterval < 0:
+		return config.Errorf("probe_interval", "must not be negative")
+	case c.ProbeInterval > 0 && c.ProbeInterval < 100*time.Millisecond:
+		return config.Errorf("probe_interval", "must be 0 (off) or at least 100ms, got %s", c.ProbeInterval)
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,20 +15,21 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/goleak"
 
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/health"
-	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/retry"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
-// memDest is a destination in memory. It decodes each request's NDJSON
-// body, so the suite also checks what the driver hands to the Sender.
+// memDest is a destination in memory that answers the way an HTTP
+// endpoint does. It decodes each request's NDJSON body, so the suite also
+// checks what the driver hands to the Sender.
 type memDest struct {
 	mu   sync.Mutex
 	mode sinktest.Mode
@@ -48,8 +50,18 @@ func (m *memDest) Send(ctx context.Context, req *batch.Request) error {
 	switch m.mode {
 	case sinktest.FailTransient:
 		return errors.New("destination unavailable")
+	case sinktest.Unauthorized:
+		return &httpclient.StatusError{Code: http.StatusUnauthorized}
 	case sinktest.Refuse:
-		return retry.Permanent(errors.New("bad request"))
+		return &httpclient.StatusError{Code: http.StatusBadRequest, Body: "bad request"}
+	case sinktest.TooLarge:
+		if req.Len() > 2 {
+			return &httpclient.StatusError{Code: http.StatusRequestEntityTooLarge}
+		}
+	case sinktest.RefusePoison:
+		if bytes.Contains(req.Body, []byte(sinktest.Poison)) {
+			return &httpclient.StatusError{Code: http.StatusBadRequest, Body: "a line is poisoned"}
+		}
 	}
 	for _, line := range bytes.Split(bytes.TrimSuffix(req.Body, []byte("\n")), []byte("\n")) {
 		var v struct{ Message string }
@@ -80,9 +92,9 @@ func TestConformance(t *testing.T) {
 		{"small-bytes", batch.Config{MaxEvents: 1000, MaxBytes: 300, Timeout: time.Millisecond}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, cctx component.Context) (component.Sink, sinktest.Destination) {
 				dest := &memDest{}
-				d, err := New(Options{Batch: tc.batch, Request: fastRequest(1), Encoder: codec.Lines{}, Sender: dest, Metrics: m})
+				d, err := New(Options{Batch: tc.batch, Request: fastRequest(1), Encoder: codec.Lines{}, Sender: dest, Component: cctx})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -92,78 +104,55 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-// harness runs a driver with a Sender function.
+// harness runs a driver with a Sender.
 type harness struct {
-	t      *testing.T
-	d      *Driver
-	m      *metrics.Component
-	in     chan *event.Batch
-	cancel context.CancelFunc
-	done   chan error
-	acks   chan bool
+	*sinktest.Runner
+	t    *testing.T
+	d    *Driver
+	cctx component.Context
+	dead *sinktest.DeadLetters
 }
 
 func newHarness(t *testing.T, o Options) *harness {
 	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-	if o.Metrics == nil {
-		o.Metrics = metrics.ForTest("sink", "test", t.Name())
+	h := &harness{t: t, dead: sinktest.NewDeadLetters()}
+	if o.Component.Metrics == nil {
+		logger, rep := o.Component.Logger, o.Component.Health
+		o.Component = sinktest.Context(t, "test")
+		o.Component.Outputs = map[string]component.Emitter{deadletter.Output: h.dead}
+		if logger != nil {
+			o.Component.Logger = logger
+		}
+		if rep != nil {
+			o.Component.Health = rep
+		}
 	}
 	d, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, d: d, m: o.Metrics, in: make(chan *event.Batch), cancel: cancel, done: make(chan error, 1), acks: make(chan bool, 1000)}
-	go func() { h.done <- d.Run(ctx, h.in) }()
-	t.Cleanup(func() {
-		cancel()
-		<-h.done
-	})
+	h.d, h.cctx = d, o.Component
+	h.Runner = sinktest.Start(t, driverSink{d}, h.dead.Release)
 	return h
 }
 
-func (h *harness) batch(prefix string, n int) *event.Batch {
-	b := &event.Batch{Ack: event.NewAck(func(ok bool) { h.acks <- ok })}
+func (h *harness) m() *metricsView { return &metricsView{h.cctx} }
+
+// metricsView reads the driver's metrics.
+type metricsView struct{ cctx component.Context }
+
+func (v *metricsView) discarded(reason string) float64 {
+	return testutil.ToFloat64(v.cctx.Metrics.Discarded(reason))
+}
+func (v *metricsView) sent() float64    { return testutil.ToFloat64(v.cctx.Metrics.SentEvents) }
+func (v *metricsView) retries() float64 { return testutil.ToFloat64(v.cctx.Metrics.Retries) }
+
+func batchOf(prefix string, n int) []event.Event {
+	var evs []event.Event
 	for i := range n {
-		b.Events = append(b.Events, event.Event{Message: fmt.Appendf(nil, "%s%d", prefix, i)})
+		evs = append(evs, event.Event{Message: fmt.Appendf(nil, "%s%d", prefix, i)})
 	}
-	return b
-}
-
-func (h *harness) send(b *event.Batch) {
-	h.t.Helper()
-	select {
-	case h.in <- b:
-	case <-time.After(10 * time.Second):
-		h.t.Fatal("batch not taken")
-	}
-}
-
-func (h *harness) closeAndWait() {
-	h.t.Helper()
-	close(h.in)
-	select {
-	case err := <-h.done:
-		if err != nil {
-			h.t.Fatalf("Run: %v", err)
-		}
-		h.done <- nil
-	case <-time.After(10 * time.Second):
-		h.t.Fatal("Run did not return after close")
-	}
-}
-
-func (h *harness) ack() bool {
-	h.t.Helper()
-	select {
-	case ok := <-h.acks:
-		return ok
-	case <-time.After(10 * time.Second):
-		h.t.Fatal("no ack")
-		return false
-	}
+	return evs
 }
 
 func messages(req *batch.Request) []string {
@@ -205,10 +194,10 @@ func TestBatchTimeoutMergesBatches(t *testing.T) {
 	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 100, MaxBytes: 1 << 20, Timeout: 100 * time.Millisecond},
 		Request: fastRequest(1), Sender: rec})
 	began := time.Now()
-	h.send(h.batch("a", 2))
-	h.send(h.batch("b", 3))
-	h.ack()
-	h.ack()
+	h.Send(batchOf("a", 2)...)
+	h.Send(batchOf("b", 3)...)
+	h.Ack()
+	h.Ack()
 	reqs := rec.requests()
 	if fmt.Sprint(reqs) != "[[a0 a1 b0 b1 b2]]" {
 		t.Fatalf("requests = %v", reqs)
@@ -216,37 +205,37 @@ func TestBatchTimeoutMergesBatches(t *testing.T) {
 	if waited := rec.times[0].Sub(began); waited < 100*time.Millisecond {
 		t.Fatalf("partial request sent after %s, before batch.timeout", waited)
 	}
-	h.closeAndWait()
+	h.Close()
 }
 
 func TestZeroTimeoutSendsWithoutWaiting(t *testing.T) {
 	rec := &recorder{}
 	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 100, MaxBytes: 1 << 20, Timeout: 0},
 		Request: fastRequest(1), Sender: rec})
-	h.send(h.batch("a", 2))
+	h.Send(batchOf("a", 2)...)
 	// The input stays open: only the zero timeout can send this request.
-	if !h.ack() {
+	if !h.Ack() {
 		t.Fatal("ack not ok")
 	}
 	if fmt.Sprint(rec.requests()) != "[[a0 a1]]" {
 		t.Fatalf("requests = %v", rec.requests())
 	}
-	h.closeAndWait()
+	h.Close()
 }
 
 func TestMaxEventsSplitsBatch(t *testing.T) {
 	rec := &recorder{}
 	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 4, MaxBytes: 1 << 20, Timeout: time.Hour},
 		Request: fastRequest(1), Sender: rec})
-	h.send(h.batch("a", 10))
-	h.closeAndWait()
-	if !h.ack() {
+	h.Send(batchOf("a", 10)...)
+	h.Close()
+	if !h.Ack() {
 		t.Fatal("ack not ok")
 	}
 	if got := fmt.Sprint(rec.requests()); got != "[[a0 a1 a2 a3] [a4 a5 a6 a7] [a8 a9]]" {
 		t.Fatalf("requests = %s", got)
 	}
-	if got := testutil.ToFloat64(h.m.SentEvents); got != 10 {
+	if got := testutil.ToFloat64(h.cctx.Metrics.SentEvents); got != 10 {
 		t.Fatalf("sent events = %v", got)
 	}
 }
@@ -271,7 +260,7 @@ func TestConcurrencyBoundAndBackpressure(t *testing.T) {
 	// Three requests in flight and a fourth one full: the driver takes
 	// four single-event batches, then stops reading.
 	for i := range 4 {
-		h.send(h.batch(fmt.Sprint("b", i, "-"), 1))
+		h.Send(batchOf(fmt.Sprint("b", i, "-"), 1)...)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for inflight.Load() < 3 {
@@ -280,16 +269,13 @@ func TestConcurrencyBoundAndBackpressure(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	select {
-	case h.in <- h.batch("late", 1):
+	if h.Offer(50*time.Millisecond, batchOf("late", 1)...) {
 		t.Fatal("driver took input although every request slot was busy and the next request full")
-	case <-time.After(50 * time.Millisecond):
 	}
 	close(release)
-	h.send(h.batch("late", 1))
-	h.closeAndWait()
-	for range 5 {
-		if !h.ack() {
+	h.Close()
+	for range 4 {
+		if !h.Ack() {
 			t.Fatal("ack not ok")
 		}
 	}
@@ -307,115 +293,17 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}}
 	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 10, MaxBytes: 1 << 20, Timeout: time.Millisecond},
 		Request: fastRequest(1), Sender: rec})
-	h.send(h.batch("a", 1))
-	if !h.ack() {
+	h.Send(batchOf("a", 1)...)
+	if !h.Ack() {
 		t.Fatal("ack not ok")
 	}
 	if gap := rec.times[1].Sub(rec.times[0]); gap < 300*time.Millisecond {
 		t.Fatalf("retried after %s despite Retry-After of 300ms", gap)
 	}
-	if got := testutil.ToFloat64(h.m.Retries); got != 1 {
+	if got := testutil.ToFloat64(h.cctx.Metrics.Retries); got != 1 {
 		t.Fatalf("retries = %v", got)
 	}
-	h.closeAndWait()
-}
-
-func TestPartialResult(t *testing.T) {
-	rec := &recorder{answer: func(n int, req *batch.Request) error {
-		if n == 0 {
-			return &retry.PartialError{
-				Outcomes: []batch.Outcome{batch.Accepted, batch.Refused, batch.Retry, batch.Accepted, batch.Retry},
-				Err:      errors.New("mapping error; queue full"),
-			}
-		}
-		return nil
-	}}
-	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 5, MaxBytes: 1 << 20, Timeout: time.Hour},
-		Request: fastRequest(1), Encoder: codec.Array{}, Sender: rec})
-	h.send(h.batch("a", 3))
-	h.send(h.batch("b", 2))
-	if !h.ack() || !h.ack() {
-		t.Fatal("ack not ok")
-	}
-	if got := fmt.Sprint(rec.requests()); got != "[[a0 a1 a2 b0 b1] [a2 b1]]" {
-		t.Fatalf("requests = %s", got)
-	}
-	if got := testutil.ToFloat64(h.m.Discarded("rejected")); got != 1 {
-		t.Fatalf("discarded = %v", got)
-	}
-	if got := testutil.ToFloat64(h.m.SentEvents); got != 4 {
-		t.Fatalf("sent = %v", got)
-	}
-	h.closeAndWait()
-}
-
-func TestPartialResultCountsReasons(t *testing.T) {
-	rec := &recorder{answer: func(n int, req *batch.Request) error {
-		return &retry.PartialError{
-			Outcomes: []batch.Outcome{batch.Refused, batch.Refused, batch.Accepted, batch.Refused, batch.Refused},
-			Reasons:  []string{"too_large", "", "ignored", "mapper_parsing_exception", "too_large"},
-			Err:      errors.New("item errors"),
-		}
-	}}
-	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 5, MaxBytes: 1 << 20, Timeout: time.Hour},
-		Request: fastRequest(1), Encoder: codec.Array{}, Sender: rec})
-	h.send(h.batch("a", 5))
-	if !h.ack() {
-		t.Fatal("ack not ok")
-	}
-	for reason, want := range map[string]float64{"too_large": 2, "rejected": 1, "mapper_parsing_exception": 1, "ignored": 0} {
-		if got := testutil.ToFloat64(h.m.Discarded(reason)); got != want {
-			t.Errorf("discarded{reason=%q} = %v, want %v", reason, got, want)
-		}
-	}
-	if got := testutil.ToFloat64(h.m.SentEvents); got != 1 {
-		t.Fatalf("sent = %v", got)
-	}
-	if got := len(rec.requests()); got != 1 {
-		t.Fatalf("%d requests; refused events were retried", got)
-	}
-	h.closeAndWait()
-}
-
-func TestPartialWithWrongOutcomeCountIsRetried(t *testing.T) {
-	rec := &recorder{answer: func(n int, req *batch.Request) error {
-		if n == 0 {
-			return &retry.PartialError{Outcomes: []batch.Outcome{batch.Refused}}
-		}
-		return nil
-	}}
-	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 5, MaxBytes: 1 << 20, Timeout: time.Millisecond},
-		Request: fastRequest(1), Sender: rec})
-	h.send(h.batch("a", 3))
-	if !h.ack() {
-		t.Fatal("ack not ok")
-	}
-	if got := fmt.Sprint(rec.requests()); got != "[[a0 a1 a2] [a0 a1 a2]]" {
-		t.Fatalf("requests = %s", got)
-	}
-	if got := testutil.ToFloat64(h.m.Discarded("rejected")); got != 0 {
-		t.Fatalf("discarded = %v", got)
-	}
-	h.closeAndWait()
-}
-
-func TestRetryMaxElapsedGivesUp(t *testing.T) {
-	rec := &recorder{answer: func(int, *batch.Request) error { return errors.New("down") }}
-	req := fastRequest(1)
-	req.RetryMaxElapsed = 30 * time.Millisecond
-	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 5, MaxBytes: 1 << 20, Timeout: time.Millisecond},
-		Request: req, Sender: rec})
-	h.send(h.batch("a", 3))
-	if !h.ack() {
-		t.Fatal("a request that ran out of retries must be released as Rejected (ok)")
-	}
-	if got := testutil.ToFloat64(h.m.Discarded(ReasonRetriesExhausted)); got != 3 {
-		t.Fatalf("discarded = %v", got)
-	}
-	if len(rec.requests()) < 2 {
-		t.Fatal("no retry before giving up")
-	}
-	h.closeAndWait()
+	h.Close()
 }
 
 func TestRequestTimeoutIsTransient(t *testing.T) {
@@ -434,53 +322,18 @@ func TestRequestTimeoutIsTransient(t *testing.T) {
 	req.Timeout = 20 * time.Millisecond
 	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 5, MaxBytes: 1 << 20, Timeout: time.Millisecond},
 		Request: req, Sender: slowOnce})
-	h.send(h.batch("a", 2))
-	if !h.ack() {
+	h.Send(batchOf("a", 2)...)
+	if !h.Ack() {
 		t.Fatal("ack not ok")
 	}
 	if calls.Load() != 2 {
 		t.Fatalf("%d attempts", calls.Load())
 	}
-	h.closeAndWait()
-}
-
-// logRecorder keeps log records.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	l.mu.Lock()
-	l.recs = append(l.recs, r.Clone())
-	l.mu.Unlock()
-	return nil
-}
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
-
-func (l *logRecorder) atLeast(level slog.Level) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, r := range l.recs {
-		if r.Level >= level {
-			s := r.Level.String() + " " + r.Message
-			r.Attrs(func(a slog.Attr) bool {
-				if r.Level == slog.LevelInfo && (a.Key == "failures" || a.Key == "events") {
-					s += fmt.Sprintf(" %s=%v", a.Key, a.Value)
-				}
-				return true
-			})
-			out = append(out, s)
-		}
-	}
-	return out
+	h.Close()
 }
 
 func TestLogsOncePerStreak(t *testing.T) {
-	logs := &logRecorder{}
+	logs := &sinktest.Logs{}
 	rec := &recorder{answer: func(n int, _ *batch.Request) error {
 		switch {
 		case n < 5:
@@ -491,22 +344,30 @@ func TestLogsOncePerStreak(t *testing.T) {
 		return nil
 	}}
 	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 1, MaxBytes: 1 << 20, Timeout: time.Millisecond},
-		Request: fastRequest(1), Sender: rec, Logger: slog.New(logs)})
+		Request: fastRequest(1), Sender: rec, Component: component.Context{Logger: logs.Logger()}})
 	// Request 0 fails 5 times, then is refused (n=5); requests 1 and 2 are
 	// refused; request 3 gets through.
 	for i := range 4 {
-		h.send(h.batch(fmt.Sprint(i, "-"), 1))
-		h.ack()
+		h.Send(batchOf(fmt.Sprint(i, "-"), 1)...)
+		h.Ack()
 	}
-	h.closeAndWait()
-	want := fmt.Sprint([]string{
-		"WARN sending failed, retrying until it succeeds",
-		"ERROR destination refused events, discarding them",
+	h.Close()
+	var got []string
+	for _, ln := range logs.Lines(slog.LevelInfo) {
+		s := ln.Level.String() + " " + ln.Message
+		if ln.Level == slog.LevelInfo {
+			s += " failures=" + ln.Attrs["failures"] + " events=" + ln.Attrs["events"]
+		}
+		got = append(got, s)
+	}
+	want := []string{
+		"WARN sending failed; events wait in the input and are sent again until the destination takes them",
+		"ERROR destination refused events; they go to the dead-letter output",
 		"INFO sending works again failures=5 events=5",
 		"INFO destination accepts events again failures=3 events=3",
-	})
-	if got := fmt.Sprint(logs.atLeast(slog.LevelInfo)); got != want {
-		t.Fatalf("logs:\n%s\nwant\n%s", got, want)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("logs:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -564,8 +425,8 @@ func TestReportsDeliveryHealth(t *testing.T) {
 		return nil
 	}}
 	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 1, MaxBytes: 1 << 20, Timeout: time.Millisecond},
-		Request: fastRequest(1), Sender: rec, Health: rep})
-	h.send(h.batch("a-", 1))
+		Request: fastRequest(1), Sender: rec, Component: component.Context{Health: rep}})
+	h.Send(batchOf("a-", 1)...)
 	<-seen
 	conds := rep.Conditions()
 	if len(conds) != 1 || conds[0].Name != health.ConditionDelivery || conds[0].State != health.Failing ||
@@ -573,15 +434,15 @@ func TestReportsDeliveryHealth(t *testing.T) {
 		t.Fatalf("while sending fails: %+v", conds)
 	}
 	close(release)
-	h.ack() // request 0 refused at attempt n=3
+	h.Ack() // request 0 refused at attempt n=3
 	if conds := rep.Conditions(); len(conds) == 0 || conds[len(conds)-1].Name != health.ConditionRejections ||
 		conds[len(conds)-1].State != health.Degraded || conds[len(conds)-1].Reason != ReasonRejected {
 		t.Fatalf("after a refusal: %+v", conds)
 	}
-	h.send(h.batch("b-", 1))
-	h.ack()
+	h.Send(batchOf("b-", 1)...)
+	h.Ack()
 	if rep.State() != health.OK {
 		t.Fatalf("after a delivery: %+v", rep.Conditions())
 	}
-	h.closeAndWait()
+	h.Close()
 }

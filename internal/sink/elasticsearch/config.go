@@ -41,7 +41,10 @@ type Config struct {
 	Pipeline string `hcl:"pipeline"`
 	// Compression is "gzip" (default) or "none".
 	Compression string `hcl:"compression" enum:"gzip,none"`
-	// DeadLetter, when present, keeps the documents the cluster refused.
+	// DeadLetter is the former dead-letter file of this sink. Refused
+	// documents go to the sink's dead-letter output now (consumed as
+	// "<id>.dead_letter" by a file sink, for one); a configuration that
+	// still has the block is refused with a message that says so.
 	DeadLetter *DeadLetterConfig `hcl:"dead_letter,block"`
 	// Headers are added to every request.
 	Headers map[string]string `hcl:"headers"`
@@ -76,13 +79,10 @@ type DataStreamConfig struct {
 	DefaultName string `hcl:"default_name"`
 }
 
-// DeadLetterConfig is the `dead_letter` block: a file that receives one
-// JSON line per document the cluster refused, with the error.
+// DeadLetterConfig is the former `dead_letter` block, kept so that a
+// configuration that has it gets a message on what replaces it.
 type DeadLetterConfig struct {
-	// Path is the file; a relative path is below drover's data_dir.
-	Path string `hcl:"path,required"`
-	// MaxBytes bounds the file; once it is reached, refused documents are
-	// only counted and logged.
+	Path     string          `hcl:"path"`
 	MaxBytes config.ByteSize `hcl:"max_bytes"`
 }
 
@@ -116,7 +116,6 @@ const (
 	DefaultDataStreamType   = "logs"
 	DefaultDataset          = "generic"
 	DefaultNamespace        = "default"
-	DefaultDeadLetterBytes  = config.ByteSize(1 << 30)
 	DefaultBatchMaxEvents   = 5000
 	DefaultBatchMaxBytes    = config.ByteSize(10 << 20)
 	defaultDataStreamName   = DefaultDataStreamType + "-" + DefaultDataset + "-" + DefaultNamespace
@@ -199,13 +198,9 @@ func (c *Config) Validate() error {
 	default:
 		return config.Errorf("compression", `must be "gzip" or "none", got %q`, c.Compression)
 	}
-	if d := c.DeadLetter; d != nil {
-		if d.Path == "" {
-			return config.Errorf("dead_letter.path", "must not be empty")
-		}
-		if d.MaxBytes < 0 {
-			return config.Errorf("dead_letter.max_bytes", "must not be negative")
-		}
+	if c.DeadLetter != nil {
+		return config.Errorf("dead_letter", `the dead_letter block is replaced by the sink's dead-letter output: `+
+			`consume it with a file sink, sink "file" "es_refused" { inputs = ["<this sink's id>.dead_letter"] path = "..." } (see docs/delivery.md)`)
 	}
 	if err := c.clientOptions().Validate(); err != nil {
 		return err

@@ -10,7 +10,6 @@ import (
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/httpclient"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
@@ -29,7 +28,6 @@ func TestConfigValidate(t *testing.T) {
 		"data stream parts": mod(func(c *Config) { c.Mode = ModeDataStream; c.DataStream.Dataset = "nomad.{{ nomad.job_name }}" }),
 		"data stream name":  mod(func(c *Config) { c.Mode = ModeDataStream; c.DataStream.Name = "logs-nomad-{{ nomad.namespace }}" }),
 		"api key":           mod(func(c *Config) { c.Auth = &httpclient.AuthConfig{Strategy: "api_key", APIKey: "k"} }),
-		"dead letter":       mod(func(c *Config) { c.DeadLetter = &DeadLetterConfig{Path: "dead.ndjson"} }),
 		"id field":          mod(func(c *Config) { c.IDField = "trace.id" }),
 	} {
 		if err := c.Validate(); err != nil {
@@ -56,7 +54,7 @@ func TestConfigValidate(t *testing.T) {
 		"id_field":                    mod(func(c *Config) { c.IDField = "a..b" }),
 		"pipeline":                    mod(func(c *Config) { c.Pipeline = "a\nb" }),
 		"compression":                 mod(func(c *Config) { c.Compression = "zstd" }),
-		"dead_letter.path":            mod(func(c *Config) { c.DeadLetter = &DeadLetterConfig{} }),
+		"dead_letter":                 mod(func(c *Config) { c.DeadLetter = &DeadLetterConfig{} }),
 		"auth.api_key":                mod(func(c *Config) { c.Auth = &httpclient.AuthConfig{Strategy: "api_key"} }),
 		"tls.key_file":                mod(func(c *Config) { c.TLS = &httpclient.TLSConfig{CertFile: "c.pem"} }),
 		"batch.max_bytes":             mod(func(c *Config) { c.Batch.MaxBytes = 0 }),
@@ -87,7 +85,7 @@ func TestRegistered(t *testing.T) {
 		t.Fatal("data streams take create")
 	}
 	cfg.Endpoint = "http://127.0.0.1:1"
-	s, err := reg.BuildSink(component.Context{Kind: component.KindSink, Type: Type, ID: "x", Metrics: metrics.ForTest("sink", Type, "x")}, cfg)
+	s, err := reg.BuildSink(sinktest.Context(t, Type), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,10 +105,6 @@ func TestLoadFromHCL(t *testing.T) {
   id_field    = "trace_id"
   pipeline    = "nomad-logs"
   compression = "none"
-  dead_letter {
-    path      = "es-dead-letter.ndjson"
-    max_bytes = "100MiB"
-  }
   auth {
     strategy = "api_key"
     api_key  = env("ES_API_KEY")
@@ -128,7 +122,6 @@ func TestLoadFromHCL(t *testing.T) {
 	want := NewConfig()
 	want.Endpoint, want.Mode, want.IDField, want.Pipeline, want.Compression = "https://es.example:9200", ModeDataStream, "trace_id", "nomad-logs", CompressionNone
 	want.DataStream.Dataset, want.DataStream.Namespace = "nomad.{{ nomad.job_name }}", "{{ nomad.namespace }}"
-	want.DeadLetter = &DeadLetterConfig{Path: "es-dead-letter.ndjson", MaxBytes: 100 << 20}
 	want.Auth = &httpclient.AuthConfig{Strategy: "api_key", APIKey: "a2V5"}
 	want.Batch.MaxEvents = 2000
 	want.Request.Concurrency, want.Request.Timeout = 8, 30*time.Second
@@ -140,7 +133,7 @@ func TestLoadFromHCL(t *testing.T) {
 		`mode = "bulk"`: `the argument "endpoint" is required`,
 		`endpoint = "http://x"` + "\n" + `mode = "stream"`:                                                 `expected one of "bulk", "data_stream"`,
 		`endpoint = "http://x"` + "\n" + `index = "Logs"`:                                                  "must be lower case",
-		`endpoint = "http://x"` + "\n" + `dead_letter {}`:                                                  `the argument "path" is required`,
+		`endpoint = "http://x"` + "\n" + `dead_letter { path = "x" }`:                                      `replaced by the sink's dead-letter output`,
 		`endpoint = "http://x"` + "\n" + `data_stream { dataset = "a-b" }` + "\n" + `mode = "data_stream"`: "must not contain '-'",
 	} {
 		_, err := sinktest.LoadConfig(t, Type, body, nil)

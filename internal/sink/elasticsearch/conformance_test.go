@@ -2,10 +2,10 @@ package elasticsearch
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/drover-dev/drover/internal/component"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/elasticsearch/estest"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
@@ -26,6 +26,29 @@ func (d *destination) SetMode(m sinktest.Mode) {
 	case sinktest.FailTransient:
 		d.srv.SetFault(d.transient)
 		d.srv.SetItemFault(d.transientItem)
+	case sinktest.Unauthorized:
+		d.srv.SetItemFault(nil)
+		d.srv.SetFault(func(*estest.Bulk) *estest.Reply {
+			return &estest.Reply{Status: http.StatusUnauthorized, Header: http.Header{"Content-Type": {"application/json"}},
+				Body: `{"error":{"type":"security_exception","reason":"unable to authenticate user [drover] for REST request [/_bulk]"},"status":401}`}
+		})
+	case sinktest.TooLarge:
+		d.srv.SetItemFault(nil)
+		d.srv.SetFault(func(b *estest.Bulk) *estest.Reply {
+			if len(b.Items) > 2 {
+				return &estest.Reply{Status: http.StatusRequestEntityTooLarge}
+			}
+			return nil
+		})
+	case sinktest.RefusePoison:
+		d.srv.SetFault(nil)
+		d.srv.SetItemFault(func(it *estest.Item) *estest.ItemError {
+			if msg, _ := it.Fields["message"].(string); strings.Contains(msg, sinktest.Poison) {
+				return &estest.ItemError{Status: 400, Type: "document_parsing_exception",
+					Reason: "[1:76] failed to parse field [message] of type [long] in document"}
+			}
+			return nil
+		})
 	case sinktest.Refuse:
 		d.srv.SetItemFault(nil)
 		d.srv.SetFault(func(*estest.Bulk) *estest.Reply {
@@ -78,11 +101,11 @@ func TestConformance(t *testing.T) {
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, cctx component.Context) (component.Sink, sinktest.Destination) {
 				srv := estest.New(t, v.flavor).Start()
 				cfg := testConfig(srv.URL())
 				cfg.Mode, cfg.Compression = v.mode, v.compression
-				return build(t, cfg, m, nil), &destination{srv: srv, transient: v.transient, transientItem: v.transientItem}
+				return build(t, cfg, cctx), &destination{srv: srv, transient: v.transient, transientItem: v.transientItem}
 			}})
 		})
 	}

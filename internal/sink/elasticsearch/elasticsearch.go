@@ -3,16 +3,18 @@
 // gzip-compressed NDJSON, into an index named by a template or into data
 // streams.
 //
-// Delivery follows the cluster's answers. A whole request answered with a
-// network error, 408, 429 or 5xx is retried with backoff (honouring
-// Retry-After); 413 splits it in halves, down to single documents, and a
-// document too large alone is discarded with reason "too_large"; any other
-// status refuses the request for good. A 2xx answer is read item by item:
-// items with 429 or 5xx are sent again (only those), a 409 of a create
-// counts as delivered (the document is there, from an earlier attempt),
-// and any other item error discards the document with the error's type as
-// the reason ("mapper_parsing_exception") and writes it to the dead-letter
-// file when one is configured.
+// Delivery follows the cluster's answers and drover's delivery policy
+// (docs/delivery.md). A whole request answered with a network error, a
+// timeout, 401, 403, 404, 429, 5xx or another status that names no
+// document is retried with backoff until the cluster takes it (honouring
+// Retry-After); 413 and 400 send it again in halves, down to single
+// documents, and a document refused alone is rejected. A 2xx answer is read
+// item by item: items failing for the cluster's state (429, 5xx, 401, 403
+// such as a read-only index block, 404 such as a missing index) are sent
+// again, only those; a 409 of a create counts as delivered (the document is
+// there, from an earlier attempt); any other item error rejects the
+// document with the error's type as the reason ("mapper_parsing_exception")
+// and hands it to the sink's dead-letter output.
 package elasticsearch
 
 import (
@@ -25,31 +27,19 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
-	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
 )
 
 // Type is the component type name.
 const Type = "elasticsearch"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // filterPath keeps only what the sink reads of a _bulk response, which
 // makes the response of a large request several times smaller.
@@ -62,19 +52,16 @@ const healthcheckTimeout = 10 * time.Second
 // Sink is an Elasticsearch sink. It implements component.Sink and
 // component.Healthchecker.
 type Sink struct {
-	cfg        *Config
-	bulkURL    string
-	rootURL    string
-	redacted   string // bulkURL without a password, for logs and errors
-	action     string
-	gzip       bool
-	client     *httpclient.Client
-	driver     *driver.Driver
-	log        *slog.Logger
-	dead       *deadLetter // nil without a dead_letter block
-	deadErrors prometheus.Counter
-	states     sync.Pool // *sendState
-	warned413  atomic.Bool
+	cfg      *Config
+	bulkURL  string
+	rootURL  string
+	redacted string // bulkURL without a password, for logs and errors
+	action   string
+	gzip     bool
+	client   *httpclient.Client
+	driver   *driver.Driver
+	log      *slog.Logger
+	states   sync.Pool // *sendState
 }
 
 // New builds the sink from a configuration, validating it first; it runs
@@ -91,41 +78,36 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := cctx.Metrics
-	if m == nil {
-		m = metrics.ForTest("sink", Type, cctx.ID)
-	}
 	root := strings.TrimSuffix(cfg.Endpoint, "/")
 	q := url.Values{"filter_path": {filterPath}}
 	if cfg.Pipeline != "" {
 		q.Set("pipeline", cfg.Pipeline)
 	}
 	s := &Sink{
-		cfg:        cfg,
-		bulkURL:    root + "/_bulk?" + q.Encode(),
-		rootURL:    root + "/",
-		action:     cfg.action(),
-		gzip:       cfg.Compression == CompressionGzip,
-		client:     client,
-		log:        log,
-		deadErrors: m.Errors("dead_letter"),
-		states:     sync.Pool{New: func() any { return new(sendState) }},
+		cfg:     cfg,
+		bulkURL: root + "/_bulk?" + q.Encode(),
+		rootURL: root + "/",
+		action:  cfg.action(),
+		gzip:    cfg.Compression == CompressionGzip,
+		client:  client,
+		log:     log,
+		states:  sync.Pool{New: func() any { return new(sendState) }},
 	}
 	s.redacted = redact(root + "/_bulk")
-	if cfg.DeadLetter != nil {
-		s.dead = newDeadLetter(cfg.DeadLetter, cctx.DataDir)
-	}
 	enc := &bulkEncoder{action: s.action, route: newRouter(cfg), idField: cfg.IDField, tsKey: cfg.TimestampField}
-	s.driver, err = driver.New(driver.Options{
+	cctx.Logger = log
+	opts := driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     enc,
 		Sender:      s,
 		Destination: s.redacted,
-		Logger:      log,
-		Metrics:     m,
-		Health:      cctx.Health,
-	})
+		Component:   cctx,
+	}
+	if cfg.Healthcheck.Enabled {
+		opts.Prober = s
+	}
+	s.driver, err = driver.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -152,13 +134,6 @@ func redact(uri string) string {
 // Run delivers the batches of in; see component.Sink and driver.Run.
 func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
 	defer s.client.CloseIdleConnections()
-	if s.dead != nil {
-		defer func() {
-			if err := s.dead.close(); err != nil {
-				s.log.Error("closing the dead-letter file", "error", err)
-			}
-		}()
-	}
 	return s.driver.Run(ctx, in)
 }
 
@@ -171,6 +146,12 @@ type clusterInfo struct {
 		Number       string `json:"number"`
 		Distribution string `json:"distribution"` // "opensearch"; absent from Elasticsearch
 	} `json:"version"`
+}
+
+// Probe sends GET / with the sink's credentials; it implements
+// delivery.Prober.
+func (s *Sink) Probe(ctx context.Context) error {
+	return s.client.Send(ctx, httpclient.Request{Method: nethttp.MethodGet, URL: s.rootURL}, nil)
 }
 
 // Healthcheck sends GET / and succeeds on a 2xx answer, logging the

@@ -1,9 +1,7 @@
 package elasticsearch
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -19,8 +18,8 @@ import (
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/httpclient/httpclienttest"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/elasticsearch/estest"
+	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
 func messages(docs []estest.Doc) []string {
@@ -35,26 +34,6 @@ func itemMessages(b estest.Bulk) []string {
 	out := make([]string, len(b.Items))
 	for i, it := range b.Items {
 		out[i], _ = it.Fields["message"].(string)
-	}
-	return out
-}
-
-// deadLetters reads the dead-letter file.
-func deadLetters(t *testing.T, path string) []map[string]any {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []map[string]any
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			t.Fatalf("dead-letter line %q: %v", sc.Text(), err)
-		}
-		out = append(out, rec)
 	}
 	return out
 }
@@ -77,21 +56,15 @@ func TestPartialBulkFailureRetriesOnlyTransientItems(t *testing.T) {
 				return nil
 			})
 			cfg := testConfig(srv.URL())
-			cfg.DeadLetter = &DeadLetterConfig{Path: "dead/es.ndjson"}
-			m := metrics.ForTest("sink", Type, t.Name())
-			logs := &logRecorder{}
-			cctx := componentContext(t, m, slog.New(logs))
-			s, err := New(cctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			r := start(t, s)
+			cctx, logs, dead := sinktest.Recorded(t, Type)
+			m := cctx.Metrics
+			r := sinktest.Start(t, build(t, cfg, cctx))
 			meta := nomadMeta("prod", "web")
-			r.send(ev(meta, "ok-1"), ev(meta, "bad-1"), ev(meta, "busy-1"), ev(meta, "ok-2"), ev(meta, "busy-2"), ev(meta, "bad-2"))
-			if !r.ack() {
+			r.Send(ev(meta, "ok-1"), ev(meta, "bad-1"), ev(meta, "busy-1"), ev(meta, "ok-2"), ev(meta, "busy-2"), ev(meta, "bad-2"))
+			if !r.Ack() {
 				t.Fatal("a batch with refused documents is released ok (rejected)")
 			}
-			r.close()
+			r.Close()
 			if got := messages(srv.Docs()); fmt.Sprint(got) != "[ok-1 ok-2 busy-1 busy-2]" {
 				t.Fatalf("stored %q", got)
 			}
@@ -108,25 +81,21 @@ func TestPartialBulkFailureRetriesOnlyTransientItems(t *testing.T) {
 			if got := testutil.ToFloat64(m.SentEvents); got != 4 {
 				t.Fatalf("sent %v", got)
 			}
-			recs := deadLetters(t, filepath.Join(cctx.DataDir, "dead/es.ndjson"))
-			if len(recs) != 2 {
-				t.Fatalf("%d dead letters", len(recs))
+			letters := dead.Letters()
+			if len(letters) != 2 {
+				t.Fatalf("%d dead letters", len(letters))
 			}
-			for i, rec := range recs {
-				doc, _ := rec["document"].(map[string]any)
-				errObj, _ := rec["error"].(map[string]any)
-				action, _ := rec["action"].(map[string]any)
-				if doc["message"] != fmt.Sprintf("bad-%d", i+1) || rec["status"] != 400.0 ||
-					errObj["type"] != "document_parsing_exception" || !strings.Contains(errObj["reason"].(string), `'ok "quoted"'`) ||
-					action["index"] == nil || rec["time"] == nil {
-					t.Fatalf("dead letter %v", rec)
+			for i, l := range letters {
+				if l.Message != fmt.Sprintf("bad-%d", i+1) || l.Status != 400 || l.Reason != "document_parsing_exception" ||
+					!strings.Contains(l.Error, `document_parsing_exception: [1:42] failed to parse field [status]`) ||
+					!strings.Contains(l.Error, `'ok "quoted"'`) || l.Sink != "test" || l.Time.IsZero() {
+					t.Fatalf("dead letter %+v", l)
 				}
 			}
-			_, attrs := logs.at(slog.LevelError)
-			joined := strings.Join(attrs, "\n")
-			if !strings.Contains(joined, "2 refused (first item 1: 400 document_parsing_exception") ||
-				!strings.Contains(joined, "reason=document_parsing_exception") {
-				t.Fatalf("logged %s", joined)
+			errs := logs.Lines(slog.LevelError)
+			if len(errs) != 1 || !strings.Contains(errs[0].Attrs["error"], "2 refused (first item 1: 400 document_parsing_exception") ||
+				errs[0].Attrs["reason"] != "document_parsing_exception" {
+				t.Fatalf("logged %+v", errs)
 			}
 		})
 	}
@@ -137,20 +106,21 @@ func TestCreateConflictCountsAsDelivered(t *testing.T) {
 	cfg := testConfig(srv.URL())
 	cfg.Mode = ModeDataStream
 	cfg.IDField = "request_id"
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, nil))
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, cfg, cctx))
 	meta := nomadMeta("prod", "web")
 	withID := func(msg, id string) event.Event {
 		e := ev(meta, msg)
 		e.Fields = event.NewFields(event.Field{Key: "request_id", Value: event.StringValue(id)})
 		return e
 	}
-	r.send(withID("first", "r-1"), withID("second", "r-2"))
-	r.send(withID("first again", "r-1"), ev(meta, "no id"))
-	if !r.ack() || !r.ack() {
+	r.Send(withID("first", "r-1"), withID("second", "r-2"))
+	r.Send(withID("first again", "r-1"), ev(meta, "no id"))
+	if !r.Ack() || !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
+	r.Close()
 	docs := srv.Docs()
 	if got := messages(docs); fmt.Sprint(got) != "[first second no id]" {
 		t.Fatalf("stored %q", got)
@@ -171,15 +141,9 @@ func TestTooLargeSplitsAndDiscardsADocumentTooLargeAlone(t *testing.T) {
 	srv.MaxContentLength = 1500
 	srv.Start()
 	cfg := testConfig(srv.URL())
-	cfg.DeadLetter = &DeadLetterConfig{Path: "dead.ndjson"}
-	m := metrics.ForTest("sink", Type, t.Name())
-	logs := &logRecorder{}
-	cctx := componentContext(t, m, slog.New(logs))
-	s, err := New(cctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := start(t, s)
+	cctx, logs, dead := sinktest.Recorded(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, cfg, cctx))
 	meta := nomadMeta("prod", "web")
 	var evs []event.Event
 	var want []string
@@ -192,26 +156,30 @@ func TestTooLargeSplitsAndDiscardsADocumentTooLargeAlone(t *testing.T) {
 		}
 		evs = append(evs, ev(meta, msg))
 	}
-	r.send(evs...)
-	if !r.ack() {
+	r.Send(evs...)
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
+	r.Close()
 	got := messages(srv.Docs())
 	slices.Sort(got)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("stored %q", got)
 	}
-	if got := testutil.ToFloat64(m.Discarded(ReasonTooLarge)); got != 1 {
+	if got := testutil.ToFloat64(m.Discarded("too_large")); got != 1 {
 		t.Fatalf("discarded too_large %v", got)
 	}
-	recs := deadLetters(t, filepath.Join(cctx.DataDir, "dead.ndjson"))
-	if len(recs) != 1 || recs[0]["status"] != 413.0 || !strings.HasPrefix(recs[0]["document"].(map[string]any)["message"].(string), "huge") {
-		t.Fatalf("dead letters %v", recs)
+	if l := dead.Letters(); len(l) != 1 || l[0].Status != 413 || l[0].Reason != "too_large" || !strings.HasPrefix(l[0].Message, "huge") {
+		t.Fatalf("dead letters %+v", l)
 	}
-	msgs, _ := logs.at(slog.LevelWarn)
-	if n := strings.Count(strings.Join(msgs, "\n"), "HTTP 413"); n != 1 {
-		t.Fatalf("413 warned %d times: %q", n, msgs)
+	var warned int
+	for _, ln := range logs.Lines(slog.LevelWarn) {
+		if strings.Contains(ln.Attrs["error"], "HTTP 413") && ln.Level == slog.LevelWarn {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Fatalf("413 warned %d times: %+v", warned, logs.Lines(slog.LevelWarn))
 	}
 }
 
@@ -237,13 +205,13 @@ func TestRoutingNamesAreTemplatedDefaultedAndSanitized(t *testing.T) {
 			srv := estest.New(t, estest.OpenSearch2).Start()
 			cfg := testConfig(srv.URL())
 			c.mod(cfg)
-			r := start(t, build(t, cfg, nil, nil))
+			r := sinktest.Start(t, build(t, cfg))
 			bare := event.NewMeta("file", event.NewFields(event.Field{Key: "file", Value: event.StringValue("/x")}))
-			r.send(ev(nomadMeta("Prod", "Web-API"), "a"), ev(bare, "b"), ev(nomadMeta("dev", "web"), "c"))
-			if !r.ack() {
+			r.Send(ev(nomadMeta("Prod", "Web-API"), "a"), ev(bare, "b"), ev(nomadMeta("dev", "web"), "c"))
+			if !r.Ack() {
 				t.Fatal("not ok")
 			}
-			r.close()
+			r.Close()
 			var got []string
 			for _, d := range srv.Docs() {
 				got = append(got, d.Index)
@@ -263,44 +231,51 @@ func TestWholeRequestRefusalsAndAuth(t *testing.T) {
 	cfg := testConfig(srv.URL)
 	cfg.TLS = &httpclient.TLSConfig{CAFile: pki.CAFile}
 	cfg.Auth = &httpclient.AuthConfig{Strategy: "api_key", APIKey: "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="}
-	s := build(t, cfg, nil, nil)
+	s := build(t, cfg)
 	if err := s.Healthcheck(context.Background()); err != nil {
 		t.Fatalf("healthcheck with an API key over TLS: %v", err)
 	}
-	r := start(t, s)
-	r.send(ev(nomadMeta("p", "w"), "with key"))
-	if !r.ack() {
+	r := sinktest.Start(t, s)
+	r.Send(ev(nomadMeta("p", "w"), "with key"))
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
+	r.Close()
 	if got := messages(fake.Docs()); fmt.Sprint(got) != "[with key]" {
 		t.Fatalf("stored %q", got)
 	}
 
-	// Wrong credentials: 401 is permanent, logged with the cluster's
-	// error, and not retried.
-	cfg.Auth = &httpclient.AuthConfig{Strategy: "basic", User: "drover", Password: "wrong"}
-	m := metrics.ForTest("sink", Type, t.Name())
-	logs := &logRecorder{}
-	s = build(t, cfg, m, slog.New(logs))
+	// Wrong credentials: 401 is retried, reported with the cluster's
+	// error, and nothing is discarded; once the key is right again (a
+	// rotated api_key_file), the document is delivered.
+	keyFile := filepath.Join(t.TempDir(), "api-key")
+	if err := os.WriteFile(keyFile, []byte("d3Jvbmc6a2V5"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Auth = &httpclient.AuthConfig{Strategy: "api_key", APIKeyFile: keyFile}
+	cctx, logs, _ := sinktest.Recorded(t, Type)
+	m := cctx.Metrics
+	s = build(t, cfg, cctx)
 	if err := s.Healthcheck(context.Background()); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("healthcheck with wrong credentials: %v", err)
 	}
-	r = start(t, s)
-	r.send(ev(nomadMeta("p", "w"), "refused"))
-	if !r.ack() {
+	r = sinktest.Start(t, s)
+	r.Send(ev(nomadMeta("p", "w"), "refused at first"))
+	sinktest.WaitFor(t, "refused attempts", func() bool { return testutil.ToFloat64(m.DeliveryFailures("unauthorized")) >= 2 })
+	warns := logs.Lines(slog.LevelWarn)
+	if len(warns) == 0 || warns[0].Attrs["reason"] != "unauthorized" || !strings.Contains(warns[0].Attrs["error"], "security_exception") {
+		t.Fatalf("logged %+v", warns)
+	}
+	sinktest.RotateFile(t, keyFile, "VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==\n")
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
-	if got := testutil.ToFloat64(m.Discarded("rejected")); got != 1 {
-		t.Fatalf("rejected %v", got)
+	r.Close()
+	if got := messages(fake.Docs()); fmt.Sprint(got) != "[with key refused at first]" {
+		t.Fatalf("stored %q", got)
 	}
-	if got := testutil.ToFloat64(m.Retries); got != 0 {
-		t.Fatalf("a 401 was retried %v times", got)
-	}
-	_, attrs := logs.at(slog.LevelError)
-	if !strings.Contains(strings.Join(attrs, " "), "security_exception") {
-		t.Fatalf("logged %q", attrs)
+	if got := sinktest.SumDiscarded(t, m); got != 0 {
+		t.Fatalf("discarded %v", got)
 	}
 }
 
@@ -311,12 +286,12 @@ func TestQueryHeadersAndBody(t *testing.T) {
 	cfg.Headers = map[string]string{"X-Opaque-Id": "drover"}
 	cfg.Index = "logs-{{ nomad.namespace }}"
 	cfg.TimestampField = "timestamp"
-	r := start(t, build(t, cfg, nil, nil))
-	r.send(ev(nomadMeta("p", "w"), "x"))
-	if !r.ack() {
+	r := sinktest.Start(t, build(t, cfg))
+	r.Send(ev(nomadMeta("p", "w"), "x"))
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
+	r.Close()
 	b := srv.Bulks()[0]
 	q, _ := url.ParseQuery(b.Query)
 	if q.Get("pipeline") != "nomad logs" || q.Get("filter_path") != filterPath {
@@ -345,14 +320,15 @@ func TestUnreadableOrShortResponsesAreRetried(t *testing.T) {
 		n++
 		return &estest.Reply{Status: 200, Body: replies[n-1]}
 	})
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, testConfig(srv.URL()), m, nil))
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, testConfig(srv.URL()), cctx))
 	meta := nomadMeta("p", "w")
-	r.send(ev(meta, "one"), ev(meta, "two"))
-	if !r.ack() {
+	r.Send(ev(meta, "one"), ev(meta, "two"))
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
+	r.Close()
 	bulks := srv.Bulks()
 	if len(bulks) != 3 || fmt.Sprint(itemMessages(bulks[2])) != "[two]" {
 		t.Fatalf("%d requests, last %q", len(bulks), itemMessages(bulks[len(bulks)-1]))
@@ -365,39 +341,56 @@ func TestUnreadableOrShortResponsesAreRetried(t *testing.T) {
 	}
 }
 
-func TestDeadLetterFileLimit(t *testing.T) {
+func TestItemsFailingForTheClusterStateAreRetried(t *testing.T) {
 	srv := estest.New(t, estest.Elasticsearch8).Start()
-	srv.SetItemFault(func(*estest.Item) *estest.ItemError {
-		return &estest.ItemError{Status: 400, Type: "mapper_parsing_exception", Reason: "failed to parse"}
+	var mu sync.Mutex
+	left := 2
+	srv.SetItemFault(func(it *estest.Item) *estest.ItemError {
+		mu.Lock()
+		defer mu.Unlock()
+		if left == 0 {
+			return nil
+		}
+		left--
+		if left == 1 {
+			return &estest.ItemError{Status: 404, Type: "index_not_found_exception", Reason: "no such index [logs] and [action.auto_create_index] is [false]"}
+		}
+		return &estest.ItemError{Status: 403, Type: "cluster_block_exception",
+			Reason: "index [logs] blocked by: [FORBIDDEN/8/index write (api)];"}
 	})
+	cctx, logs, dead := sinktest.Recorded(t, Type)
+	m := cctx.Metrics
 	cfg := testConfig(srv.URL())
 	cfg.Batch.MaxEvents = 1
-	cfg.DeadLetter = &DeadLetterConfig{Path: filepath.Join(t.TempDir(), "dl", "refused.ndjson"), MaxBytes: 700}
-	m := metrics.ForTest("sink", Type, t.Name())
-	logs := &logRecorder{}
-	r := start(t, build(t, cfg, m, slog.New(logs)))
-	meta := nomadMeta("p", "w")
-	r.send(ev(meta, "a"), ev(meta, "b"), ev(meta, "c"), ev(meta, "d"))
-	if !r.ack() {
+	r := sinktest.Start(t, build(t, cfg, cctx))
+	r.Send(ev(nomadMeta("p", "w"), "a"))
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
-	recs := deadLetters(t, cfg.DeadLetter.Path)
-	if len(recs) == 0 || len(recs) == 4 {
-		t.Fatalf("%d dead letters under a 700-byte limit", len(recs))
+	r.Close()
+	if got := messages(srv.Docs()); fmt.Sprint(got) != "[a]" {
+		t.Fatalf("stored %q", got)
 	}
-	if st, _ := os.Stat(cfg.DeadLetter.Path); st.Size() > 700 {
-		t.Fatalf("dead-letter file has %d bytes", st.Size())
+	if len(dead.Letters()) != 0 || sinktest.SumDiscarded(t, m) != 0 {
+		t.Fatalf("dead letters %+v", dead.Letters())
 	}
-	if got := testutil.ToFloat64(m.Errors("dead_letter")); got != float64(4-len(recs)) {
-		t.Fatalf("dead_letter errors %v", got)
+	if got := testutil.ToFloat64(m.DeliveryFailures("not_found")); got != 1 {
+		t.Fatalf("delivery_failures{not_found} = %v", got)
 	}
-	if got := testutil.ToFloat64(m.Discarded("mapper_parsing_exception")); got != 4 {
-		t.Fatalf("discarded %v", got)
+	if got := testutil.ToFloat64(m.DeliveryFailures("forbidden")); got != 1 {
+		t.Fatalf("delivery_failures{forbidden} = %v", got)
 	}
-	msgs, _ := logs.at(slog.LevelError)
-	if n := slices.Index(msgs, "cannot keep refused documents in the dead-letter file"); n < 0 {
-		t.Fatalf("no error logged: %q", msgs)
+	if warns := logs.Lines(slog.LevelWarn); len(warns) == 0 || !strings.Contains(warns[0].Attrs["error"], "index_not_found_exception") {
+		t.Fatalf("logged %+v", warns)
+	}
+}
+
+func TestDeadLetterBlockIsReplaced(t *testing.T) {
+	cfg := testConfig("http://127.0.0.1:1")
+	cfg.DeadLetter = &DeadLetterConfig{Path: "dead.ndjson"}
+	err := cfg.Validate()
+	if err == nil || !strings.Contains(err.Error(), ".dead_letter") || !strings.Contains(err.Error(), `sink "file"`) {
+		t.Fatalf("Validate = %v", err)
 	}
 }
 
@@ -410,39 +403,39 @@ func TestHealthcheck(t *testing.T) {
 		{estest.OpenSearch2, "distribution=opensearch version=2.15.0"},
 	} {
 		srv := estest.New(t, c.flavor).Start()
-		logs := &logRecorder{}
-		s := build(t, testConfig(srv.URL()), nil, slog.New(logs))
+		cctx, logs, _ := sinktest.Recorded(t, Type)
+		s := build(t, testConfig(srv.URL()), cctx)
 		if err := s.Healthcheck(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		s.client.CloseIdleConnections()
-		_, attrs := logs.at(slog.LevelInfo)
-		if !strings.Contains(strings.Join(attrs, " "), c.want) {
-			t.Fatalf("logged %q, want %q", attrs, c.want)
+		ln := logs.Lines(slog.LevelInfo)
+		if len(ln) == 0 || "distribution="+ln[0].Attrs["distribution"]+" version="+ln[0].Attrs["version"] != c.want {
+			t.Fatalf("logged %+v, want %q", ln, c.want)
 		}
 	}
 	srv := estest.New(t, estest.Elasticsearch8).Start()
 	srv.Authorization = "Basic nope"
 	cfg := testConfig(srv.URL())
 	cfg.Healthcheck.Required = true
-	if _, err := New(componentContext(t, nil, nil), cfg); err == nil || !strings.Contains(err.Error(), "required healthcheck failed") {
+	if _, err := New(sinktest.Context(t, Type), cfg); err == nil || !strings.Contains(err.Error(), "required healthcheck failed") {
 		t.Fatalf("required healthcheck against a refusing cluster: %v", err)
 	}
 	cfg.Auth = &httpclient.AuthConfig{Strategy: "bearer", Token: "t"}
 	srv.Authorization = "Bearer t"
-	if _, err := New(componentContext(t, nil, nil), cfg); err != nil {
+	if _, err := New(sinktest.Context(t, Type), cfg); err != nil {
 		t.Fatalf("required healthcheck against a healthy cluster: %v", err)
 	}
 	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) })
 	other := httpclienttest.NewPKI(t).NewServer(t, plain, false)
 	cfg = testConfig(other.URL)
 	cfg.TLS = &httpclient.TLSConfig{InsecureSkipVerify: true}
-	if err := build(t, cfg, nil, nil).Healthcheck(context.Background()); err == nil || !strings.Contains(err.Error(), "cluster information") {
+	if err := build(t, cfg).Healthcheck(context.Background()); err == nil || !strings.Contains(err.Error(), "cluster information") {
 		t.Fatalf("a server that is not a cluster: %v", err)
 	}
 	cfg = testConfig("http://127.0.0.1:1")
 	cfg.Healthcheck.Enabled = false
-	if err := build(t, cfg, nil, nil).Healthcheck(context.Background()); err != nil {
+	if err := build(t, cfg).Healthcheck(context.Background()); err != nil {
 		t.Fatalf("disabled: %v", err)
 	}
 }

@@ -31,7 +31,43 @@ type Config struct {
 	// Fsync flushes every written file to stable storage before the
 	// events are acknowledged.
 	Fsync bool `hcl:"fsync"`
+	// Rotate, when present, rotates each file by size. Without it files
+	// grow until something else rotates them (a moved file is reopened).
+	Rotate *RotateConfig `hcl:"rotate,block"`
 }
+
+// RotateConfig is the `rotate` block: a file that would grow beyond
+// MaxBytes is renamed to "<path>.1" (an older "<path>.1" to "<path>.2",
+// and so on) and a new one started; the oldest beyond MaxFiles is deleted.
+// A file holds whole lines: a line larger than MaxBytes gets a file of its
+// own.
+type RotateConfig struct {
+	// MaxBytes is the size a file does not grow beyond;
+	// DefaultRotateMaxBytes when 0.
+	MaxBytes config.ByteSize `hcl:"max_bytes"`
+	// MaxFiles is how many rotated files are kept beside the current one;
+	// DefaultRotateMaxFiles when 0.
+	MaxFiles int `hcl:"max_files"`
+}
+
+// limits returns the block's limits with the defaults applied.
+func (r *RotateConfig) limits() (maxBytes int64, maxFiles int) {
+	maxBytes, maxFiles = int64(r.MaxBytes), r.MaxFiles
+	if maxBytes == 0 {
+		maxBytes = int64(DefaultRotateMaxBytes)
+	}
+	if maxFiles == 0 {
+		maxFiles = DefaultRotateMaxFiles
+	}
+	return maxBytes, maxFiles
+}
+
+// Defaults of the rotate block.
+const (
+	DefaultRotateMaxBytes = config.ByteSize(100 << 20)
+	DefaultRotateMaxFiles = 5
+	maxRotateFiles        = 1000
+)
 
 // NewConfig returns the defaults.
 func NewConfig() *Config {
@@ -66,6 +102,14 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parseMode(c.DirMode); err != nil {
 		return config.Errorf("dir_mode", "%v", err)
+	}
+	if r := c.Rotate; r != nil {
+		if r.MaxBytes < 0 {
+			return config.Errorf("rotate.max_bytes", "must be positive, got %d", r.MaxBytes)
+		}
+		if r.MaxFiles < 0 || r.MaxFiles > maxRotateFiles {
+			return config.Errorf("rotate.max_files", "must be between 1 and %d, got %d", maxRotateFiles, r.MaxFiles)
+		}
 	}
 	return nil
 }

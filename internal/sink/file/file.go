@@ -2,9 +2,17 @@
 // line, as JSON objects or bare messages, to files whose paths are
 // templates of event fields. Files are kept open per rendered path and
 // closed after idle_timeout without writes (or to stay within
-// max_open_files); missing parent directories are created. Events are
-// acknowledged after the write returned, and with fsync = true only after
-// the files were flushed to stable storage.
+// max_open_files); missing parent directories are created; with a rotate
+// block, files are rotated by size. Events are acknowledged after the write
+// returned, and with fsync = true only after the files were flushed to
+// stable storage.
+//
+// Failures follow drover's delivery policy (docs/delivery.md): a write
+// that fails (disk full, permission denied, I/O error) is retried until it
+// succeeds; an event whose path cannot be made from its fields (a field is
+// missing, the path leaves the template's directory or is not a valid
+// file name) is rejected and handed to the dead-letter output. The file
+// sink is also the usual destination of other sinks' dead letters.
 package file
 
 import (
@@ -16,6 +24,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -27,6 +37,7 @@ import (
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/sink/batch"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
 	"github.com/drover-dev/drover/internal/sink/retry"
 	"github.com/drover-dev/drover/internal/template"
@@ -35,16 +46,7 @@ import (
 // Type is the component type name.
 const Type = "file"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // The sink's fixed delivery settings: one write at a time, sent as soon as
 // no more input is waiting.
@@ -129,6 +131,7 @@ func newSink(cctx component.Context, cfg *Config, req driver.RequestConfig, open
 	log := cctx.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+		cctx.Logger = log
 	}
 	s := &Sink{
 		cfg:      cfg,
@@ -150,9 +153,7 @@ func newSink(cctx component.Context, cfg *Config, req driver.RequestConfig, open
 		Encoder:     codec.Lines{Encoding: enc},
 		Sender:      s,
 		Destination: cfg.Path,
-		Logger:      log,
-		Metrics:     cctx.Metrics,
-		Health:      cctx.Health,
+		Component:   cctx,
 	})
 	if err != nil {
 		return nil, err
@@ -311,38 +312,71 @@ func (s *Sink) evict() {
 	}
 }
 
-// classify says whether a retry can help a file error. Permission
-// problems, bad paths and paths outside the template's directory are
-// permanent; anything else (disk full, I/O errors, too many open files) is
-// retried.
-func classify(err error) batch.Outcome {
-	for _, perm := range []error{syscall.EACCES, syscall.EPERM, syscall.ENOTDIR, syscall.EISDIR,
-		syscall.ENAMETOOLONG, syscall.EINVAL, syscall.ELOOP, errPathEscapes} {
-		if errors.Is(err, perm) {
-			return batch.Refused
+// Discard reasons of the events the sink refuses.
+const (
+	// ReasonMissingField: the path template refers to a field the event
+	// does not have (or has empty).
+	ReasonMissingField = "missing_field"
+	// ReasonInvalidPath: the rendered path leaves the template's directory
+	// or is not a valid file name.
+	ReasonInvalidPath = "invalid_path"
+)
+
+// classify applies the delivery policy to a file error. An error of the
+// path is the event's when the path comes from its fields (a template with
+// fields) and is refused; otherwise it is the configuration's or the
+// system's, and retried: permissions (reason "forbidden"), a full disk
+// ("no_space"), I/O errors.
+func (s *Sink) classify(err error) (batch.Outcome, error) {
+	if errors.Is(err, errPathEscapes) {
+		return batch.Refused, retry.Reject(ReasonInvalidPath, err)
+	}
+	for _, e := range []error{syscall.ENOTDIR, syscall.EISDIR, syscall.ENAMETOOLONG, syscall.EINVAL, syscall.ELOOP} {
+		if errors.Is(err, e) {
+			if s.tmpl.IsConstant() {
+				return batch.Retry, retry.Transient(retry.ReasonMisconfigure, err)
+			}
+			return batch.Refused, retry.Reject(ReasonInvalidPath, err)
 		}
 	}
-	return batch.Retry
+	for _, e := range []error{syscall.EACCES, syscall.EPERM, syscall.EROFS} {
+		if errors.Is(err, e) {
+			return batch.Retry, retry.Transient(retry.ReasonForbidden, err)
+		}
+	}
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return batch.Retry, retry.Transient(ReasonNoSpace, err)
+	}
+	return batch.Retry, err
 }
+
+// ReasonNoSpace is the health reason of writes that fail on a full disk or
+// quota.
+const ReasonNoSpace = "no_space"
 
 // verdicts collects the outcomes of a Send that did not fully succeed.
 type verdicts struct {
-	out                     []batch.Outcome // nil while every event succeeded
-	firstRefused, firstFail error
+	out     []batch.Outcome // nil while every event succeeded
+	reasons []string
+	errs    []error
 }
 
+// set gives the events from to to-1 of a request of n events the outcome
+// of err (classified by classify).
 func (v *verdicts) set(n, from, to int, o batch.Outcome, err error) {
 	if v.out == nil {
 		v.out = make([]batch.Outcome, n)
+		v.reasons = make([]string, n)
 	}
+	_, reason := retry.Classify(err)
 	for i := from; i < to; i++ {
 		v.out[i] = o
+		if o == batch.Refused {
+			v.reasons[i] = reason
+		}
 	}
-	if o == batch.Refused && v.firstRefused == nil {
-		v.firstRefused = err
-	}
-	if o == batch.Retry && v.firstFail == nil {
-		v.firstFail = err
+	if !slices.ContainsFunc(v.errs, func(e error) bool { return e.Error() == err.Error() }) {
+		v.errs = append(v.errs, err)
 	}
 }
 
@@ -351,31 +385,16 @@ func (v *verdicts) result() error {
 	if v.out == nil {
 		return nil
 	}
-	var refused, retried int
-	for _, o := range v.out {
-		switch o {
-		case batch.Refused:
-			refused++
-		case batch.Retry:
-			retried++
-		}
-	}
-	switch n := len(v.out); {
-	case retried == n:
-		return v.firstFail
-	case refused == n:
-		return retry.Permanent(v.firstRefused)
-	}
-	return &retry.PartialError{Outcomes: v.out, Err: errors.Join(v.firstRefused, v.firstFail)}
+	return retry.Result(v.out, v.reasons, v.errs)
 }
 
 // Send appends the request's lines to their files; it implements
 // driver.Sender. Consecutive events for the same file are written with one
-// write call. An event whose path cannot be rendered (a field is missing
-// or empty) or leaves the template's directory is refused. A write that
-// fails is rolled back (the file is truncated to where it ended) so that
-// the retry does not leave a partial line; the file is closed and opened
-// again on the next attempt.
+// write call (with rotation, a run is cut where a file is full). An event
+// whose path cannot be rendered (a field is missing or empty) or leaves the
+// template's directory is refused. A write that fails is rolled back (the
+// file is truncated to where it ended) so that the retry does not leave a
+// partial line; the file is closed and opened again on the next attempt.
 func (s *Sink) Send(_ context.Context, req *batch.Request) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -389,7 +408,8 @@ func (s *Sink) Send(_ context.Context, req *batch.Request) error {
 		var ok bool
 		if s.paths, ok = s.tmpl.Render(s.paths, e); !ok {
 			s.paths = s.paths[:before]
-			v.set(n, i, i+1, batch.Refused, fmt.Errorf("path %q: field %q is missing or empty", s.tmpl, s.tmpl.FirstMissing(e)))
+			v.set(n, i, i+1, batch.Refused, retry.Reject(ReasonMissingField,
+				fmt.Errorf("path %q: field %q is missing or empty", s.tmpl, s.tmpl.FirstMissing(e))))
 		}
 		s.pathEnds = append(s.pathEnds, len(s.paths))
 	}
@@ -422,9 +442,19 @@ func (s *Sink) Send(_ context.Context, req *batch.Request) error {
 			continue
 		}
 		f, err := s.file(path(from), now)
+		if err == nil {
+			var rf *openFile
+			if rf, to, err = s.rotateFor(f, req, from, to, now); err == nil {
+				f = rf
+			}
+		}
 		if err != nil {
-			failed = append(failed, failedPath{string(path(from)), classify(err), err})
-			v.set(n, from, to, classify(err), err)
+			o, err := s.classify(err)
+			failed = append(failed, failedPath{string(path(from)), o, err})
+			v.set(n, from, to, o, err)
+			if f != nil {
+				s.fail(f, &v, n, o, err)
+			}
 			from = to
 			continue
 		}
@@ -434,10 +464,10 @@ func (s *Sink) Send(_ context.Context, req *batch.Request) error {
 		}
 		chunk := req.EncodedRange(from, to)
 		if _, err := f.h.Write(chunk); err != nil {
-			err = fmt.Errorf("writing to %s: %w", f.path, err)
-			failed = append(failed, failedPath{string(path(from)), classify(err), err})
-			v.set(n, from, to, classify(err), err)
-			s.fail(f, &v, n, classify(err), err)
+			o, err := s.classify(fmt.Errorf("writing to %s: %w", f.path, err))
+			failed = append(failed, failedPath{string(path(from)), o, err})
+			v.set(n, from, to, o, err)
+			s.fail(f, &v, n, o, err)
 			from = to
 			continue
 		}
@@ -453,8 +483,8 @@ func (s *Sink) Send(_ context.Context, req *batch.Request) error {
 				continue
 			}
 			if err := f.h.Sync(); err != nil {
-				err = fmt.Errorf("syncing %s: %w", f.path, err)
-				s.fail(f, &v, n, classify(err), err)
+				o, err := s.classify(fmt.Errorf("syncing %s: %w", f.path, err))
+				s.fail(f, &v, n, o, err)
 			}
 		}
 	}
@@ -465,6 +495,84 @@ func (s *Sink) Send(_ context.Context, req *batch.Request) error {
 	clear(s.touched)
 	s.evict()
 	return v.result()
+}
+
+// rotateFor makes room in f for the run of events from to to-1 of req when
+// files are rotated: it returns the end of the part of the run that fits
+// into f, or rotates f and returns the new file with the part that fits
+// into it. A file takes at least one event, however large. Called under mu.
+func (s *Sink) rotateFor(f *openFile, req *batch.Request, from, to int, now time.Time) (*openFile, int, error) {
+	if s.cfg.Rotate == nil {
+		return f, to, nil
+	}
+	maxBytes, _ := s.cfg.Rotate.limits()
+	fits := func(f *openFile) int {
+		end, size := from, f.pos
+		for end < to {
+			size += int64(len(req.Encoded(end)))
+			if size > maxBytes {
+				break
+			}
+			end++
+		}
+		return end
+	}
+	if end := fits(f); end > from {
+		return f, end, nil
+	}
+	if f.pos > 0 {
+		var err error
+		if f, err = s.rotate(f, now); err != nil {
+			return nil, to, err
+		}
+	}
+	return f, max(fits(f), from+1), nil
+}
+
+// rotate closes f, renames it to "<path>.1" after moving the older
+// rotated files one number up (deleting the one beyond rotate.max_files),
+// and opens a new file on the path. Called under mu.
+func (s *Sink) rotate(f *openFile, now time.Time) (*openFile, error) {
+	if s.cfg.Fsync && f.start >= 0 {
+		// The events this Send wrote are acknowledged with the file's
+		// sync, which the rotated file no longer gets.
+		if err := f.h.Sync(); err != nil {
+			return nil, fmt.Errorf("syncing %s: %w", f.path, err)
+		}
+	}
+	_, maxFiles := s.cfg.Rotate.limits()
+	key, path := f.keys[0], f.path
+	s.closeFile(f)
+	numbered := func(i int) string {
+		if i == 0 {
+			return path
+		}
+		return path + "." + strconv.Itoa(i)
+	}
+	if err := os.Remove(numbered(maxFiles)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("rotating %s: %w", path, err)
+	}
+	for i := maxFiles; i >= 1; i-- {
+		if err := os.Rename(numbered(i-1), numbered(i)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("rotating %s: %w", path, err)
+		}
+	}
+	if s.cfg.Fsync {
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			return nil, fmt.Errorf("rotating %s: %w", path, err)
+		}
+	}
+	s.log.Debug("rotated file", "path", path, "rotated_files", maxFiles)
+	return s.file([]byte(key), now)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // fail undoes this Send's writes to f after a failed write or sync: the

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -18,12 +19,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/goleak"
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
@@ -57,7 +58,7 @@ func (f *faultFS) faultLocked(sync bool) error {
 			return syscall.EIO
 		}
 		return syscall.ENOSPC
-	case sinktest.Refuse:
+	case sinktest.Unauthorized:
 		return syscall.EACCES
 	}
 	return nil
@@ -168,12 +169,15 @@ func TestConformance(t *testing.T) {
 		{"fsync-fails", true, true, false},
 	} {
 		t.Run(v.name, func(t *testing.T) {
-			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+			only := "a file takes any line; the sink refuses an event only for its path (TestRefusedPathsAreDeadLettered)"
+			sinktest.Run(t, sinktest.Harness{Unsupported: map[sinktest.Mode]string{
+				sinktest.TooLarge: only, sinktest.RefusePoison: only, sinktest.Refuse: only,
+			}, New: func(t *testing.T, cctx component.Context) (component.Sink, sinktest.Destination) {
 				ffs := &faultFS{dir: t.TempDir(), onSync: v.onSync, partial: v.partial}
 				cfg := NewConfig()
 				cfg.Path = ffs.dir + "/{{ host }}/{{ nomad.job_name }}.log"
 				cfg.Fsync = v.fsync
-				s, err := newSink(component.Context{Metrics: m}, cfg, fastRequest, ffs.open)
+				s, err := newSink(cctx, cfg, fastRequest, ffs.open)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -183,35 +187,27 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// runner runs a file sink for a test.
 type runner struct {
+	*sinktest.Runner
 	t    *testing.T
 	s    *Sink
 	m    *metrics.Component
-	in   chan *event.Batch
-	done chan error
-	acks chan bool
+	dead *sinktest.DeadLetters
 }
 
 func start(t *testing.T, cfg *Config, open func(string, os.FileMode) (handle, error)) *runner {
 	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 	if open == nil {
 		open = osOpen
 	}
-	m := metrics.ForTest("sink", "file", t.Name())
-	s, err := newSink(component.Context{Metrics: m}, cfg, fastRequest, open)
+	cctx, _, dead := sinktest.Recorded(t, Type)
+	cctx.Logger = nil
+	s, err := newSink(cctx, cfg, fastRequest, open)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &runner{t: t, s: s, m: m, in: make(chan *event.Batch), done: make(chan error, 1), acks: make(chan bool, 100)}
-	go func() { r.done <- s.Run(ctx, r.in) }()
-	t.Cleanup(func() {
-		cancel()
-		<-r.done
-	})
-	return r
+	return &runner{Runner: sinktest.Start(t, s), t: t, s: s, m: cctx.Metrics, dead: dead}
 }
 
 // ev is an event of job with a message.
@@ -222,35 +218,6 @@ func ev(job, msg string) event.Event {
 			event.Field{Key: "job_name", Value: event.StringValue(job)}))})
 	}
 	return event.Event{Timestamp: time.Unix(1700000000, 0), Message: []byte(msg), Meta: event.NewMeta("t", event.NewFields(fields...))}
-}
-
-func (r *runner) send(evs ...event.Event) {
-	r.t.Helper()
-	select {
-	case r.in <- &event.Batch{Events: evs, Ack: event.NewAck(func(ok bool) { r.acks <- ok })}:
-	case <-time.After(10 * time.Second):
-		r.t.Fatal("batch not taken")
-	}
-}
-
-func (r *runner) ack() bool {
-	r.t.Helper()
-	select {
-	case ok := <-r.acks:
-		return ok
-	case <-time.After(10 * time.Second):
-		r.t.Fatal("no ack")
-		return false
-	}
-}
-
-func (r *runner) close() {
-	r.t.Helper()
-	close(r.in)
-	if err := <-r.done; err != nil {
-		r.t.Fatal(err)
-	}
-	r.done <- nil
 }
 
 func (r *runner) waitGauge(what string, cond func(float64) bool) {
@@ -277,11 +244,11 @@ func TestTemplatedPathsModesAndAppend(t *testing.T) {
 	cfg.Path = dir + "/out/{{ nomad.job_name }}/{{ host }}.log"
 	cfg.FileMode, cfg.DirMode = "0640", "0750"
 	r := start(t, cfg, nil)
-	r.send(ev("web", "w1"), ev("web", "w2"), ev("api", "a1"), ev("web", "w3"))
-	if !r.ack() {
+	r.Send(ev("web", "w1"), ev("web", "w2"), ev("api", "a1"), ev("web", "w3"))
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
+	r.Close()
 	if got := readMessages(filepath.Join(dir, "out/web/node-1.log")); fmt.Sprint(got) != "[w1 w2 w3]" {
 		t.Errorf("web.log = %v", got)
 	}
@@ -315,9 +282,9 @@ func TestTextEncoding(t *testing.T) {
 	cfg.Path = dir + "/plain.log"
 	cfg.Encoding = "text"
 	r := start(t, cfg, nil)
-	r.send(ev("web", "first line"), ev("web", `second "line"`))
-	r.ack()
-	r.close()
+	r.Send(ev("web", "first line"), ev("web", `second "line"`))
+	r.Ack()
+	r.Close()
 	data, _ := os.ReadFile(dir + "/plain.log")
 	if string(data) != "first line\nsecond \"line\"\n" {
 		t.Fatalf("content %q", data)
@@ -329,22 +296,157 @@ func TestMissingFieldAndEscapingPathsAreRefused(t *testing.T) {
 	cfg := NewConfig()
 	cfg.Path = dir + "/out/{{ nomad.job_name }}.log"
 	r := start(t, cfg, nil)
-	r.send(ev("web", "kept"), ev("", "no job"), ev("../../escaped", "evil"), ev("web", "kept too"))
-	if !r.ack() {
+	r.Send(ev("web", "kept"), ev("", "no job"), ev("../../escaped", "evil"), ev("web", "kept too"))
+	if !r.Ack() {
 		t.Fatal("a batch with refused events must be released ok (Rejected)")
 	}
-	r.close()
+	r.Close()
 	if got := readMessages(dir + "/out/web.log"); fmt.Sprint(got) != "[kept kept too]" {
 		t.Fatalf("web.log = %v", got)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "../escaped.log")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("a file was created outside the template's directory: %v", err)
 	}
-	if got := testutil.ToFloat64(r.m.Discarded("rejected")); got != 2 {
-		t.Fatalf("discarded %v", got)
+	if got := testutil.ToFloat64(r.m.Discarded(ReasonMissingField)); got != 1 {
+		t.Fatalf("discarded{missing_field} %v", got)
+	}
+	if got := testutil.ToFloat64(r.m.Discarded(ReasonInvalidPath)); got != 1 {
+		t.Fatalf("discarded{invalid_path} %v", got)
 	}
 	if got := testutil.ToFloat64(r.m.SentEvents); got != 2 {
 		t.Fatalf("sent %v", got)
+	}
+	var got []string
+	for _, l := range r.dead.Letters() {
+		got = append(got, l.Message+": "+l.Reason)
+	}
+	if fmt.Sprint(got) != "[no job: missing_field evil: invalid_path]" {
+		t.Fatalf("dead letters %q", got)
+	}
+}
+
+func TestPermissionDeniedIsRetriedNotRefused(t *testing.T) {
+	ffs := &faultFS{dir: t.TempDir()}
+	cfg := NewConfig()
+	cfg.Path = ffs.dir + "/{{ nomad.job_name }}.log"
+	r := start(t, cfg, ffs.open)
+	ffs.SetMode(sinktest.Unauthorized)
+	r.Send(ev("a", "one"))
+	sinktest.WaitFor(t, "failed attempts", func() bool { return testutil.ToFloat64(r.m.DeliveryFailures("forbidden")) >= 2 })
+	ffs.SetMode(sinktest.Accept)
+	if !r.Ack() {
+		t.Fatal("not ok")
+	}
+	r.Close()
+	if got := readMessages(ffs.dir + "/a.log"); fmt.Sprint(got) != "[one]" || len(r.dead.Letters()) != 0 {
+		t.Fatalf("a.log = %v, dead letters %+v", got, r.dead.Letters())
+	}
+}
+
+func TestInvalidPathIsRetriedWhenTheTemplateIsConstant(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/not-a-dir", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig()
+	cfg.Path = dir + "/not-a-dir/out.log" // a configuration error, not the event's
+	r := start(t, cfg, nil)
+	r.Send(ev("a", "one"))
+	sinktest.WaitFor(t, "failed attempts", func() bool { return testutil.ToFloat64(r.m.DeliveryFailures("misconfigured")) >= 2 })
+	if len(r.dead.Letters()) != 0 {
+		t.Fatalf("dead letters %+v", r.dead.Letters())
+	}
+	if err := os.Remove(dir + "/not-a-dir"); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Ack() {
+		t.Fatal("not ok")
+	}
+	r.Close()
+	if got := readMessages(dir + "/not-a-dir/out.log"); fmt.Sprint(got) != "[one]" {
+		t.Fatalf("out.log = %v", got)
+	}
+}
+
+func TestRotation(t *testing.T) {
+	dir := t.TempDir()
+	cfg := NewConfig()
+	cfg.Path = dir + "/{{ nomad.job_name }}.log"
+	cfg.Encoding = "text"
+	cfg.Rotate = &RotateConfig{MaxBytes: 20, MaxFiles: 2}
+	cfg.Fsync = true
+	r := start(t, cfg, nil)
+	// Lines of 6 bytes: three fit in 20 bytes.
+	var lines []string
+	for i := range 10 {
+		lines = append(lines, fmt.Sprintf("line%d", i))
+	}
+	r.Send(ev("a", lines[0]), ev("a", lines[1]))
+	r.Ack()
+	var evs []event.Event
+	for _, l := range lines[2:] {
+		evs = append(evs, ev("a", l))
+	}
+	r.Send(evs...)
+	r.Ack()
+	r.Send(ev("a", strings.Repeat("x", 30))) // larger than a file: alone in one
+	r.Ack()
+	r.Send(ev("b", "other"))
+	r.Ack()
+	r.Close()
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return "missing"
+		}
+		return strings.ReplaceAll(strings.TrimSuffix(string(data), "\n"), "\n", ",")
+	}
+	got := fmt.Sprintf("a.log=%s a.log.1=%s a.log.2=%s a.log.3=%s b.log=%s",
+		read("a.log"), read("a.log.1"), read("a.log.2"), read("a.log.3"), read("b.log"))
+	want := "a.log=" + strings.Repeat("x", 30) + " a.log.1=line9 a.log.2=line6,line7,line8 a.log.3=missing b.log=other"
+	if got != want {
+		t.Fatalf("files:\n%s\nwant\n%s", got, want)
+	}
+}
+
+func TestRotatedFilesAreDeadLetterFiles(t *testing.T) {
+	// The dead letters of another sink, written the way a file sink that
+	// consumes its dead-letter output writes them.
+	dir := t.TempDir()
+	cfg := NewConfig()
+	cfg.Path = dir + "/dead.ndjson"
+	cfg.Rotate = &RotateConfig{MaxBytes: 1 << 20}
+	r := start(t, cfg, nil)
+	dead := sinktest.NewDeadLetters()
+	e := ev("web", "refused line")
+	cctx := sinktest.Context(t, "elasticsearch")
+	cctx.ID = "es"
+	cctx.Outputs = map[string]component.Emitter{"dead_letter": dead}
+	deadletter.New(cctx).Write(context.Background(), []*event.Event{&e}, func(int) deadletter.Refusal {
+		return deadletter.Refusal{Reason: "mapper_parsing_exception", Err: errors.New("failed to parse [n]"), Status: 400}
+	}, func(bool) {})
+	r.Send(dead.Letters()[0].Event)
+	r.Ack()
+	r.Close()
+	data, err := os.ReadFile(dir + "/dead.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Message    string
+		Host       string
+		DeadLetter struct {
+			Sink, Reason, Error string
+			Status              int
+			Time                time.Time
+		} `json:"dead_letter"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
+	if v.Message != "refused line" || v.Host != "node-1" || v.DeadLetter.Sink != "es" || v.DeadLetter.Reason != "mapper_parsing_exception" ||
+		v.DeadLetter.Error != "failed to parse [n]" || v.DeadLetter.Status != 400 || v.DeadLetter.Time.IsZero() {
+		t.Fatalf("dead letter line %s", data)
 	}
 }
 
@@ -354,13 +456,13 @@ func TestIdleFilesAreClosed(t *testing.T) {
 	cfg.Path = dir + "/{{ nomad.job_name }}.log"
 	cfg.IdleTimeout = 30 * time.Millisecond
 	r := start(t, cfg, nil)
-	r.send(ev("web", "one"))
-	r.ack()
+	r.Send(ev("web", "one"))
+	r.Ack()
 	r.waitGauge("1", func(v float64) bool { return v == 1 || v == 0 })
 	r.waitGauge("0 after the idle timeout", func(v float64) bool { return v == 0 })
-	r.send(ev("web", "two"))
-	r.ack()
-	r.close()
+	r.Send(ev("web", "two"))
+	r.Ack()
+	r.Close()
 	if got := readMessages(dir + "/web.log"); fmt.Sprint(got) != "[one two]" {
 		t.Fatalf("web.log = %v", got)
 	}
@@ -374,15 +476,15 @@ func TestMovedFileIsReopened(t *testing.T) {
 	cfg.Path = dir + "/{{ nomad.job_name }}.log"
 	cfg.IdleTimeout = time.Hour
 	r := start(t, cfg, nil)
-	r.send(ev("web", "before rotation"))
-	r.ack()
+	r.Send(ev("web", "before rotation"))
+	r.Ack()
 	if err := os.Rename(dir+"/web.log", dir+"/web.log.1"); err != nil {
 		t.Fatal(err)
 	}
 	r.waitGauge("0 after the file was moved", func(v float64) bool { return v == 0 })
-	r.send(ev("web", "after rotation"))
-	r.ack()
-	r.close()
+	r.Send(ev("web", "after rotation"))
+	r.Ack()
+	r.Close()
 	if got := readMessages(dir + "/web.log.1"); fmt.Sprint(got) != "[before rotation]" {
 		t.Errorf("rotated file = %v", got)
 	}
@@ -398,13 +500,13 @@ func TestMaxOpenFiles(t *testing.T) {
 	cfg.MaxOpenFiles = 2
 	r := start(t, cfg, nil)
 	for round := range 3 {
-		r.send(ev("a", fmt.Sprint("a", round)), ev("b", fmt.Sprint("b", round)), ev("c", fmt.Sprint("c", round)))
-		r.ack()
+		r.Send(ev("a", fmt.Sprint("a", round)), ev("b", fmt.Sprint("b", round)), ev("c", fmt.Sprint("c", round)))
+		r.Ack()
 		if got := testutil.ToFloat64(r.m.FilesOpen); got > 2 {
 			t.Fatalf("files_open = %v with max_open_files = 2", got)
 		}
 	}
-	r.close()
+	r.Close()
 	for _, job := range []string{"a", "b", "c"} {
 		if got := readMessages(dir + "/" + job + ".log"); fmt.Sprint(got) != fmt.Sprintf("[%s0 %s1 %s2]", job, job, job) {
 			t.Errorf("%s.log = %v", job, got)
@@ -420,8 +522,8 @@ func TestFsyncBeforeAck(t *testing.T) {
 			cfg.Path = ffs.dir + "/{{ nomad.job_name }}.log"
 			cfg.Fsync = fsync
 			r := start(t, cfg, ffs.open)
-			r.send(ev("a", "1"), ev("b", "2"), ev("a", "3"))
-			r.ack()
+			r.Send(ev("a", "1"), ev("b", "2"), ev("a", "3"))
+			r.Ack()
 			ffs.mu.Lock()
 			syncs := ffs.syncs
 			ffs.mu.Unlock()
@@ -432,7 +534,7 @@ func TestFsyncBeforeAck(t *testing.T) {
 			if syncs != want {
 				t.Fatalf("%d syncs before the ack, want %d", syncs, want)
 			}
-			r.close()
+			r.Close()
 		})
 	}
 }
@@ -442,20 +544,14 @@ func TestFailedWriteIsRolledBack(t *testing.T) {
 	cfg := NewConfig()
 	cfg.Path = ffs.dir + "/{{ nomad.job_name }}.log"
 	r := start(t, cfg, ffs.open)
-	r.send(ev("a", "before"))
-	r.ack()
+	r.Send(ev("a", "before"))
+	r.Ack()
 	ffs.SetMode(sinktest.FailTransient)
-	r.send(ev("a", "during-1"), ev("a", "during-2"))
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(r.m.Errors("send")) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("no failed attempts")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	r.Send(ev("a", "during-1"), ev("a", "during-2"))
+	sinktest.WaitFor(t, "failed attempts", func() bool { return testutil.ToFloat64(r.m.Errors("send")) >= 2 })
 	ffs.SetMode(sinktest.Accept)
-	r.ack()
-	r.close()
+	r.Ack()
+	r.Close()
 	data, _ := os.ReadFile(ffs.dir + "/a.log")
 	got := readMessages(ffs.dir + "/a.log")
 	if fmt.Sprint(got) != "[before during-1 during-2]" {
@@ -474,14 +570,16 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := map[string]*Config{
-		"path":           mod(func(c *Config) { c.Path = "" }),
-		"path ":          mod(func(c *Config) { c.Path = "/var/log/{{ host" }),
-		"encoding":       mod(func(c *Config) { c.Encoding = "xml" }),
-		"idle_timeout":   mod(func(c *Config) { c.IdleTimeout = 0 }),
-		"max_open_files": mod(func(c *Config) { c.MaxOpenFiles = 0 }),
-		"file_mode":      mod(func(c *Config) { c.FileMode = "0999" }),
-		"dir_mode":       mod(func(c *Config) { c.DirMode = "rwx" }),
-		"dir_mode ":      mod(func(c *Config) { c.DirMode = "01777" }),
+		"path":             mod(func(c *Config) { c.Path = "" }),
+		"path ":            mod(func(c *Config) { c.Path = "/var/log/{{ host" }),
+		"encoding":         mod(func(c *Config) { c.Encoding = "xml" }),
+		"idle_timeout":     mod(func(c *Config) { c.IdleTimeout = 0 }),
+		"max_open_files":   mod(func(c *Config) { c.MaxOpenFiles = 0 }),
+		"file_mode":        mod(func(c *Config) { c.FileMode = "0999" }),
+		"dir_mode":         mod(func(c *Config) { c.DirMode = "rwx" }),
+		"dir_mode ":        mod(func(c *Config) { c.DirMode = "01777" }),
+		"rotate.max_bytes": mod(func(c *Config) { c.Rotate = &RotateConfig{MaxBytes: -1} }),
+		"rotate.max_files": mod(func(c *Config) { c.Rotate = &RotateConfig{MaxFiles: 5000} }),
 	}
 	for field, c := range cases {
 		err := c.Validate()
@@ -514,7 +612,7 @@ func TestBaseDir(t *testing.T) {
 	for _, tmpl := range keys {
 		cfg := NewConfig()
 		cfg.Path = tmpl
-		s, err := New(component.Context{}, cfg)
+		s, err := New(sinktest.Context(t, Type), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -544,13 +642,18 @@ func TestLoadFromHCL(t *testing.T) {
   file_mode      = "0600"
   dir_mode       = "0700"
   fsync          = true
+  rotate {
+    max_bytes = "10MiB"
+    max_files = 3
+  }
 `, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &Config{Path: "/var/log/drover/{{ nomad.namespace }}/{{ nomad.job_name }}.log", Encoding: "text",
-		IdleTimeout: time.Minute, MaxOpenFiles: 64, FileMode: "0600", DirMode: "0700", Fsync: true}
-	if got := c.(*Config); *got != *want {
+		IdleTimeout: time.Minute, MaxOpenFiles: 64, FileMode: "0600", DirMode: "0700", Fsync: true,
+		Rotate: &RotateConfig{MaxBytes: 10 << 20, MaxFiles: 3}}
+	if got := c.(*Config); !reflect.DeepEqual(got, want) {
 		t.Fatalf("decoded %+v", got)
 	}
 	_, err = sinktest.LoadConfig(t, Type, `path = "/var/log/{{ host"`, nil)
@@ -564,12 +667,12 @@ func TestUncleanPathsShareOneFile(t *testing.T) {
 	cfg := NewConfig()
 	cfg.Path = dir + "/out/{{ nomad.job_name }}.log"
 	r := start(t, cfg, nil)
-	r.send(ev("web", "1"), ev("./web", "2"), ev("x/../web", "3"), ev("web", "4"))
-	r.ack()
+	r.Send(ev("web", "1"), ev("./web", "2"), ev("x/../web", "3"), ev("web", "4"))
+	r.Ack()
 	if got := testutil.ToFloat64(r.m.FilesOpen); got != 1 {
 		t.Errorf("files_open = %v for one file", got)
 	}
-	r.close()
+	r.Close()
 	if got := readMessages(dir + "/out/web.log"); fmt.Sprint(got) != "[1 2 3 4]" {
 		t.Fatalf("web.log = %v", got)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
 )
 
@@ -56,7 +57,7 @@ func BenchmarkEncodeBatch(b *testing.B) {
 				req := bl.Take()
 				size = len(req.Body)
 				if c.gzip {
-					gzipBuffers.Put(compress(req.Body))
+					httpclient.PutGzip(httpclient.Gzip(req.Body))
 				}
 				req.Finish(event.Delivered)
 			}
@@ -78,7 +79,7 @@ func BenchmarkSend(b *testing.B) {
 		b.Run(compression, func(b *testing.B) {
 			cfg := testConfig(srv.URL)
 			cfg.Compression = compression
-			s := build(b, cfg, nil, nil)
+			s := build(b, cfg)
 			defer s.client.CloseIdleConnections()
 			bl := batch.NewBuilder(batch.Config{MaxEvents: benchEvents, MaxBytes: 10 << 20, Timeout: time.Second}, codec.Lines{})
 			src.Ack = nil

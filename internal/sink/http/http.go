@@ -1,13 +1,16 @@
 // Package http is the `sink "http"` component: it sends batches of events
 // as NDJSON or as a JSON array, optionally gzip-compressed, to an HTTP
-// endpoint. Network errors, 408, 429 and 5xx are retried with backoff
-// (honouring Retry-After); any other non-2xx status is a permanent refusal:
-// the events are counted as discarded with reason "rejected", the response
-// is logged once per streak, and the batches are released as Rejected.
+// endpoint. The endpoint's answers follow drover's delivery policy
+// (internal/sink/retry.HTTPStatus, docs/delivery.md): network errors,
+// timeouts, 401, 403, 404, 407, 408, 429, 5xx and other statuses that name
+// no event are retried with backoff until they succeed (honouring
+// Retry-After); 413 sends the request again in halves; a 400 or 422 is
+// taken as the fault of some events: the request is sent again in halves
+// until the refused events are found, which are rejected with reason
+// "bad_request" and handed to the dead-letter output.
 package http
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -15,44 +18,32 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
-	"sync"
-	"time"
-
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
 )
 
 // Type is the component type name.
 const Type = "http"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // Sink is an HTTP sink. It implements component.Sink and
 // component.Healthchecker.
 type Sink struct {
-	cfg         *Config
-	method      string
-	uri         string
-	redacted    string // uri without a password, for logs and errors
-	contentType string
-	gzip        bool
-	client      *httpclient.Client
-	driver      *driver.Driver
+	cfg      *Config
+	method   string
+	uri      string
+	redacted string         // uri without a password, for logs and errors
+	header   nethttp.Header // Content-Type
+	gzip     bool
+	client   *httpclient.Client
+	driver   *driver.Driver
 }
 
 // New builds the sink from a validated configuration.
@@ -65,34 +56,37 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		return nil, err
 	}
 	s := &Sink{
-		cfg:         cfg,
-		method:      strings.ToUpper(cfg.Method),
-		uri:         cfg.URI,
-		redacted:    redact(cfg.URI),
-		contentType: "application/x-ndjson",
-		gzip:        cfg.Compression == CompressionGzip,
-		client:      client,
+		cfg:      cfg,
+		method:   strings.ToUpper(cfg.Method),
+		uri:      cfg.URI,
+		redacted: redact(cfg.URI),
+		gzip:     cfg.Compression == CompressionGzip,
+		client:   client,
 	}
+	contentType := "application/x-ndjson"
 	var enc batch.Encoder = codec.Lines{Encoding: codec.JSON}
 	if cfg.Encoding == EncodingJSON {
 		enc = codec.Array{}
-		s.contentType = "application/json"
+		contentType = "application/json"
 	}
 	for k, v := range cfg.Headers {
 		if textproto.CanonicalMIMEHeaderKey(k) == "Content-Type" {
-			s.contentType = v
+			contentType = v
 		}
 	}
-	s.driver, err = driver.New(driver.Options{
+	s.header = nethttp.Header{"Content-Type": {contentType}}
+	opts := driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     enc,
 		Sender:      s,
 		Destination: s.redacted,
-		Logger:      cctx.Logger,
-		Metrics:     cctx.Metrics,
-		Health:      cctx.Health,
-	})
+		Component:   cctx,
+	}
+	if cfg.Healthcheck.Enabled {
+		opts.Prober = s
+	}
+	s.driver, err = driver.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -113,73 +107,18 @@ func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
 	return s.driver.Run(ctx, in)
 }
 
-var (
-	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
-	gzipBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-)
-
-// Send sends one request; it implements driver.Sender.
+// Send sends one request; it implements driver.Sender. The answer is
+// classified by the driver (retry.HTTPStatus).
 func (s *Sink) Send(ctx context.Context, req *batch.Request) error {
-	payload := req.Body
-	if s.gzip {
-		buf := compress(payload)
-		defer gzipBuffers.Put(buf)
-		payload = buf.Bytes()
-	}
-	body := newBody(payload)
-	hreq, err := nethttp.NewRequestWithContext(ctx, s.method, s.uri, body)
-	if err != nil {
-		return fmt.Errorf("sending %d events to %s: %w", req.Len(), s.redacted, err)
-	}
-	hreq.ContentLength = int64(len(payload))
-	hreq.Header.Set("Content-Type", s.contentType)
-	if s.gzip {
-		hreq.Header.Set("Content-Encoding", "gzip")
-	}
-	resp, err := s.client.Do(hreq)
-	if err == nil {
-		err = httpclient.CheckResponse(resp, time.Now())
-	}
-	// The transport may read the body until it closes it, even after Do
-	// returned; the payload belongs to the request and the pool.
-	<-body.closed
+	err := s.client.Send(ctx, httpclient.Request{Method: s.method, URL: s.uri, Body: req.Body, Gzip: s.gzip, Header: s.header}, nil)
 	if err != nil {
 		return fmt.Errorf("sending %d events to %s: %w", req.Len(), s.redacted, err)
 	}
 	return nil
 }
 
-// compress gzips p into a pooled buffer, which the caller puts back into
-// gzipBuffers when it is done with it.
-func compress(p []byte) *bytes.Buffer {
-	buf := gzipBuffers.Get().(*bytes.Buffer)
-	buf.Reset()
-	zw := gzipWriters.Get().(*gzip.Writer)
-	zw.Reset(buf)
-	_, _ = zw.Write(p) // writing to a bytes.Buffer does not fail
-	_ = zw.Close()
-	gzipWriters.Put(zw)
-	return buf
-}
-
-// body is a request body that reports when the transport closed it.
-type body struct {
-	bytes.Reader
-	once   sync.Once
-	closed chan struct{}
-}
-
-func newBody(p []byte) *body {
-	b := &body{closed: make(chan struct{})}
-	b.Reset(p)
-	return b
-}
-
-// Close records that the transport is done with the body.
-func (b *body) Close() error {
-	b.once.Do(func() { close(b.closed) })
-	return nil
-}
+// Probe sends the healthcheck request; it implements delivery.Prober.
+func (s *Sink) Probe(ctx context.Context) error { return s.check(ctx) }
 
 // Healthcheck sends the configured check request. It succeeds on a 2xx
 // response; when it checks the sink's own uri (no healthcheck.uri), any
@@ -187,10 +126,15 @@ func (b *body) Close() error {
 // reachable and accepts the credentials, even if it does not serve the
 // check's method. It returns nil at once when the check is disabled.
 func (s *Sink) Healthcheck(ctx context.Context) error {
-	hc := s.cfg.Healthcheck
-	if !hc.Enabled {
+	if !s.cfg.Healthcheck.Enabled {
 		return nil
 	}
+	return s.check(ctx)
+}
+
+// check sends the healthcheck request.
+func (s *Sink) check(ctx context.Context) error {
+	hc := s.cfg.Healthcheck
 	uri, dedicated := s.uri, hc.URI != ""
 	if dedicated {
 		uri = hc.URI

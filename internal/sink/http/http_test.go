@@ -13,21 +13,22 @@ import (
 	"net"
 	nethttp "net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	"go.uber.org/goleak"
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/httpclient/httpclienttest"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/driver"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
@@ -108,16 +109,25 @@ func (s *server) ServeHTTP(w nethttp.ResponseWriter, r *nethttp.Request) {
 	s.mu.Lock()
 	s.reqs = append(s.reqs, rec)
 	mode := s.mode
-	if mode == sinktest.Accept {
-		s.got = append(s.got, rec.messages...)
-	}
 	s.mu.Unlock()
-	switch mode {
-	case sinktest.FailTransient:
+	poisoned := slices.ContainsFunc(rec.messages, func(m string) bool { return strings.Contains(m, sinktest.Poison) })
+	switch {
+	case mode == sinktest.FailTransient:
 		s.transient(w, r)
-	case sinktest.Refuse:
+	case mode == sinktest.Unauthorized:
+		w.WriteHeader(401)
+		io.WriteString(w, "invalid token")
+	case mode == sinktest.TooLarge && len(rec.messages) > 2:
+		w.WriteHeader(413)
+	case mode == sinktest.RefusePoison && poisoned:
+		w.WriteHeader(400)
+		io.WriteString(w, `{"error":"a line is poisoned"}`)
+	case mode == sinktest.Refuse:
 		s.refuse(w, r)
 	default:
+		s.mu.Lock()
+		s.got = append(s.got, rec.messages...)
+		s.mu.Unlock()
 		w.WriteHeader(200)
 	}
 }
@@ -166,19 +176,10 @@ func testConfig(uri string) *Config {
 	return c
 }
 
-func build(t testing.TB, cfg *Config, m *metrics.Component, log *slog.Logger) *Sink {
+// build builds a sink of cfg; cctx defaults to sinktest.Context.
+func build(t testing.TB, cfg *Config, cctx ...component.Context) *Sink {
 	t.Helper()
-	if m == nil {
-		m = metrics.ForTest("sink", "http", t.Name())
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	s, err := New(component.Context{Kind: component.KindSink, Type: Type, ID: "test", Logger: log, Metrics: m}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return sinktest.Build(t, Type, New, cfg, cctx...)
 }
 
 func TestConformance(t *testing.T) {
@@ -203,11 +204,11 @@ func TestConformance(t *testing.T) {
 		{"json-gzip-429", EncodingJSON, CompressionGzip, func(w nethttp.ResponseWriter, r *nethttp.Request) { w.WriteHeader(429) }, 0},
 		{"ndjson-gzip-connection-closed", EncodingNDJSON, CompressionGzip, hijackClose, 0},
 		{"json-408", EncodingJSON, CompressionNone, func(w nethttp.ResponseWriter, r *nethttp.Request) { w.WriteHeader(408) }, 0},
-		{"ndjson-slow-response", EncodingNDJSON, CompressionNone, slow, 50 * time.Millisecond},
+		{"ndjson-slow-response", EncodingNDJSON, CompressionNone, slow, 250 * time.Millisecond},
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, cctx component.Context) (component.Sink, sinktest.Destination) {
 				dest := newServer(t)
 				if v.transient != nil {
 					dest.transient = v.transient
@@ -219,71 +220,20 @@ func TestConformance(t *testing.T) {
 				if v.timeout > 0 {
 					cfg.Request.Timeout = v.timeout
 				}
-				return build(t, cfg, m, nil), dest
+				return build(t, cfg, cctx), dest
 			}})
 		})
 	}
 }
 
-// run starts a sink and returns a function that sends a batch and one that
-// closes the input and waits for Run.
-type runner struct {
-	t    *testing.T
-	in   chan *event.Batch
-	done chan error
-	acks chan bool
-}
-
-func start(t *testing.T, s *Sink) *runner {
-	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &runner{t: t, in: make(chan *event.Batch), done: make(chan error, 1), acks: make(chan bool, 100)}
-	go func() { r.done <- s.Run(ctx, r.in) }()
-	t.Cleanup(func() {
-		cancel()
-		<-r.done
-	})
-	return r
-}
-
-func (r *runner) send(msgs ...string) {
-	b := &event.Batch{Ack: event.NewAck(func(ok bool) { r.acks <- ok })}
+// events returns one event per message.
+func events(msgs ...string) []event.Event {
 	meta := event.NewMeta("t", event.NewFields(event.Field{Key: "host", Value: event.StringValue("node-1")}))
+	var out []event.Event
 	for _, m := range msgs {
-		b.Events = append(b.Events, event.Event{Timestamp: time.Unix(1700000000, 0), Message: []byte(m), Meta: meta})
+		out = append(out, event.Event{Timestamp: time.Unix(1700000000, 0), Message: []byte(m), Meta: meta})
 	}
-	select {
-	case r.in <- b:
-	case <-time.After(10 * time.Second):
-		r.t.Fatal("batch not taken")
-	}
-}
-
-func (r *runner) ack() bool {
-	r.t.Helper()
-	select {
-	case ok := <-r.acks:
-		return ok
-	case <-time.After(10 * time.Second):
-		r.t.Fatal("no ack")
-		return false
-	}
-}
-
-func (r *runner) close() {
-	r.t.Helper()
-	close(r.in)
-	select {
-	case err := <-r.done:
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		r.done <- nil
-	case <-time.After(10 * time.Second):
-		r.t.Fatal("Run did not return")
-	}
+	return out
 }
 
 func TestFramingCompressionAndHeaders(t *testing.T) {
@@ -308,12 +258,12 @@ func TestFramingCompressionAndHeaders(t *testing.T) {
 			cfg.Encoding, cfg.Compression, cfg.Method = c.encoding, c.compression, c.method
 			cfg.Headers = map[string]string{"X-Scope-OrgID": "team-a"}
 			cfg.Auth = &httpclient.AuthConfig{Strategy: "bearer", Token: "s3cret"}
-			r := start(t, build(t, cfg, nil, nil))
-			r.send("one", "two \"quoted\"\x00")
-			if !r.ack() {
+			r := sinktest.Start(t, build(t, cfg))
+			r.Send(events("one", "two \"quoted\"\x00")...)
+			if !r.Ack() {
 				t.Fatal("not delivered")
 			}
-			r.close()
+			r.Close()
 			reqs := dest.requests()
 			if len(reqs) != 1 {
 				t.Fatalf("%d requests", len(reqs))
@@ -352,16 +302,16 @@ func TestBasicAuthOverTLS(t *testing.T) {
 	cfg := testConfig(srv.URL)
 	cfg.Auth = &httpclient.AuthConfig{Strategy: "basic", User: "drover", Password: "pw"}
 	cfg.TLS = &httpclient.TLSConfig{CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile}
-	s := build(t, cfg, nil, nil)
+	s := build(t, cfg)
 	if err := s.Healthcheck(context.Background()); err != nil {
 		t.Fatalf("healthcheck over mutual TLS: %v", err)
 	}
-	r := start(t, s)
-	r.send("secure")
-	if !r.ack() {
+	r := sinktest.Start(t, s)
+	r.Send(events("secure")...)
+	if !r.Ack() {
 		t.Fatal("not delivered")
 	}
-	r.close()
+	r.Close()
 	reqs := dest.requests()
 	last := reqs[len(reqs)-1]
 	if u, p, ok := (&nethttp.Request{Header: last.header}).BasicAuth(); !ok || u != "drover" || p != "pw" {
@@ -376,16 +326,9 @@ func TestUnknownCAIsRetriedNotDelivered(t *testing.T) {
 	pki := httpclienttest.NewPKI(t)
 	dest := newServer(t)
 	srv := pki.NewServer(t, dest, false)
-	m := metrics.ForTest("sink", "http", t.Name())
-	r := start(t, build(t, testConfig(srv.URL), m, nil))
-	r.send("x")
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(m.Errors("send")) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("no failed attempts")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	cctx := sinktest.Context(t, Type)
+	sinktest.Start(t, build(t, testConfig(srv.URL), cctx)).Send(events("x")...)
+	sinktest.WaitFor(t, "failed attempts", func() bool { return testutil.ToFloat64(cctx.Metrics.Errors("send")) >= 2 })
 	if len(dest.requests()) != 0 {
 		t.Fatal("request went through an unverified TLS connection")
 	}
@@ -408,12 +351,12 @@ func TestRetryAfterHonoured(t *testing.T) {
 			dest.SetMode(sinktest.FailTransient)
 			srv := httptest.NewServer(dest)
 			defer srv.Close()
-			r := start(t, build(t, testConfig(srv.URL), nil, nil))
-			r.send("a")
-			if !r.ack() {
+			r := sinktest.Start(t, build(t, testConfig(srv.URL)))
+			r.Send(events("a")...)
+			if !r.Ack() {
 				t.Fatal("not delivered")
 			}
-			r.close()
+			r.Close()
 			reqs := dest.requests()
 			if len(reqs) != 2 {
 				t.Fatalf("%d requests", len(reqs))
@@ -426,66 +369,91 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 }
 
-// logRecorder keeps log records.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	l.mu.Lock()
-	l.recs = append(l.recs, r.Clone())
-	l.mu.Unlock()
-	return nil
-}
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
-
-func TestRejectionLoggedOncePerStreakWithBody(t *testing.T) {
+func TestBadRequestIsBisectedAndLoggedOncePerStreakWithBody(t *testing.T) {
 	dest := newServer(t)
 	dest.SetMode(sinktest.Refuse)
 	srv := httptest.NewServer(dest)
 	defer srv.Close()
-	logs := &logRecorder{}
-	m := metrics.ForTest("sink", "http", t.Name())
+	cctx, logs, dead := sinktest.Recorded(t, Type)
 	cfg := testConfig(srv.URL)
 	cfg.Batch.MaxEvents = 2
-	r := start(t, build(t, cfg, m, slog.New(logs)))
-	r.send("a", "b", "c", "d", "e")
-	r.send("f")
-	if !r.ack() || !r.ack() {
+	r := sinktest.Start(t, build(t, cfg, cctx))
+	r.Send(events("a", "b", "c", "d", "e")...)
+	r.Send(events("f")...)
+	if !r.Ack() || !r.Ack() {
 		t.Fatal("rejected batches must be released ok (Rejected)")
 	}
-	r.close()
-	if n := len(dest.requests()); n != 3 {
-		t.Fatalf("%d requests for 6 events in batches of 2: refused requests were retried", n)
+	r.Close()
+	// Three requests of two events, each sent again as two single events.
+	if n := len(dest.requests()); n != 9 {
+		t.Fatalf("%d requests for 6 events in batches of 2", n)
 	}
-	if got := testutil.ToFloat64(m.Discarded("rejected")); got != 6 {
+	if got := testutil.ToFloat64(cctx.Metrics.Discarded("bad_request")); got != 6 {
 		t.Fatalf("discarded %v", got)
 	}
-	if got := testutil.ToFloat64(m.Retries); got != 0 {
+	if got := testutil.ToFloat64(cctx.Metrics.Retries); got != 0 {
 		t.Fatalf("retries %v", got)
 	}
-	var errs []string
-	logs.mu.Lock()
-	for _, rec := range logs.recs {
-		if rec.Level >= slog.LevelWarn {
-			rec.Attrs(func(a slog.Attr) bool {
-				if a.Key == "error" {
-					errs = append(errs, a.Value.String())
-				}
-				return true
-			})
-		}
+	if l := dead.Letters(); len(l) != 6 || l[0].Status != 400 || !strings.Contains(l[0].Error, "cannot be indexed") {
+		t.Fatalf("dead letters %+v", l)
 	}
-	logs.mu.Unlock()
+	var errs []string
+	for _, ln := range logs.Lines(slog.LevelWarn) {
+		errs = append(errs, ln.Attrs["error"])
+	}
 	if len(errs) != 1 {
 		t.Fatalf("%d warnings or errors logged, want 1: %q", len(errs), errs)
 	}
 	if !strings.Contains(errs[0], "HTTP 400 Bad Request") || !strings.Contains(errs[0], "cannot be indexed") ||
 		!strings.Contains(errs[0], srv.URL) {
 		t.Fatalf("logged error lacks status, body or destination: %q", errs[0])
+	}
+}
+
+func TestRotatedTokenFileDeliversEverything(t *testing.T) {
+	const good = "rotated-token"
+	dest := newServer(t)
+	var mu sync.Mutex
+	var seen []string
+	srv := httptest.NewServer(nethttp.HandlerFunc(func(w nethttp.ResponseWriter, r *nethttp.Request) {
+		mu.Lock()
+		seen = append(seen, r.Header.Get("Authorization"))
+		mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer "+good {
+			w.WriteHeader(401)
+			return
+		}
+		dest.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	token := t.TempDir() + "/token"
+	if err := os.WriteFile(token, []byte("expired\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cctx := sinktest.Context(t, Type)
+	cfg := testConfig(srv.URL)
+	cfg.Auth = &httpclient.AuthConfig{Strategy: "bearer", TokenFile: token}
+	cfg.Request.RetryMaxBackoff = 50 * time.Millisecond
+	r := sinktest.Start(t, build(t, cfg, cctx))
+	r.Send(events("one", "two")...)
+	r.Send(events("three")...)
+	sinktest.WaitFor(t, "refused attempts", func() bool { return testutil.ToFloat64(cctx.Metrics.DeliveryFailures("unauthorized")) >= 3 })
+	if c := cctx.Health.Conditions(); len(c) != 1 || c[0].State != health.Failing || c[0].Reason != "unauthorized" {
+		t.Fatalf("health while unauthorized: %+v", c)
+	}
+	if _, released := r.Acked(); released {
+		t.Fatal("a batch was released while the token was refused")
+	}
+	sinktest.RotateFile(t, token, good+"\n")
+	if !r.Ack() || !r.Ack() {
+		t.Fatal("not delivered after the rotation")
+	}
+	r.Close()
+	if got := fmt.Sprint(dest.Received()); got != "[one two three]" {
+		t.Fatalf("received %s", got)
+	}
+	if sinktest.SumDiscarded(t, cctx.Metrics) != 0 || cctx.Health.State() != health.OK {
+		t.Fatalf("discarded %v, health %+v", sinktest.SumDiscarded(t, cctx.Metrics), cctx.Health.Conditions())
 	}
 }
 
@@ -496,20 +464,20 @@ func TestConnectionRefusedThenServerStarts(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close() // nothing listens: connections are refused
-	m := metrics.ForTest("sink", "http", t.Name())
-	r := start(t, build(t, testConfig("http://"+addr+"/ingest"), m, nil))
-	r.send("early", "bird")
-	deadline := time.Now().Add(10 * time.Second)
-	for testutil.ToFloat64(m.Errors("send")) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("no failed attempts")
-		}
-		time.Sleep(time.Millisecond)
+	cctx := sinktest.Context(t, Type)
+	cfg := testConfig("http://" + addr + "/ingest")
+	// A backoff far longer than the test: only the probe's wake-up
+	// delivers promptly once the server is back.
+	cfg.Request.RetryInitialBackoff, cfg.Request.RetryMaxBackoff = 20*time.Millisecond, time.Minute
+	cfg.Request.ProbeInterval = 100 * time.Millisecond
+	r := sinktest.Start(t, build(t, cfg, cctx))
+	r.Send(events("early", "bird")...)
+	sinktest.WaitFor(t, "failed attempts", func() bool { return testutil.ToFloat64(cctx.Metrics.Errors("send")) >= 3 })
+	if c := cctx.Health.Conditions(); len(c) != 1 || c[0].Reason != "unreachable" {
+		t.Fatalf("health while refused: %+v", c)
 	}
-	select {
-	case <-r.acks:
+	if _, released := r.Acked(); released {
 		t.Fatal("acknowledged while the server was down")
-	default:
 	}
 	dest := newServer(t)
 	srv := httptest.NewUnstartedServer(dest)
@@ -519,15 +487,19 @@ func TestConnectionRefusedThenServerStarts(t *testing.T) {
 	}
 	srv.Start()
 	defer srv.Close()
-	if !r.ack() {
+	began := time.Now()
+	if !r.Ack() {
 		t.Fatal("not delivered")
 	}
-	r.close()
+	if took := time.Since(began); took > 5*time.Second {
+		t.Fatalf("delivered %s after the server came back", took)
+	}
+	r.Close()
 	if fmt.Sprint(dest.Received()) != "[early bird]" {
 		t.Fatalf("received %v", dest.Received())
 	}
-	if testutil.ToFloat64(m.Retries) < 3 {
-		t.Fatalf("retries %v", testutil.ToFloat64(m.Retries))
+	if testutil.ToFloat64(cctx.Metrics.Retries) < 3 {
+		t.Fatalf("retries %v", testutil.ToFloat64(cctx.Metrics.Retries))
 	}
 }
 
@@ -564,7 +536,7 @@ func TestHealthcheck(t *testing.T) {
 		mu.Unlock()
 		cfg := testConfig(srv.URL + "/ingest")
 		cfg.Healthcheck.URI = c.uri
-		s := build(t, cfg, nil, nil)
+		s := build(t, cfg)
 		err := s.Healthcheck(context.Background())
 		s.client.CloseIdleConnections()
 		if (err != nil) != c.wantError {
@@ -578,11 +550,11 @@ func TestHealthcheck(t *testing.T) {
 	}
 	cfg := testConfig("http://127.0.0.1:1/ingest")
 	cfg.Healthcheck.Enabled = false
-	if err := build(t, cfg, nil, nil).Healthcheck(context.Background()); err != nil {
+	if err := build(t, cfg).Healthcheck(context.Background()); err != nil {
 		t.Errorf("disabled healthcheck: %v", err)
 	}
 	cfg.Healthcheck.Enabled = true
-	if err := build(t, cfg, nil, nil).Healthcheck(context.Background()); err == nil {
+	if err := build(t, cfg).Healthcheck(context.Background()); err == nil {
 		t.Error("healthcheck of a closed port succeeded")
 	}
 }
@@ -636,7 +608,10 @@ func TestRegistered(t *testing.T) {
 		t.Fatalf("defaults %+v", cfg)
 	}
 	cfg.URI = "http://127.0.0.1:1/"
-	s, err := reg.BuildSink(component.Context{Kind: component.KindSink, Type: Type, ID: "x", Metrics: metrics.ForTest("sink", "http", "x")}, cfg)
+	if outs := reg.Outputs(cfg); fmt.Sprint(outs) != "[dead_letter]" {
+		t.Fatalf("outputs %v", outs)
+	}
+	s, err := reg.BuildSink(sinktest.Context(t, Type), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -646,7 +621,7 @@ func TestRegistered(t *testing.T) {
 }
 
 func TestRedactsPasswordInURI(t *testing.T) {
-	s := build(t, testConfig("https://user:hunter2@logs.example/ingest"), nil, nil)
+	s := build(t, testConfig("https://user:hunter2@logs.example/ingest"))
 	if strings.Contains(s.redacted, "hunter2") {
 		t.Fatalf("destination %q shows the password", s.redacted)
 	}

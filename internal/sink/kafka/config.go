@@ -1,22 +1,20 @@
 package kafka
 
 import (
-	"net"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/config"
-	"github.com/drover-dev/drover/internal/httpclient"
+	"github.com/drover-dev/drover/internal/kafkaclient"
 	"github.com/drover-dev/drover/internal/template"
 )
 
 // Config is the configuration of a `sink "kafka"` block.
 type Config struct {
-	// Brokers are the bootstrap brokers, "host:port" (port 9092 when
-	// left out).
-	Brokers []string `hcl:"brokers,required"`
+	// Config is the connection: brokers, client_id, connect_timeout,
+	// sasl and tls, shared with the kafka source.
+	kafkaclient.Config
 	// Topic is a template naming each event's topic:
 	// "logs-{{ nomad.namespace }}".
 	Topic string `hcl:"topic,required"`
@@ -39,16 +37,12 @@ type Config struct {
 	// Idempotent makes the broker drop duplicates of records the producer
 	// sent again (default true; needs acks = "all").
 	Idempotent bool `hcl:"idempotent"`
-	// ClientID identifies drover to the brokers.
-	ClientID string `hcl:"client_id"`
 	// DeliveryTimeout bounds how long the Kafka client retries a record on
 	// its own; after it the sink backs off and produces the record again.
 	DeliveryTimeout time.Duration `hcl:"delivery_timeout"`
 	// RequestTimeout is how long a broker may take to answer a produce
 	// request.
 	RequestTimeout time.Duration `hcl:"request_timeout"`
-	// ConnectTimeout bounds dialing a broker and the TLS handshake.
-	ConnectTimeout time.Duration `hcl:"connect_timeout"`
 	// MaxBufferedRecords and MaxBufferedBytes bound the records waiting
 	// in the client; a full client stops the sink from taking input.
 	MaxBufferedRecords int             `hcl:"max_buffered_records"`
@@ -56,12 +50,10 @@ type Config struct {
 	// RetryInitialBackoff and RetryMaxBackoff bound the delays of
 	// retries: the client's retries of failed requests, and the sink's
 	// before it produces records again whose delivery timed out.
-	RetryInitialBackoff time.Duration         `hcl:"retry_initial_backoff"`
-	RetryMaxBackoff     time.Duration         `hcl:"retry_max_backoff"`
-	Batch               BatchConfig           `hcl:"batch,block"`
-	SASL                *SASLConfig           `hcl:"sasl,block"`
-	TLS                 *httpclient.TLSConfig `hcl:"tls,block"`
-	Healthcheck         HealthcheckConfig     `hcl:"healthcheck,block"`
+	RetryInitialBackoff time.Duration     `hcl:"retry_initial_backoff"`
+	RetryMaxBackoff     time.Duration     `hcl:"retry_max_backoff"`
+	Batch               BatchConfig       `hcl:"batch,block"`
+	Healthcheck         HealthcheckConfig `hcl:"healthcheck,block"`
 }
 
 // BatchConfig is the `batch` block: how the client groups records per
@@ -76,12 +68,7 @@ type BatchConfig struct {
 }
 
 // SASLConfig is the `sasl` block.
-type SASLConfig struct {
-	// Mechanism is "plain", "scram-sha-256" or "scram-sha-512".
-	Mechanism string `hcl:"mechanism,required" enum:"plain,scram-sha-256,scram-sha-512"`
-	Username  string `hcl:"username,required"`
-	Password  string `hcl:"password"`
-}
+type SASLConfig = kafkaclient.SASLConfig
 
 // HealthcheckConfig is the `healthcheck` block: a metadata request sent
 // when the sink starts.
@@ -99,17 +86,17 @@ const (
 	AcksLeader = "leader"
 	AcksNone   = "none"
 
-	SASLPlain       = "plain"
-	SASLScramSHA256 = "scram-sha-256"
-	SASLScramSHA512 = "scram-sha-512"
+	SASLPlain       = kafkaclient.SASLPlain
+	SASLScramSHA256 = kafkaclient.SASLScramSHA256
+	SASLScramSHA512 = kafkaclient.SASLScramSHA512
 )
 
 // Defaults.
 const (
-	DefaultClientID            = "drover"
+	DefaultClientID            = kafkaclient.DefaultClientID
 	DefaultDeliveryTimeout     = 30 * time.Second
 	DefaultRequestTimeout      = 10 * time.Second
-	DefaultConnectTimeout      = 10 * time.Second
+	DefaultConnectTimeout      = kafkaclient.DefaultConnectTimeout
 	DefaultMaxBufferedRecords  = 10000
 	DefaultMaxBufferedBytes    = config.ByteSize(64 << 20)
 	DefaultRetryInitialBackoff = 250 * time.Millisecond
@@ -123,14 +110,13 @@ const (
 // in-sync replicas, idempotent, healthcheck logged but not required.
 func NewConfig() *Config {
 	return &Config{
+		Config:              kafkaclient.Defaults(),
 		Encoding:            "json",
 		Compression:         "none",
 		Acks:                AcksAll,
 		Idempotent:          true,
-		ClientID:            DefaultClientID,
 		DeliveryTimeout:     DefaultDeliveryTimeout,
 		RequestTimeout:      DefaultRequestTimeout,
-		ConnectTimeout:      DefaultConnectTimeout,
 		MaxBufferedRecords:  DefaultMaxBufferedRecords,
 		MaxBufferedBytes:    DefaultMaxBufferedBytes,
 		RetryInitialBackoff: DefaultRetryInitialBackoff,
@@ -143,13 +129,8 @@ func NewConfig() *Config {
 // Validate checks the configuration; errors are *config.FieldError with the
 // attribute's path in the block.
 func (c *Config) Validate() error {
-	if len(c.Brokers) == 0 {
-		return config.Errorf("brokers", "must name at least one broker")
-	}
-	for _, b := range c.Brokers {
-		if err := validBroker(b); err != "" {
-			return config.Errorf("brokers", "%q: %s", b, err)
-		}
+	if err := c.Config.Validate(); err != nil {
+		return err
 	}
 	if c.Topic == "" {
 		return config.Errorf("topic", "must not be empty")
@@ -158,10 +139,10 @@ func (c *Config) Validate() error {
 	if err != nil {
 		return config.Errorf("topic", "%v", err)
 	}
-	if t.IsConstant() && !validTopic(c.Topic) {
+	if t.IsConstant() && !kafkaclient.ValidTopic(c.Topic) {
 		return config.Errorf("topic", "%q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", c.Topic)
 	}
-	if c.DefaultTopic != "" && !validTopic(c.DefaultTopic) {
+	if c.DefaultTopic != "" && !kafkaclient.ValidTopic(c.DefaultTopic) {
 		return config.Errorf("default_topic", "%q is not a valid Kafka topic name (letters, digits, '.', '_', '-'; at most 249)", c.DefaultTopic)
 	}
 	if _, err := template.Parse(c.Key); err != nil {
@@ -191,14 +172,10 @@ func (c *Config) Validate() error {
 		return config.Errorf("acks", `must be "all", "leader" or "none", got %q`, c.Acks)
 	}
 	switch {
-	case c.ClientID == "":
-		return config.Errorf("client_id", "must not be empty")
 	case c.DeliveryTimeout < time.Second:
 		return config.Errorf("delivery_timeout", "must be at least 1s, got %s", c.DeliveryTimeout)
 	case c.RequestTimeout <= 0:
 		return config.Errorf("request_timeout", "must be positive")
-	case c.ConnectTimeout <= 0:
-		return config.Errorf("connect_timeout", "must be positive")
 	case c.MaxBufferedRecords < 1:
 		return config.Errorf("max_buffered_records", "must be at least 1, got %d", c.MaxBufferedRecords)
 	case c.MaxBufferedBytes < c.Batch.MaxBytes:
@@ -212,51 +189,7 @@ func (c *Config) Validate() error {
 	case c.Batch.Timeout < 0:
 		return config.Errorf("batch.timeout", "must not be negative")
 	}
-	if s := c.SASL; s != nil {
-		switch s.Mechanism {
-		case SASLPlain, SASLScramSHA256, SASLScramSHA512:
-		default:
-			return config.Errorf("sasl.mechanism", `must be "plain", "scram-sha-256" or "scram-sha-512", got %q`, s.Mechanism)
-		}
-		if s.Username == "" {
-			return config.Errorf("sasl.username", "must not be empty")
-		}
-	}
-	if c.TLS != nil {
-		if err := c.TLS.Validate(); err != nil {
-			return config.Prefix("tls", err)
-		}
-	}
 	return nil
-}
-
-// validBroker checks a "host:port" or "host" address.
-func validBroker(b string) string {
-	if b == "" || strings.ContainsAny(b, " /") {
-		return "want host:port"
-	}
-	if strings.Contains(b, ":") && !strings.HasSuffix(b, "]") {
-		if _, port, err := net.SplitHostPort(b); err != nil || port == "" {
-			return "want host:port"
-		}
-	}
-	return ""
-}
-
-// validTopic reports whether s is a legal Kafka topic name.
-func validTopic(s string) bool {
-	if s == "" || len(s) > 249 || s == "." || s == ".." {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func sortedKeys(m map[string]string) []string {

@@ -6,16 +6,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/drover-dev/drover/internal/component"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
 // kafkaDest is a kfake cluster as the conformance suite's destination: in
-// FailTransient and Refuse modes every produce request is answered with
-// the variant's error code.
+// FailTransient, Unauthorized and Refuse modes every produce request is
+// answered with the variant's error code.
 type kafkaDest struct {
-	c                 *cluster
-	transient, refuse int16
+	c                               *cluster
+	transient, unauthorized, refuse int16
 }
 
 // conformanceTopic is where the suite's events go: their nomad.job_name is
@@ -28,6 +27,8 @@ func (d *kafkaDest) SetMode(m sinktest.Mode) {
 	switch m {
 	case sinktest.FailTransient:
 		d.c.setProduceError(d.transient)
+	case sinktest.Unauthorized:
+		d.c.setProduceError(d.unauthorized)
 	case sinktest.Refuse:
 		d.c.setProduceError(d.refuse)
 	default:
@@ -41,24 +42,29 @@ func (d *kafkaDest) Received() []string {
 
 func TestConformance(t *testing.T) {
 	variants := []struct {
-		name              string
-		transient, refuse *kerr.Error
-		compression       string
+		name                            string
+		transient, unauthorized, refuse *kerr.Error
+		compression                     string
 	}{
-		{"not-enough-replicas/message-too-large", kerr.NotEnoughReplicas, kerr.MessageTooLarge, "none"},
-		{"not-leader/topic-authorization", kerr.NotLeaderForPartition, kerr.TopicAuthorizationFailed, "zstd"},
-		{"kafka-storage-error/invalid-topic", kerr.KafkaStorageError, kerr.InvalidTopicException, "snappy"},
-		{"leader-not-available/invalid-record", kerr.LeaderNotAvailable, kerr.InvalidRecord, "lz4"},
+		{"not-enough-replicas/topic-authorization/message-too-large", kerr.NotEnoughReplicas, kerr.TopicAuthorizationFailed, kerr.MessageTooLarge, "none"},
+		{"not-leader/cluster-authorization/policy-violation", kerr.NotLeaderForPartition, kerr.ClusterAuthorizationFailed, kerr.PolicyViolation, "zstd"},
+		{"kafka-storage-error/sasl/invalid-topic", kerr.KafkaStorageError, kerr.SaslAuthenticationFailed, kerr.InvalidTopicException, "snappy"},
+		{"leader-not-available/topic-authorization/invalid-record", kerr.LeaderNotAvailable, kerr.TopicAuthorizationFailed, kerr.InvalidRecord, "lz4"},
 	}
+	batched := "the brokers answer per partition batch, not per record, and the client splits batches itself; " +
+		"records refused alone are tested by TestRefusedRecordsAreDeadLettered"
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
-				c := newCluster(t, map[string]int32{conformanceTopic: 3})
-				cfg := testConfig(c, "logs-{{ nomad.job_name }}")
-				cfg.Key = "{{ file }}"
-				cfg.Compression = v.compression
-				return build(t, cfg, m, nil), &kafkaDest{c: c, transient: v.transient.Code, refuse: v.refuse.Code}
-			}})
+			sinktest.Run(t, sinktest.Harness{
+				Unsupported: map[sinktest.Mode]string{sinktest.TooLarge: batched, sinktest.RefusePoison: batched},
+				New: func(t *testing.T, cctx component.Context) (component.Sink, sinktest.Destination) {
+					c := newCluster(t, map[string]int32{conformanceTopic: 3})
+					cfg := testConfig(c, "logs-{{ nomad.job_name }}")
+					cfg.Key = "{{ file }}"
+					cfg.Compression = v.compression
+					return build(t, cfg, cctx), &kafkaDest{c: c, transient: v.transient.Code,
+						unauthorized: v.unauthorized.Code, refuse: v.refuse.Code}
+				}})
 		})
 	}
 }

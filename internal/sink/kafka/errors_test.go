@@ -17,37 +17,39 @@ func TestClassify(t *testing.T) {
 		err      error
 		stopping bool
 		want     outcome
+		reason   string
 	}{
-		{nil, false, delivered},
-		{kgo.ErrRecordTimeout, false, transient},
-		{fmt.Errorf("%w, last err: %w", kgo.ErrRecordTimeout, kerr.NotEnoughReplicas), false, transient},
-		{fmt.Errorf("%w, last err: %w", kgo.ErrRecordTimeout, kerr.SaslAuthenticationFailed), false, transient},
-		{fmt.Errorf("%w, last err: %w", kgo.ErrRecordTimeout, kerr.UnknownTopicOrPartition), false, permanent},
-		{kgo.ErrRecordRetries, false, transient},
-		{kerr.NotLeaderForPartition, false, transient},
-		{kerr.NotEnoughReplicas, false, transient},
-		{kerr.RequestTimedOut, false, transient},
-		{kerr.SaslAuthenticationFailed, false, transient},
-		{fmt.Errorf("%w (uncompressed_bytes=2000)", kerr.MessageTooLarge), false, permanent},
-		{kerr.RecordListTooLarge, false, permanent},
-		{kerr.InvalidTopicException, false, permanent},
-		{kerr.TopicAuthorizationFailed, false, permanent},
-		{kerr.ClusterAuthorizationFailed, false, permanent},
-		{kerr.UnknownTopicOrPartition, false, permanent},
-		{kerr.InvalidRecord, false, permanent},
-		{kerr.CorruptMessage, false, permanent},
-		{kerr.InvalidTimestamp, false, permanent},
-		{kerr.PolicyViolation, false, permanent},
-		{kerr.UnknownServerError, false, permanent},
-		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, false, transient},
-		{io.EOF, false, transient},
-		{kgo.ErrClientClosed, true, abandoned},
-		{context.Canceled, true, abandoned},
-		{kgo.ErrClientClosed, false, transient},
+		{nil, false, delivered, ""},
+		{kgo.ErrRecordTimeout, false, transient, "timeout"},
+		{fmt.Errorf("%w, last err: %w", kgo.ErrRecordTimeout, kerr.NotEnoughReplicas), false, transient, "server_error"},
+		{fmt.Errorf("%w, last err: %w", kgo.ErrRecordTimeout, kerr.SaslAuthenticationFailed), false, transient, "unauthorized"},
+		{fmt.Errorf("%w, last err: %w", kgo.ErrRecordTimeout, kerr.UnknownTopicOrPartition), false, transient, "not_found"},
+		{kgo.ErrRecordRetries, false, transient, "timeout"},
+		{kerr.NotLeaderForPartition, false, transient, "server_error"},
+		{kerr.NotEnoughReplicas, false, transient, "server_error"},
+		{kerr.RequestTimedOut, false, transient, "server_error"},
+		{kerr.SaslAuthenticationFailed, false, transient, "unauthorized"},
+		{kerr.TopicAuthorizationFailed, false, transient, "forbidden"},
+		{kerr.ClusterAuthorizationFailed, false, transient, "forbidden"},
+		{kerr.UnknownTopicOrPartition, false, transient, "not_found"},
+		{kerr.UnsupportedCompressionType, false, transient, "misconfigured"},
+		{kerr.UnknownServerError, false, transient, "refused"},
+		{fmt.Errorf("%w (uncompressed_bytes=2000)", kerr.MessageTooLarge), false, refused, "too_large"},
+		{kerr.RecordListTooLarge, false, refused, "too_large"},
+		{kerr.InvalidTopicException, false, refused, "invalid_topic"},
+		{kerr.InvalidRecord, false, refused, "invalid_record"},
+		{kerr.CorruptMessage, false, refused, "invalid_record"},
+		{kerr.InvalidTimestamp, false, refused, "invalid_timestamp"},
+		{kerr.PolicyViolation, false, refused, "policy_violation"},
+		{&net.OpError{Op: "dial", Err: errors.New("connection refused")}, false, transient, "unreachable"},
+		{io.EOF, false, transient, "unreachable"},
+		{kgo.ErrClientClosed, true, abandoned, ""},
+		{context.Canceled, true, abandoned, ""},
+		{kgo.ErrClientClosed, false, transient, "timeout"},
 	}
 	for _, c := range cases {
-		if got := classify(c.err, c.stopping); got != c.want {
-			t.Errorf("classify(%v, stopping=%v) = %d, want %d", c.err, c.stopping, got, c.want)
+		if got, reason := classify(c.err, c.stopping); got != c.want || reason != c.reason {
+			t.Errorf("classify(%v, stopping=%v) = %d %s, want %d %s", c.err, c.stopping, got, reason, c.want, c.reason)
 		}
 	}
 }

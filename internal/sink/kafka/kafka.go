@@ -6,11 +6,16 @@
 // event whose topic template renders empty goes to default_topic. The
 // value is the event as JSON or its bare message. A source batch is
 // released once every one of its records has a verdict (batch.Ticket).
-// The Kafka client retries retriable broker errors on its own, for up to
-// delivery_timeout; records that still fail are produced again by the
-// sink after a backoff, never dropped. Records the brokers refuse for
-// good (too large, invalid topic, not authorized) are discarded, counted
-// and logged with the reason.
+//
+// Delivery follows drover's policy (docs/delivery.md). The Kafka client
+// retries retriable broker errors on its own, for up to delivery_timeout;
+// records that still fail are produced again by the sink after a backoff,
+// never dropped, and so are records refused for what is not their fault
+// (authentication, authorization, an unknown topic, settings the brokers
+// refuse): they wait until that is fixed. Records the brokers refuse for
+// their content (too large, an invalid topic name, a timestamp or policy
+// the topic refuses) are rejected with the reason and handed to the sink's
+// dead-letter output.
 package kafka
 
 import (
@@ -27,8 +32,9 @@ import (
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
-	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
+	"github.com/drover-dev/drover/internal/sink/delivery"
 	"github.com/drover-dev/drover/internal/sink/retry"
 	"github.com/drover-dev/drover/internal/template"
 )
@@ -36,20 +42,7 @@ import (
 // Type is the component type name.
 const Type = "kafka"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
-
-// ReasonRejected is the discard reason of records the brokers refused for
-// good and of events without a valid topic.
-const ReasonRejected = "rejected"
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // Sink produces events to Kafka. It implements component.Sink and
 // component.Healthchecker.
@@ -57,16 +50,15 @@ type Sink struct {
 	cfg     *Config
 	opts    []kgo.Opt
 	log     *slog.Logger
-	backoff retry.Backoff
 	m       instruments
 	records sync.Pool
-	// failing is the streak of transient failures, discarding the streak
-	// of discarded records; both end with a delivered record.
-	failing, discarding *health.Streak
+	// track reports failures, refusals and deliveries.
+	track *delivery.Tracker
+	dead  *deadletter.Writer
 }
 
 type instruments struct {
-	sentEvents, sentBytes, retries, sendErrors, rejected prometheus.Counter
+	sentEvents, sentBytes, retries, sendErrors prometheus.Counter
 }
 
 // New builds the sink from a configuration. With healthcheck.required it
@@ -94,21 +86,18 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if m == nil {
 		m = metrics.ForTest("sink", Type, "unknown")
 	}
+	cctx.Metrics = m
 	s := &Sink{
-		cfg:  cfg,
-		opts: opts,
-		log:  log,
-		failing: health.NewStreak(health.StreakConfig{Logger: log, Health: cctx.Health,
-			Condition: health.ConditionDelivery}),
-		discarding: health.NewStreak(health.StreakConfig{Logger: log, Health: cctx.Health,
-			Condition: health.ConditionRejections, State: health.Degraded, Level: slog.LevelError}),
-		backoff: retry.Backoff{Initial: cfg.RetryInitialBackoff, Max: cfg.RetryMaxBackoff},
+		cfg:   cfg,
+		opts:  opts,
+		log:   log,
+		track: delivery.New(delivery.Config{Logger: log, Metrics: m, Health: cctx.Health}),
+		dead:  deadletter.New(cctx),
 		m: instruments{
 			sentEvents: m.SentEvents,
 			sentBytes:  m.SentBytes,
 			retries:    m.Retries,
 			sendErrors: m.Errors("send"),
-			rejected:   m.Discarded(ReasonRejected),
 		},
 	}
 	if cfg.Healthcheck.Enabled && cfg.Healthcheck.Required {
@@ -146,7 +135,7 @@ func (s *Sink) getRecord() *record {
 }
 
 func (s *Sink) putRecord(r *record) {
-	r.t, r.p = nil, nil
+	r.t, r.p, r.ev = nil, nil, nil
 	r.kr = kgo.Record{}
 	clear(r.hdrs)
 	if cap(r.buf) > maxPooledBuf {
@@ -155,23 +144,12 @@ func (s *Sink) putRecord(r *record) {
 	s.records.Put(r)
 }
 
-// discard counts n discarded events and logs the first of a streak.
-func (s *Sink) discard(err error, n int) {
-	s.m.rejected.Add(float64(n))
-	s.discarding.Fail("brokers refused records, discarding them", ReasonRejected, err, n, "events", n)
-}
-
-// failTransient counts a record that failed transiently and logs the
-// first of a streak.
-func (s *Sink) failTransient(err error) {
+// failTransient counts a record that failed transiently for reason and
+// logs the first of a run.
+func (s *Sink) failTransient(reason string, err error) {
 	s.m.sendErrors.Inc()
-	s.failing.Fail("producing failed, retrying until it succeeds", "produce_failed", err, 1,
-		"delivery_timeout", s.cfg.DeliveryTimeout)
+	s.track.Failed(retry.Transient(reason, err), 1, "delivery_timeout", s.cfg.DeliveryTimeout)
 }
-
-func (s *Sink) endFailing() { s.failing.End("producing works again") }
-
-func (s *Sink) endDiscarding() { s.discarding.End("brokers accept records again") }
 
 // Healthcheck sends a metadata request: it passes when a broker answers
 // (over TLS and SASL when configured) and, when the topic is constant or a

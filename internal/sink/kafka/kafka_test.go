@@ -17,9 +17,10 @@ import (
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/httpclient/httpclienttest"
-	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
 func header(r *kgo.Record, key string) (string, bool) {
@@ -37,20 +38,21 @@ func TestTopicPerNamespaceKeyAndHeaders(t *testing.T) {
 	cfg.DefaultTopic = "logs-other"
 	cfg.Key = "{{ nomad.alloc_id }}"
 	cfg.Headers = map[string]string{"job": "{{ nomad.job_name }}", "region": "{{ nomad.region }}", "source": "drover"}
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, c, build(t, cfg, m, nil))
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := start(t, c, build(t, cfg, cctx))
 	web, backup := nomadMeta("default", "web", "alloc-web"), nomadMeta("batch", "backup", "alloc-backup")
 	orphan := nomadMeta("", "lost", "alloc-lost")
 	var evs []event.Event
 	for i := range 30 {
 		evs = append(evs, events([]*event.Meta{web, backup, orphan}[i%3], fmt.Sprintf("line %02d", i))...)
 	}
-	r.send(evs[:15]...)
-	r.send(evs[15:]...)
-	if !r.ack() || !r.ack() {
+	r.Send(evs[:15]...)
+	r.Send(evs[15:]...)
+	if !r.Ack() || !r.Ack() {
 		t.Fatal("not delivered")
 	}
-	r.close()
+	r.Close()
 
 	check := func(topic string, partitions int32, key, job string, want []string) {
 		t.Helper()
@@ -107,13 +109,13 @@ func TestTextEncodingAndCompression(t *testing.T) {
 			c := newCluster(t, map[string]int32{"logs": 1})
 			cfg := testConfig(c, "logs")
 			cfg.Encoding, cfg.Compression = "text", codec
-			r := start(t, c, build(t, cfg, nil, nil))
+			r := start(t, c, build(t, cfg))
 			msgs := []string{"plain text", `{"not":"wrapped"}`, strings.Repeat("compressible ", 200)}
-			r.send(events(nomadMeta("default", "web", "a"), msgs...)...)
-			if !r.ack() {
+			r.Send(events(nomadMeta("default", "web", "a"), msgs...)...)
+			if !r.Ack() {
 				t.Fatal("not delivered")
 			}
-			r.close()
+			r.Close()
 			rs := c.consume("logs", 1)
 			var got []string
 			for _, rec := range rs {
@@ -129,51 +131,68 @@ func TestTextEncodingAndCompression(t *testing.T) {
 	}
 }
 
-func TestEventsWithoutATopicAreDiscarded(t *testing.T) {
+func TestEventsWithoutATopicAreDeadLettered(t *testing.T) {
 	c := newCluster(t, map[string]int32{"logs-default": 1})
-	logs := &logRecorder{}
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, c, build(t, testConfig(c, "logs-{{ nomad.namespace }}"), m, slog.New(logs)))
+	cctx, logs, dead := sinktest.Recorded(t, Type)
+	m := cctx.Metrics
+	dead.Hold()
+	r := start(t, c, build(t, testConfig(c, "logs-{{ nomad.namespace }}"), cctx))
 	evs := events(nomadMeta("default", "web", "a"), "routed")
 	evs = append(evs, events(nomadMeta("", "web", "b"), "no namespace")...)
 	evs = append(evs, events(nomadMeta("bad/name", "web", "c"), "invalid topic")...)
-	r.send(evs...)
-	if !r.ack() {
-		t.Fatal("a batch with discarded events is released ok (rejected)")
+	r.Send(evs...)
+	sinktest.WaitFor(t, "the dead letters", func() bool { return len(dead.Letters()) == 2 })
+	if _, released := r.Acked(); released {
+		t.Fatal("the batch was released before its dead letters were delivered")
 	}
-	r.close()
+	dead.Release()
+	if !r.Ack() {
+		t.Fatal("a batch with refused events is released ok (rejected)")
+	}
+	r.Close()
 	if got := messages(t, c.consume("logs-default", 1)); !slices.Equal(got, []string{"routed"}) {
 		t.Fatalf("got %q", got)
 	}
-	if d := testutil.ToFloat64(m.Discarded(ReasonRejected)); d != 2 {
+	if d := testutil.ToFloat64(m.Discarded(ReasonInvalidTopic)); d != 2 {
 		t.Fatalf("discarded %v", d)
 	}
-	errs := logs.at(slog.LevelError)
-	if len(errs) != 1 || !strings.Contains(errs[0], "nomad.namespace") {
-		t.Fatalf("errors logged (once per streak, naming the field): %q", errs)
+	var got []string
+	for _, l := range dead.Letters() {
+		got = append(got, l.Message+": "+l.Reason)
+	}
+	if fmt.Sprint(got) != "[no namespace: invalid_topic invalid topic: invalid_topic]" {
+		t.Fatalf("dead letters %q", got)
+	}
+	errs := logs.Lines(slog.LevelError)
+	if len(errs) != 1 || !strings.Contains(errs[0].Attrs["error"], "nomad.namespace") {
+		t.Fatalf("errors logged (once per run, naming the field): %+v", errs)
 	}
 }
 
-func TestRecordTooLargeIsDiscardedNotRetried(t *testing.T) {
+func TestRefusedRecordsAreDeadLettered(t *testing.T) {
 	c := newCluster(t, map[string]int32{"logs": 1})
 	cfg := testConfig(c, "logs")
 	cfg.Batch.MaxBytes = 1024
-	logs := &logRecorder{}
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, c, build(t, cfg, m, slog.New(logs)))
-	r.send(events(nomadMeta("default", "web", "a"), "small", strings.Repeat("x", 2000), "small too")...)
-	if !r.ack() {
+	cctx, logs, dead := sinktest.Recorded(t, Type)
+	m := cctx.Metrics
+	r := start(t, c, build(t, cfg, cctx))
+	huge := strings.Repeat("x", 2000)
+	r.Send(events(nomadMeta("default", "web", "a"), "small", huge, "small too")...)
+	if !r.Ack() {
 		t.Fatal("not released ok")
 	}
-	r.close()
+	r.Close()
 	if got := messages(t, c.consume("logs", 1)); !slices.Equal(got, []string{"small", "small too"}) {
 		t.Fatalf("got %q", got)
 	}
-	if d, retries := testutil.ToFloat64(m.Discarded(ReasonRejected)), testutil.ToFloat64(m.Retries); d != 1 || retries != 0 {
+	if d, retries := testutil.ToFloat64(m.Discarded("too_large")), testutil.ToFloat64(m.Retries); d != 1 || retries != 0 {
 		t.Fatalf("discarded %v retries %v", d, retries)
 	}
-	if errs := logs.at(slog.LevelError); len(errs) != 1 || !strings.Contains(errs[0], "MESSAGE_TOO_LARGE") {
-		t.Fatalf("errors %q", errs)
+	if l := dead.Letters(); len(l) != 1 || l[0].Message != huge || l[0].Reason != "too_large" || !strings.Contains(l[0].Error, "MESSAGE_TOO_LARGE") {
+		t.Fatalf("dead letters %+v", l)
+	}
+	if errs := logs.Lines(slog.LevelError); len(errs) != 1 || !strings.Contains(errs[0].Attrs["error"], "MESSAGE_TOO_LARGE") {
+		t.Fatalf("errors %+v", errs)
 	}
 }
 
@@ -185,7 +204,7 @@ func TestConnectionDropsAreRetriedWithoutDuplicates(t *testing.T) {
 	c.dropConnections(3)
 	cfg := testConfig(c, "logs")
 	cfg.Key = "{{ nomad.alloc_id }}"
-	r := start(t, c, build(t, cfg, nil, nil))
+	r := start(t, c, build(t, cfg))
 	var want []string
 	for b := range 5 {
 		msgs := make([]string, 100)
@@ -193,14 +212,14 @@ func TestConnectionDropsAreRetriedWithoutDuplicates(t *testing.T) {
 			msgs[i] = fmt.Sprintf("b%d-%03d", b, i)
 		}
 		want = append(want, msgs...)
-		r.send(events(nomadMeta("default", "web", "alloc"), msgs...)...)
+		r.Send(events(nomadMeta("default", "web", "alloc"), msgs...)...)
 	}
 	for range 5 {
-		if !r.ack() {
+		if !r.Ack() {
 			t.Fatal("not delivered")
 		}
 	}
-	r.close()
+	r.Close()
 	if got := messages(t, c.consume("logs", 2)); !slices.Equal(got, want) {
 		t.Fatalf("got %d records, want %d exactly once and in order", len(got), len(want))
 	}
@@ -216,36 +235,39 @@ func TestConnectionDropsAreRetriedWithoutDuplicates(t *testing.T) {
 func TestDeliveryTimeoutIsRetriedBySink(t *testing.T) {
 	c := newCluster(t, map[string]int32{"logs": 1})
 	c.setProduceError(kerr.NotEnoughReplicas.Code)
-	logs := &logRecorder{}
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, c, build(t, testConfig(c, "logs"), m, slog.New(logs)))
-	r.send(events(nomadMeta("default", "web", "a"), "one", "two", "three")...)
-	waitFor(t, "two rounds of timed-out records", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 6 })
-	select {
-	case <-r.acks:
+	cctx, logs, _ := sinktest.Recorded(t, Type)
+	m := cctx.Metrics
+	r := start(t, c, build(t, testConfig(c, "logs"), cctx))
+	r.Send(events(nomadMeta("default", "web", "a"), "one", "two", "three")...)
+	sinktest.WaitFor(t, "two rounds of timed-out records", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 6 })
+	if _, released := r.Acked(); released {
 		t.Fatal("acknowledged while the brokers refused")
-	default:
 	}
 	c.setProduceError(0)
-	if !r.ack() {
+	if !r.Ack() {
 		t.Fatal("not delivered")
 	}
-	r.close()
+	r.Close()
 	if got := messages(t, c.consume("logs", 1)); !slices.Equal(got, []string{"one", "two", "three"}) {
 		t.Fatalf("got %q", got)
 	}
 	if retries := testutil.ToFloat64(m.Retries); retries < 6 {
 		t.Fatalf("retries %v", retries)
 	}
-	if d := testutil.ToFloat64(m.Discarded(ReasonRejected)); d != 0 {
+	if d := sinktest.SumDiscarded(t, m); d != 0 {
 		t.Fatalf("discarded %v", d)
 	}
-	warns, infos := logs.at(slog.LevelWarn), logs.at(slog.LevelInfo)
-	if len(warns) != 1 || !strings.Contains(warns[0], "timed out") {
-		t.Fatalf("warnings (once per streak): %q", warns)
+	var warns []string
+	for _, ln := range logs.Lines(slog.LevelWarn) {
+		if ln.Level == slog.LevelWarn {
+			warns = append(warns, ln.Attrs["error"])
+		}
 	}
-	if !slices.ContainsFunc(infos, func(s string) bool { return strings.HasPrefix(s, "producing works again") }) {
-		t.Fatalf("the end of the streak was not logged: %q", infos)
+	if len(warns) != 1 || !strings.Contains(warns[0], "timed out") {
+		t.Fatalf("warnings (once per run): %q", warns)
+	}
+	if !slices.Contains(logs.Messages(slog.LevelInfo), "sending works again") {
+		t.Fatalf("the end of the run was not logged: %q", logs.Messages(slog.LevelInfo))
 	}
 }
 
@@ -263,16 +285,16 @@ func TestSASLAndTLS(t *testing.T) {
 			cfg := testConfig(c, "logs")
 			cfg.SASL = &SASLConfig{Mechanism: mech.name, Username: "drover", Password: "s3cret"}
 			cfg.TLS = &httpclient.TLSConfig{CAFile: pki.CAFile, ServerName: pki.ServerName}
-			s := build(t, cfg, nil, nil)
+			s := build(t, cfg)
 			if err := s.Healthcheck(context.Background()); err != nil {
 				t.Fatalf("healthcheck: %v", err)
 			}
 			r := start(t, c, s)
-			r.send(events(nomadMeta("default", "web", "a"), "secure")...)
-			if !r.ack() {
+			r.Send(events(nomadMeta("default", "web", "a"), "secure")...)
+			if !r.Ack() {
 				t.Fatal("not delivered")
 			}
-			r.close()
+			r.Close()
 			if mech.name != SASLPlain {
 				return
 			}
@@ -281,12 +303,12 @@ func TestSASLAndTLS(t *testing.T) {
 			wrong.TLS = cfg.TLS
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			if err := build(t, wrong, nil, nil).Healthcheck(ctx); err == nil {
+			if err := build(t, wrong).Healthcheck(ctx); err == nil {
 				t.Fatal("healthcheck with a wrong password passed")
 			}
 			untrusted := testConfig(c, "logs")
 			untrusted.SASL = cfg.SASL
-			if err := build(t, untrusted, nil, nil).Healthcheck(ctx); err == nil {
+			if err := build(t, untrusted).Healthcheck(ctx); err == nil {
 				t.Fatal("healthcheck without TLS against a TLS listener passed")
 			}
 		})
@@ -297,31 +319,38 @@ func TestSASLAndTLS(t *testing.T) {
 		c := newCluster(t, map[string]int32{"logs": 1}, kfake.EnableSASL(), kfake.Superuser("PLAIN", "drover", "s3cret"))
 		cfg := testConfig(c, "logs")
 		cfg.SASL = &SASLConfig{Mechanism: SASLPlain, Username: "drover", Password: "wrong"}
-		m := metrics.ForTest("sink", Type, t.Name())
-		r := start(t, c, build(t, cfg, m, nil))
-		r.send(events(nomadMeta("default", "web", "a"), "x")...)
-		waitFor(t, "failed records", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 2 })
-		if d := testutil.ToFloat64(m.Discarded(ReasonRejected)); d != 0 {
+		cctx := sinktest.Context(t, Type)
+		m := cctx.Metrics
+		r := start(t, c, build(t, cfg, cctx))
+		r.Send(events(nomadMeta("default", "web", "a"), "x")...)
+		sinktest.WaitFor(t, "failed records", func() bool { return testutil.ToFloat64(m.Errors("send")) >= 2 })
+		if d := sinktest.SumDiscarded(t, m); d != 0 {
 			t.Fatalf("discarded %v on an authentication failure", d)
+		}
+		// kfake closes the connection of a failed authentication: the
+		// client sees the records time out (a broker answering
+		// SASL_AUTHENTICATION_FAILED gives reason "unauthorized").
+		if c := cctx.Health.Conditions(); len(c) != 1 || c[0].State != health.Failing {
+			t.Fatalf("health %+v", c)
 		}
 	})
 }
 
 func TestHealthcheck(t *testing.T) {
 	c := newCluster(t, map[string]int32{"logs": 1})
-	if err := build(t, testConfig(c, "logs"), nil, nil).Healthcheck(context.Background()); err != nil {
+	if err := build(t, testConfig(c, "logs")).Healthcheck(context.Background()); err != nil {
 		t.Fatalf("existing topic: %v", err)
 	}
-	if err := build(t, testConfig(c, "logs-{{ nomad.namespace }}"), nil, nil).Healthcheck(context.Background()); err != nil {
+	if err := build(t, testConfig(c, "logs-{{ nomad.namespace }}")).Healthcheck(context.Background()); err != nil {
 		t.Fatalf("templated topic: %v", err)
 	}
-	err := build(t, testConfig(c, "nope"), nil, nil).Healthcheck(context.Background())
+	err := build(t, testConfig(c, "nope")).Healthcheck(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "UNKNOWN_TOPIC_OR_PARTITION") {
 		t.Fatalf("missing topic: %v", err)
 	}
 	withDefault := testConfig(c, "logs-{{ nomad.namespace }}")
 	withDefault.DefaultTopic = "missing-default"
-	if err := build(t, withDefault, nil, nil).Healthcheck(context.Background()); err == nil {
+	if err := build(t, withDefault).Healthcheck(context.Background()); err == nil {
 		t.Fatal("a missing default topic passed")
 	}
 
@@ -337,7 +366,7 @@ func TestHealthcheck(t *testing.T) {
 	}
 	disabled := testConfig(c, "nope")
 	disabled.Healthcheck.Enabled = false
-	if err := build(t, disabled, nil, nil).Healthcheck(context.Background()); err != nil {
+	if err := build(t, disabled).Healthcheck(context.Background()); err != nil {
 		t.Fatalf("disabled check: %v", err)
 	}
 }
@@ -349,20 +378,16 @@ func TestBackpressure(t *testing.T) {
 	c.setProduceError(kerr.NotEnoughReplicas.Code)
 	cfg := testConfig(c, "logs")
 	cfg.MaxBufferedRecords = 10
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, c, build(t, cfg, m, nil))
+	r := start(t, c, build(t, cfg))
 	taken := make(chan int, 1)
 	go func() {
 		n := 0
 		defer func() { taken <- n }()
 		for range 20 {
-			b := &event.Batch{Events: events(nomadMeta("default", "web", "a"), "a", "b", "c", "d", "e"), Ack: event.NewAck(nil)}
-			select {
-			case r.in <- b:
-				n++
-			case <-time.After(3 * time.Second):
+			if !r.Offer(3*time.Second, events(nomadMeta("default", "web", "a"), "a", "b", "c", "d", "e")...) {
 				return
 			}
+			n++
 		}
 	}()
 	if n := <-taken; n >= 20 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -12,11 +11,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.uber.org/goleak"
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
-	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
 // cluster is a kfake cluster in the test process whose produce requests
@@ -169,82 +167,15 @@ func testConfig(c *cluster, topic string) *Config {
 	return cfg
 }
 
-func build(t testing.TB, cfg *Config, m *metrics.Component, log *slog.Logger) *Sink {
+// build builds a sink of cfg; cctx defaults to sinktest.Context.
+func build(t testing.TB, cfg *Config, cctx ...component.Context) *Sink {
 	t.Helper()
-	if m == nil {
-		m = metrics.ForTest("sink", Type, t.Name())
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	s, err := New(component.Context{Kind: component.KindSink, Type: Type, ID: "test", Logger: log, Metrics: m}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return sinktest.Build(t, Type, New, cfg, cctx...)
 }
 
-// runner runs a sink outside the conformance suite.
-type runner struct {
-	t      *testing.T
-	in     chan *event.Batch
-	done   chan error
-	acks   chan bool
-	cancel context.CancelFunc
-}
-
-// start runs s. When the test ends it stops the sink, closes the cluster
-// (whose connection goroutines would otherwise outlive the sink's) and
-// checks that no goroutine is left.
-func start(t *testing.T, c *cluster, s *Sink) *runner {
-	t.Helper()
-	ignore := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
-	ctx, cancel := context.WithCancel(context.Background())
-	r := &runner{t: t, in: make(chan *event.Batch), done: make(chan error, 1), acks: make(chan bool, 100), cancel: cancel}
-	go func() { r.done <- s.Run(ctx, r.in) }()
-	t.Cleanup(func() {
-		cancel()
-		<-r.done
-		c.Close()
-	})
-	return r
-}
-
-func (r *runner) send(events ...event.Event) {
-	r.t.Helper()
-	b := &event.Batch{Events: events, Ack: event.NewAck(func(ok bool) { r.acks <- ok })}
-	select {
-	case r.in <- b:
-	case <-time.After(20 * time.Second):
-		r.t.Fatal("batch not taken")
-	}
-}
-
-func (r *runner) ack() bool {
-	r.t.Helper()
-	select {
-	case ok := <-r.acks:
-		return ok
-	case <-time.After(20 * time.Second):
-		r.t.Fatal("no ack")
-		return false
-	}
-}
-
-func (r *runner) close() {
-	r.t.Helper()
-	close(r.in)
-	select {
-	case err := <-r.done:
-		if err != nil {
-			r.t.Fatal(err)
-		}
-		r.done <- nil
-	case <-time.After(20 * time.Second):
-		r.t.Fatal("Run did not return")
-	}
-}
+// start runs s until the test ends, then closes the cluster (whose
+// connection goroutines would otherwise outlive the sink's).
+func start(t *testing.T, c *cluster, s *Sink) *sinktest.Runner { return sinktest.Start(t, s, c.Close) }
 
 // nomadMeta is the metadata of one Nomad task stream, as discovery builds
 // it; namespace "" leaves the field out.
@@ -270,52 +201,4 @@ func events(meta *event.Meta, msgs ...string) []event.Event {
 		out[i] = event.Event{Timestamp: time.Date(2026, 11, 21, 12, 0, 0, i*int(time.Millisecond), time.UTC), Message: []byte(m), Meta: meta}
 	}
 	return out
-}
-
-// logRecorder keeps log records.
-type logRecorder struct {
-	mu   sync.Mutex
-	recs []slog.Record
-}
-
-func (l *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
-func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
-	l.mu.Lock()
-	l.recs = append(l.recs, r.Clone())
-	l.mu.Unlock()
-	return nil
-}
-func (l *logRecorder) WithAttrs([]slog.Attr) slog.Handler { return l }
-func (l *logRecorder) WithGroup(string) slog.Handler      { return l }
-
-// at returns "message: error" of the records at level.
-func (l *logRecorder) at(level slog.Level) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, r := range l.recs {
-		if r.Level != level {
-			continue
-		}
-		s := r.Message
-		r.Attrs(func(a slog.Attr) bool {
-			if a.Key == "error" {
-				s += ": " + a.Value.String()
-			}
-			return true
-		})
-		out = append(out, s)
-	}
-	return out
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/kafkaclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/template"
 )
@@ -16,6 +17,9 @@ type record struct {
 	kr kgo.Record
 	// t accounts the verdict of the event to its source batch.
 	t *batch.Ticket
+	// ev is the event, for its dead letter; it belongs to its source
+	// batch, which is not released before the record's verdict.
+	ev *event.Event
 	// buf holds the value, the key and the header values back to back.
 	buf  []byte
 	hdrs []kgo.RecordHeader
@@ -144,7 +148,7 @@ func (e *encoder) topicOf(ev *event.Event) (topic, refusal string) {
 	if t, ok := e.topics[string(e.scratch)]; ok {
 		return t, ""
 	}
-	if !validTopic(string(e.scratch)) {
+	if !kafkaclient.ValidTopic(string(e.scratch)) {
 		return "", "the topic template rendered " + quote(e.scratch) + ", which is not a valid Kafka topic name"
 	}
 	t := string(e.scratch)

@@ -2,11 +2,11 @@ package loki
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/drover-dev/drover/internal/component"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/loki/lokitest"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
@@ -29,15 +29,40 @@ func (d *destination) SetMode(m sinktest.Mode) {
 		d.srv.SetFault(nil)
 	case sinktest.FailTransient:
 		d.srv.SetFault(d.transient)
+	case sinktest.Unauthorized:
+		d.srv.SetFault(func(*lokitest.Push) *lokitest.Reply {
+			return &lokitest.Reply{Status: http.StatusUnauthorized, Body: "invalid token"}
+		})
+	case sinktest.TooLarge:
+		d.srv.SetFault(func(p *lokitest.Push) *lokitest.Reply {
+			if p.Entries() > 2 {
+				return &lokitest.Reply{Status: http.StatusRequestEntityTooLarge, Body: "request body too large"}
+			}
+			return nil
+		})
+	case sinktest.RefusePoison:
+		// Loki's answer when an entry of a push is invalid: 400 naming it
+		// in its own words (here nothing is stored).
+		d.srv.SetFault(func(p *lokitest.Push) *lokitest.Reply {
+			for _, st := range p.Streams {
+				for _, e := range st.Entries {
+					if strings.Contains(e.Line, sinktest.Poison) {
+						return &lokitest.Reply{Status: http.StatusBadRequest, Body: tooOld}
+					}
+				}
+			}
+			return nil
+		})
 	case sinktest.Refuse:
 		// Loki's answer when every entry of a push is invalid: 400, and
 		// nothing stored.
 		d.srv.SetFault(func(p *lokitest.Push) *lokitest.Reply {
-			return &lokitest.Reply{Status: http.StatusBadRequest,
-				Body: "entry for stream '{job=\"web\"}' has timestamp too old: 2023-11-14T22:13:20Z, oldest acceptable timestamp is: 2024-05-01T00:00:00Z"}
+			return &lokitest.Reply{Status: http.StatusBadRequest, Body: tooOld}
 		})
 	}
 }
+
+const tooOld = "entry for stream '{job=\"web\"}' has timestamp too old: 2023-11-14T22:13:20Z, oldest acceptable timestamp is: 2024-05-01T00:00:00Z"
 
 func (d *destination) Received() []string {
 	var out []string
@@ -74,14 +99,14 @@ func TestConformance(t *testing.T) {
 	}
 	for _, v := range variants {
 		t.Run(v.name, func(t *testing.T) {
-			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+			sinktest.Run(t, sinktest.Harness{New: func(t *testing.T, cctx component.Context) (component.Sink, sinktest.Destination) {
 				srv := lokitest.New(t)
 				srv.MultiTenant = v.tenant != ""
 				srv.Start()
 				dest := &destination{t: t, srv: srv, text: v.encoding == EncodingText, transient: v.transient}
 				cfg := testConfig(srv.URL())
 				cfg.Format, cfg.Compression, cfg.Encoding, cfg.TenantID = v.format, v.compression, v.encoding, v.tenant
-				return build(t, cfg, m, nil), dest
+				return build(t, cfg, cctx), dest
 			}})
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -113,8 +114,10 @@ func FuzzPushRoundTrip(f *testing.F) {
 // validUTF8 replaces every byte of an invalid UTF-8 sequence by U+FFFD.
 func validUTF8(s string) string { return strings.Map(func(r rune) rune { return r }, s) }
 
-// FuzzCheckPush classifies arbitrary answers of Loki to a push: it never
-// panics, and the class follows the status.
+// FuzzCheckPush classifies arbitrary answers of Loki to a push as the sink
+// does: it never panics; 2xx delivers; 400, 413 and 422 split the push,
+// with a reason of the known set; every other answer is retried, with a
+// delay that is not negative and at most a day.
 func FuzzCheckPush(f *testing.F) {
 	f.Add(204, "", []byte(""))
 	f.Add(400, "", []byte("entry for stream '{job=\"x\"}' has timestamp too old"))
@@ -122,13 +125,15 @@ func FuzzCheckPush(f *testing.F) {
 	f.Add(429, "3", []byte("Ingestion rate limit exceeded"))
 	f.Add(503, "Wed, 21 Oct 2015 07:28:00 GMT", []byte("\xff\x00"))
 	f.Add(302, "", []byte(""))
+	f.Add(401, "", []byte("no org id"))
+	reasons := []string{ReasonTooOld, ReasonTooNew, ReasonOutOfOrder, ReasonLineTooLong, ReasonBadLabels, ReasonBadMetadata, retry.ReasonBadRequest}
 	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte) {
 		if status < 100 || status > 999 {
 			return
 		}
 		resp := &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(bytes.NewReader(body))}
 		resp.Header.Set("Retry-After", retryAfter)
-		err := checkPush(resp, time.Now())
+		err := httpclient.CheckResponse(resp, time.Now())
 		if status >= 200 && status < 300 {
 			if err != nil {
 				t.Fatalf("%d: %v", status, err)
@@ -139,8 +144,22 @@ func FuzzCheckPush(f *testing.F) {
 		if !errors.As(err, &se) || se.Code != status || len(se.Body) > httpclient.SnippetBytes*utf8.UTFMax || !utf8.ValidString(se.Body) {
 			t.Fatalf("%d: %v", status, err)
 		}
-		if retry.IsPermanent(err) == httpclient.IsTransientStatus(status) {
-			t.Fatalf("%d classified permanent=%v", status, retry.IsPermanent(err))
+		class, reason := classifyPush(err)
+		switch {
+		case status == 400:
+			if class != retry.ClassSplit || !slices.Contains(reasons, reason) {
+				t.Fatalf("400 %q: %v %s", body, class, reason)
+			}
+		case status == 422:
+			if class != retry.ClassSplit || reason != retry.ReasonBadRequest {
+				t.Fatalf("422: %v %s", class, reason)
+			}
+		case status == 413:
+			if class != retry.ClassSplit || reason != ReasonTooLarge {
+				t.Fatalf("413: %v %s", class, reason)
+			}
+		case class != retry.ClassTransient || reason == "":
+			t.Fatalf("%d: %v %q", status, class, reason)
 		}
 		if d, ok := retry.Delay(err); ok && (d < 0 || d > 24*time.Hour) {
 			t.Fatalf("delay %s", d)

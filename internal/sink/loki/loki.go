@@ -3,14 +3,16 @@
 // JSON, with stream labels, structured metadata and the tenant rendered
 // from event fields by templates.
 //
-// Delivery follows Loki's answers: 2xx delivers; network errors, 408, 429
-// and 5xx are retried with backoff (honouring Retry-After); 400 means Loki
-// stored the valid entries and refused the others, which a retry cannot
-// change, so the request's events are counted as discarded ("rejected")
-// and its body logged once per streak; 413 splits the request in halves
-// that are sent on their own, down to single entries, and an entry too
-// large alone is discarded with reason "too_large"; any other status is a
-// permanent refusal.
+// Delivery follows Loki's answers and drover's delivery policy
+// (docs/delivery.md): 2xx delivers; network errors, timeouts, 401, 403,
+// 404, 429, 5xx and other statuses are retried with backoff until Loki
+// takes the entries (honouring Retry-After); 413 sends the push again in
+// halves, down to single entries; 400 means Loki stored the valid entries
+// and refused others without saying which: the push is sent again in
+// halves (Loki ignores the entries it already has), and an entry refused
+// alone is rejected with the reason of Loki's message ("too_old",
+// "out_of_order", "line_too_long", ...) and handed to the dead-letter
+// output.
 package loki
 
 import (
@@ -21,12 +23,12 @@ import (
 	nethttp "net/http"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
 	"github.com/drover-dev/drover/internal/template"
 )
@@ -34,16 +36,7 @@ import (
 // Type is the component type name.
 const Type = "loki"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // tenantHeader carries the tenant of a push to a multi-tenant Loki.
 const tenantHeader = "X-Scope-OrgID"
@@ -68,7 +61,6 @@ type Sink struct {
 	driver      *driver.Driver
 	log         *slog.Logger
 	states      sync.Pool // *sendState
-	warned413   atomic.Bool
 }
 
 // New builds the sink from a configuration, validating it first. It warns
@@ -115,16 +107,19 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 				"or set allow_high_cardinality_labels = true", "label", lf)
 		}
 	}
-	s.driver, err = driver.New(driver.Options{
+	cctx.Logger = log
+	opts := driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     lineEncoder{text: cfg.Encoding == EncodingText},
 		Sender:      s,
 		Destination: s.redacted,
-		Logger:      log,
-		Metrics:     cctx.Metrics,
-		Health:      cctx.Health,
-	})
+		Component:   cctx,
+	}
+	if cfg.Healthcheck.Enabled {
+		opts.Prober = s
+	}
+	s.driver, err = driver.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +156,11 @@ func (s *Sink) Healthcheck(ctx context.Context) error {
 	if !s.cfg.Healthcheck.Enabled {
 		return nil
 	}
+	return s.Probe(ctx)
+}
+
+// Probe sends the healthcheck request; it implements delivery.Prober.
+func (s *Sink) Probe(ctx context.Context) error {
 	hreq, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, s.healthURL, nil)
 	if err != nil {
 		return fmt.Errorf("healthcheck of %s: %w", redact(s.healthURL), err)

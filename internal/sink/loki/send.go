@@ -1,15 +1,13 @@
 package loki
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	nethttp "net/http"
-	"sync"
+	"strings"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
 
 	"github.com/drover-dev/drover/internal/event"
@@ -18,9 +16,18 @@ import (
 	"github.com/drover-dev/drover/internal/sink/retry"
 )
 
-// ReasonTooLarge is the discard reason of an entry that Loki refuses with
-// 413 even when it is pushed alone.
-const ReasonTooLarge = "too_large"
+// Discard reasons of entries Loki refuses, read from its 400 answer for an
+// entry pushed alone (see reasonOf).
+const (
+	ReasonTooLarge    = retry.ReasonTooLarge // 413 for an entry alone
+	ReasonTooOld      = "too_old"            // older than reject_old_samples_max_age
+	ReasonTooNew      = "too_new"            // beyond creation_grace_period
+	ReasonOutOfOrder  = "out_of_order"       // behind the stream's newest entry (ordered writes or too far behind)
+	ReasonLineTooLong = "line_too_long"      // above max_line_size
+	ReasonBadLabels   = "invalid_labels"     // a label set Loki cannot take
+	ReasonBadMetadata = "invalid_metadata"   // structured metadata Loki cannot take
+	// Any other 400 of an entry alone: retry.ReasonBadRequest.
+)
 
 // sendState is the scratch space of one Send; the sink pools them.
 type sendState struct {
@@ -33,7 +40,6 @@ type sendState struct {
 	errs     []error
 	body     []byte
 	packed   []byte
-	zbuf     bytes.Buffer
 }
 
 func newSendState(labels, metadata *templateSet, json bool) *sendState {
@@ -60,11 +66,13 @@ func (st *sendState) reset() {
 	st.outcomes, st.reasons = st.outcomes[:0], st.reasons[:0]
 }
 
-var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
-
 // Send pushes one request; it implements driver.Sender. The events are
-// grouped by tenant, one push per tenant; a push that Loki answers with
-// 413 is split in halves. Send returns nil when every event was stored,
+// grouped by tenant, one push per tenant. A push that Loki answers with
+// 413 or 400 is sent again by the driver in halves (400 means Loki stored
+// the valid entries and refused others without saying which; it ignores
+// the entries it already has when they come again), down to single
+// entries, which are rejected with the reason Loki gives. Other answers
+// follow retry.HTTPStatus. Send returns nil when every event was stored,
 // the push's error when all of them failed alike, and a
 // *retry.PartialError otherwise.
 func (s *Sink) Send(ctx context.Context, req *batch.Request) error {
@@ -90,31 +98,18 @@ func (s *Sink) push(ctx context.Context, st *sendState, tenant []byte, idx []int
 	if err == nil {
 		return
 	}
-	var se *httpclient.StatusError
-	tooLarge := errors.As(err, &se) && se.Code == nethttp.StatusRequestEntityTooLarge
+	class, reason := classifyPush(err)
+	outcome := batch.Retry
 	switch {
-	case tooLarge && len(idx) > 1 && ctx.Err() == nil:
-		if !s.warned413.Swap(true) {
-			s.log.Warn("Loki refused a request as too large (HTTP 413); sending it in halves. "+
-				"Lower batch.max_bytes to avoid the extra requests", "entries", len(idx), "bytes", len(st.body))
-		}
-		half := len(idx) / 2
-		s.push(ctx, st, tenant, idx[:half], now)
-		s.push(ctx, st, tenant, idx[half:], now)
-		return
-	case tooLarge:
-		err = retry.Permanent(fmt.Errorf("an entry of %d bytes is too large for %s even alone: %w",
-			len(st.lines[idx[0]]), s.redacted, err))
-		for _, i := range idx {
-			st.outcomes[i], st.reasons[i] = batch.Refused, ReasonTooLarge
-		}
-	case retry.IsPermanent(err):
-		for _, i := range idx {
-			st.outcomes[i] = batch.Refused
-		}
-	default:
-		for _, i := range idx {
-			st.outcomes[i] = batch.Retry
+	case class == retry.ClassSplit && len(idx) > 1:
+		outcome, err = batch.Split, &retry.Error{Class: class, Reason: reason, Err: err}
+	case class != retry.ClassTransient:
+		outcome, err = batch.Refused, retry.Reject(reason, err)
+	}
+	for _, i := range idx {
+		st.outcomes[i] = outcome
+		if outcome == batch.Refused {
+			st.reasons[i] = reason
 		}
 	}
 	if len(tenant) > 0 {
@@ -125,73 +120,47 @@ func (s *Sink) push(ctx context.Context, st *sendState, tenant []byte, idx []int
 	st.errs = append(st.errs, err)
 }
 
-// result turns the outcomes of st into Send's result.
-func result(st *sendState) error {
-	var accepted, reasons int
-	for i, o := range st.outcomes {
-		if o == batch.Accepted {
-			accepted++
-		}
-		if st.reasons[i] != "" {
-			reasons++
-		}
+// classifyPush applies the delivery policy to a failed push: 413 and 400
+// split the push (a 400 with the reason of Loki's message, for an entry
+// pushed alone); other answers and errors follow retry.Classify.
+func classifyPush(err error) (retry.Class, string) {
+	var se *httpclient.StatusError
+	if errors.As(err, &se) && se.Code == nethttp.StatusBadRequest {
+		return retry.ClassSplit, reasonOf(se.Body)
 	}
+	return retry.Classify(err)
+}
+
+// reasonOf reads the reason of a refusal from Loki's 400 message, as its
+// distributor words it ("entry for stream '{...}' has timestamp too old",
+// "entry with timestamp ... ignored, reason: 'entry out of order'", "Max
+// entry size '256' bytes exceeded", "error parsing labels").
+func reasonOf(msg string) string {
+	m := strings.ToLower(msg)
 	switch {
-	case accepted == len(st.outcomes):
-		return nil
-	case len(st.errs) == 1 && accepted == 0 && reasons == 0:
-		return st.errs[0]
+	case strings.Contains(m, "too old"):
+		return ReasonTooOld
+	case strings.Contains(m, "too new"), strings.Contains(m, "too far in the future"):
+		return ReasonTooNew
+	case strings.Contains(m, "out of order"), strings.Contains(m, "too far behind"):
+		return ReasonOutOfOrder
+	case strings.Contains(m, "line too long"), strings.Contains(m, "max entry size"), strings.Contains(m, "line_too_long"):
+		return ReasonLineTooLong
+	case strings.Contains(m, "structured metadata"):
+		return ReasonBadMetadata
+	case strings.Contains(m, "label"):
+		return ReasonBadLabels
 	}
-	// Copies: the state goes back to the pool, the error to the driver.
-	p := &retry.PartialError{
-		Outcomes: append([]batch.Outcome(nil), st.outcomes...),
-		Err:      errors.Join(st.errs...),
-	}
-	if reasons > 0 {
-		p.Reasons = append([]string(nil), st.reasons...)
-	}
-	return p
+	return retry.ReasonBadRequest
 }
 
-// post sends st.body (compressing it first) to tenant and classifies the
-// answer with httpclient.CheckResponse.
+// result turns the outcomes of st into Send's result.
+func result(st *sendState) error { return retry.Result(st.outcomes, st.reasons, st.errs) }
+
+// post sends st.body (compressing it first) to tenant; the answer is read
+// by httpclient.CheckResponse.
 func (s *Sink) post(ctx context.Context, st *sendState, tenant []byte) error {
-	payload := s.compress(st)
-	body := newBody(payload)
-	hreq, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodPost, s.url, body)
-	if err != nil {
-		return err
-	}
-	hreq.ContentLength = int64(len(payload))
-	hreq.Header.Set("Content-Type", s.contentType)
-	if s.compression == CompressionGzip {
-		hreq.Header.Set("Content-Encoding", "gzip")
-	}
-	if len(tenant) > 0 {
-		hreq.Header.Set(tenantHeader, string(tenant))
-	}
-	resp, err := s.client.Do(hreq)
-	if err == nil {
-		err = checkPush(resp, time.Now())
-	}
-	// The transport may read the body until it closes it, even after Do
-	// returned; the payload belongs to the pooled state.
-	<-body.closed
-	return err
-}
-
-// checkPush reads and closes the body of Loki's answer to a push and
-// classifies it: nil for 2xx; a transient *httpclient.StatusError for 408,
-// 429 and 5xx (with the Retry-After delay); a permanent one for any other
-// status, 400 and 413 included (push tells 413 apart by its Code). The
-// error holds the start of Loki's message, which names the refused
-// entries.
-func checkPush(resp *nethttp.Response, now time.Time) error {
-	return httpclient.CheckResponse(resp, now)
-}
-
-// compress returns st.body compressed as configured, in a buffer of st.
-func (s *Sink) compress(st *sendState) []byte {
+	r := httpclient.Request{URL: s.url, Body: st.body, Header: nethttp.Header{"Content-Type": {s.contentType}}}
 	switch s.compression {
 	case CompressionSnappy:
 		// The fast mode of s2's snappy-compatible encoder: a profile of a
@@ -199,34 +168,12 @@ func (s *Sink) compress(st *sendState) []byte {
 		// this package uses) take half of drover's CPU for a few percent
 		// of size.
 		st.packed = s2.EncodeSnappy(st.packed[:cap(st.packed)], st.body)
-		return st.packed
+		r.Body = st.packed
 	case CompressionGzip:
-		st.zbuf.Reset()
-		zw := gzipWriters.Get().(*gzip.Writer)
-		zw.Reset(&st.zbuf)
-		_, _ = zw.Write(st.body) // writing to a bytes.Buffer does not fail
-		_ = zw.Close()
-		gzipWriters.Put(zw)
-		return st.zbuf.Bytes()
+		r.Gzip = true
 	}
-	return st.body
-}
-
-// body is a request body that reports when the transport closed it.
-type body struct {
-	bytes.Reader
-	once   sync.Once
-	closed chan struct{}
-}
-
-func newBody(p []byte) *body {
-	b := &body{closed: make(chan struct{})}
-	b.Reset(p)
-	return b
-}
-
-// Close records that the transport is done with the body.
-func (b *body) Close() error {
-	b.once.Do(func() { close(b.closed) })
-	return nil
+	if len(tenant) > 0 {
+		r.Header.Set(tenantHeader, string(tenant))
+	}
+	return s.client.Send(ctx, r, nil)
 }

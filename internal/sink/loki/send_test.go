@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,8 +16,8 @@ import (
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/httpclient/httpclienttest"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/loki/lokitest"
+	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
 func lines(entries []lokitest.Entry) []string {
@@ -35,16 +36,17 @@ func TestTenantsGetAPushEach(t *testing.T) {
 	cfg.Encoding = EncodingText
 	cfg.TenantID = "{{ nomad.namespace }}"
 	cfg.DefaultTenantID = "fallback"
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, nil))
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, cfg, cctx))
 	a, b := nomadMeta("team-a", "web", "1"), nomadMeta("team-b", "web", "2")
 	bare := event.NewMeta("file", event.NewFields(event.Field{Key: "file", Value: event.StringValue("/x")}))
 	t0 := time.Unix(1700000000, 0)
-	r.send(ev(a, "a1", t0), ev(b, "b1", t0), ev(bare, "f1", t0), ev(a, "a2", t0.Add(1)), ev(b, "b2", t0.Add(1)))
-	if !r.ack() {
+	r.Send(ev(a, "a1", t0), ev(b, "b1", t0), ev(bare, "f1", t0), ev(a, "a2", t0.Add(1)), ev(b, "b2", t0.Add(1)))
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
+	r.Close()
 	got := map[string][]string{}
 	for _, e := range srv.Entries() {
 		got[e.Tenant] = append(got[e.Tenant], e.Line)
@@ -60,34 +62,44 @@ func TestTenantsGetAPushEach(t *testing.T) {
 	}
 }
 
-func TestTenantRefusedAloneOthersDelivered(t *testing.T) {
+func TestTenantRefusedWaitsOthersDelivered(t *testing.T) {
 	srv := lokitest.New(t)
-	srv.MultiTenant = true // events without a tenant get 401 "no org id"
+	srv.MultiTenant = true
 	srv.Start()
+	var fixed atomic.Bool
+	srv.SetFault(func(p *lokitest.Push) *lokitest.Reply {
+		if p.Tenant == "team-b" && !fixed.Load() {
+			return &lokitest.Reply{Status: http.StatusUnauthorized, Body: "tenant team-b: invalid token"}
+		}
+		return nil
+	})
 	cfg := testConfig(srv.URL())
 	cfg.Encoding = EncodingText
 	cfg.TenantID = "{{ nomad.namespace }}"
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, nil))
-	a := nomadMeta("team-a", "web", "1")
-	bare := event.NewMeta("file", event.NewFields(event.Field{Key: "file", Value: event.StringValue("/x")}))
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, cfg, cctx))
+	a, b := nomadMeta("team-a", "web", "1"), nomadMeta("team-b", "web", "2")
 	t0 := time.Unix(1700000000, 0)
-	r.send(ev(a, "a1", t0), ev(bare, "f1", t0), ev(bare, "f2", t0), ev(a, "a2", t0))
-	if !r.ack() {
-		t.Fatal("a rejected batch is released ok")
+	r.Send(ev(a, "a1", t0), ev(b, "b1", t0), ev(b, "b2", t0), ev(a, "a2", t0))
+	sinktest.WaitFor(t, "team-a's entries", func() bool { return len(srv.Entries()) == 2 })
+	sinktest.WaitFor(t, "refused pushes of team-b", func() bool { return testutil.ToFloat64(m.DeliveryFailures("unauthorized")) >= 2 })
+	if _, released := r.Acked(); released {
+		t.Fatal("the batch was released while team-b's entries were refused")
 	}
-	r.close()
-	if got := lines(srv.Entries()); fmt.Sprint(got) != "[a1 a2]" {
+	fixed.Store(true)
+	if !r.Ack() {
+		t.Fatal("not ok")
+	}
+	r.Close()
+	if got := lines(srv.Entries()); fmt.Sprint(got) != "[a1 a2 b1 b2]" {
 		t.Fatalf("stored %v", got)
 	}
-	if got := testutil.ToFloat64(m.Discarded("rejected")); got != 2 {
-		t.Fatalf("rejected %v", got)
+	if got := sinktest.SumDiscarded(t, m); got != 0 {
+		t.Fatalf("discarded %v", got)
 	}
-	if got := testutil.ToFloat64(m.SentEvents); got != 2 {
+	if got := testutil.ToFloat64(m.SentEvents); got != 4 {
 		t.Fatalf("sent %v", got)
-	}
-	if got := testutil.ToFloat64(m.Retries); got != 0 {
-		t.Fatalf("a 401 was retried %v times", got)
 	}
 }
 
@@ -97,9 +109,9 @@ func TestTooLargeSplitsAndDiscardsAnEntryTooLargeAlone(t *testing.T) {
 	srv.Start()
 	cfg := testConfig(srv.URL())
 	cfg.Encoding = EncodingText
-	logs := &logRecorder{}
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, slog.New(logs)))
+	cctx, logs, _ := sinktest.Recorded(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, cfg, cctx))
 	meta := nomadMeta("prod", "web", "1")
 	t0 := time.Unix(1700000000, 0)
 	var evs []event.Event
@@ -113,11 +125,11 @@ func TestTooLargeSplitsAndDiscardsAnEntryTooLargeAlone(t *testing.T) {
 		}
 		evs = append(evs, ev(meta, msg, t0.Add(time.Duration(i))))
 	}
-	r.send(evs...)
-	if !r.ack() {
+	r.Send(evs...)
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
+	r.Close()
 	got := lines(srv.Entries())
 	slices.Sort(got)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -131,55 +143,81 @@ func TestTooLargeSplitsAndDiscardsAnEntryTooLargeAlone(t *testing.T) {
 	if got := testutil.ToFloat64(m.Discarded(ReasonTooLarge)); got != 1 {
 		t.Fatalf("discarded too_large %v", got)
 	}
-	if got := testutil.ToFloat64(m.Discarded("rejected")); got != 0 {
-		t.Fatalf("discarded rejected %v", got)
+	if got := sinktest.SumDiscarded(t, m); got != 1 {
+		t.Fatalf("discarded %v", got)
 	}
 	if got := testutil.ToFloat64(m.SentEvents); got != 9 {
 		t.Fatalf("sent %v", got)
 	}
-	msgs, errs := logs.at(slog.LevelWarn)
-	if len(msgs) != 2 || !strings.Contains(msgs[0], "HTTP 413") || !strings.Contains(strings.Join(errs, " "), "too large") {
-		t.Fatalf("warnings %q errors %q", msgs, errs)
+	var warned int
+	for _, ln := range logs.Lines(slog.LevelWarn) {
+		if strings.Contains(ln.Message, "too large") && strings.Contains(ln.Attrs["error"], "HTTP 413") {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Fatalf("%d warnings about the size: %+v", warned, logs.Lines(slog.LevelWarn))
 	}
 }
 
-func TestBadRequestIsNotRetriedAndLoggedOnce(t *testing.T) {
+func TestBadRequestIsBisectedToTheRefusedEntries(t *testing.T) {
 	srv := lokitest.New(t)
 	srv.MaxLineBytes = 20
 	srv.Start()
 	cfg := testConfig(srv.URL())
 	cfg.Encoding = EncodingText
 	cfg.Batch.MaxEvents = 3
-	logs := &logRecorder{}
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, slog.New(logs)))
+	cctx, logs, dead := sinktest.Recorded(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, cfg, cctx))
 	meta := nomadMeta("prod", "web", "1")
 	t0 := time.Unix(1700000000, 0)
 	long := strings.Repeat("z", 30)
-	r.send(ev(meta, "ok-1", t0), ev(meta, long, t0), ev(meta, "ok-2", t0), ev(meta, long+"!", t0), ev(meta, "ok-3", t0), ev(meta, "ok-4", t0))
-	if !r.ack() {
+	r.Send(ev(meta, "ok-1", t0), ev(meta, long, t0), ev(meta, "ok-2", t0), ev(meta, long+"!", t0), ev(meta, "ok-3", t0), ev(meta, "ok-4", t0))
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
-	// Loki keeps the valid entries of a push it answers 400.
+	r.Close()
+	// Loki keeps the valid entries of a push it answers 400, and ignores
+	// them when they come again in the halves.
 	if got := lines(srv.Entries()); fmt.Sprint(got) != "[ok-1 ok-2 ok-3 ok-4]" {
 		t.Fatalf("stored %q", got)
 	}
-	if n := len(srv.Pushes()); n != 2 {
-		t.Fatalf("%d pushes: a 400 was retried", n)
+	if got := testutil.ToFloat64(m.Discarded(ReasonLineTooLong)); got != 2 {
+		t.Fatalf("discarded line_too_long %v", got)
 	}
-	// Which entries Loki refused is only in its message: the whole push
-	// is counted as discarded.
-	if got := testutil.ToFloat64(m.Discarded("rejected")); got != 6 {
-		t.Fatalf("rejected %v", got)
+	if got := sinktest.SumDiscarded(t, m); got != 2 {
+		t.Fatalf("discarded %v", got)
 	}
 	if got := testutil.ToFloat64(m.Retries); got != 0 {
 		t.Fatalf("retries %v", got)
 	}
-	_, errs := logs.at(slog.LevelWarn)
-	if len(errs) != 1 || !strings.Contains(errs[0], "HTTP 400") || !strings.Contains(errs[0], "line too long") ||
-		!strings.Contains(errs[0], srv.URL()) {
-		t.Fatalf("logged %q", errs)
+	letters := dead.Letters()
+	if len(letters) != 2 || letters[0].Message != long || letters[0].Reason != ReasonLineTooLong || letters[0].Status != 400 ||
+		!strings.Contains(letters[0].Error, "line too long") {
+		t.Fatalf("dead letters %+v", letters)
+	}
+	errs := logs.Lines(slog.LevelWarn)
+	if len(errs) != 1 || !strings.Contains(errs[0].Attrs["error"], "HTTP 400") || !strings.Contains(errs[0].Attrs["error"], "line too long") ||
+		!strings.Contains(errs[0].Attrs["error"], srv.URL()) {
+		t.Fatalf("logged %+v", errs)
+	}
+}
+
+func TestReasonOfLokisMessages(t *testing.T) {
+	for msg, want := range map[string]string{
+		"entry for stream '{job=\"x\"}' has timestamp too old: 2023-11-14T22:13:20Z, oldest acceptable timestamp is: 2024-05-01T00:00:00Z": ReasonTooOld,
+		"entry for stream '{job=\"x\"}' has timestamp too new: 2030-01-01T00:00:00Z":                                                       ReasonTooNew,
+		"entry with timestamp 2024-05-01 00:00:00 +0000 UTC ignored, reason: 'entry out of order' for stream: {job=\"x\"}":                 ReasonOutOfOrder,
+		"entry too far behind, entry timestamp is: 2024-05-01T00:00:00Z, oldest acceptable timestamp is: 2024-05-01T01:00:00Z":             ReasonOutOfOrder,
+		"Max entry size '256' bytes exceeded for stream '{job=\"x\"}' while adding an entry with length '300' bytes":                       ReasonLineTooLong,
+		"error parsing labels '{job=x}': 1:6: parse error":                                                                                 ReasonBadLabels,
+		"stream '{job=\"x\"}' has too many structured metadata labels":                                                                     ReasonBadMetadata,
+		"couldn't decode push request": "bad_request",
+	} {
+		if got := reasonOf(msg); got != want {
+			t.Errorf("reasonOf(%q) = %s, want %s", msg, got, want)
+		}
 	}
 }
 
@@ -195,16 +233,16 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 			Body: "Ingestion rate limit exceeded for user fake (limit: 4194304 bytes/sec)"}
 	})
 	cfg := testConfig(srv.URL())
-	r := start(t, build(t, cfg, nil, nil))
-	r.send(ev(nomadMeta("p", "web", "1"), "x", time.Unix(1700000000, 0)))
+	r := sinktest.Start(t, build(t, cfg))
+	r.Send(ev(nomadMeta("p", "web", "1"), "x", time.Unix(1700000000, 0)))
 	began := time.Now()
-	if !r.ack() {
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
 	if took := time.Since(began); took < 900*time.Millisecond {
 		t.Fatalf("retried after %s despite Retry-After: 1", took)
 	}
-	r.close()
+	r.Close()
 	if n := len(srv.Entries()); n != 1 {
 		t.Fatalf("%d entries", n)
 	}
@@ -217,20 +255,21 @@ func TestEntriesArriveSortedAtAnOrderedLoki(t *testing.T) {
 	cfg := testConfig(srv.URL())
 	cfg.Encoding = EncodingText
 	cfg.Batch.MaxEvents = 100
-	m := metrics.ForTest("sink", Type, t.Name())
-	r := start(t, build(t, cfg, m, nil))
+	cctx := sinktest.Context(t, Type)
+	m := cctx.Metrics
+	r := sinktest.Start(t, build(t, cfg, cctx))
 	meta := nomadMeta("p", "web", "1")
 	t0 := time.Unix(1700000000, 0)
-	r.send(ev(meta, "c", t0.Add(3)), ev(meta, "a", t0.Add(1)), ev(meta, "b", t0.Add(2)))
-	if !r.ack() {
+	r.Send(ev(meta, "c", t0.Add(3)), ev(meta, "a", t0.Add(1)), ev(meta, "b", t0.Add(2)))
+	if !r.Ack() {
 		t.Fatal("not ok")
 	}
-	r.close()
+	r.Close()
 	if got := lines(srv.Entries()); fmt.Sprint(got) != "[a b c]" {
 		t.Fatalf("stored %q", got)
 	}
-	if got := testutil.ToFloat64(m.Discarded("rejected")); got != 0 {
-		t.Fatalf("rejected %v", got)
+	if got := sinktest.SumDiscarded(t, m); got != 0 {
+		t.Fatalf("discarded %v", got)
 	}
 }
 
@@ -247,16 +286,16 @@ func TestAuthHeadersAndMutualTLS(t *testing.T) {
 		cfg.TLS = &httpclient.TLSConfig{CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile}
 		cfg.Headers = map[string]string{"X-Custom": "yes"}
 		cfg.TenantID = "static-tenant"
-		s := build(t, cfg, nil, nil)
+		s := build(t, cfg)
 		if err := s.Healthcheck(context.Background()); err != nil {
 			t.Fatalf("healthcheck over mutual TLS: %v", err)
 		}
-		r := start(t, s)
-		r.send(ev(nomadMeta("p", "web", "1"), "secure", time.Unix(1700000000, 0)))
-		if !r.ack() {
+		r := sinktest.Start(t, s)
+		r.Send(ev(nomadMeta("p", "web", "1"), "secure", time.Unix(1700000000, 0)))
+		if !r.Ack() {
 			t.Fatal("not ok")
 		}
-		r.close()
+		r.Close()
 		pushes := fake.Pushes()
 		h := pushes[len(pushes)-1].Header
 		wantAuth := "Bearer tok"
@@ -273,7 +312,7 @@ func TestAuthHeadersAndMutualTLS(t *testing.T) {
 func TestHealthcheck(t *testing.T) {
 	srv := lokitest.New(t).Start()
 	cfg := testConfig(srv.URL())
-	s := build(t, cfg, nil, nil)
+	s := build(t, cfg)
 	defer s.client.CloseIdleConnections()
 	if err := s.Healthcheck(context.Background()); err != nil {
 		t.Fatalf("ready Loki: %v", err)
@@ -284,22 +323,22 @@ func TestHealthcheck(t *testing.T) {
 		t.Fatalf("unready Loki: %v", err)
 	}
 	cfg.Healthcheck.Required = true
-	_, err := New(componentContext(t), cfg)
+	_, err := New(sinktest.Context(t, Type), cfg)
 	if err == nil || !strings.Contains(err.Error(), "required healthcheck failed") {
 		t.Fatalf("required healthcheck against an unready Loki: %v", err)
 	}
 	srv.SetReady(true)
-	if _, err := New(componentContext(t), cfg); err != nil {
+	if _, err := New(sinktest.Context(t, Type), cfg); err != nil {
 		t.Fatalf("required healthcheck against a ready Loki: %v", err)
 	}
 	cfg = testConfig(srv.URL())
 	cfg.Healthcheck.Path = "/nothing-here"
-	if err := build(t, cfg, nil, nil).Healthcheck(context.Background()); err == nil || !strings.Contains(err.Error(), "404") {
+	if err := build(t, cfg).Healthcheck(context.Background()); err == nil || !strings.Contains(err.Error(), "404") {
 		t.Fatalf("missing path: %v", err)
 	}
 	cfg = testConfig("http://127.0.0.1:1")
 	cfg.Healthcheck.Enabled = false
-	if err := build(t, cfg, nil, nil).Healthcheck(context.Background()); err != nil {
+	if err := build(t, cfg).Healthcheck(context.Background()); err != nil {
 		t.Fatalf("disabled: %v", err)
 	}
 }
@@ -307,16 +346,19 @@ func TestHealthcheck(t *testing.T) {
 func TestHighCardinalityLabelsWarnUnlessAllowed(t *testing.T) {
 	cfg := testConfig("http://127.0.0.1:1")
 	cfg.Labels = map[string]string{"job": "{{ nomad.job_name }}", "alloc": "{{ nomad.alloc_id }}", "path": "x-{{ file }}"}
-	logs := &logRecorder{}
-	build(t, cfg, nil, slog.New(logs))
-	_, labels := logs.at(slog.LevelWarn)
+	cctx, logs, _ := sinktest.Recorded(t, Type)
+	build(t, cfg, cctx)
+	var labels []string
+	for _, ln := range logs.Lines(slog.LevelWarn) {
+		labels = append(labels, ln.Attrs["label"])
+	}
 	if fmt.Sprint(labels) != "[alloc=nomad.alloc_id path=file]" {
 		t.Fatalf("warned about %q", labels)
 	}
 	cfg.AllowHighCardinalityLabels = true
-	logs = &logRecorder{}
-	build(t, cfg, nil, slog.New(logs))
-	if msgs, _ := logs.at(slog.LevelWarn); len(msgs) != 0 {
+	cctx, logs, _ = sinktest.Recorded(t, Type)
+	build(t, cfg, cctx)
+	if msgs := logs.Messages(slog.LevelWarn); len(msgs) != 0 {
 		t.Fatalf("warned despite allow_high_cardinality_labels: %q", msgs)
 	}
 }

@@ -1,15 +1,31 @@
-// Package sinktest is the conformance suite every sink runs. It checks the
-// component.Sink contract against a destination the sink's test controls:
+// Package sinktest is the conformance suite every sink runs, and the
+// helpers its tests share (Start, Logs, WaitFor, Context). The suite
+// checks the component.Sink contract and drover's delivery policy against a
+// destination the sink's test controls:
 //
 //   - Delivers: every event arrives exactly once, the events of each source
 //     batch in order; every Ack is released once and ok; Run returns nil
-//     once in is closed; sent events are counted; nothing is discarded.
+//     once in is closed; sent events and the last delivery time are
+//     counted; nothing is discarded.
 //   - RetriesTransient: while the destination fails transiently nothing is
 //     acknowledged and the sink keeps retrying (errors and retries
 //     counted); once it recovers everything arrives exactly once.
-//   - RefusesPermanent: a destination that refuses permanently is not
-//     retried; the events are counted as discarded with reason "rejected"
-//     and the Acks released ok (Rejected), so the pipeline moves on.
+//   - RetriesUnauthorized: while the destination refuses the credentials
+//     nothing is acknowledged or discarded, the sink's health says
+//     "unauthorized" or "forbidden", and once the credentials are accepted
+//     every event arrives exactly once: a rotated token loses nothing.
+//   - SplitsTooLarge: a destination that refuses requests of more than two
+//     events as too large gets every event, in order, in smaller requests;
+//     nothing is discarded.
+//   - RejectsPoison: events the destination refuses for their content are
+//     rejected alone, the others delivered; each refused event reaches the
+//     dead-letter output as it was, with the sink, a reason, the error and
+//     the time; it is counted as discarded under that reason; its batch is
+//     acknowledged only after its dead letter was delivered.
+//   - RejectsRequest: a destination that refuses every request as bad gets
+//     nothing stored; every event is rejected and dead-lettered, none
+//     retried, and the Acks released ok (Rejected), so the pipeline moves
+//     on.
 //   - DrainsOnClose: after in closes, the sink keeps retrying what it holds
 //     until it is delivered, and only then returns.
 //   - CancelFailsPending: when ctx ends while the destination is failing,
@@ -24,6 +40,7 @@ package sinktest
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +53,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
@@ -48,10 +66,31 @@ const (
 	// FailTransient: fail every attempt in a way the sink must retry
 	// (connection refused, 503, disk full, ...), storing nothing.
 	FailTransient
-	// Refuse: refuse every attempt permanently (HTTP 400, ...), storing
-	// nothing.
+	// Unauthorized: refuse the credentials of every attempt (HTTP 401 or
+	// 403, an authentication error of the protocol, a permission denied),
+	// storing nothing.
+	Unauthorized
+	// TooLarge: refuse every request that holds more than two events as
+	// too large (HTTP 413 or the protocol's equivalent), storing nothing
+	// of it; accept smaller ones.
+	TooLarge
+	// RefusePoison: refuse, for their content, the events whose message
+	// contains Poison, and take the others: event by event where the
+	// protocol answers so, else by refusing as a bad request (HTTP 400)
+	// every request that holds one, storing nothing of it.
+	RefusePoison
+	// Refuse: refuse every request as a bad request naming no event (HTTP
+	// 400 or the protocol's equivalent), storing nothing.
 	Refuse
 )
+
+// String names the mode for skip messages.
+func (m Mode) String() string {
+	return [...]string{"Accept", "FailTransient", "Unauthorized", "TooLarge", "RefusePoison", "Refuse"}[m]
+}
+
+// Poison marks the messages a destination in mode RefusePoison refuses.
+const Poison = "poison"
 
 // Destination is the far end of a sink under test.
 type Destination interface {
@@ -65,31 +104,44 @@ type Destination interface {
 
 // Harness describes the sink under test.
 type Harness struct {
-	// New builds a sink that delivers to a fresh Destination, reporting to
-	// m. The sink must deliver in order (one request in flight), retry
-	// quickly (backoff of a few milliseconds) and send a partly filled
-	// batch within a few milliseconds. While its destination fails it must
-	// still take at least five events from its input (one small request
-	// in flight, another one filling). Resources are released with
-	// t.Cleanup.
-	New func(t *testing.T, m *metrics.Component) (component.Sink, Destination)
-	// NoRefuse skips the checks that need a destination that refuses
-	// permanently, for sinks whose destination cannot (stdout).
-	NoRefuse bool
+	// New builds a sink from cctx (its metrics, health reporter, logger
+	// and dead-letter output are the suite's) that delivers to a fresh
+	// Destination. The sink must deliver in order (one request in
+	// flight), retry quickly (backoff of a few milliseconds) and send a
+	// partly filled batch within a few milliseconds. While its destination
+	// fails it must still take at least five events from its input (one
+	// small request in flight, another one filling). Resources are
+	// released with t.Cleanup.
+	New func(t *testing.T, cctx component.Context) (component.Sink, Destination)
+	// Unsupported names the modes the destination cannot answer with, and
+	// why; the checks that need them are skipped.
+	Unsupported map[Mode]string
 }
 
 // Run runs the conformance suite as subtests of t.
 func Run(t *testing.T, h Harness) {
-	t.Run("Delivers", func(t *testing.T) { delivers(t, h) })
-	t.Run("RetriesTransient", func(t *testing.T) { retriesTransient(t, h) })
-	t.Run("RefusesPermanent", func(t *testing.T) {
-		if h.NoRefuse {
-			t.Skip("the destination cannot refuse")
-		}
-		refusesPermanent(t, h)
-	})
-	t.Run("DrainsOnClose", func(t *testing.T) { drainsOnClose(t, h) })
-	t.Run("CancelFailsPending", func(t *testing.T) { cancelFailsPending(t, h) })
+	checks := []struct {
+		name string
+		mode Mode
+		run  func(*testing.T, Harness)
+	}{
+		{"Delivers", Accept, delivers},
+		{"RetriesTransient", FailTransient, retriesTransient},
+		{"RetriesUnauthorized", Unauthorized, retriesUnauthorized},
+		{"SplitsTooLarge", TooLarge, splitsTooLarge},
+		{"RejectsPoison", RefusePoison, rejectsPoison},
+		{"RejectsRequest", Refuse, rejectsRequest},
+		{"DrainsOnClose", FailTransient, drainsOnClose},
+		{"CancelFailsPending", FailTransient, cancelFailsPending},
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			if why, ok := h.Unsupported[c.mode]; ok {
+				t.Skipf("the destination cannot answer %s: %s", c.mode, why)
+			}
+			c.run(t, h)
+		})
+	}
 }
 
 // deadline bounds every wait of the suite.
@@ -99,6 +151,8 @@ const deadline = 20 * time.Second
 type run struct {
 	t      *testing.T
 	m      *metrics.Component
+	health *health.Reporter
+	dead   *DeadLetters
 	dest   Destination
 	in     chan *event.Batch
 	cancel context.CancelFunc
@@ -106,11 +160,10 @@ type run struct {
 	done   chan error
 	meta   *event.Meta
 
-	mu       sync.Mutex
-	sent     [][]string // messages of each batch handed to the sink
-	acks     []int      // how often each batch's Ack fired
-	ackOK    []bool
-	ackAfter []bool // the batch's Ack fired
+	mu    sync.Mutex
+	sent  [][]string // messages of each batch handed to the sink
+	acks  []int      // how often each batch's Ack fired
+	ackOK []bool
 }
 
 func start(t *testing.T, h Harness, mode Mode) *run {
@@ -119,12 +172,14 @@ func start(t *testing.T, h Harness, mode Mode) *run {
 	ignore := goleak.IgnoreCurrent()
 	t.Cleanup(func() { goleak.VerifyNone(t, ignore) })
 
-	m := metrics.ForTest("sink", "test", t.Name())
-	sink, dest := h.New(t, m)
+	cctx, _, dead := Recorded(t, "test")
+	cctx.Logger = slog.New(slog.DiscardHandler)
+	sink, dest := h.New(t, cctx)
 	dest.SetMode(mode)
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &run{
-		t: t, m: m, dest: dest, in: make(chan *event.Batch), ctx: ctx, cancel: cancel, done: make(chan error, 1),
+		t: t, m: cctx.Metrics, health: cctx.Health, dead: dead, dest: dest,
+		in: make(chan *event.Batch), ctx: ctx, cancel: cancel, done: make(chan error, 1),
 		meta: event.NewMeta("sinktest", event.NewFields(
 			event.Field{Key: "host", Value: event.StringValue("node-1")},
 			event.Field{Key: "file", Value: event.StringValue("/alloc/logs/web.stdout.0")},
@@ -140,7 +195,8 @@ func start(t *testing.T, h Harness, mode Mode) *run {
 		case <-time.After(deadline):
 			t.Errorf("Run did not return within %s after its context ended", deadline)
 		}
-		if v := testutil.ToFloat64(m.BufferEvents); v != 0 {
+		dead.Release()
+		if v := testutil.ToFloat64(cctx.Metrics.BufferEvents); v != 0 {
 			t.Errorf("the sink changed BufferEvents to %v; the topology owns that gauge", v)
 		}
 	})
@@ -148,8 +204,10 @@ func start(t *testing.T, h Harness, mode Mode) *run {
 }
 
 // send hands batches of the given sizes to the sink, each with unique
-// messages. It returns how many it handed over before ctx ended.
-func (r *run) send(sizes ...int) int {
+// messages; the events whose index is in poison (for every batch) carry
+// Poison in their message. It returns how many batches it handed over
+// before ctx ended.
+func (r *run) send(poison []int, sizes ...int) int {
 	r.t.Helper()
 	for _, n := range sizes {
 		r.mu.Lock()
@@ -158,6 +216,9 @@ func (r *run) send(sizes ...int) int {
 		b := &event.Batch{Events: make([]event.Event, n)}
 		for i := range n {
 			msgs[i] = fmt.Sprintf("b%03d-e%04d ü \"q\"", idx, i)
+			if slices.Contains(poison, i) {
+				msgs[i] += " " + Poison
+			}
 			b.Events[i] = event.Event{Timestamp: time.Unix(1700000000, int64(i)), Message: []byte(msgs[i]), Meta: r.meta}
 		}
 		b.Ack = event.NewAck(func(ok bool) {
@@ -189,7 +250,7 @@ func (r *run) send(sizes ...int) int {
 // while the destination fails. wait returns the number handed over.
 func (r *run) sendAsync(sizes ...int) (wait func() int) {
 	ch := make(chan int, 1)
-	go func() { ch <- r.send(sizes...) }()
+	go func() { ch <- r.send(nil, sizes...) }()
 	return func() int {
 		select {
 		case n := <-ch:
@@ -204,13 +265,7 @@ func (r *run) sendAsync(sizes ...int) (wait func() int) {
 // wait polls cond until it holds or the deadline passes.
 func (r *run) wait(what string, cond func() bool) {
 	r.t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			r.t.Fatalf("timed out after %s waiting for %s", deadline, what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	WaitFor(r.t, what, cond)
 }
 
 // finish waits for Run to return and checks its result.
@@ -272,8 +327,8 @@ func (r *run) total() int {
 	return n
 }
 
-// checkReceived verifies that the destination got every message exactly
-// once, and the messages of each batch in order.
+// checkReceived verifies that the destination got every message that is
+// not poisoned exactly once, and the messages of each batch in order.
 func (r *run) checkReceived() {
 	r.t.Helper()
 	got := r.dest.Received()
@@ -282,14 +337,16 @@ func (r *run) checkReceived() {
 	want := map[string]bool{}
 	for _, b := range r.sent {
 		for _, m := range b {
-			want[m] = true
+			if !strings.Contains(m, Poison) {
+				want[m] = true
+			}
 		}
 	}
 	seen := map[string]bool{}
 	lastIndex := map[string]int{}
 	for _, m := range got {
 		if !want[m] {
-			r.t.Errorf("destination received %q, which was not sent", m)
+			r.t.Errorf("destination received %q, which was not sent or is poisoned", m)
 			continue
 		}
 		if seen[m] {
@@ -328,15 +385,88 @@ func (r *run) counter(name string) float64 {
 		return testutil.ToFloat64(r.m.Retries)
 	case "errors":
 		return testutil.ToFloat64(r.m.Errors("send"))
-	case "rejected":
-		return testutil.ToFloat64(r.m.Discarded("rejected"))
+	case "last_delivery":
+		return testutil.ToFloat64(r.m.LastDelivery())
 	}
 	panic(name)
 }
 
+// discarded is the sum of component_discarded_events_total over reasons.
+func (r *run) discarded() float64 {
+	return SumDiscarded(r.t, r.m)
+}
+
+// checkDeadLetters verifies that the dead-letter output got each message
+// of want exactly once, as it was sent, with the sink's id, a reason, an
+// error and a time, and that the discards are counted under the reasons
+// of the dead letters.
+func (r *run) checkDeadLetters(want []string) {
+	r.t.Helper()
+	letters := r.dead.Letters()
+	byReason := map[string]int{}
+	seen := map[string]bool{}
+	for _, l := range letters {
+		if seen[l.Message] {
+			r.t.Errorf("dead letter of %q delivered twice", l.Message)
+		}
+		seen[l.Message] = true
+		if l.Sink != "test" || l.Reason == "" || l.Error == "" || l.Time.IsZero() {
+			r.t.Errorf("dead letter of %q without sink, reason, error or time: %+v", l.Message, l)
+		}
+		if l.Event.Meta != r.meta || !l.Event.Timestamp.Equal(time.Unix(1700000000, int64(mustIndex(l.Message)))) {
+			r.t.Errorf("dead letter of %q is not the event as it was: %+v", l.Message, l.Event)
+		}
+		byReason[l.Reason]++
+	}
+	for _, m := range want {
+		if !seen[m] {
+			r.t.Errorf("no dead letter of %q", m)
+		}
+	}
+	if len(letters) != len(want) {
+		r.t.Errorf("%d dead letters, want %d", len(letters), len(want))
+	}
+	for reason, n := range byReason {
+		if got := testutil.ToFloat64(r.m.Discarded(reason)); got != float64(n) {
+			r.t.Errorf("component_discarded_events_total{reason=%q} = %v, want %v", reason, got, n)
+		}
+	}
+	if got := r.discarded(); got != float64(len(want)) {
+		r.t.Errorf("%v events discarded in all, want %d", got, len(want))
+	}
+}
+
+func mustIndex(m string) int {
+	_, idx := parse(m)
+	return idx
+}
+
+// poisoned returns the messages sent that carry Poison.
+func (r *run) poisoned() []string {
+	return r.messages(func(m string) bool { return strings.Contains(m, Poison) })
+}
+
+// all returns the messages sent.
+func (r *run) all() []string { return r.messages(func(string) bool { return true }) }
+
+func (r *run) messages(keep func(string) bool) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, b := range r.sent {
+		for _, m := range b {
+			if keep(m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
 func delivers(t *testing.T, h Harness) {
 	r := start(t, h, Accept)
-	r.send(1, 5, 0, 37, 3, 250, 1, 2)
+	before := float64(time.Now().Unix())
+	r.send(nil, 1, 5, 0, 37, 3, 250, 1, 2)
 	close(r.in)
 	r.finish()
 	r.checkAcks(true)
@@ -344,62 +474,137 @@ func delivers(t *testing.T, h Harness) {
 	if got, want := r.counter("sent"), float64(r.total()); got != want {
 		t.Errorf("component_sent_events_total = %v, want %v", got, want)
 	}
-	if got := r.counter("rejected"); got != 0 {
+	if got := r.discarded(); got != 0 {
 		t.Errorf("discarded %v events", got)
 	}
 	if got := r.counter("errors"); got != 0 {
 		t.Errorf("%v send errors against a healthy destination", got)
 	}
+	if got := r.counter("last_delivery"); got < before || got > float64(time.Now().Unix()+1) {
+		t.Errorf("component_last_delivery_timestamp_seconds = %v, want the time of the last delivery", got)
+	}
 }
 
 func retriesTransient(t *testing.T, h Harness) {
-	r := start(t, h, FailTransient)
+	r := waitsThenDelivers(t, h, FailTransient)
+	if r.counter("retries") < 1 {
+		t.Error("component_retries_total was not counted")
+	}
+	if st := r.health.State(); st != health.OK {
+		t.Errorf("health after recovery = %v: %+v", st, r.health.Conditions())
+	}
+}
+
+func retriesUnauthorized(t *testing.T, h Harness) {
+	r := waitsThenDelivers(t, h, Unauthorized, "unauthorized", "forbidden")
+	if len(r.dead.Letters()) != 0 {
+		t.Errorf("dead letters after refused credentials: %+v", r.dead.Letters())
+	}
+}
+
+// waitsThenDelivers checks that while the destination answers with mode,
+// the sink keeps retrying: nothing is acknowledged, stored or discarded,
+// and its health is failing on delivery (for one of reasons, when given);
+// and that once the destination accepts, every event arrives exactly once.
+func waitsThenDelivers(t *testing.T, h Harness, mode Mode, reasons ...string) *run {
+	r := start(t, h, mode)
 	sent := r.sendAsync(3, 4, 5)
 	r.wait("two failed attempts", func() bool { return r.counter("errors") >= 2 })
 	if n := r.acked(); n != 0 {
-		t.Fatalf("%d batches acknowledged while the destination failed", n)
+		t.Fatalf("%d batches acknowledged while the destination failed (%s)", n, mode)
 	}
 	if got := r.dest.Received(); len(got) != 0 {
-		t.Fatalf("destination in failure mode received %d messages", len(got))
+		t.Fatalf("destination in mode %s received %d messages", mode, len(got))
 	}
-	r.dest.SetMode(Accept)
+	conds := r.health.Conditions()
+	if len(conds) != 1 || conds[0].Name != health.ConditionDelivery || conds[0].State != health.Failing ||
+		(len(reasons) > 0 && !slices.Contains(reasons, conds[0].Reason)) {
+		t.Errorf("health while failing (%s): %+v, want delivery failing with a reason of %q", mode, conds, reasons)
+	}
+	if got := r.discarded(); got != 0 {
+		t.Fatalf("the failures (%s) discarded %v events", mode, got)
+	}
+	r.dest.SetMode(Accept) // the destination is back, the token rotated
 	sent()
 	close(r.in)
 	r.finish()
 	r.checkAcks(true)
 	r.checkReceived()
-	if r.counter("retries") < 1 {
-		t.Error("component_retries_total was not counted")
+	if got := r.discarded(); got != 0 {
+		t.Errorf("discarded %v events", got)
 	}
-	if got := r.counter("rejected"); got != 0 {
-		t.Errorf("transient failures discarded %v events", got)
+	return r
+}
+
+func splitsTooLarge(t *testing.T, h Harness) {
+	r := start(t, h, TooLarge)
+	r.send(nil, 5, 1, 9, 2)
+	close(r.in)
+	r.finish()
+	r.checkAcks(true)
+	r.checkReceived()
+	if got := r.discarded(); got != 0 {
+		t.Errorf("splitting discarded %v events", got)
+	}
+	if got, want := r.counter("sent"), float64(r.total()); got != want {
+		t.Errorf("component_sent_events_total = %v, want %v", got, want)
 	}
 }
 
-func refusesPermanent(t *testing.T, h Harness) {
+func rejectsPoison(t *testing.T, h Harness) {
+	r := start(t, h, RefusePoison)
+	r.dead.Hold()
+	r.send([]int{1, 4}, 3, 6, 1)
+	poisoned := r.poisoned()
+	// Batch 2 holds no poison: it is released once delivered.
+	r.wait("the batch without poison acknowledged", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.acks[2] == 1
+	})
+	r.wait("the dead letters", func() bool { return len(r.dead.Letters()) == len(poisoned) })
+	r.mu.Lock()
+	early := r.acks[0] + r.acks[1]
+	r.mu.Unlock()
+	if early != 0 {
+		t.Fatal("a batch with refused events was acknowledged before its dead letters were delivered")
+	}
+	r.dead.Release()
+	close(r.in)
+	r.finish()
+	r.checkAcks(true)
+	r.checkReceived()
+	r.checkDeadLetters(poisoned)
+	if got, want := r.counter("sent"), float64(r.total()-len(poisoned)); got != want {
+		t.Errorf("component_sent_events_total = %v, want %v", got, want)
+	}
+}
+
+func rejectsRequest(t *testing.T, h Harness) {
 	r := start(t, h, Refuse)
-	r.send(3, 1, 6)
+	r.send(nil, 3, 1, 6)
 	close(r.in)
 	r.finish()
 	r.checkAcks(true) // Rejected is a verdict: the source may move on.
 	if got := r.dest.Received(); len(got) != 0 {
 		t.Errorf("refusing destination stored %d messages", len(got))
 	}
-	if got, want := r.counter("rejected"), float64(r.total()); got != want {
-		t.Errorf(`component_discarded_events_total{reason="rejected"} = %v, want %v`, got, want)
-	}
+	r.checkDeadLetters(r.all())
 	if got := r.counter("retries"); got != 0 {
-		t.Errorf("permanent refusals were retried %v times", got)
+		t.Errorf("refusals were retried %v times", got)
 	}
 	if got := r.counter("sent"); got != 0 {
 		t.Errorf("refused events counted as sent: %v", got)
+	}
+	if conds := r.health.Conditions(); len(conds) != 1 || conds[0].Name != health.ConditionRejections {
+		t.Errorf("health after refusals: %+v, want the rejections condition", conds)
 	}
 }
 
 func drainsOnClose(t *testing.T, h Harness) {
 	r := start(t, h, FailTransient)
 	// Five events: a sink takes that many while its destination fails.
-	r.send(2, 3)
+	r.send(nil, 2, 3)
 	close(r.in)
 	r.wait("two failed attempts after close", func() bool { return r.counter("errors") >= 2 })
 	if r.returned() {

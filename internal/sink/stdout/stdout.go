@@ -3,7 +3,8 @@
 // messages. Each request (what arrived since the last write, up to 1000
 // events or 1 MiB) is written with a single write call; its batches are
 // acknowledged once that write returned. A failed write is retried with
-// backoff.
+// backoff until it succeeds: standard output refuses no event, so the
+// sink's dead-letter output stays empty.
 package stdout
 
 import (
@@ -18,6 +19,7 @@ import (
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/sink/batch"
+	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
 )
 
@@ -25,13 +27,8 @@ import (
 const Type = "stdout"
 
 func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			return New(ctx, cfg.(*Config), os.Stdout)
-		},
+	deadletter.RegisterSink(Type, NewConfig, func(ctx component.Context, cfg *Config) (*Sink, error) {
+		return New(ctx, cfg, os.Stdout)
 	})
 }
 
@@ -88,9 +85,7 @@ func newSink(cctx component.Context, cfg *Config, w io.Writer, req driver.Reques
 		Encoder:     codec.Lines{Encoding: enc},
 		Sender:      s,
 		Destination: "stdout",
-		Logger:      cctx.Logger,
-		Metrics:     cctx.Metrics,
-		Health:      cctx.Health,
+		Component:   cctx,
 	})
 	if err != nil {
 		return nil, err

@@ -15,7 +15,6 @@ import (
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/event"
-	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
@@ -54,14 +53,16 @@ func (w *writer) Received() []string {
 }
 
 func TestConformance(t *testing.T) {
+	never := "standard output takes whatever it is given or fails to write"
 	sinktest.Run(t, sinktest.Harness{
-		NoRefuse: true,
-		New: func(t *testing.T, m *metrics.Component) (component.Sink, sinktest.Destination) {
+		Unsupported: map[sinktest.Mode]string{sinktest.Unauthorized: never, sinktest.TooLarge: never,
+			sinktest.RefusePoison: never, sinktest.Refuse: never},
+		New: func(t *testing.T, cctx component.Context) (component.Sink, sinktest.Destination) {
 			w := &writer{}
 			// Retry quickly: the suite waits for failed attempts.
 			req := requestConfig
 			req.RetryInitialBackoff, req.RetryMaxBackoff = time.Millisecond, 2*time.Millisecond
-			s, err := newSink(component.Context{Metrics: m}, NewConfig(), w, req)
+			s, err := newSink(cctx, NewConfig(), w, req)
 			if err != nil {
 				t.Fatal(err)
 			}

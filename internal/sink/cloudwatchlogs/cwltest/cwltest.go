@@ -86,6 +86,7 @@ type Server struct {
 	calls       map[string]int
 	failNext    map[string][]Failure
 	fail        map[string]*Failure
+	putFault    func(events []Event) *Failure
 	active      map[string]int // PutLogEvents in progress per group/stream
 	overlaps    int
 	unsigned    int
@@ -120,6 +121,9 @@ func New(t testing.TB) *Server {
 	t.Cleanup(s.srv.Close)
 	return s
 }
+
+// Close stops the server; the test's end does it too.
+func (s *Server) Close() { s.srv.Close() }
 
 // SetCredentials sets static AWS credentials and a region in the
 // environment of t, and keeps the SDK away from the machine's own
@@ -190,6 +194,15 @@ func (s *Server) Fail(op string, f *Failure) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.fail[op] = f
+}
+
+// FailPut makes PutLogEvents calls fail with what f returns for their
+// events (after the group and stream were found, before anything is
+// stored); nil from f, or a nil f, lets the call through.
+func (s *Server) FailPut(f func(events []Event) *Failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putFault = f
 }
 
 // FailNext makes the next n calls of op fail with f.
@@ -426,6 +439,12 @@ func (s *Server) putLogEvents(w http.ResponseWriter, body []byte) {
 	if _, ok := g[in.LogStreamName]; !ok {
 		writeError(w, Failure{400, "ResourceNotFoundException", "The specified log stream does not exist."})
 		return
+	}
+	if s.putFault != nil {
+		if f := s.putFault(in.LogEvents); f != nil {
+			writeError(w, *f)
+			return
+		}
 	}
 	if msg := s.check(&in); msg != "" {
 		s.invalid = append(s.invalid, msg)

@@ -8,6 +8,8 @@
 //   - 400 with one line per problem when some entries are invalid (line too
 //     long, out of order for a stream when OrderedWrites is set): the valid
 //     entries of the same request are stored all the same;
+//   - an entry identical to one stored already (tenant, stream, time and
+//     line) is ignored, as Loki ignores exact duplicates;
 //   - 400 for a body that does not decode or labels that do not parse;
 //   - 401 "no org id" without X-Scope-OrgID when MultiTenant is set;
 //   - 413 for a body above MaxBodyBytes (after decompression);
@@ -109,13 +111,14 @@ type Server struct {
 	ready   bool
 	entries []Entry
 	newest  map[string]time.Time // tenant + stream -> newest stored entry
+	stored  map[string]bool      // tenant + stream + time + line of every stored entry
 	pushes  []Push
 }
 
 // New returns a server that is not started yet; set its fields, then call
 // Start. t reports malformed requests as test errors.
 func New(t testing.TB) *Server {
-	return &Server{t: t, ready: true, newest: map[string]time.Time{}}
+	return &Server{t: t, ready: true, newest: map[string]time.Time{}, stored: map[string]bool{}}
 }
 
 // Start starts the server on a loopback port; it is closed when the test
@@ -337,6 +340,10 @@ func (s *Server) store(p *Push) (int, string) {
 	for _, st := range p.Streams {
 		key := p.Tenant + "\x00" + st.Labels
 		for _, e := range st.Entries {
+			id := key + "\x00" + strconv.FormatInt(e.Time.UnixNano(), 10) + "\x00" + e.Line
+			if s.stored[id] {
+				continue
+			}
 			if s.MaxLineBytes > 0 && len(e.Line) > s.MaxLineBytes {
 				problems = append(problems, fmt.Sprintf("stream '%s' has a line too long: %d bytes, limit %d", st.Labels, len(e.Line), s.MaxLineBytes))
 				continue
@@ -349,6 +356,7 @@ func (s *Server) store(p *Push) (int, string) {
 				s.newest[key] = e.Time
 			}
 			s.entries = append(s.entries, e)
+			s.stored[id] = true
 		}
 	}
 	if len(problems) > 0 {
