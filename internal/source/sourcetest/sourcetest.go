@@ -80,6 +80,14 @@ type World interface {
 	Files() *Files
 }
 
+// Crasher is implemented by a World whose sources outlive the end of
+// their Run in a way a killed process does not (a Kafka group member keeps
+// its partitions while its client is open): Crash ends such a source as
+// kill -9 would, without saving anything that was not acknowledged.
+type Crasher interface {
+	Crash(t *testing.T, src component.Source)
+}
+
 // Files are the operations of a world made of files.
 type Files struct {
 	// Rotations are the ways the world's writer rotates a stream's files.
@@ -459,6 +467,9 @@ func crashBeforeAck(t *testing.T, h Harness) {
 	unacked, _ := appendAll(t, w, "unacked", 20)
 	rec.wait("the records read and not acknowledged", unacked)
 	r.crash()
+	if c, ok := w.(Crasher); ok {
+		c.Crash(t, r.src)
+	}
 	// The process is gone: its Acks never come back.
 	rec.mu.Lock()
 	rec.held, rec.hold = nil, false
