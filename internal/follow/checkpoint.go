@@ -31,6 +31,10 @@ type Position struct {
 	// drover had seen it (everything it saw written was acknowledged).
 	// Nil when unknown (a checkpoint that did not say).
 	AtEnd *bool
+	// LastFile is the newest file of the target drover had seen (its
+	// number); nil when unknown. With AtEnd, it says which files held
+	// lines not delivered yet.
+	LastFile *uint64
 }
 
 // Store keeps a follower's positions in its source's checkpoint format
@@ -65,7 +69,7 @@ func (f *Follower) snapshot(now time.Time) []Position {
 		}
 		out = append(out, Position{
 			Key: key, File: n, Path: p.path, Fingerprint: fp, Offset: off,
-			LastSeen: seen.UTC(), AtEnd: p.atEnd(n, off),
+			LastSeen: seen.UTC(), AtEnd: p.atEnd(n, off), LastFile: p.lastFile(),
 		})
 	}
 	for key, c := range f.chains {
@@ -99,7 +103,7 @@ func (f *Follower) load() (bool, error) {
 		if seen.IsZero() {
 			seen = now
 		}
-		p := &position{path: e.Path, lastSeen: seen, loadedAtEnd: e.AtEnd}
+		p := &position{path: e.Path, lastSeen: seen, loadedAtEnd: e.AtEnd, loadedLast: e.LastFile}
 		p.add(e.File, tail.NewProgress(e.Fingerprint, e.Offset, nil, nil))
 		f.positions[e.Key] = p
 	}

@@ -285,3 +285,26 @@ func TestTerminalGroupIsReleased(t *testing.T) {
 		t.Fatal("a released stream was read again")
 	}
 }
+
+// A target followed from a saved position that had lines not delivered,
+// whose files are gone (its allocation collected as drover starts): it is
+// released without a file, and the loss is reported with the files from
+// the position's to the newest one drover had seen.
+func TestTargetWithoutItsFilesReportsTheUndeliveredLines(t *testing.T) {
+	w := newWorld(t)
+	last := uint64(2)
+	w.store.saved = []Position{{Key: "g/t", File: 1, Offset: 10, AtEnd: &no, LastFile: &last}}
+	w.store.saves = 1
+	w.start()
+	w.disc.Send(discovery.Group{Key: "g", Terminal: true, Targets: []discovery.Target{w.target()}})
+	waitFor(t, "the stream released", func() bool { return w.logged("read to its end; released") })
+	if !w.logged(`log files were deleted before drover read them to their end; the lines it had not delivered are lost" stream=t first_file=1 last_file=2 reason="deleted before drover could open them"`) {
+		t.Fatalf("the loss is not reported:\n%s", w.logs.String())
+	}
+	// Once: the saved position says it is accounted for.
+	w.stop()
+	w.stop = nil
+	if p, ok := w.store.position("g/t"); !ok || p.AtEnd == nil || !*p.AtEnd {
+		t.Fatalf("position %+v after the report", p)
+	}
+}

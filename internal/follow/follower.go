@@ -110,9 +110,6 @@ type Words struct {
 	// PurgedAdvice ends the report of files deleted before they could be
 	// read.
 	PurgedAdvice string
-	// GoneWhileDown is the report of a target that went away while drover
-	// was not running, with lines it had not delivered.
-	GoneWhileDown string
 }
 
 // States counts the targets by state.
@@ -152,9 +149,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.Words.Target == "" {
 		o.Words.Target = "target"
-	}
-	if o.Words.GoneWhileDown == "" {
-		o.Words.GoneWhileDown = o.Words.File + "s were deleted or moved away while drover was not running, before it read them to their end; the lines it had not delivered are lost"
 	}
 }
 

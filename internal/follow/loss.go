@@ -126,21 +126,15 @@ func (f *Follower) reportUndeliveredAll() {
 // first release does not say.
 func (f *Follower) reportGoneWhileDown() {
 	type gone struct {
-		key  string
-		n    uint64
-		off  int64
-		path string
+		key         string
+		first, last uint64
+		path        string
 	}
 	var lost []gone
 	f.mu.Lock()
 	for key, p := range f.positions {
-		if p.goneReported || p.loadedAtEnd == nil || *p.loadedAtEnd {
-			continue
-		}
-		p.goneReported = true
-		p.loadedAtEnd = &yes // accounted for: not reported again by later runs
-		if n, _, off, ok := p.current(); ok {
-			lost = append(lost, gone{key: key, n: n, off: off, path: p.path})
+		if first, last, ok := p.undelivered(); ok {
+			lost = append(lost, gone{key: key, first: first, last: last, path: p.path})
 		}
 	}
 	f.mu.Unlock()
@@ -150,16 +144,37 @@ func (f *Follower) reportGoneWhileDown() {
 	f.flusher.Mark()
 	slices.SortFunc(lost, func(a, b gone) int { return strings.Compare(a.key, b.key) })
 	for _, g := range lost {
-		f.losses.Add(tail.LostGoneWhileDown, 1)
 		var attrs []any
 		switch {
 		case g.path != "": // a Logrotate file: its path names it
-			attrs = []any{"file", g.path, "offset", g.off}
+			attrs = []any{"file", g.path}
 		case f.o.KeyAttrs != nil:
-			attrs = append(f.o.KeyAttrs(g.key), "file", g.n, "offset", g.off)
+			attrs = f.o.KeyAttrs(g.key)
 		default:
-			attrs = []any{"key", g.key, "file", g.n, "offset", g.off}
+			attrs = []any{"key", g.key}
 		}
-		f.log.Error(f.o.Words.GoneWhileDown, attrs...)
+		f.reportGone(attrs, g.first, g.last, "gone while drover was not running")
 	}
+}
+
+// reportNeverFound reports a target released without finding the files
+// of the saved position it resumed from, when that position had lines
+// drover had not delivered: they were deleted while drover was down or
+// before it could open them (an allocation collected as drover started).
+func (f *Follower) reportNeverFound(c *chain) {
+	f.mu.Lock()
+	first, last, ok := c.pos.undelivered()
+	f.mu.Unlock()
+	if ok {
+		f.flusher.Mark()
+		f.reportGone(c.with(), first, last, "deleted before drover could open them")
+	}
+}
+
+// reportGone logs and counts the files first to last of a target, deleted
+// with lines drover had seen and not delivered.
+func (f *Follower) reportGone(attrs []any, first, last uint64, why string) {
+	f.losses.Add(tail.LostGoneWhileDown, 1)
+	f.log.Error(f.o.Words.File+"s were deleted before drover read them to their end; the lines it had not delivered are lost",
+		append(attrs, "first_file", first, "last_file", last, "reason", why)...)
 }

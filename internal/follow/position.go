@@ -46,9 +46,11 @@ type position struct {
 	tipKnown bool
 	tipN     uint64
 	tipSize  int64
-	// loadedAtEnd is the at_end of a position loaded from the checkpoint
-	// and not followed since; nil when the checkpoint did not say.
+	// loadedAtEnd and loadedLast are the at_end and last_file of a
+	// position loaded from the checkpoint and not followed since; nil when
+	// the checkpoint did not say.
 	loadedAtEnd *bool
+	loadedLast  *uint64
 	// goneReported: its loss was reported (the target went away while
 	// drover was not running).
 	goneReported bool
@@ -130,6 +132,39 @@ func (p *position) seeTip(n uint64, size int64) {
 }
 
 var yes, no = true, false
+
+// lastFile is the newest file of the target the run loop knows, or the one
+// loaded with the position; nil when unknown.
+func (p *position) lastFile() *uint64 {
+	p.tipMu.Lock()
+	defer p.tipMu.Unlock()
+	if !p.tipKnown {
+		return p.loadedLast
+	}
+	n := p.tipN
+	return &n
+}
+
+// undelivered reports whether a loaded position had lines drover had not
+// delivered, and which files held them (the position's file to the
+// newest file seen; the position's file alone when unknown). It reports
+// each position once: afterwards it counts as at its end.
+func (p *position) undelivered() (first, last uint64, ok bool) {
+	if p.goneReported || p.loadedAtEnd == nil || *p.loadedAtEnd {
+		return 0, 0, false
+	}
+	p.goneReported = true
+	p.loadedAtEnd = &yes
+	n, _, _, has := p.current()
+	if !has {
+		return 0, 0, false
+	}
+	last = n
+	if p.loadedLast != nil && *p.loadedLast > n {
+		last = *p.loadedLast
+	}
+	return n, last, true
+}
 
 // atEnd reports whether a saved position at file n, offset off, is the end
 // of the target as the run loop last saw it: nothing unread, nothing

@@ -290,6 +290,9 @@ func (f *Follower) release(ctx context.Context, c *chain, now time.Time) error {
 		deleted = cur.deleted
 	}
 	deleted = deleted || c.vanished
+	if !c.started {
+		f.reportNeverFound(c)
+	}
 	f.closeFiles(c)
 	if gr := f.groupOf[c.key]; gr != nil && gr.chains[c.key] == c && !c.gone {
 		gr.released[c.key] = true

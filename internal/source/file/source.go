@@ -92,10 +92,7 @@ func New(ctx component.Context, cfg *Config) (*Source, error) {
 		CheckpointInterval: cfg.CheckpointInterval, CheckpointRetention: cfg.CheckpointRetention,
 		ScanInterval: cfg.ScanInterval, UseFsnotify: cfg.UseFsnotify, NewWatcher: newWatcher,
 		EndIdle: cfg.RotateWait, MaxOpenFiles: cfg.MaxOpenFiles,
-		Words: follow.Words{
-			File: "file", Target: "file",
-			GoneWhileDown: "files with lines drover had not delivered were deleted or moved out of the patterns while drover was not running; those lines are lost",
-		},
+		Words: follow.Words{File: "file", Target: "file"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("file source: %w", err)

@@ -82,8 +82,7 @@ func New(ctx component.Context, cfg *Config) (*Source, error) {
 		EndIdle: cfg.TerminalIdle, MaxOpenFiles: cfg.MaxOpenFiles,
 		Words: follow.Words{
 			File: "task log file", Target: "task stream",
-			PurgedAdvice:  "(raise the task's logs.max_files or max_file_size if drover falls this far behind)",
-			GoneWhileDown: "task log files were garbage-collected while drover was not running, before it read them to their end; the lines it had not delivered are lost",
+			PurgedAdvice: "(raise the task's logs.max_files or max_file_size if drover falls this far behind)",
 		},
 		KeyAttrs: nomad.KeyAttrs,
 		OnStates: sm.setStates,

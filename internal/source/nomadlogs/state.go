@@ -26,19 +26,20 @@ const stateVersion = 1
 //	{"version":1,"written_at":"…","state":{"alloc_dir":"/opt/nomad/data/alloc","streams":[
 //	  {"alloc_id":"5b1c…","task":"api","stream":"stdout","file":3,
 //	   "dev":2049,"ino":1234,"head_len":1024,"head_crc32c":305419896,
-//	   "offset":4096,"last_seen":"…","at_end":false}]}}
+//	   "offset":4096,"last_seen":"…","at_end":false,"last_file":4}]}}
 //
 // One entry per task stream (allocation x task x stream): the stream
 // resumes in file <task>.<stream>.<file> at offset when that file's first
 // head_len bytes still have the CRC-32C head_crc32c; files with a lower
 // number are done. at_end says whether the offset was the end of the
-// stream as far as drover had seen it: a stream whose allocation is
-// collected while drover is down is reported lost when it was not.
+// stream as far as drover had seen it, last_file the newest file of the
+// stream it had seen: a stream whose allocation is collected while drover
+// is down is reported lost (those files) when it was not at its end.
 //
 // alloc_dir is the alloc dir the source read last, learned from the agent
 // (or configured): a source that starts while the agent cannot be asked
-// reads below it until the agent answers. alloc_dir and at_end are absent
-// in checkpoints of the first release.
+// reads below it until the agent answers. alloc_dir, at_end and last_file
+// are absent in checkpoints of the first release.
 type state struct {
 	AllocDir string        `json:"alloc_dir,omitempty"`
 	Streams  []streamState `json:"streams"`
@@ -57,6 +58,7 @@ type streamState struct {
 	Offset   int64     `json:"offset"`
 	LastSeen time.Time `json:"last_seen"`
 	AtEnd    *bool     `json:"at_end,omitempty"`
+	LastFile *uint64   `json:"last_file,omitempty"`
 }
 
 // store keeps the follower's positions, and the alloc dir in use, in the
@@ -96,7 +98,7 @@ func (s *store) Save(ps []follow.Position) error {
 		st.Streams = append(st.Streams, streamState{
 			AllocID: attrs[1].(string), Task: attrs[3].(string), Stream: attrs[5].(string), File: p.File,
 			Dev: fp.Dev, Ino: fp.Ino, HeadLen: fp.HeadLen, HeadCRC: fp.HeadCRC,
-			Offset: p.Offset, LastSeen: p.LastSeen, AtEnd: p.AtEnd,
+			Offset: p.Offset, LastSeen: p.LastSeen, AtEnd: p.AtEnd, LastFile: p.LastFile,
 		})
 	}
 	slices.SortFunc(st.Streams, func(a, b streamState) int {
@@ -125,7 +127,7 @@ func (s *store) Load() ([]follow.Position, bool, error) {
 		out = append(out, follow.Position{
 			Key: e.AllocID + "/" + e.Task + "/" + e.Stream, File: e.File,
 			Fingerprint: tail.Fingerprint{FileID: tail.FileID{Dev: e.Dev, Ino: e.Ino}, HeadLen: e.HeadLen, HeadCRC: e.HeadCRC},
-			Offset:      e.Offset, LastSeen: e.LastSeen, AtEnd: e.AtEnd,
+			Offset:      e.Offset, LastSeen: e.LastSeen, AtEnd: e.AtEnd, LastFile: e.LastFile,
 		})
 	}
 	return out, true, nil
