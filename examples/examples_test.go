@@ -25,6 +25,10 @@ func TestExamplesLoad(t *testing.T) {
 	want := map[string][]string{
 		"journald-nomad-to-loki.hcl": {"source journald host", "source file nomad_agent", "sink loki loki"},
 		"journald-to-cloudwatch.hcl": {"source journald journal", "sink cloudwatch_logs aws"},
+		"nomad-json-to-loki.hcl": {"source nomad_logs tasks", "transform multiline stacks", "transform parse json",
+			"transform filter no_dev_debug", "sink loki loki"},
+		"nomad-events-by-topic.hcl": {"source nomad_events cluster", "transform parse payload", "transform route by_topic",
+			"sink elasticsearch workloads", "sink http collector"},
 	}
 	files, err := filepath.Glob("*.hcl")
 	if err != nil {

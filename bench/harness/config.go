@@ -7,8 +7,9 @@ import (
 
 // droverConfig is the configuration drover runs with: a nomad_logs source
 // with its defaults, asking the fake Nomad API, and one sink with its
-// defaults, pointed at the receiver.
-func droverConfig(dataDir, nomadAddr, recvURL, sink string, pprof bool) (string, error) {
+// defaults, pointed at the receiver. With transforms, the lines pass a
+// parse (JSON), a filter and a route on their way (transformPipeline).
+func droverConfig(dataDir, nomadAddr, recvURL, sink string, pprof, transforms bool) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, `data_dir = %q
 
@@ -23,18 +24,23 @@ source "nomad_logs" "tasks" {
   }
 }
 `, dataDir, pprof, nomadAddr)
+	input := `"tasks"`
+	if transforms {
+		b.WriteString(transformPipeline)
+		input = `"by_level.app"`
+	}
 	switch sink {
 	case "http":
 		fmt.Fprintf(&b, `
 sink "http" "out" {
-  inputs = ["tasks"]
+  inputs = [%s]
   uri    = %q
 }
-`, recvURL+"/ingest")
+`, input, recvURL+"/ingest")
 	case "loki":
 		fmt.Fprintf(&b, `
 sink "loki" "out" {
-  inputs   = ["tasks"]
+  inputs   = [%s]
   endpoint = %q
   labels = {
     namespace = "{{ nomad.namespace }}"
@@ -43,9 +49,34 @@ sink "loki" "out" {
     stream    = "{{ stream }}"
   }
 }
-`, recvURL)
+`, input, recvURL)
 	default:
 		return "", fmt.Errorf("unknown sink %q (want http or loki)", sink)
 	}
 	return b.String(), nil
 }
+
+// transformPipeline parses every line as JSON (the generator's JSON
+// streams), filters on a parsed field and routes on another, keeping every
+// line (the receiver checks that each arrives, in order: a sink that read
+// two outputs of a route could see a stream's lines out of order across
+// them).
+const transformPipeline = `
+transform "parse" "json" {
+  inputs = ["tasks"]
+  format = "json"
+}
+
+transform "filter" "no_trace" {
+  inputs    = ["json"]
+  condition = "level != \"trace\" && !(nomad.job_name == \"noisy\" && level == \"debug\")"
+}
+
+transform "route" "by_level" {
+  inputs = ["no_trace"]
+  route {
+    name      = "app"
+    condition = "level in [\"debug\", \"info\", \"warn\", \"error\"]"
+  }
+}
+`

@@ -35,6 +35,9 @@ func TestRunSmallScenarios(t *testing.T) {
 	var results []Result
 	for _, s := range []Scenario{
 		{Name: "small-backlog", Streams: 3, Sink: "http", Backlog: 2 * MiB, MaxFileSize: 256 << 10},
+		// A JSON stream through parse, filter and route: every line still
+		// arrives once, in order, unchanged.
+		{Name: "small-transforms", Streams: 1, Sink: "http", Backlog: 2 * MiB, MaxFileSize: 256 << 10, Transforms: true},
 		{Name: "small-rate", Streams: 4, Sink: "loki", Rate: 512 << 10, Duration: 2 * time.Second,
 			Idle: time.Second, MaxFileSize: 128 << 10, MaxFiles: 2},
 	} {

@@ -40,6 +40,9 @@ type Scenario struct {
 	// max_files } (0 files: none deleted).
 	MaxFileSize int64
 	MaxFiles    int
+	// Transforms puts a parse (JSON), a filter and a route between the
+	// source and the sink.
+	Transforms bool
 }
 
 // Describe says what the scenario does, in a few words.
@@ -61,6 +64,9 @@ func (s Scenario) Describe() string {
 	}
 	if s.Idle > 0 {
 		fmt.Fprintf(&b, ", then %s idle", s.Idle)
+	}
+	if s.Transforms {
+		b.WriteString(", parse json + filter + route")
 	}
 	return b.String() + ", " + s.Sink + " sink"
 }
@@ -93,6 +99,9 @@ func Scenarios(s Settings) []Scenario {
 	const nomadFile = 10 * MiB // logmon's default max_file_size
 	return []Scenario{
 		{Name: "backlog-1", Streams: 1, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile},
+		// The same JSON lines through parse, filter and route: compare its
+		// CPU per GiB with backlog-1's.
+		{Name: "backlog-1-transforms", Streams: 1, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile, Transforms: true},
 		{Name: "backlog-100", Streams: 100, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile},
 		{Name: "backlog-1000", Streams: 1000, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile},
 		{Name: "backlog-100-loki", Streams: 100, Sink: "loki", Backlog: s.Backlog, MaxFileSize: nomadFile},

@@ -2,6 +2,7 @@
 //
 //	drover run [--config FILE]       run the pipeline (built-in default without --config)
 //	drover validate [--config FILE]  check a configuration and exit
+//	drover test FILE...              run the test blocks of configurations
 //	drover default-config            print the built-in configuration
 //	drover vector render|watch       write a Vector configuration (docs/vector.md)
 //	drover version                   print the version
@@ -18,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/drover-dev/drover/internal/agent"
+	"github.com/drover-dev/drover/internal/pipelinetest"
 	_ "github.com/drover-dev/drover/internal/plugins"
 )
 
@@ -30,6 +32,7 @@ Usage:
   drover run [--config FILE]        run the pipeline; without --config, the built-in
                                     configuration (see 'drover default-config')
   drover validate [--config FILE]   check a configuration; exit 0 if valid
+  drover test FILE...               run the test blocks of configuration files
   drover default-config             print the built-in configuration
   drover vector render|watch [...]  write a Vector configuration from this node's
                                     allocations (see 'drover vector help')
@@ -73,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s: valid (%d sources, %d transforms, %d sinks)\n",
 			cfg.Path, len(cfg.Sources()), len(cfg.Transforms()), len(cfg.Sinks()))
 		return 0
+	case "test":
+		return pipelinetest.Main(args[1:], stdout, stderr)
 	case "default-config":
 		fmt.Fprint(stdout, agent.DefaultConfig)
 		return 0

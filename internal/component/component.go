@@ -49,12 +49,51 @@ type Source interface {
 	Close(ctx context.Context) error
 }
 
-// Transform changes, drops or adds events. Apply is pure and synchronous and
-// may be called from several goroutines at once. It must not modify the
-// events of in (they may be shared with other consumers); it returns in, a
-// sub-slice of it, or a new slice.
+// Transform changes, drops, joins or routes events.
+//
+// Process takes one batch and emits what follows from it through out (the
+// transform's default output) and Context.Outputs (its named outputs), and
+// returns once those Emits returned. It may be called from several
+// goroutines at once (one per producer goroutine upstream). It must not
+// modify the events of b (other consumers may read them): a transform that
+// changes an event builds a new one, and emits a new batch with the events
+// it keeps. The caller holds b.Ack until Process returns.
+//
+// Every event taken must be accounted for, so that acknowledgements stay
+// exact:
+//   - passed on: the emitted batch carries b.Ack (or an Ack that holds it,
+//     see event.JoinAcks);
+//   - dropped by design (filtered, throttled, sampled, a duplicate): counted
+//     in component_discarded_events_total with a reason (Discarded) and not
+//     emitted; its batch is acknowledged as if delivered, since nothing is
+//     owed for it;
+//   - held for later (a multi-line event not yet complete): the transform
+//     Retains b.Ack while it holds an event of b, and emits the joined
+//     event with an Ack that releases every batch it holds (event.JoinAcks),
+//     so that a stop or a crash before the joined event is delivered leaves
+//     every batch of it unacknowledged, read again after a restart, never
+//     half shipped.
+//
+// State kept per stream is keyed by the event's *event.Meta: one value per
+// stream (file, task stream), shared by all its events.
+//
+// An error return means b could not be passed on (the consumers' context
+// ended): the Emit that failed already marked b.Ack failed.
 type Transform interface {
-	Apply(in []event.Event) []event.Event
+	Process(ctx context.Context, b *event.Batch, out Emitter) error
+}
+
+// Flusher is implemented by transforms that hold events between batches
+// (multiline). The topology runs Run in its own goroutine while the
+// transform is installed, with the transform's default output, for flushes
+// on a timer; when the transform stops (drover stops, or a reload replaces
+// or removes it) it cancels Run's context, waits for Run to return, then
+// calls Flush once: after the producers upstream stopped, before the sinks
+// downstream drain. Flush emits every event still held, or, when ctx ends
+// first, releases their batches as Failed so that they are read again.
+type Flusher interface {
+	Run(ctx context.Context, out Emitter)
+	Flush(ctx context.Context, out Emitter) error
 }
 
 // Sink delivers batches to a destination.
@@ -107,6 +146,8 @@ type Context struct {
 	// Outputs holds an Emitter for each named output of the component
 	// (Registration.Outputs), by name. Emit on an output that nothing
 	// consumes returns nil at once: the events go nowhere, and the
-	// component counts them as discarded with a reason of its own.
+	// component counts them as discarded with a reason of its own. The
+	// Emitters of a transform's outputs also have a method Consumed() bool
+	// that says whether anything reads the output now (reloads change it).
 	Outputs map[string]Emitter
 }

@@ -102,6 +102,10 @@ func evalContext(lookupEnv func(string) (string, bool)) *hcl.EvalContext {
 	return &hcl.EvalContext{Functions: map[string]function.Function{"env": env}}
 }
 
+// TestBlock is the type of the top-level blocks that hold unit tests of
+// the pipeline (drover test).
+const TestBlock = "test"
+
 type componentBlock struct {
 	kind component.Kind
 	typ  string
@@ -117,6 +121,9 @@ var topSchema = func() *hcl.BodySchema {
 	for _, k := range []component.Kind{component.KindSource, component.KindTransform, component.KindSink} {
 		s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: string(k), LabelNames: []string{"type", "name"}})
 	}
+	// Unit tests of the pipeline's transforms, run by drover test
+	// (internal/pipelinetest); drover run leaves them alone.
+	s.Blocks = append(s.Blocks, hcl.BlockHeaderSchema{Type: TestBlock, LabelNames: []string{"name"}})
 	return s
 }()
 
@@ -453,7 +460,13 @@ func checkTopology(comps []*Component, inputRanges map[*Component]hcl.Range) hcl
 		}
 	}
 	for _, c := range comps {
-		if c.Kind != component.KindSink && !consumed[c.ID] {
+		// A component is used when its default output or one of its named
+		// outputs (a route's) is read.
+		used := consumed[c.ID]
+		for _, o := range c.Outputs {
+			used = used || consumed[c.ID+"."+o]
+		}
+		if c.Kind != component.KindSink && !used {
 			diags = append(diags, &hcl.Diagnostic{
 				Severity: hcl.DiagError,
 				Summary:  "Unused " + string(c.Kind),

@@ -79,3 +79,25 @@ func (a *Ack) Release(s Status) {
 		panic("event: Ack released more often than retained")
 	}
 }
+
+// JoinAcks returns a new Ack, held once by its creator, that stands for
+// every Ack of parents: when the last holder of the new Ack releases it, each
+// parent is released once, as Failed when the new Ack was not ok and as
+// Delivered otherwise. The caller transfers one hold on each parent to the
+// new Ack (Retain each parent before, if it still needs its own hold).
+//
+// A transform uses it for an event made of several others: a multi-line
+// event whose lines came in two batches holds both batches' Acks until it is
+// delivered, so neither batch is acknowledged before the joined event is.
+func JoinAcks(parents []*Ack) *Ack {
+	ps := append([]*Ack(nil), parents...)
+	return NewAck(func(ok bool) {
+		s := Delivered
+		if !ok {
+			s = Failed
+		}
+		for _, p := range ps {
+			p.Release(s)
+		}
+	})
+}

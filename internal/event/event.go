@@ -101,3 +101,28 @@ func (b *Batch) MessageBytes() int {
 	}
 	return n
 }
+
+// GetPath is Get for a path given as segments, which may contain dots
+// (["nomad", "meta", "drover.parser"]).
+func (e *Event) GetPath(segs []string) (Value, bool) {
+	if len(segs) == 0 {
+		return Value{}, false
+	}
+	if len(segs) == 1 {
+		switch segs[0] {
+		case "message":
+			return BytesValue(e.Message), true
+		case "timestamp":
+			return TimeValue(e.Timestamp), true
+		}
+	}
+	if e.Fields != nil {
+		if v, ok := e.Fields.LookupPath(segs); ok {
+			return v, true
+		}
+	}
+	if e.Meta != nil && e.Meta.Fields != nil {
+		return e.Meta.Fields.LookupPath(segs)
+	}
+	return Value{}, false
+}

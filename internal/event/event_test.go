@@ -115,3 +115,34 @@ func TestFieldsWithDoesNotChangeTheOriginal(t *testing.T) {
 		t.Errorf("JSON %s", got)
 	}
 }
+
+func TestJoinAcksReleasesEveryParentOnce(t *testing.T) {
+	var got []bool
+	p1 := NewAck(func(ok bool) { got = append(got, ok) })
+	p2 := NewAck(func(ok bool) { got = append(got, ok) })
+	j := JoinAcks([]*Ack{p1, p2})
+	j.Retain(1)
+	j.Release(Delivered)
+	if len(got) != 0 {
+		t.Fatal("parents released while the joined ack is still held")
+	}
+	j.Release(Failed)
+	if len(got) != 2 || got[0] || got[1] {
+		t.Fatalf("parents released %v, want two failures", got)
+	}
+}
+
+func TestGetPathWithDottedKey(t *testing.T) {
+	meta := NewMeta("s", NewFields(Field{Key: "nomad", Value: ObjectValue(NewFields(
+		Field{Key: "meta", Value: ObjectValue(NewFields(Field{Key: "drover.parser", Value: StringValue("json")}))}))}))
+	e := Event{Meta: meta, Fields: NewFields(Field{Key: "level", Value: StringValue("info")})}
+	if v, ok := e.GetPath([]string{"nomad", "meta", "drover.parser"}); !ok || v.Str() != "json" {
+		t.Fatalf("got %v %v", v, ok)
+	}
+	if v, ok := e.GetPath([]string{"level"}); !ok || v.Str() != "info" {
+		t.Fatalf("got %v %v", v, ok)
+	}
+	if _, ok := e.GetPath([]string{"nomad", "meta", "drover", "parser"}); ok {
+		t.Fatal("a dotted key is one segment")
+	}
+}

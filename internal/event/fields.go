@@ -27,12 +27,16 @@ const (
 )
 
 // Value is one field value. The zero Value is null.
+//
+// A Value is 40 bytes: parsers build millions of them, so a time is kept
+// as Unix seconds (num) and nanoseconds (nsec), in UTC, rather than as a
+// 24-byte time.Time.
 type Value struct {
 	kind Kind
+	nsec int32
 	str  string
 	num  uint64
 	obj  *Fields
-	t    time.Time
 }
 
 // StringValue holds a string.
@@ -60,7 +64,10 @@ func BoolValue(b bool) Value {
 }
 
 // TimeValue holds a point in time.
-func TimeValue(t time.Time) Value { return Value{kind: KindTime, t: t} }
+// Its location is not kept: Time returns it in UTC.
+func TimeValue(t time.Time) Value {
+	return Value{kind: KindTime, num: uint64(t.Unix()), nsec: int32(t.Nanosecond())}
+}
 
 // ObjectValue holds nested fields.
 func ObjectValue(f *Fields) Value { return Value{kind: KindObject, obj: f} }
@@ -91,8 +98,8 @@ func (v Value) Float() float64 { return math.Float64frombits(v.num) }
 // Bool returns the boolean of a bool value.
 func (v Value) Bool() bool { return v.num == 1 }
 
-// Time returns the time of a time value.
-func (v Value) Time() time.Time { return v.t }
+// Time returns the time of a time value, in UTC.
+func (v Value) Time() time.Time { return time.Unix(int64(v.num), int64(v.nsec)).UTC() }
 
 // Object returns the fields of an object value, or nil.
 func (v Value) Object() *Fields { return v.obj }
@@ -111,7 +118,7 @@ func (v Value) AppendText(dst []byte) []byte {
 	case KindBool:
 		return strconv.AppendBool(dst, v.num == 1)
 	case KindTime:
-		return v.t.UTC().AppendFormat(dst, time.RFC3339Nano)
+		return v.Time().AppendFormat(dst, time.RFC3339Nano)
 	case KindObject:
 		return v.obj.AppendJSON(dst)
 	}
@@ -130,7 +137,7 @@ func (v Value) AppendJSON(dst []byte) []byte {
 	case KindBool:
 		return strconv.AppendBool(dst, v.num == 1)
 	case KindTime:
-		return jsonenc.AppendTime(dst, v.t)
+		return jsonenc.AppendTime(dst, v.Time())
 	case KindObject:
 		return v.obj.AppendJSON(dst)
 	case KindRawJSON:
@@ -255,4 +262,40 @@ func (f *Fields) AppendJSONMembers(dst []byte, skip func(key string) bool) []byt
 		dst = fl.Value.AppendJSON(dst)
 	}
 	return dst
+}
+
+// Without returns a copy of f without the given top-level keys. f itself is
+// not changed.
+func (f *Fields) Without(keys ...string) *Fields {
+	out := &Fields{list: make([]Field, 0, f.Len())}
+	for _, fl := range f.All() {
+		drop := false
+		for _, k := range keys {
+			drop = drop || fl.Key == k
+		}
+		if !drop {
+			out.list = append(out.list, fl)
+		}
+	}
+	return out
+}
+
+// LookupPath returns the value at the path given as segments (["nomad", "meta",
+// "drover.parser"]): unlike Get, a segment may contain dots.
+func (f *Fields) LookupPath(segs []string) (Value, bool) {
+	cur := f
+	for i, s := range segs {
+		v, ok := cur.Lookup(s)
+		if !ok {
+			return Value{}, false
+		}
+		if i == len(segs)-1 {
+			return v, true
+		}
+		if v.kind != KindObject {
+			return Value{}, false
+		}
+		cur = v.obj
+	}
+	return Value{}, false
 }

@@ -17,4 +17,12 @@ import (
 	_ "github.com/drover-dev/drover/internal/source/kafka"
 	_ "github.com/drover-dev/drover/internal/source/nomadevents"
 	_ "github.com/drover-dev/drover/internal/source/nomadlogs"
+	_ "github.com/drover-dev/drover/internal/transform/dedupe"
+	_ "github.com/drover-dev/drover/internal/transform/filter"
+	_ "github.com/drover-dev/drover/internal/transform/multiline"
+	_ "github.com/drover-dev/drover/internal/transform/parse"
+	_ "github.com/drover-dev/drover/internal/transform/remap"
+	_ "github.com/drover-dev/drover/internal/transform/route"
+	_ "github.com/drover-dev/drover/internal/transform/sample"
+	_ "github.com/drover-dev/drover/internal/transform/throttle"
 )

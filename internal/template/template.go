@@ -10,11 +10,23 @@
 // it ("message", "timestamp", the event's fields, then its metadata).
 // Spaces inside the braces are optional. There is no escape for a literal
 // "{{" or "}}"; both are reserved.
+//
+// A reference that starts with "%" is a date of the event's timestamp, in
+// UTC, with strftime's conversions %Y (2026), %y (26), %m (01-12), %d
+// (01-31), %H (00-23), %M, %S, %j (day of the year, 001-366), %F
+// (%Y-%m-%d) and %% (a percent sign), and any other character as it is:
+//
+//	logs-{{ nomad.namespace }}-{{ %Y.%m.%d }}    a daily index
+//	/var/log/out/{{ %Y-%m-%d/%H }}.log            an hourly file
+//
+// It counts as a reference to "timestamp" (Fields); an event without a
+// timestamp renders it as nothing, like a missing field.
 package template
 
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/drover-dev/drover/internal/event"
@@ -27,10 +39,11 @@ type Template struct {
 	fields []string
 }
 
-// part is literal text followed by an optional field reference.
+// part is literal text followed by an optional field reference or date.
 type part struct {
 	lit   string
 	field string // "" when the part is only literal text
+	date  string // a date format ("%Y-%m-%d") instead of a field
 }
 
 // Error is a parse error: what is wrong and at which byte offset of the
@@ -76,8 +89,16 @@ func Parse(s string) (*Template, error) {
 			return nil, &Error{s, off + open, err}
 		}
 		name := strings.TrimSpace(ref)
-		t.parts = append(t.parts, part{lit: lit, field: name})
-		t.fields = append(t.fields, name)
+		if strings.HasPrefix(name, "%") {
+			if msg := checkDate(name); msg != "" {
+				return nil, &Error{s, off + open, msg}
+			}
+			t.parts = append(t.parts, part{lit: lit, field: "timestamp", date: name})
+			t.fields = append(t.fields, "timestamp")
+		} else {
+			t.parts = append(t.parts, part{lit: lit, field: name})
+			t.fields = append(t.fields, name)
+		}
 		consumed := open + 2 + end + 2
 		rest, off = rest[consumed:], off+consumed
 	}
@@ -142,6 +163,14 @@ func (t *Template) Render(dst []byte, e *event.Event) (out []byte, ok bool) {
 		if p.field == "" {
 			continue
 		}
+		if p.date != "" {
+			if e.Timestamp.IsZero() {
+				ok = false
+				continue
+			}
+			dst = appendDate(dst, p.date, e.Timestamp.UTC())
+			continue
+		}
 		v, found := e.Get(p.field)
 		if !found || v.Kind() == event.KindNull {
 			ok = false
@@ -161,10 +190,80 @@ func (t *Template) Render(dst []byte, e *event.Event) (out []byte, ok bool) {
 func (t *Template) FirstMissing(e *event.Event) string {
 	var scratch [64]byte
 	for _, f := range t.fields {
+		if f == "timestamp" && e.Timestamp.IsZero() {
+			return f
+		}
 		v, found := e.Get(f)
 		if !found || v.Kind() == event.KindNull || len(v.AppendText(scratch[:0])) == 0 {
 			return f
 		}
 	}
 	return ""
+}
+
+// checkDate checks a date format's conversions.
+func checkDate(f string) string {
+	for i := 0; i < len(f); i++ {
+		if f[i] != '%' {
+			continue
+		}
+		if i+1 >= len(f) {
+			return fmt.Sprintf("date %q ends with a lone %%", f)
+		}
+		i++
+		if !strings.ContainsRune("YymdHMSjF%", rune(f[i])) {
+			return fmt.Sprintf("date %q: unknown conversion %%%c (known: %%Y %%y %%m %%d %%H %%M %%S %%j %%F %%%%)", f, f[i])
+		}
+	}
+	return ""
+}
+
+// appendDate appends t formatted by a checked date format.
+func appendDate(dst []byte, f string, t time.Time) []byte {
+	pad := func(dst []byte, n, width int) []byte {
+		var buf [8]byte
+		i := len(buf)
+		for n > 0 || width > 0 {
+			i--
+			buf[i] = byte('0' + n%10)
+			n /= 10
+			width--
+		}
+		return append(dst, buf[i:]...)
+	}
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c != '%' || i+1 >= len(f) {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch f[i] {
+		case 'Y':
+			dst = pad(dst, t.Year(), 4)
+		case 'y':
+			dst = pad(dst, t.Year()%100, 2)
+		case 'm':
+			dst = pad(dst, int(t.Month()), 2)
+		case 'd':
+			dst = pad(dst, t.Day(), 2)
+		case 'H':
+			dst = pad(dst, t.Hour(), 2)
+		case 'M':
+			dst = pad(dst, t.Minute(), 2)
+		case 'S':
+			dst = pad(dst, t.Second(), 2)
+		case 'j':
+			dst = pad(dst, t.YearDay(), 3)
+		case 'F':
+			dst = pad(dst, t.Year(), 4)
+			dst = append(dst, '-')
+			dst = pad(dst, int(t.Month()), 2)
+			dst = append(dst, '-')
+			dst = pad(dst, t.Day(), 2)
+		case '%':
+			dst = append(dst, '%')
+		}
+	}
+	return dst
 }

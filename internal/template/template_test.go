@@ -188,3 +188,39 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestDateParts(t *testing.T) {
+	e := &event.Event{Timestamp: time.Date(2026, 3, 7, 9, 5, 4, 0, time.FixedZone("x", 3600)),
+		Meta: event.NewMeta("s", event.NewFields(event.Field{Key: "ns", Value: event.StringValue("prod")}))}
+	for src, want := range map[string]string{
+		"logs-{{ ns }}-{{ %Y.%m.%d }}": "logs-prod-2026.03.07",
+		"/out/{{%F}}/{{ %H }}.log":     "/out/2026-03-07/08.log",
+		"{{ %y%j-%M:%S-%% }}":          "26066-05:04-%",
+		"plain % stays {{ ns }}":       "plain % stays prod",
+	} {
+		tm, err := Parse(src)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		got, ok := tm.Render(nil, e)
+		if !ok || string(got) != want {
+			t.Errorf("%s = %q %v, want %q", src, got, ok, want)
+		}
+	}
+	tm := MustParse("idx-{{ %Y }}")
+	if tm.IsConstant() || len(tm.Fields()) != 1 || tm.Fields()[0] != "timestamp" {
+		t.Fatal("a date is a reference to the timestamp")
+	}
+	if _, ok := tm.Render(nil, &event.Event{}); ok || tm.FirstMissing(&event.Event{}) != "timestamp" {
+		t.Fatal("an event without a timestamp must fall back like a missing field")
+	}
+	for _, bad := range []string{"{{ %Q }}", "{{ %Y% }}"} {
+		if _, err := Parse(bad); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+	buf := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { buf, _ = tm.Render(buf[:0], e) }); n != 0 {
+		t.Errorf("a date allocates %v times", n)
+	}
+}

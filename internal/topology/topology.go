@@ -159,15 +159,26 @@ func (t *Topology) Reload(cfg *config.Config) (Changes, error) {
 	}
 	goneDisks := t.installDisks(cfg, built)
 	// 2. Install the transforms and routes of the new configuration.
+	oldTransforms := map[string]*transformTarget{}
 	for id, tr := range built.transforms {
+		if prev, ok := t.transforms[id]; ok {
+			oldTransforms[id] = prev
+		}
 		t.transforms[id] = tr
+	}
+	for id, tr := range t.transforms {
+		if c := cfg.Component(id); c == nil || c.Kind != component.KindTransform {
+			oldTransforms[id] = tr
+		}
 	}
 	for _, name := range cfg.Producers() {
 		t.router(name)
 	}
 	for _, c := range cfg.Components {
 		if c.Kind == component.KindTransform {
-			t.transforms[c.ID].out = t.routers[c.ID]
+			tr := t.transforms[c.ID]
+			tr.out = t.routers[c.ID]
+			tr.start()
 		}
 	}
 	consumers := cfg.Consumers()
@@ -198,6 +209,13 @@ func (t *Topology) Reload(cfg *config.Config) (Changes, error) {
 			s.stop(cfg.ShutdownTimeout)
 			d.close()
 		}()
+	}
+	// Transforms that were replaced flush what they hold into their output,
+	// which now feeds the new consumers; removed ones have no consumer
+	// left and release what they hold unacknowledged.
+	for id, tr := range oldTransforms {
+		c := cfg.Component(id)
+		tr.stop(cfg.ShutdownTimeout, c != nil && c.Kind == component.KindTransform)
 	}
 	// 4. Stop the sources that were replaced or removed; their unacknowledged
 	// batches are still delivered by the sinks, and Close waits for that.
@@ -286,7 +304,12 @@ func (t *Topology) build(old, cfg *config.Config) (Changes, *builtSet, error) {
 		if len(c.Outputs) > 0 {
 			cctx.Outputs = make(map[string]component.Emitter, len(c.Outputs))
 			for _, o := range c.Outputs {
-				cctx.Outputs[o] = t.router(c.ID + "." + o)
+				r := t.router(c.ID + "." + o)
+				if c.Kind == component.KindTransform {
+					cctx.Outputs[o] = countingOutput{r: r, m: cctx.Metrics}
+				} else {
+					cctx.Outputs[o] = r
+				}
 			}
 		}
 		switch c.Kind {
@@ -303,7 +326,7 @@ func (t *Topology) build(old, cfg *config.Config) (Changes, *builtSet, error) {
 				errs = append(errs, fmt.Errorf("building transform %q: %w", c.ID, err))
 				continue
 			}
-			b.transforms[c.ID] = &transformTarget{transformID: c.ID, t: tr, m: cctx.Metrics}
+			b.transforms[c.ID] = &transformTarget{transformID: c.ID, t: tr, m: cctx.Metrics, log: cctx.Logger}
 		case component.KindSink:
 			s, err := c.Registration.BuildSink(cctx, c.Config)
 			if err != nil {
@@ -358,6 +381,15 @@ func (t *Topology) Stop() {
 		go func() { defer wg.Done(); s.stop() }()
 	}
 	wg.Wait()
+	// Transforms flush what they hold, each after the transforms that feed
+	// it, before the sinks drain.
+	for _, wave := range transformStopWaves(t.cfg, t.transforms) {
+		for _, tr := range wave {
+			wg.Add(1)
+			go func() { defer wg.Done(); tr.stop(timeout, true) }()
+		}
+		wg.Wait()
+	}
 	// Sinks that feed other sinks through named outputs (dead letters)
 	// stop first, so that what they emit while draining still finds its
 	// consumers running.
@@ -385,6 +417,20 @@ func (t *Topology) Stop() {
 // later wave than every sink that feeds it through a named output. The
 // configuration has no cycles, so every sink gets a wave.
 func sinkStopWaves(cfg *config.Config, sinks map[string]*sinkRunner) [][]*sinkRunner {
+	return stopWaves(cfg, sinks, component.KindSink)
+}
+
+// transformStopWaves orders the transforms for stopping: a transform comes
+// in a later wave than every transform that feeds it, so that what an
+// upstream transform flushes still finds its consumers taking events.
+func transformStopWaves(cfg *config.Config, trs map[string]*transformTarget) [][]*transformTarget {
+	return stopWaves(cfg, trs, component.KindTransform)
+}
+
+// stopWaves groups the components of one kind by their depth among the
+// components of that kind: wave 0 is fed by none of them, wave n by some of
+// wave n-1.
+func stopWaves[T any](cfg *config.Config, items map[string]T, kind component.Kind) [][]T {
 	depth := map[string]int{}
 	var depthOf func(id string, seen int) int
 	depthOf = func(id string, seen int) int {
@@ -395,7 +441,7 @@ func sinkStopWaves(cfg *config.Config, sinks map[string]*sinkRunner) [][]*sinkRu
 		if c := cfg.Component(id); c != nil && seen < len(cfg.Components) {
 			for _, in := range c.Inputs {
 				owner := config.OutputOwner(in)
-				if p := cfg.Component(owner); p != nil && p.Kind == component.KindSink {
+				if p := cfg.Component(owner); p != nil && p.Kind == kind {
 					d = max(d, depthOf(owner, seen+1)+1)
 				}
 			}
@@ -403,13 +449,13 @@ func sinkStopWaves(cfg *config.Config, sinks map[string]*sinkRunner) [][]*sinkRu
 		depth[id] = d
 		return d
 	}
-	var waves [][]*sinkRunner
-	for id, s := range sinks {
+	var waves [][]T
+	for id, it := range items {
 		d := depthOf(id, 0)
 		for len(waves) <= d {
 			waves = append(waves, nil)
 		}
-		waves[d] = append(waves[d], s)
+		waves[d] = append(waves[d], it)
 	}
 	return waves
 }

@@ -127,14 +127,17 @@ func (*dropTransformConfig) Validate() error { return nil }
 
 type dropTransform struct{ every int }
 
-func (d dropTransform) Apply(in []event.Event) []event.Event {
-	out := make([]event.Event, 0, len(in))
-	for i, e := range in {
+func (d dropTransform) Process(ctx context.Context, b *event.Batch, out component.Emitter) error {
+	evs := make([]event.Event, 0, len(b.Events))
+	for i, e := range b.Events {
 		if (i+1)%d.every != 0 {
-			out = append(out, e)
+			evs = append(evs, e)
 		}
 	}
-	return out
+	if len(evs) == 0 {
+		return nil
+	}
+	return out.Emit(ctx, &event.Batch{Events: evs, Ack: b.Ack})
 }
 
 // world holds the instances the registry built, by id.

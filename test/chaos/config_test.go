@@ -107,10 +107,11 @@ source "nomad_logs" "tasks" {
 	if v.gzip {
 		compression = "gzip"
 	}
-	fmt.Fprintf(&b, `}
-
+	blocks, input := pipelineBlocks()
+	fmt.Fprintf(&b, "}\n%s", blocks)
+	fmt.Fprintf(&b, `
 sink "http" "out" {
-  inputs      = ["tasks"]
+  inputs      = [%q]
   uri         = %q
   encoding    = %q
   compression = %q
@@ -125,7 +126,7 @@ sink "http" "out" {
     retry_initial_backoff = "20ms"
     retry_max_backoff     = "500ms"
   }
-`, e.sinkURL, v.encoding, compression, v.batchEvents, v.batchTimeout, v.concurrency)
+`, input, e.sinkURL, v.encoding, compression, v.batchEvents, v.batchTimeout, v.concurrency)
 	if v.disk {
 		fmt.Fprintf(&b, "  buffer {\n    type           = \"disk\"\n    max_size       = \"512MiB\"\n    fsync_interval = %q\n  }\n", v.fsyncInterval)
 	} else {

@@ -134,7 +134,7 @@ func TestChaos(t *testing.T) {
 	srv.SetAgent(agent)
 
 	chk := newChecker(o.seed, agent.NodeID)
-	recv, err := newReceiver(chk.observe, chk.fail)
+	recv, err := newReceiver(splitJoined(chk.observe), chk.fail)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,13 @@ import (
 // out.
 const EnabledMetaKey = "drover.enabled"
 
+// ExcludeMetaKey is the per-workload hint that leaves a job's, group's or
+// task's logs unread: meta { "drover.exclude" = "true" }, beside the hints
+// drover.parser and drover.multiline that the transforms read. Like
+// drover.enabled it is read from the merged meta, so a task can set
+// "false" to be read when its job is excluded.
+const ExcludeMetaKey = "drover.exclude"
+
 // Selection is an `include` or `exclude` block: glob patterns per
 // dimension, in the syntax of the file source (*, ?, [a-z], {a,b}).
 //
@@ -117,16 +124,24 @@ func (s *Selector) Selected(sub Subject) bool {
 }
 
 // OptedOut reports whether merged meta turns shipping off: drover.enabled
-// holds a false value ("false", "0", "f", as strconv.ParseBool reads it,
-// surrounding spaces and case ignored). Values that are not booleans do
-// not opt out.
+// holds a false value or drover.exclude a true one ("false", "0", "f",
+// "true", "1", "t", as strconv.ParseBool reads them, surrounding spaces and
+// case ignored). Values that are not booleans do not opt out.
 func OptedOut(meta map[string]string) bool {
-	v, ok := meta[EnabledMetaKey]
-	if !ok {
-		return false
+	if b, ok := metaBool(meta, EnabledMetaKey); ok && !b {
+		return true
+	}
+	b, ok := metaBool(meta, ExcludeMetaKey)
+	return ok && b
+}
+
+func metaBool(meta map[string]string, key string) (value, ok bool) {
+	v, set := meta[key]
+	if !set {
+		return false, false
 	}
 	b, err := strconv.ParseBool(strings.ToLower(strings.TrimSpace(v)))
-	return err == nil && !b
+	return b, err == nil
 }
 
 func matchJob(patterns []string, job, parent string) bool {

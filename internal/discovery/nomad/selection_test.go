@@ -45,6 +45,10 @@ func TestSelector(t *testing.T) {
 		{"opt out 0", Selection{}, Selection{}, with(func(s *Subject) { s.Meta = map[string]string{EnabledMetaKey: "0"} }), false},
 		{"enabled true", Selection{}, Selection{}, with(func(s *Subject) { s.Meta = map[string]string{EnabledMetaKey: "true"} }), true},
 		{"not a bool", Selection{}, Selection{}, with(func(s *Subject) { s.Meta = map[string]string{EnabledMetaKey: "nope"} }), true},
+		{"exclude hint", Selection{}, Selection{}, with(func(s *Subject) { s.Meta = map[string]string{ExcludeMetaKey: "true"} }), false},
+		{"exclude hint TRUE", Selection{}, Selection{}, with(func(s *Subject) { s.Meta = map[string]string{ExcludeMetaKey: " TRUE "} }), false},
+		{"exclude hint false", Selection{}, Selection{}, with(func(s *Subject) { s.Meta = map[string]string{ExcludeMetaKey: "false"} }), true},
+		{"exclude hint not a bool", Selection{}, Selection{}, with(func(s *Subject) { s.Meta = map[string]string{ExcludeMetaKey: "yes please"} }), true},
 		{"enabled does not beat exclude", Selection{}, Selection{Tasks: []string{"nginx"}},
 			with(func(s *Subject) { s.Meta = map[string]string{EnabledMetaKey: "true"} }), false},
 	}

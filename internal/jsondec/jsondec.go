@@ -1,0 +1,437 @@
+// Package jsondec decodes JSON objects into event.Fields without
+// reflection, for the parse transform and the docker json-file decoder.
+//
+// A Decoder allocates in bulk: the fields of many objects share chunks it
+// allocates, strings without escapes point into the input (which must stay
+// unchanged while the fields live: an event's message does), and only
+// strings with escapes are copied, into a shared buffer. Objects nest up to
+// MaxDepth; arrays, and objects nested deeper, are kept as raw JSON. Keys
+// are unique: a later duplicate replaces the earlier value, as in most
+// decoders.
+package jsondec
+
+import (
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/drover-dev/drover/internal/event"
+)
+
+// MaxDepth is the deepest nesting decoded into fields; deeper objects and
+// every array are kept as raw JSON.
+const MaxDepth = 16
+
+// SyntaxError says what is wrong with the input and where.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at offset %d: %s", e.Offset, e.Msg)
+}
+
+// Decoder decodes objects. Its zero value is ready; it is not safe for
+// concurrent use. Fields it returned stay valid after later calls.
+type Decoder struct {
+	arena event.FieldArena
+	strs  []byte
+	src   []byte
+	pos   int
+}
+
+// Object decodes src, a JSON object with optional white space around it.
+func (d *Decoder) Object(src []byte) (*event.Fields, error) {
+	d.src, d.pos = src, 0
+	d.skipSpace()
+	if d.pos >= len(src) || src[d.pos] != '{' {
+		return nil, d.errorf("not a JSON object")
+	}
+	f, err := d.object(0)
+	if err != nil {
+		d.arena.AbortAll()
+		return nil, err
+	}
+	d.skipSpace()
+	if d.pos != len(src) {
+		return nil, d.errorf("data after the object")
+	}
+	return f, nil
+}
+
+func (d *Decoder) errorf(format string, args ...any) error {
+	return &SyntaxError{Offset: d.pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (d *Decoder) skipSpace() {
+	for d.pos < len(d.src) {
+		switch d.src[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+// object decodes the object at d.pos ('{').
+func (d *Decoder) object(depth int) (*event.Fields, error) {
+	d.pos++ // '{'
+	base := d.arena.Mark()
+	var index map[string]int // for objects with many keys
+	d.skipSpace()
+	if d.pos < len(d.src) && d.src[d.pos] == '}' {
+		d.pos++
+		return d.arena.Finish(base), nil
+	}
+	for {
+		d.skipSpace()
+		if d.pos >= len(d.src) || d.src[d.pos] != '"' {
+			return nil, d.errorf("expected a key")
+		}
+		key, err := d.string()
+		if err != nil {
+			return nil, err
+		}
+		d.skipSpace()
+		if d.pos >= len(d.src) || d.src[d.pos] != ':' {
+			return nil, d.errorf("expected ':'")
+		}
+		d.pos++
+		d.skipSpace()
+		v, err := d.value(depth)
+		if err != nil {
+			return nil, err
+		}
+		// Keys are unique: a duplicate replaces the earlier value. Objects
+		// with many keys get an index, so that a line of thousands of
+		// keys costs no quadratic time.
+		pending := d.arena.Pending(base)
+		switch {
+		case index != nil:
+			if i, ok := index[key]; ok {
+				pending[i].Value = v
+			} else {
+				index[key] = len(pending)
+				d.arena.Push(event.Field{Key: key, Value: v})
+			}
+		case len(pending) < 32:
+			d.arena.Set(base, key, v)
+		default:
+			index = make(map[string]int, 64)
+			for i, f := range pending {
+				index[f.Key] = i
+			}
+			if i, ok := index[key]; ok {
+				pending[i].Value = v
+			} else {
+				index[key] = len(pending)
+				d.arena.Push(event.Field{Key: key, Value: v})
+			}
+		}
+		d.skipSpace()
+		if d.pos >= len(d.src) {
+			return nil, d.errorf("unterminated object")
+		}
+		switch d.src[d.pos] {
+		case ',':
+			d.pos++
+		case '}':
+			d.pos++
+			return d.arena.Finish(base), nil
+		default:
+			return nil, d.errorf("expected ',' or '}'")
+		}
+	}
+}
+
+func (d *Decoder) value(depth int) (event.Value, error) {
+	if d.pos >= len(d.src) {
+		return event.Value{}, d.errorf("expected a value")
+	}
+	switch c := d.src[d.pos]; {
+	case c == '"':
+		s, err := d.string()
+		return event.StringValue(s), err
+	case c == '{':
+		if depth+1 >= MaxDepth {
+			return d.raw()
+		}
+		f, err := d.object(depth + 1)
+		if err != nil {
+			return event.Value{}, err
+		}
+		return event.ObjectValue(f), nil
+	case c == '[':
+		return d.raw()
+	case c == 't':
+		return event.BoolValue(true), d.literal("true")
+	case c == 'f':
+		return event.BoolValue(false), d.literal("false")
+	case c == 'n':
+		return event.Value{}, d.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return d.number()
+	}
+	return event.Value{}, d.errorf("unexpected character %q", d.src[d.pos])
+}
+
+func (d *Decoder) literal(word string) error {
+	if len(d.src)-d.pos < len(word) || string(d.src[d.pos:d.pos+len(word)]) != word {
+		return d.errorf("invalid literal")
+	}
+	d.pos += len(word)
+	return nil
+}
+
+func (d *Decoder) number() (event.Value, error) {
+	start := d.pos
+	if d.src[d.pos] == '-' {
+		d.pos++
+	}
+	digits := func() int {
+		n := 0
+		for d.pos < len(d.src) && d.src[d.pos] >= '0' && d.src[d.pos] <= '9' {
+			d.pos++
+			n++
+		}
+		return n
+	}
+	intStart := d.pos
+	if digits() == 0 {
+		return event.Value{}, d.errorf("invalid number")
+	}
+	if d.src[intStart] == '0' && d.pos-intStart > 1 {
+		return event.Value{}, d.errorf("invalid number: leading zero")
+	}
+	isInt := true
+	if d.pos < len(d.src) && d.src[d.pos] == '.' {
+		isInt = false
+		d.pos++
+		if digits() == 0 {
+			return event.Value{}, d.errorf("invalid number")
+		}
+	}
+	if d.pos < len(d.src) && (d.src[d.pos] == 'e' || d.src[d.pos] == 'E') {
+		isInt = false
+		d.pos++
+		if d.pos < len(d.src) && (d.src[d.pos] == '+' || d.src[d.pos] == '-') {
+			d.pos++
+		}
+		if digits() == 0 {
+			return event.Value{}, d.errorf("invalid number")
+		}
+	}
+	text := d.src[start:d.pos]
+	s := unsafe.String(unsafe.SliceData(text), len(text))
+	if isInt {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return event.IntValue(i), nil
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		// Out of range: kept as written.
+		return event.RawJSONValue(text), nil
+	}
+	return event.FloatValue(f), nil
+}
+
+// raw skips the array or object at d.pos, checking it, and returns it as
+// raw JSON.
+func (d *Decoder) raw() (event.Value, error) {
+	start := d.pos
+	if err := d.skipValue(0); err != nil {
+		return event.Value{}, err
+	}
+	text := d.src[start:d.pos]
+	if !utf8.Valid(text) {
+		// Raw JSON is written as it is: keep invalid UTF-8 out of it.
+		return event.StringValue(string(text)), nil
+	}
+	return event.RawJSONValue(text), nil
+}
+
+const maxSkipDepth = 1000
+
+func (d *Decoder) skipValue(depth int) error {
+	if depth > maxSkipDepth {
+		return d.errorf("nested too deeply")
+	}
+	if d.pos >= len(d.src) {
+		return d.errorf("expected a value")
+	}
+	switch c := d.src[d.pos]; {
+	case c == '"':
+		_, err := d.string()
+		return err
+	case c == '{' || c == '[':
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		d.pos++
+		d.skipSpace()
+		if d.pos < len(d.src) && d.src[d.pos] == end {
+			d.pos++
+			return nil
+		}
+		for {
+			d.skipSpace()
+			if c == '{' {
+				if d.pos >= len(d.src) || d.src[d.pos] != '"' {
+					return d.errorf("expected a key")
+				}
+				if _, err := d.string(); err != nil {
+					return err
+				}
+				d.skipSpace()
+				if d.pos >= len(d.src) || d.src[d.pos] != ':' {
+					return d.errorf("expected ':'")
+				}
+				d.pos++
+				d.skipSpace()
+			}
+			if err := d.skipValue(depth + 1); err != nil {
+				return err
+			}
+			d.skipSpace()
+			if d.pos >= len(d.src) {
+				return d.errorf("unterminated value")
+			}
+			if d.src[d.pos] == ',' {
+				d.pos++
+				continue
+			}
+			if d.src[d.pos] == end {
+				d.pos++
+				return nil
+			}
+			return d.errorf("expected ',' or %q", end)
+		}
+	}
+	_, err := d.value(MaxDepth)
+	return err
+}
+
+// string decodes the string at d.pos ('"'). Without escapes the result
+// points into the input.
+func (d *Decoder) string() (string, error) {
+	d.pos++
+	start := d.pos
+	for d.pos < len(d.src) {
+		c := d.src[d.pos]
+		switch {
+		case c == '"':
+			s := d.src[start:d.pos]
+			d.pos++
+			return unsafe.String(unsafe.SliceData(s), len(s)), nil
+		case c == '\\':
+			return d.escapedString(start)
+		case c < 0x20:
+			return "", d.errorf("control character in string")
+		}
+		d.pos++
+	}
+	return "", d.errorf("unterminated string")
+}
+
+func (d *Decoder) escapedString(start int) (string, error) {
+	// The unescaped string is at most as long as the rest of the input.
+	if need := len(d.src) - start; cap(d.strs)-len(d.strs) < need {
+		d.strs = make([]byte, 0, max(4096, 2*need))
+	}
+	from := len(d.strs)
+	d.strs = append(d.strs, d.src[start:d.pos]...)
+	for d.pos < len(d.src) {
+		// Copy the run up to the next quote, backslash or control byte.
+		run := d.pos
+		for run < len(d.src) && d.src[run] != '"' && d.src[run] != '\\' && d.src[run] >= 0x20 {
+			run++
+		}
+		d.strs = append(d.strs, d.src[d.pos:run]...)
+		d.pos = run
+		if d.pos >= len(d.src) {
+			break
+		}
+		c := d.src[d.pos]
+		switch {
+		case c == '"':
+			d.pos++
+			s := d.strs[from:len(d.strs):len(d.strs)]
+			return unsafe.String(unsafe.SliceData(s), len(s)), nil
+		case c < 0x20:
+			return "", d.errorf("control character in string")
+		}
+		if d.pos+1 >= len(d.src) {
+			return "", d.errorf("unterminated escape")
+		}
+		e := d.src[d.pos+1]
+		d.pos += 2
+		switch e {
+		case '"', '\\', '/':
+			d.strs = append(d.strs, e)
+		case 'b':
+			d.strs = append(d.strs, '\b')
+		case 'f':
+			d.strs = append(d.strs, '\f')
+		case 'n':
+			d.strs = append(d.strs, '\n')
+		case 'r':
+			d.strs = append(d.strs, '\r')
+		case 't':
+			d.strs = append(d.strs, '\t')
+		case 'u':
+			r, ok := d.hex4()
+			if !ok {
+				return "", d.errorf("invalid \\u escape")
+			}
+			if utf16.IsSurrogate(r) {
+				r2 := utf8.RuneError
+				if d.pos+1 < len(d.src) && d.src[d.pos] == '\\' && d.src[d.pos+1] == 'u' {
+					save := d.pos
+					d.pos += 2
+					if lo, ok := d.hex4(); ok {
+						if dec := utf16.DecodeRune(r, lo); dec != utf8.RuneError {
+							r2 = dec
+						} else {
+							d.pos = save
+						}
+					} else {
+						return "", d.errorf("invalid \\u escape")
+					}
+				}
+				r = r2
+			}
+			d.strs = utf8.AppendRune(d.strs, r)
+		default:
+			return "", d.errorf("invalid escape \\%c", e)
+		}
+	}
+	return "", d.errorf("unterminated string")
+}
+
+func (d *Decoder) hex4() (rune, bool) {
+	if len(d.src)-d.pos < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range d.src[d.pos : d.pos+4] {
+		r <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			r |= rune(c - '0')
+		case c >= 'a' && c <= 'f':
+			r |= rune(c - 'a' + 10)
+		case c >= 'A' && c <= 'F':
+			r |= rune(c - 'A' + 10)
+		default:
+			return 0, false
+		}
+	}
+	d.pos += 4
+	return r, true
+}

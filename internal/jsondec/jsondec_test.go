@@ -1,0 +1,111 @@
+package jsondec
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/drover-dev/drover/internal/event"
+)
+
+func TestObject(t *testing.T) {
+	var d Decoder
+	f, err := d.Object([]byte(` {"level":"info","n":42,"x":-1.5e3,"ok":true,"nil":null,"esc":"a\"b\u00e9\n","obj":{"k":"v"},"arr":[1,{"a":2}],"level":"warn"} `))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(f.AppendJSON(nil))
+	want := `{"level":"warn","n":42,"x":-1500,"ok":true,"nil":null,"esc":"a\"bé\n","obj":{"k":"v"},"arr":[1,{"a":2}]}`
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	var d Decoder
+	for _, in := range []string{``, `[]`, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":01}`, `{"a":"\x"}`, `{"a":tru}`, `{} x`, "{\"a\":\"\x01\"}", `{"a":[1,]}`} {
+		if _, err := d.Object([]byte(in)); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}
+
+func TestManyKeysStayUnique(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := 0; i < 100; i++ {
+		b.WriteString(`"k":1,`)
+		b.WriteString(`"k` + strings.Repeat("x", i) + `":2,`)
+	}
+	b.WriteString(`"k":3}`)
+	var d Decoder
+	f, err := d.Object([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := f.Lookup("k"); v.Int() != 3 || f.Len() != 100 {
+		t.Fatalf("k=%v len=%d", v.Int(), f.Len())
+	}
+}
+
+func TestFieldsSurviveLaterObjects(t *testing.T) {
+	var d Decoder
+	var all []*event.Fields
+	for i := 0; i < 1000; i++ {
+		f, err := d.Object([]byte(`{"a":"x\ty","b":{"c":1}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, f)
+	}
+	for _, f := range all {
+		if got := string(f.AppendJSON(nil)); got != `{"a":"x\ty","b":{"c":1}}` {
+			t.Fatalf("fields changed: %s", got)
+		}
+	}
+}
+
+func BenchmarkObject(b *testing.B) {
+	line := []byte(`{"time":"2026-12-07T10:00:00.123Z","level":"info","msg":"request served","method":"GET","path":"/api/v1/users/42","status":200,"duration_ms":12.5,"user":{"id":42,"name":"ana"}}`)
+	var d Decoder
+	b.ReportAllocs()
+	b.SetBytes(int64(len(line)))
+	for b.Loop() {
+		if _, err := d.Object(line); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzObject checks the decoder against encoding/json: it accepts exactly
+// the objects encoding/json accepts, and what it decodes, encoded again,
+// decodes to the same value.
+func FuzzObject(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"a":"\ud83d\ude00","b":[1,2,{"c":null}]}`, `{"a":1e400}`, `{"a":"\ud800\u0041"}`, `{"a":{"b":{"c":{"d":{}}}}}`, "{\"a\":\"\xff\"}", `{"a":1,"a":2}`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var d Decoder
+		fs, err := d.Object(in)
+		isObject := json.Valid(in) && bytes.HasPrefix(bytes.TrimLeft(in, " \t\r\n"), []byte("{"))
+		if (err == nil) != isObject {
+			t.Fatalf("%q: error %v, encoding/json valid object %v", in, err, isObject)
+		}
+		if err != nil {
+			return
+		}
+		out := fs.AppendJSON(nil)
+		if !json.Valid(out) {
+			t.Fatalf("%q encoded as invalid JSON %q", in, out)
+		}
+		var want, got any
+		if json.Unmarshal(in, &want) != nil || json.Unmarshal(out, &got) != nil {
+			return // numbers out of float64's range: encoding/json refuses them
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("%q decoded as %q", in, out)
+		}
+	})
+}
