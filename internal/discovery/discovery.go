@@ -141,11 +141,6 @@ type Target struct {
 	// file the discoverer found at Dir/Name: the follower reads that file,
 	// never another one that took its name.
 	Dev, Ino uint64
-	// StartAt, when positive, is where the follower starts reading a
-	// Logrotate target it has no position for (a file the discoverer left
-	// alone as too old and that was written since: what was added). Zero
-	// leaves the start to the follower's read_from rule.
-	StartAt int64
 	// Compressed says what to do with the compressed rotated files of a
 	// Kubernetes target (<restart>.log.<timestamp>.gz).
 	Compressed Compressed

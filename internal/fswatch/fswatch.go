@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Changes are the hints collected since the previous Take.
@@ -228,4 +229,35 @@ func (w *Watcher) Sync(dirs []string) {
 func (w *Watcher) Close() {
 	_ = w.w.Close()
 	<-w.done
+}
+
+// Starter starts a Watcher: New, or what a test gives instead (fsnotify
+// unavailable). The zero Starter is New.
+type Starter func(log *slog.Logger) (*Watcher, error)
+
+// Start starts a watcher with s, or with New when s is nil.
+func (s Starter) Start(log *slog.Logger) (*Watcher, error) {
+	if s == nil {
+		return New(log)
+	}
+	return s(log)
+}
+
+// StartOrWarn starts a watcher with s when on is set. When fsnotify cannot
+// be used it counts the error in errs (may be nil), logs a warning that
+// ends with without (what the caller does instead: "new files are found
+// by scans only") and returns nil, as it does when on is not set.
+func (s Starter) StartOrWarn(on bool, log *slog.Logger, errs prometheus.Counter, without string) *Watcher {
+	if !on {
+		return nil
+	}
+	w, err := s.Start(log)
+	if err != nil {
+		if errs != nil {
+			errs.Inc()
+		}
+		log.Warn("cannot use fsnotify; "+without, "error", err)
+		return nil
+	}
+	return w
 }

@@ -2,12 +2,16 @@ package fswatch
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -172,4 +176,25 @@ func TestCoalesce(t *testing.T) {
 	if w.Coalesce(cctx, time.Now(), time.Hour) {
 		t.Fatal("Coalesce reported true for an ended context")
 	}
+}
+
+func TestStartOrWarn(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	errs := prometheus.NewCounter(prometheus.CounterOpts{Name: "errs"})
+	if w := Starter(nil).StartOrWarn(false, log, errs, "scans only"); w != nil {
+		t.Fatal("a watcher although fsnotify is off")
+	}
+	failing := Starter(func(*slog.Logger) (*Watcher, error) { return nil, errors.New("too many open files") })
+	if w := failing.StartOrWarn(true, log, errs, "scans only"); w != nil {
+		t.Fatal("a watcher although it could not start")
+	}
+	if testutil.ToFloat64(errs) != 1 || !strings.Contains(logs.String(), "cannot use fsnotify; scans only") {
+		t.Fatalf("not reported: %v\n%s", testutil.ToFloat64(errs), logs.String())
+	}
+	w := Starter(nil).StartOrWarn(true, log, errs, "scans only")
+	if w == nil {
+		t.Fatal("no watcher")
+	}
+	w.Close()
 }

@@ -34,6 +34,8 @@ type Alloc struct {
 	// JobMeta and GroupMeta are the job's and the group's meta.
 	JobMeta   map[string]string
 	GroupMeta map[string]string
+	// GroupServices are the group's service blocks.
+	GroupServices []Service
 	// ClientStatus defaults to "running", DesiredStatus to "run".
 	ClientStatus  string
 	DesiredStatus string
@@ -58,6 +60,31 @@ type Task struct {
 	// "poststop", or "" for a main task. Sidecar marks a sidecar.
 	Lifecycle string
 	Sidecar   bool
+	// Services are the task's service blocks.
+	Services []Service
+}
+
+// Service is a service block of a task or a group.
+type Service struct {
+	Name string
+	Tags []string
+	// Task is the task a group service names ("task" in the block).
+	Task string
+}
+
+func servicesValue(ss []Service) any {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		tags := make([]any, len(s.Tags))
+		for j, t := range s.Tags {
+			tags[j] = t
+		}
+		out[i] = map[string]any{"Name": s.Name, "Tags": tags, "TaskName": s.Task, "Provider": "nomad", "PortLabel": ""}
+	}
+	return out
 }
 
 // NewID returns a random allocation ID in Nomad's UUID format.
@@ -197,6 +224,7 @@ func (a *Alloc) render(createIndex, modifyIndex uint64) map[string]any {
 	group := deepCopy(tmplGroup).(map[string]any)
 	group["Name"] = a.Group
 	group["Meta"] = metaValue(a.GroupMeta)
+	group["Services"] = servicesValue(a.GroupServices)
 	tasks := make([]any, 0, len(a.Tasks))
 	taskRes := make(map[string]any, len(a.Tasks))
 	allocTasks := make(map[string]any, len(a.Tasks))
@@ -205,6 +233,7 @@ func (a *Alloc) render(createIndex, modifyIndex uint64) map[string]any {
 		task := deepCopy(tmplTask).(map[string]any)
 		task["Name"] = t.Name
 		task["Meta"] = metaValue(t.Meta)
+		task["Services"] = servicesValue(t.Services)
 		var lc any
 		if t.Lifecycle != "" {
 			lc = map[string]any{"Hook": t.Lifecycle, "Sidecar": t.Sidecar}
@@ -251,7 +280,9 @@ func (a Alloc) clone() Alloc {
 	a.Tasks = append([]Task(nil), a.Tasks...)
 	for i := range a.Tasks {
 		a.Tasks[i].Meta = maps.Clone(a.Tasks[i].Meta)
+		a.Tasks[i].Services = append([]Service(nil), a.Tasks[i].Services...)
 	}
+	a.GroupServices = append([]Service(nil), a.GroupServices...)
 	a.JobMeta = maps.Clone(a.JobMeta)
 	a.GroupMeta = maps.Clone(a.GroupMeta)
 	a.TaskStates = maps.Clone(a.TaskStates)

@@ -181,3 +181,22 @@ func (l *Logmon) Files() []uint64 {
 	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
 	return out
 }
+
+// Rotate starts file N+1 now, as logmon does when file N is full (and
+// deletes the files beyond MaxFiles).
+func (l *Logmon) Rotate() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.rotate()
+}
+
+// Truncate empties the current file in place (logmon never does; a user
+// might).
+func (l *Logmon) Truncate() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := os.Truncate(l.Path(l.n), 0); err != nil {
+		l.tb.Errorf("nomadtest: logmon: %v", err)
+	}
+	l.size = 0
+}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/event"
 )
 
@@ -54,7 +55,7 @@ func BenchmarkReadFile(b *testing.B) {
 	}
 	meta := event.NewMeta("bench", event.NewFields(event.Field{Key: "file", Value: event.StringValue(path)}))
 	buf := make([]byte, 128<<10)
-	in := NewInflight(nil)
+	in := checkpoint.NewInflight(nil)
 	b.SetBytes(int64(len(input)))
 	b.ReportAllocs()
 	var ms0, ms1 runtime.MemStats

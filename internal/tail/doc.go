@@ -10,7 +10,8 @@
 //   - Framer splits a byte stream into lines, holding an unfinished last
 //     line and truncating over-long ones without buffering them.
 //   - Progress tracks the batches in flight for one file and moves the
-//     committed offset over the contiguous prefix acknowledged ok.
+//     committed offset over the contiguous prefix acknowledged ok (a
+//     checkpoint.Tracker of offsets, with the file's fingerprint).
 //   - Reader ties these together for one open file: it reads a chunk into a
 //     caller-owned buffer, frames it into an event.Batch whose messages live
 //     in one arena, and gives each batch an Ack wired to its Progress.
@@ -19,5 +20,5 @@
 //     and reopened by identity when their file changes.
 //
 // A Reader is used by one goroutine at a time. Acks may fire on any
-// goroutine; Progress and Inflight are safe for that.
+// goroutine; Progress is safe for that.
 package tail

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -82,7 +83,7 @@ func TestProgressAdvance(t *testing.T) {
 }
 
 func TestProgressResetIgnoresOldAcks(t *testing.T) {
-	in := NewInflight(nil)
+	in := checkpoint.NewInflight(nil)
 	p := NewProgress(Fingerprint{}, 0, in, nil)
 	old := p.Add(100)
 	p.Reset(Fingerprint{HeadLen: 1}, 0)
@@ -102,7 +103,7 @@ func TestProgressResetIgnoresOldAcks(t *testing.T) {
 
 func TestProgressConcurrentAcks(t *testing.T) {
 	m := metrics.ForTest("source", "file", "x")
-	in := NewInflight(m.Unacknowledged)
+	in := checkpoint.NewInflight(m.Unacknowledged)
 	p := NewProgress(Fingerprint{}, 0, in, nil)
 	const n = 1000
 	acks := make([]*event.Ack, n)
@@ -137,7 +138,7 @@ func TestProgressConcurrentAcks(t *testing.T) {
 }
 
 func TestInflightWaitTimesOut(t *testing.T) {
-	in := NewInflight(nil)
+	in := checkpoint.NewInflight(nil)
 	p := NewProgress(Fingerprint{}, 0, in, nil)
 	a := p.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)

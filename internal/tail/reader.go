@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/metrics"
 )
@@ -40,7 +41,7 @@ type Options struct {
 	// Meta is the metadata of every event; replace it with SetMeta.
 	Meta *event.Meta
 	// Inflight, if set, counts this reader's unacknowledged batches.
-	Inflight *Inflight
+	Inflight *checkpoint.Inflight
 	// OnCommit, if set, is called when the committed offset or the
 	// fingerprint changes (on any goroutine, with no lock held).
 	OnCommit func()
@@ -209,11 +210,14 @@ func (r *Reader) Stat() (Status, error) {
 		return Status{}, fmt.Errorf("checking %s: %w", r.path, err)
 	}
 	st := Status{Size: fi.Size(), Grew: fi.Size() > r.size}
+	// A write that leaves the size as it was (a copytruncate followed by
+	// as many bytes as the file had) still moves the modification time:
+	// the head is checked then too.
+	changed := st.Size != r.size || !fi.ModTime().Equal(r.mod)
 	r.mod = fi.ModTime()
 	if n, ok := nlinkOf(fi); ok && n == 0 {
 		st.Deleted = true
 	}
-	changed := st.Size != r.size
 	r.size = st.Size
 	if st.Size < r.readOff {
 		st.Truncated = true

@@ -282,9 +282,11 @@ func clip(s string) string {
 }
 
 // run is one drover process: when it started (before exec) and ended
-// (after it was reaped).
+// (after it was reaped), and when it had started its pipeline (its log's
+// "drover started"; zero while it had not).
 type run struct {
 	start, end time.Time
+	ready      time.Time
 	killed     bool      // ended by SIGKILL (no chance to report anything)
 	stopping   time.Time // when it was sent SIGTERM: it reads no more after that
 }
@@ -387,13 +389,15 @@ func (k *checker) verdict(runs []run, reports []lossReport, detail bool) verdict
 		return false
 	}
 	// silentGC: a file that went with its allocation directory while no
-	// process ran, or during one that was killed, or during one that was
-	// stopping (after SIGTERM it reads no more, and what it did not hold
-	// deleted then is not its loss to report).
+	// process read: none ran, or the one running had not started its
+	// pipeline yet (a process that is still starting holds nothing), or
+	// was killed, or was stopping (after SIGTERM it reads no more, and
+	// what it did not hold deleted then is not its loss to report).
 	silentGC := func(f fileRec) bool {
 		for _, r := range runs {
 			if !f.deleted.Before(r.start) && (r.end.IsZero() || f.deleted.Before(r.end)) {
-				return r.killed || !r.stopping.IsZero() && !f.deleted.Before(r.stopping)
+				return r.killed || r.ready.IsZero() || f.deleted.Before(r.ready) ||
+					!r.stopping.IsZero() && !f.deleted.Before(r.stopping)
 			}
 		}
 		return true

@@ -171,16 +171,16 @@ func (s *supervisor) stop(timeout time.Duration) (int, error) {
 	return p.cmd.ProcessState.ExitCode(), nil
 }
 
-// reload rewrites the configuration and sends SIGHUP.
+// reload rewrites the configuration and sends SIGHUP to a process that
+// has started (one still starting reads the new file, or keeps the one it
+// read: SIGHUP would end it, as SIGTERM would, see started).
 func (s *supervisor) reload(cfg string) error {
-	s.mu.Lock()
-	p := s.cur
-	s.mu.Unlock()
-	if p == nil {
-		return nil
-	}
 	if err := s.writeConfig(cfg); err != nil {
 		return err
+	}
+	p := s.started()
+	if p == nil {
+		return nil
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		return nil // it just ended
@@ -200,6 +200,34 @@ func (s *supervisor) take() *process {
 		p.expected = true
 	}
 	return p
+}
+
+// started returns the running process once it has logged that its
+// pipeline runs, nil before. drover installs its signal handlers then: a
+// SIGTERM or SIGHUP before that ends it with the signal's default action
+// (an open issue of the agent's start, not of what the suite tests).
+func (s *supervisor) started() *process {
+	s.mu.Lock()
+	p := s.cur
+	ready := p != nil && !s.runs[p.index].ready.IsZero()
+	s.mu.Unlock()
+	if p == nil || ready {
+		return p
+	}
+	f, err := os.Open(p.logPath)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if line := sc.Text(); strings.Contains(line, startedLine) {
+			s.setReady(p.index, line)
+			return p
+		}
+	}
+	return nil
 }
 
 // upFor reports whether a process runs and started at least d ago.
@@ -232,21 +260,25 @@ func (s *supervisor) counts() (kills, stops, reloads int, crashes []string) {
 
 // The nomad_logs source's reports of files deleted before it read them:
 // found so (purged while drover was down, or between two scans), or held
-// open unread when drover stopped.
+// open with lines not delivered when drover stopped.
 const (
 	lossLine     = "task log files were deleted before drover read them"
-	stopLossLine = "drover stops before it read them to their end"
+	stopLossLine = "drover stops before it delivered all their lines"
 )
 
 var attrRe = regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S+)`)
 
-// scanLogs reads every process's log: drover's reports of lost files, and
-// what must never appear (a data race report, a panic).
+// startedLine is what the agent logs once the pipeline runs.
+const startedLine = `msg="drover started"`
+
+// scanLogs reads every process's log: drover's reports of lost files, when
+// each process had started its pipeline, and what must never appear (a
+// data race report, a panic).
 func (s *supervisor) scanLogs() (reports []lossReport, alarms []string, err error) {
 	s.mu.Lock()
 	logs := append([]string(nil), s.logs...)
 	s.mu.Unlock()
-	for _, path := range logs {
+	for i, path := range logs {
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, nil, fmt.Errorf("reading drover's log: %w", err)
@@ -255,6 +287,9 @@ func (s *supervisor) scanLogs() (reports []lossReport, alarms []string, err erro
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
+			if strings.Contains(line, startedLine) {
+				s.setReady(i, line)
+			}
 			switch {
 			case strings.Contains(line, "WARNING: DATA RACE"), strings.HasPrefix(line, "panic:"), strings.HasPrefix(line, "fatal error:"):
 				alarms = append(alarms, fmt.Sprintf("%s: %s", filepath.Base(path), line))
@@ -282,6 +317,24 @@ func (s *supervisor) scanLogs() (reports []lossReport, alarms []string, err erro
 		}
 	}
 	return reports, alarms, nil
+}
+
+// setReady records when process i logged that its pipeline runs, from the
+// time of the log line.
+func (s *supervisor) setReady(i int, line string) {
+	m := attrRe.FindStringSubmatch(line)
+	if m == nil || m[1] != "time" {
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, m[2])
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i < len(s.runs) && s.runs[i].ready.IsZero() {
+		s.runs[i].ready = t
+	}
 }
 
 // tailOf returns the last lines of a file.

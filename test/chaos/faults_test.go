@@ -85,7 +85,9 @@ func (f *faults) killer(ctx context.Context, rng *rand.Rand) {
 		if !sleep(ctx, expDuration(rng, f.o.killEvery)) {
 			return
 		}
-		if rng.IntN(10) == 0 {
+		// SIGTERM only to a process that has started (see started); one
+		// still starting is killed.
+		if rng.IntN(10) == 0 && f.sup.started() != nil {
 			code, err := f.sup.stop(30 * time.Second)
 			if err != nil || code != 0 {
 				f.fail(fmt.Sprintf("drover stopped with SIGTERM: exit code %d, %v", code, err))

@@ -1,19 +1,18 @@
 package disk
 
-import "github.com/drover-dev/drover/internal/event"
-
-type entryState uint8
-
-const (
-	inFlight entryState = iota // handed out, not released
-	settled                    // released Delivered or Rejected, or nothing to deliver
-	failed                     // released Failed: to be handed out again
+import (
+	"github.com/drover-dev/drover/internal/checkpoint"
+	"github.com/drover-dev/drover/internal/event"
 )
 
 // entry is one step of the reader: a record handed out, or a step over
 // something that needs no acknowledgement (an undecodable record, the end
-// of a segment). The acknowledged position moves to an entry's end once it
-// and every entry before it are settled.
+// of a segment). Entries are the positions of the buffer's ordered
+// acknowledgement window (b.acks, a checkpoint.Window under b.mu): the
+// acknowledged position moves to an entry's end once it and every entry
+// before it are settled. A record released Failed stays in its place,
+// holding the position, and is handed out again (redeliver) until it is
+// settled.
 type entry struct {
 	seg    uint64
 	recOff int64 // the record's offset; -1 for a step without a record
@@ -23,7 +22,9 @@ type entry struct {
 	events    int64
 	bytes     int64
 	writtenAt int64
-	state     entryState
+	// settled: pushed as a step that needs no acknowledgement.
+	settled bool
+	ticket  checkpoint.Ticket
 }
 
 // newAck returns the Ack of a batch handed out for e.
@@ -40,20 +41,25 @@ func (b *Buffer) settle(e *entry, ok bool) {
 		return
 	}
 	if !ok {
-		e.state = failed
+		b.acks.Settle(e.ticket, false)
 		b.redeliver = append(b.redeliver, e)
 		b.signalReady()
 		return
 	}
-	e.state = settled
+	b.settleOK(e)
+}
+
+// settleOK settles e and advances. Callers hold b.mu.
+func (b *Buffer) settleOK(e *entry) {
+	b.acks.Settle(e.ticket, true)
 	b.advance()
 }
 
-// push appends a step to the entries and advances. Callers hold b.mu.
+// push appends a step to the window and advances. Callers hold b.mu.
 func (b *Buffer) push(e *entry) {
-	b.entries = append(b.entries, e)
+	e.ticket = b.acks.Push(e, e.settled)
 	b.cur = e.end
-	if e.state == settled {
+	if e.settled {
 		b.advance()
 	}
 }
@@ -61,11 +67,7 @@ func (b *Buffer) push(e *entry) {
 // advance moves the acknowledged position over the settled prefix of the
 // entries. Callers hold b.mu.
 func (b *Buffer) advance() {
-	n := 0
-	for n < len(b.entries) && b.entries[n].state == settled {
-		e := b.entries[n]
-		b.entries[n] = nil
-		n++
+	moved := b.acks.Advance(func(e *entry) {
 		if e.end.seg != b.ackPos.seg {
 			// A segment was passed: persist soon so it can be deleted.
 			select {
@@ -81,12 +83,8 @@ func (b *Buffer) advance() {
 			b.m.BufferEvents.Sub(float64(e.events))
 			b.m.BufferBytes.Sub(float64(e.bytes))
 		}
-	}
-	if n == 0 {
-		return
-	}
-	b.entries = b.entries[n:]
-	if b.live <= 0 {
+	})
+	if moved && b.live <= 0 {
 		// An empty buffer admits any batch.
 		b.signalRoom()
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
@@ -102,9 +103,9 @@ type Buffer struct {
 	closing               bool  // Next returns ErrClosed
 	done                  bool  // closed: acknowledgements are ignored
 
-	cur       position // where the reader goes on
-	entries   []*entry // handed out or skipped, in order, not yet acknowledged as a prefix
-	redeliver []*entry // released Failed, to be handed out again first
+	cur       position                  // where the reader goes on
+	acks      checkpoint.Window[*entry] // handed out or skipped, in order, not yet acknowledged as a prefix
+	redeliver []*entry                  // released Failed, to be handed out again first
 	ready     chan struct{}
 	ackPos    position // everything before it was acknowledged
 	persisted position // the last ackPos written to the ack file

@@ -82,11 +82,8 @@ func (b *Buffer) persist(pos position) error {
 func (b *Buffer) updateAge() {
 	b.mu.Lock()
 	var oldest int64
-	for _, e := range b.entries {
-		if e.recOff >= 0 && e.state != settled {
-			oldest = e.writtenAt
-			break
-		}
+	if e, ok := b.acks.First(func(e *entry) bool { return e.recOff >= 0 }); ok {
+		oldest = e.writtenAt
 	}
 	if oldest == 0 && b.live > 0 {
 		oldest = b.scanOldest

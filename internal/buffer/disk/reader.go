@@ -107,7 +107,7 @@ func (b *Buffer) stepPast(s *segment) bool {
 	if to == 0 {
 		return false
 	}
-	b.push(&entry{seg: b.cur.seg, recOff: -1, end: position{seg: to, off: segmentHeaderLen}, state: settled})
+	b.push(&entry{seg: b.cur.seg, recOff: -1, end: position{seg: to, off: segmentHeaderLen}, settled: true})
 	return true
 }
 
@@ -117,7 +117,7 @@ func (b *Buffer) stepPast(s *segment) bool {
 func (b *Buffer) readAt(s *segment, off, limit int64) *event.Batch {
 	skipTo := func(end int64) {
 		b.mu.Lock()
-		b.push(&entry{seg: s.id, recOff: -1, end: position{seg: s.id, off: end}, state: settled})
+		b.push(&entry{seg: s.id, recOff: -1, end: position{seg: s.id, off: end}, settled: true})
 		b.mu.Unlock()
 	}
 	if err := b.rd.open(s); err != nil {
@@ -146,7 +146,7 @@ func (b *Buffer) readAt(s *segment, off, limit int64) *event.Batch {
 	}
 	var batch *event.Batch
 	if len(evs) == 0 {
-		e.state = settled
+		e.settled = true
 	} else {
 		batch = &event.Batch{Events: evs, Ack: b.newAck(e)}
 	}
@@ -169,8 +169,7 @@ func (b *Buffer) reread(s *segment, e *entry) *event.Batch {
 			b.report(s, damage{off: e.recOff, end: e.end.off, reason: reason})
 		}
 		b.mu.Lock()
-		e.state = settled
-		b.advance()
+		b.settleOK(e)
 		b.mu.Unlock()
 		return nil
 	}
@@ -194,11 +193,9 @@ func (b *Buffer) reread(s *segment, e *entry) *event.Batch {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(evs) == 0 {
-		e.state = settled
-		b.advance()
+		b.settleOK(e)
 		return nil
 	}
-	e.state = inFlight
 	return &event.Batch{Events: evs, Ack: b.newAck(e)}
 }
 

@@ -119,6 +119,11 @@ func (b *Builder) Group(a *api.Allocation, prev *Group) Group {
 			jobMeta = a.Job.Meta
 		}
 		ti.Meta = MergeMeta(jobMeta, groupMeta, taskMeta)
+		jobName := ti.Job
+		if a.Job != nil && str(a.Job.Name) != "" {
+			jobName = str(a.Job.Name)
+		}
+		ti.Services = servicesOf(&ti, jobName, tg, task.spec)
 		if !b.Selector.Selected(Subject{
 			Namespace: ti.Namespace, Job: ti.Job, ParentJob: ti.ParentJob,
 			Group: ti.Group, Task: ti.Task, Meta: ti.Meta,

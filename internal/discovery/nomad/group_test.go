@@ -435,3 +435,51 @@ func TestGroupOfSparseAllocation(t *testing.T) {
 		t.Errorf("node_id falls back to the node: %q", got)
 	}
 }
+
+// nomad.services holds the task's services, then its group's that name no
+// task or this one, with the variables the allocation tells interpolated
+// in their names (nomad-vector-logger#7).
+func TestServicesInMetadata(t *testing.T) {
+	a := decodeAlloc(t, nomadtest.Alloc{
+		ID: "5b1c0000-0000-4000-8000-000000000001", Namespace: "apps", Job: "shop", Group: "web", Index: 2,
+		Tasks: []nomadtest.Task{
+			{Name: "api", Services: []nomadtest.Service{{Name: "${NOMAD_JOB_NAME}-api", Tags: []string{"http", "v1"}}}},
+			{Name: "proxy", Lifecycle: "prestart", Sidecar: true},
+		},
+		GroupServices: []nomadtest.Service{
+			{Name: "web-${NOMAD_ALLOC_INDEX}"},
+			{Name: "api-check", Tags: []string{"check"}, Task: "api"},
+			{Name: "${BASE}-${NOMAD_UNKNOWN}"},
+		},
+	})
+	g := (&Builder{SourceID: "logs", Node: fixtureNode}).Group(a, nil)
+	got := map[string]string{}
+	for _, tg := range g.Targets {
+		v, ok := tg.Meta.Fields.Get("nomad.services")
+		if !ok {
+			got[tg.Task] = "<absent>"
+			continue
+		}
+		if v.Kind() != event.KindRawJSON {
+			t.Fatalf("services of %s: %v", tg.Task, v.Kind())
+		}
+		got[tg.Task] = string(v.AppendText(nil))
+	}
+	want := map[string]string{
+		"api":   `[{"name":"shop-api","tags":["http","v1"]},{"name":"web-2"},{"name":"api-check","tags":["check"]},{"name":"shop-web-api-${NOMAD_UNKNOWN}"}]`,
+		"proxy": `[{"name":"web-2"},{"name":"shop-web-proxy-${NOMAD_UNKNOWN}"}]`,
+	}
+	for task, w := range want {
+		if got[task] != w {
+			t.Errorf("services of %s:\n got  %s\n want %s", task, got[task], w)
+		}
+	}
+
+	// A task without services has no field.
+	b := decodeAlloc(t, nomadtest.Alloc{Job: "plain"})
+	for _, tg := range (&Builder{SourceID: "logs", Node: fixtureNode}).Group(b, nil).Targets {
+		if _, ok := tg.Meta.Fields.Get("nomad.services"); ok {
+			t.Errorf("services on a task without any")
+		}
+	}
+}

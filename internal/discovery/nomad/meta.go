@@ -1,6 +1,7 @@
 package nomad
 
 import (
+	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,9 +17,16 @@ const SourceType = "nomad_logs"
 // Field names of the metadata. Top level: source_type, host, stream, nomad.
 // Inside "nomad", in this order: namespace, region, datacenter, node_id,
 // node_name, job_name, job_type, parent_job_name, group_name, task_name,
-// alloc_id, alloc_name, alloc_index, meta. Empty strings are left out, and
-// so is alloc_index when the allocation name has no [index] and meta when
-// no meta is set.
+// alloc_id, alloc_name, alloc_index, meta, services. Empty strings are left
+// out, and so is alloc_index when the allocation name has no [index], meta
+// when no meta is set and services when the task has none.
+//
+// services lists the task's services, [{"name":"web","tags":["v1"]}]: the
+// task's own service blocks, then those of its group that name no task or
+// this task. Their names are interpolated as Nomad does for the variables
+// the allocation tells (${NOMAD_JOB_NAME}, ${NOMAD_TASK_NAME},
+// ${NOMAD_ALLOC_INDEX}, ... and the older ${JOB}, ${TASKGROUP}, ${TASK},
+// ${BASE}); others are left as written.
 //
 // job_name is the allocation's JobID, as nomad-vector-logger sets it: the
 // child's ID for dispatched and periodic jobs
@@ -40,6 +48,8 @@ type taskInfo struct {
 	AllocID, AllocName            string
 	AllocIndex                    int64 // -1: unknown
 	Meta                          map[string]string
+	// Services is the JSON array of the task's services; nil for none.
+	Services []byte
 }
 
 // nomadFields builds the "nomad" object of a task. It is shared by the
@@ -77,6 +87,9 @@ func (ti *taskInfo) nomadFields() *event.Fields {
 			mf[i] = event.Field{Key: k, Value: event.StringValue(ti.Meta[k])}
 		}
 		fs = append(fs, event.Field{Key: "meta", Value: event.ObjectValue(event.NewFields(mf...))})
+	}
+	if ti.Services != nil {
+		fs = append(fs, event.Field{Key: "services", Value: event.RawJSONValue(ti.Services)})
 	}
 	return event.NewFields(fs...)
 }
@@ -167,4 +180,64 @@ func findGroup(a *api.Allocation) *api.TaskGroup {
 		}
 	}
 	return nil
+}
+
+// serviceJSON is one service in the "services" field.
+type serviceJSON struct {
+	Name string   `json:"name"`
+	Tags []string `json:"tags,omitempty"`
+}
+
+// servicesOf returns the JSON array of a task's services (see the field
+// names above), nil when it has none.
+func servicesOf(ti *taskInfo, jobName string, tg *api.TaskGroup, task *api.Task) []byte {
+	var svcs []*api.Service
+	if task != nil {
+		svcs = append(svcs, task.Services...)
+	}
+	if tg != nil {
+		for _, s := range tg.Services {
+			if s != nil && (s.TaskName == "" || s.TaskName == ti.Task) {
+				svcs = append(svcs, s)
+			}
+		}
+	}
+	var out []serviceJSON
+	for _, s := range svcs {
+		if s == nil || s.Name == "" {
+			continue
+		}
+		out = append(out, serviceJSON{Name: interpolate(s.Name, ti, jobName), Tags: s.Tags})
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	raw, err := json.Marshal(out)
+	if err != nil {
+		return nil
+	}
+	return raw
+}
+
+// interpolate replaces the variables of a service name that the
+// allocation tells; others stay as written.
+func interpolate(name string, ti *taskInfo, jobName string) string {
+	if !strings.Contains(name, "${") {
+		return name
+	}
+	short := ti.AllocID
+	if len(short) > 8 {
+		short = short[:8]
+	}
+	index := ""
+	if ti.AllocIndex >= 0 {
+		index = strconv.FormatInt(ti.AllocIndex, 10)
+	}
+	return strings.NewReplacer(
+		"${NOMAD_JOB_NAME}", jobName, "${NOMAD_JOB_ID}", ti.Job, "${NOMAD_JOB_PARENT_ID}", ti.ParentJob,
+		"${NOMAD_GROUP_NAME}", ti.Group, "${NOMAD_TASK_NAME}", ti.Task, "${NOMAD_NAMESPACE}", ti.Namespace,
+		"${NOMAD_REGION}", ti.Region, "${NOMAD_DC}", ti.Datacenter, "${NOMAD_ALLOC_ID}", ti.AllocID,
+		"${NOMAD_SHORT_ALLOC_ID}", short, "${NOMAD_ALLOC_NAME}", ti.AllocName, "${NOMAD_ALLOC_INDEX}", index,
+		"${JOB}", jobName, "${TASKGROUP}", ti.Group, "${TASK}", ti.Task, "${BASE}", jobName+"-"+ti.Group+"-"+ti.Task,
+	).Replace(name)
 }

@@ -54,7 +54,10 @@ type agentSelf struct {
 // The node's name and datacenter come from GET /v1/node/<id> (node:read).
 //
 // Errors are *APIError (unreachable, 403 naming the capability, 404 for an
-// unknown node id), ErrNotClient, or ctx.Err().
+// unknown node id), ErrNotClient, or ctx.Err(). When only the node's own
+// description cannot be read, the node returned with the error holds what
+// the agent and the configuration told (ID, AllocDir, Region, and the name
+// and datacenter of the agent's own node): enough to find the log files.
 func ResolveNode(ctx context.Context, c *api.Client, cfg *Config) (Node, error) {
 	n := Node{ID: cfg.NodeID, AllocDir: cfg.AllocDir, Region: cfg.Nomad.Region}
 	if n.ID == "" || n.AllocDir == "" {
@@ -86,7 +89,7 @@ func ResolveNode(ctx context.Context, c *api.Client, cfg *Config) (Node, error) 
 	path := "/v1/node/" + n.ID
 	info, _, err := c.Nodes().Info(n.ID, (&api.QueryOptions{}).WithContext(ctx))
 	if err = newAPIError(ctx, "reading node "+n.ID, path, capNodeRead, err); err != nil {
-		return Node{}, err
+		return n, err
 	}
 	if info.Name != "" {
 		n.Name = info.Name

@@ -124,3 +124,28 @@ func TestClassify(t *testing.T) {
 		t.Error("permanent()")
 	}
 }
+
+// Forbidden to read the node's own description (node:read missing, or the
+// endpoint failing), the watcher still knows from the agent where the log
+// files are: a source finds and ships them meanwhile (found by the chaos
+// suite: a process that could not read the node read no file at all).
+func TestNodeDescriptionForbiddenKeepsTheAgentsAllocDir(t *testing.T) {
+	h := newHarness(t, nil, nil)
+	h.srv.InjectFault(nomadtest.EndpointNode, nomadtest.Fault{Status: 403}, 0)
+	if n, ok := h.w.Node(); ok || n.AllocDir != "" {
+		t.Fatalf("before Run: %+v, %v", n, ok)
+	}
+	if err := h.w.Run(context.Background(), h.up); err == nil {
+		t.Fatal("Run without node:read did not fail")
+	}
+	n, ok := h.w.Node()
+	if ok || n.ID != fixtureNode.ID || n.AllocDir != fixtureNode.AllocDir || n.Name != fixtureNode.Name {
+		t.Fatalf("Node() = %+v, %v; want the agent's node id %s and alloc dir %s, not resolved", n, ok, fixtureNode.ID, fixtureNode.AllocDir)
+	}
+	h.srv.ClearFaults()
+	h.start()
+	h.recv()
+	if n, ok := h.w.Node(); !ok || n != fixtureNode {
+		t.Fatalf("once the node can be read: %+v, %v", n, ok)
+	}
+}

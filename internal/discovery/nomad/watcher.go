@@ -50,6 +50,9 @@ type Watcher struct {
 	nodeMu   sync.Mutex
 	node     Node
 	resolved bool
+	// partial is what the agent told when the node's own description
+	// could not be read: its ID and alloc dir, enough to find log files.
+	partial Node
 
 	stateMu sync.RWMutex
 	known   map[string]*allocState
@@ -100,13 +103,18 @@ func New(opts Options) (*Watcher, error) {
 }
 
 // Node returns the watched node and true once it was resolved from the
-// agent, else a Node holding only the configured node_id and alloc_dir
-// (either may be empty) and false.
+// agent. Before that it returns false and what is known: what the agent
+// told when only the node's own description could not be read (its ID and
+// alloc dir, the name of the agent's node), else the configured node_id
+// and alloc_dir (either may be empty).
 func (w *Watcher) Node() (Node, bool) {
 	w.nodeMu.Lock()
 	defer w.nodeMu.Unlock()
 	if w.resolved {
 		return w.node, true
+	}
+	if w.partial.ID != "" && w.partial.AllocDir != "" {
+		return w.partial, false
 	}
 	return Node{ID: w.cfg.NodeID, AllocDir: w.cfg.AllocDir, Region: w.cfg.Nomad.Region}, false
 }
@@ -125,6 +133,12 @@ func (w *Watcher) resolveNode(ctx context.Context, fresh bool) (Node, error) {
 	w.m.RequestDuration("node").Observe(time.Since(start).Seconds())
 	if err != nil {
 		w.countError(err)
+		if n.ID != "" && n.AllocDir != "" {
+			// The agent answered; only the node's description failed
+			// (node:read missing, the node endpoint failing): its log
+			// files can be found meanwhile.
+			w.partial = n
+		}
 		return Node{}, err
 	}
 	w.node, w.resolved = n, true

@@ -15,6 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/tail"
 )
 
 // gaugePeak samples a gauge every millisecond and keeps its highest
@@ -168,5 +171,82 @@ func TestParkedFileRotatedAwayIsReadToItsEnd(t *testing.T) {
 	waitLines(t, h.rec, a, []string{"a first", "a last", "a new"})
 	if st := h.src.budget.Stats(); st.Vanished != 0 || st.Reopened == 0 {
 		t.Errorf("budget counts %+v", st)
+	}
+}
+
+// A file closed by max_open_files that is written and then deleted before
+// the source opens it again loses what was written: counted with its
+// reason and logged as a warning.
+func TestParkedFileWrittenThenDeletedIsReportedLost(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(filepath.Join(dir, "*.log"))
+	cfg.MaxOpenFiles = 1
+	h := newHarness(t, t.TempDir(), cfg, newRecorder()).start()
+	defer h.stop()
+	lost := func() float64 { return testutil.ToFloat64(h.src.losses.Counter(tail.LostWrittenWhileParked)) }
+	// Each attempt parks a file, writes to it and deletes it at once; the
+	// source may read the line in between (then nothing is lost), or look
+	// at the parked file after the deletion and before fsnotify's write
+	// event reached it (then the write was not seen: vanished, not
+	// reported): try again, until the loss is seen.
+	for attempt := 0; attempt < 20; attempt++ {
+		vanished := h.src.budget.Stats().Vanished
+		a, b := filepath.Join(dir, fmt.Sprintf("a%d.log", attempt)), filepath.Join(dir, fmt.Sprintf("b%d.log", attempt))
+		writeFile(t, a, "a first\n")
+		waitLines(t, h.rec, a, []string{"a first"})
+		writeFile(t, b, "b first\n")
+		waitLines(t, h.rec, b, []string{"b first"})
+		waitFor(t, "a parked", func() bool { return h.src.budget.Stats().Parked > int64(attempt) })
+		appendFile(t, a, "a last\n")
+		if err := os.Remove(a); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the line read or the file gone", func() bool {
+			return h.rec.count(a) == 2 || h.src.budget.Stats().Vanished > vanished
+		})
+		if err := os.Remove(b); err != nil {
+			t.Fatal(err)
+		}
+		if h.rec.count(a) == 2 || lost() == 0 {
+			continue
+		}
+		if n := h.logs.count("was written and then deleted before drover could open it again"); n != 1 {
+			t.Fatalf("the loss is logged %d times:\n%s", n, h.logs)
+		}
+		return
+	}
+	t.Fatal("in 20 attempts, the source never saw a write to a parked file deleted before it was read")
+}
+
+// A file with lines drover had not delivered, deleted while drover was not
+// running, is reported at the next start; one read to its end is not.
+func TestDeletedWhileDownWithUnreadLinesIsReported(t *testing.T) {
+	dir, data := t.TempDir(), t.TempDir()
+	done, behind := filepath.Join(dir, "done.log"), filepath.Join(dir, "behind.log")
+	writeFile(t, done, "d1\n")
+	writeFile(t, behind, "b1\n")
+	cfg := testConfig(filepath.Join(dir, "*.log"))
+	rec := newRecorder()
+	h := newHarness(t, data, cfg, rec).start()
+	waitLines(t, rec, done, []string{"d1"})
+	waitLines(t, rec, behind, []string{"b1"})
+	rec.mu.Lock()
+	rec.hold = true
+	rec.mu.Unlock()
+	appendFile(t, behind, "b2\n")
+	waitLines(t, rec, behind, []string{"b1", "b2"})
+	rec.releaseHeld(event.Failed, false)
+	h.stop()
+	for _, p := range []string{done, behind} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h2 := newHarness(t, data, cfg, newRecorder()).start()
+	defer h2.stop()
+	lost := func() float64 { return testutil.ToFloat64(h2.src.losses.Counter(tail.LostGoneWhileDown)) }
+	waitFor(t, "the loss reported", func() bool { return lost() == 1 })
+	if n := h2.logs.count("while drover was not running"); n != 1 || !strings.Contains(h2.logs.String(), "behind.log") {
+		t.Fatalf("%d reports:\n%s", n, h2.logs)
 	}
 }

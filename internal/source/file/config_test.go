@@ -125,38 +125,3 @@ checkpoint_retention = "72h"
 		t.Fatalf("enum not enforced: %v", diags)
 	}
 }
-
-func TestMatcher(t *testing.T) {
-	m := newMatcher([]string{"/a/**/*.log", "/b/x.log"}, []string{"/a/**/skip-*.log"})
-	for p, want := range map[string]bool{
-		"/a/1.log":            true,
-		"/a/b/c/2.log":        true,
-		"/a/b/skip-3.log":     false,
-		"/a/b/3.txt":          false,
-		"/b/x.log":            true,
-		"/b/y.log":            false,
-		"/a/.task.stdout.log": true,
-	} {
-		if got := m.matches(p); got != want {
-			t.Errorf("matches(%s) = %v", p, got)
-		}
-	}
-}
-
-func TestWatchDirs(t *testing.T) {
-	root := t.TempDir()
-	for _, d := range []string{"alloc/1/alloc/logs", "alloc/2/alloc/logs", "alloc/3/other"} {
-		if err := mkdirAll(root + "/" + d); err != nil {
-			t.Fatal(err)
-		}
-	}
-	m := newMatcher([]string{root + "/alloc/*/alloc/logs/*.stdout.*", root + "/static/*.log"}, nil)
-	got := strings.Join(m.watchDirs(), ",")
-	want := strings.Join([]string{
-		root + "/alloc", root + "/alloc/1", root + "/alloc/1/alloc", root + "/alloc/1/alloc/logs",
-		root + "/alloc/2", root + "/alloc/2/alloc", root + "/alloc/2/alloc/logs", root + "/alloc/3",
-	}, ",")
-	if got != want {
-		t.Fatalf("got  %s\nwant %s", got, want)
-	}
-}

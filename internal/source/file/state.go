@@ -1,9 +1,15 @@
 package file
 
 import (
+	"log/slog"
 	"sort"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drover-dev/drover/internal/checkpoint"
+	"github.com/drover-dev/drover/internal/discovery/glob"
+	"github.com/drover-dev/drover/internal/follow"
 	"github.com/drover-dev/drover/internal/tail"
 )
 
@@ -15,14 +21,16 @@ const stateVersion = 1
 //
 //	{"version":1,"written_at":"…","state":{"files":[
 //	  {"path":"/var/log/app.log","dev":2049,"ino":1234,"head_len":1024,
-//	   "head_crc32c":305419896,"offset":4096,"last_seen":"…"}]}}
+//	   "head_crc32c":305419896,"offset":4096,"last_seen":"…","at_end":true}]}}
 type state struct {
 	Files []fileState `json:"files"`
 }
 
 // fileState is the committed position of one file. A file found by a scan
 // resumes at Offset when its device and inode equal Dev and Ino and the
-// CRC-32C of its first HeadLen bytes equals HeadCRC.
+// CRC-32C of its first HeadLen bytes equals HeadCRC. AtEnd says whether
+// the offset was the end of the file as far as drover had read it (absent
+// in checkpoints of the first release).
 type fileState struct {
 	Path     string    `json:"path"`
 	Dev      uint64    `json:"dev"`
@@ -31,41 +39,27 @@ type fileState struct {
 	HeadCRC  uint32    `json:"head_crc32c"`
 	Offset   int64     `json:"offset"`
 	LastSeen time.Time `json:"last_seen"`
+	AtEnd    *bool     `json:"at_end,omitempty"`
 }
 
-func (fs fileState) fingerprint() tail.Fingerprint {
-	return tail.Fingerprint{FileID: tail.FileID{Dev: fs.Dev, Ino: fs.Ino}, HeadLen: fs.HeadLen, HeadCRC: fs.HeadCRC}
+// store keeps the follower's positions in the file source's format.
+type store struct {
+	file checkpoint.File
+	log  *slog.Logger
+	errs prometheus.Counter
 }
 
-func newFileState(path string, fp tail.Fingerprint, offset int64, seen time.Time) fileState {
-	return fileState{
-		Path: path, Dev: fp.Dev, Ino: fp.Ino, HeadLen: fp.HeadLen, HeadCRC: fp.HeadCRC,
-		Offset: offset, LastSeen: seen.UTC(),
-	}
-}
+func (s *store) Path() string { return s.file.Path }
 
-// knownFile is the position of a file that is not open: loaded from the
-// checkpoint and not matched yet, or closed after it disappeared. Its
-// Progress keeps receiving the acknowledgements of batches still in flight.
-type knownFile struct {
-	path     string
-	prog     *tail.Progress
-	lastSeen time.Time
-}
-
-// snapshot returns the state to save: every open file at its committed
-// offset and every known file, sorted by path.
-func (s *Source) snapshot(now time.Time) state {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := state{Files: make([]fileState, 0, len(s.files)+len(s.known))}
-	for _, t := range s.files {
-		fp, off := t.r.Progress().Snapshot()
-		st.Files = append(st.Files, newFileState(t.path, fp, off, now))
-	}
-	for _, k := range s.known {
-		fp, off := k.prog.Snapshot()
-		st.Files = append(st.Files, newFileState(k.path, fp, off, k.lastSeen))
+// Save writes every position, sorted by path.
+func (s *store) Save(ps []follow.Position) error {
+	st := state{Files: make([]fileState, 0, len(ps))}
+	for _, p := range ps {
+		fp := p.Fingerprint
+		st.Files = append(st.Files, fileState{
+			Path: p.Path, Dev: fp.Dev, Ino: fp.Ino, HeadLen: fp.HeadLen, HeadCRC: fp.HeadCRC,
+			Offset: p.Offset, LastSeen: p.LastSeen, AtEnd: p.AtEnd,
+		})
 	}
 	sort.Slice(st.Files, func(i, j int) bool {
 		a, b := st.Files[i], st.Files[j]
@@ -74,33 +68,25 @@ func (s *Source) snapshot(now time.Time) state {
 		}
 		return a.Ino < b.Ino
 	})
-	return st
+	return s.file.Save(st)
 }
 
-// save writes the checkpoint; it is the Flusher's save function.
-func (s *Source) save() error {
-	return s.store.Save(s.snapshot(time.Now()))
-}
-
-// load reads the checkpoint into known. A corrupt checkpoint is logged,
-// counted and ignored; an unreadable one is an error.
-func (s *Source) load() error {
+// Load reads the positions. A damaged checkpoint is logged, counted and
+// ignored; an unreadable one is an error.
+func (s *store) Load() ([]follow.Position, bool, error) {
 	var st state
-	found, _, err := s.store.LoadReported(&st, s.log, s.m.Errors("checkpoint"), "files are read according to read_from")
+	found, unusable, err := s.file.LoadReported(&st, s.log, s.errs, "files are read according to read_from")
 	if err != nil || !found {
-		return err
+		return nil, unusable, err
 	}
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	out := make([]follow.Position, 0, len(st.Files))
 	for _, e := range st.Files {
-		seen := e.LastSeen
-		if seen.IsZero() {
-			seen = now
-		}
-		fp := e.fingerprint()
-		s.known[fp.FileID] = &knownFile{path: e.Path, prog: tail.NewProgress(fp, e.Offset, nil, nil), lastSeen: seen}
+		id := tail.FileID{Dev: e.Dev, Ino: e.Ino}
+		out = append(out, follow.Position{
+			Key: glob.Key(id), Path: e.Path,
+			Fingerprint: tail.Fingerprint{FileID: id, HeadLen: e.HeadLen, HeadCRC: e.HeadCRC},
+			Offset:      e.Offset, LastSeen: e.LastSeen, AtEnd: e.AtEnd,
+		})
 	}
-	s.log.Debug("loaded checkpoint", "path", s.store.Path, "files", len(st.Files))
-	return nil
+	return out, true, nil
 }

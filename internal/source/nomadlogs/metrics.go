@@ -4,8 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
+	"github.com/drover-dev/drover/internal/follow"
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
@@ -53,30 +53,9 @@ func newSourceMetrics(m *metrics.Component) (*sourceMetrics, error) {
 	}, nil
 }
 
-// updateGauges counts the streams by state.
-func (s *Source) updateGauges() {
-	var reading, waiting, finishing int
-	for _, st := range s.order {
-		switch {
-		case st.closed:
-		case !st.ready:
-			waiting++
-		case !st.endAt.IsZero():
-			finishing++
-		default:
-			reading++
-		}
-	}
-	s.sm.streams.WithLabelValues(stateReading).Set(float64(reading))
-	s.sm.streams.WithLabelValues(stateWaiting).Set(float64(waiting))
-	s.sm.streams.WithLabelValues(stateFinishing).Set(float64(finishing))
-}
-
-// gaugeValue reads a gauge's current value.
-func gaugeValue(g prometheus.Gauge) float64 {
-	var m dto.Metric
-	if err := g.Write(&m); err != nil {
-		return 0
-	}
-	return m.GetGauge().GetValue()
+// setStates counts the streams by state.
+func (sm *sourceMetrics) setStates(st follow.States) {
+	sm.streams.WithLabelValues(stateReading).Set(float64(st.Reading))
+	sm.streams.WithLabelValues(stateWaiting).Set(float64(st.Waiting))
+	sm.streams.WithLabelValues(stateFinishing).Set(float64(st.Finishing))
 }

@@ -120,3 +120,53 @@ func TestAgentDownAtStart(t *testing.T) {
 		t.Errorf("job %q after the agent came back", e.field("nomad.job_name"))
 	}
 }
+
+// The agent is down when drover starts again, and the alloc dir comes from
+// the agent (not configured): drover reads below the alloc dir of its last
+// run, shipping with path metadata until the agent answers (found by the
+// chaos suite: such a process read nothing, and the files logmon purged
+// meanwhile went unreported).
+func TestAgentDownAtRestartReadsBelowTheLastAllocDir(t *testing.T) {
+	h := newHarness(t, nil)
+	spec := nomadtest.Alloc{ID: nomadtest.NewID(), Job: "svc"}
+	out := newLogmon(t, h.makeAllocDir(spec.ID, nil), "app", nomad.Stdout, 1<<20, 0)
+	h.srv.AddAlloc(spec)
+	h.start()
+	first := out.Lines("up", 0, 5, 0)
+	waitFor(t, "the first lines", func() bool { return h.rec.hasAll(first) })
+	h.stop()
+	if st := h.checkpointed(); st.AllocDir != h.allocDir {
+		t.Fatalf("checkpoint alloc_dir %q, want %q", st.AllocDir, h.allocDir)
+	}
+
+	h.srv.Down()
+	other := nomadtest.Alloc{ID: nomadtest.NewID(), Job: "new"}
+	out2 := newLogmon(t, h.makeAllocDir(other.ID, nil), "app", nomad.Stdout, 1<<20, 0)
+	h.start()
+	down := append(out.Lines("down", 0, 5, 0), out2.Lines("new", 0, 5, 0)...)
+	waitFor(t, "the lines written while the agent is down", func() bool { return h.rec.hasAll(down) })
+	if e, _ := h.rec.find("new-000000"); e.field("nomad.alloc_id") != other.ID {
+		t.Errorf("alloc %q", e.field("nomad.alloc_id"))
+	}
+	for _, m := range append(first, down...) {
+		if n := h.rec.count(m); n != 1 {
+			t.Errorf("%q arrived %d times", m, n)
+		}
+	}
+}
+
+// The agent answers but node:read is missing: the alloc dir is the agent's,
+// files are shipped with path metadata.
+func TestNodeForbiddenShipsByPath(t *testing.T) {
+	h := newHarness(t, nil)
+	h.srv.InjectFault(nomadtest.EndpointNode, nomadtest.Fault{Status: 403}, 0)
+	spec := nomadtest.Alloc{ID: nomadtest.NewID(), Job: "svc"}
+	out := newLogmon(t, h.makeAllocDir(spec.ID, nil), "app", nomad.Stdout, 1<<20, 0)
+	h.srv.AddAlloc(spec)
+	h.start()
+	want := out.Lines("line", 0, 5, 0)
+	waitFor(t, "the lines with path metadata", func() bool { return h.rec.hasAll(want) })
+	if e, _ := h.rec.find(want[0]); e.field("nomad.alloc_id") != spec.ID || e.field("nomad.node_id") != nomadtest.FixtureNodeID {
+		t.Errorf("alloc %q node %q", e.field("nomad.alloc_id"), e.field("nomad.node_id"))
+	}
+}

@@ -1,4 +1,4 @@
-package tail
+package checkpoint
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ func TestSettle(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	in := NewInflight(nil)
-	p := NewProgress(Fingerprint{}, 0, in, nil)
+	p := NewTrackerIn[int64](0, in, nil)
 	ack := p.Add(10)
 	saved := 0
 	save := func() error { saved++; return nil }
@@ -26,8 +26,8 @@ func TestSettle(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 		ack.Release(event.Delivered)
 	}()
-	if errs := in.Settle(context.Background(), log, save); len(errs) != 0 || saved != 1 || p.Committed() != 10 {
-		t.Fatalf("errs %v, saved %d, committed %d", errs, saved, p.Committed())
+	if errs := in.Settle(context.Background(), log, save); len(errs) != 0 || saved != 1 || p.Snapshot() != 10 {
+		t.Fatalf("errs %v, saved %d, committed %d", errs, saved, p.Snapshot())
 	}
 
 	// Not acknowledged in time: logged, reported, and saved anyway.

@@ -1,4 +1,4 @@
-package tail
+package checkpoint
 
 import (
 	"context"
@@ -8,7 +8,9 @@ import (
 )
 
 // Inflight counts the batches a source emitted that are not acknowledged
-// yet, so that Close can wait for them. A nil *Inflight counts nothing.
+// yet, so that Close can wait for them (see Settle). Every Tracker counts
+// into one; a source whose trackers are many (one per file) shares one
+// among them. A nil *Inflight counts nothing.
 type Inflight struct {
 	mu    sync.Mutex
 	n     int

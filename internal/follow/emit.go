@@ -1,4 +1,4 @@
-package nomadlogs
+package follow
 
 import (
 	"context"
@@ -11,22 +11,22 @@ import (
 // emitQueue is the number of batches read and waiting for the emitter. The
 // run loop reads only while the queue has room, so a full sink stops the
 // reading, while the run loop goes on finding and opening new files: a
-// file logmon creates and purges while the sink is down is held open, not
-// lost.
+// file a writer creates and deletes while the sink is down is held open,
+// not lost.
 const emitQueue = 2
 
 // hasRoom reports whether the emit queue takes another batch now.
-func (s *Source) hasRoom() bool { return len(s.queue) < cap(s.queue) }
+func (f *Follower) hasRoom() bool { return len(f.queue) < cap(f.queue) }
 
 // send queues b for the emitter (a nil b is nothing). Only the run loop
 // sends, after hasRoom, so it does not wait; it returns ctx.Err(), with the
 // batch released as failed, when ctx ended.
-func (s *Source) send(ctx context.Context, b *event.Batch) error {
+func (f *Follower) send(ctx context.Context, b *event.Batch) error {
 	if b == nil {
 		return nil
 	}
 	select {
-	case s.queue <- b:
+	case f.queue <- b:
 		return nil
 	case <-ctx.Done():
 		b.Ack.Release(event.Failed)
@@ -36,15 +36,15 @@ func (s *Source) send(ctx context.Context, b *event.Batch) error {
 
 // emitLoop hands the queued batches to out, in order, until ctx ends, and
 // wakes the run loop each time the queue has room again.
-func (s *Source) emitLoop(ctx context.Context, out component.Emitter) {
+func (f *Follower) emitLoop(ctx context.Context, out component.Emitter) {
 	for {
 		select {
-		case b := <-s.queue:
+		case b := <-f.queue:
 			select {
-			case s.room <- struct{}{}:
+			case f.room <- struct{}{}:
 			default:
 			}
-			if err := tail.Emit(ctx, out, b, s.m.SentEvents); err != nil {
+			if err := tail.Emit(ctx, out, b, f.m.SentEvents); err != nil {
 				return
 			}
 		case <-ctx.Done():
@@ -56,10 +56,10 @@ func (s *Source) emitLoop(ctx context.Context, out component.Emitter) {
 // failQueued releases the batches left in the queue as failed: they were
 // not handed on, their lines are read again by the next Run or after a
 // restart.
-func (s *Source) failQueued() {
+func (f *Follower) failQueued() {
 	for {
 		select {
-		case b := <-s.queue:
+		case b := <-f.queue:
 			b.Ack.Release(event.Failed)
 		default:
 			return

@@ -1,4 +1,4 @@
-package file
+package glob
 
 import (
 	"io/fs"

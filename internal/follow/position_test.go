@@ -1,4 +1,4 @@
-package nomadlogs
+package follow
 
 import (
 	"testing"
