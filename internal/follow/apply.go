@@ -155,10 +155,10 @@ func (f *Follower) newChain(gr *group, t *discovery.Target, now time.Time) *chai
 	gr.chains[t.Key] = c
 	f.order = append(f.order, c)
 	f.byDir[t.Dir] = append(f.byDir[t.Dir], c)
-	if t.Scheme != discovery.Numbered && t.Scheme != discovery.Logrotate {
+	if t.Scheme != discovery.Numbered && t.Scheme != discovery.Logrotate && t.Scheme != discovery.Kubernetes {
 		f.log.Warn("this follower does not read files of the "+t.Scheme.String()+" scheme yet", c.with()...)
 	}
-	if c.numbered() {
+	if c.numbered() || c.kube() {
 		// (A Logrotate file is logged when it is opened.)
 		f.log.Debug("following "+f.o.Words.Target, c.with("metadata", t.Meta != nil)...)
 	}
@@ -172,7 +172,7 @@ func (f *Follower) updateTarget(c *chain, t *discovery.Target, now time.Time) {
 		f.setMeta(c, t.Meta)
 	}
 	old := c.t.Path()
-	if t.Path() != old && !c.numbered() {
+	if t.Path() != old && c.t.Scheme == discovery.Logrotate {
 		f.moveChain(c, t, now)
 	}
 	meta := c.meta

@@ -45,6 +45,8 @@ type chain struct {
 	// waitingRoom: its newest file waits for room under max_open_files (it
 	// is in Follower.waiting).
 	waitingRoom bool
+	// k: the files of a Kubernetes target (kube.go); nil for the others.
+	k *kubeFiles
 	// ignoredSize: the Logrotate file was left alone as older than
 	// ignore_older at this size (-1: not ignored).
 	ignoredSize int64

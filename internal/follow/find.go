@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/drover-dev/drover/internal/discovery"
 	"github.com/drover-dev/drover/internal/tail"
 )
 
@@ -60,6 +61,10 @@ func (f *Follower) scanDir(dir string, cs []*chain, now time.Time) {
 	var byName map[string][]uint64
 	for _, c := range cs {
 		if c.closed {
+			continue
+		}
+		if c.kube() {
+			f.attachKube(c, now)
 			continue
 		}
 		if !c.numbered() {
@@ -132,6 +137,10 @@ func splitNumbered(base string) (name string, n uint64, ok bool) {
 // find looks for the files of one target now (a target that waits for
 // room, a last look before release).
 func (f *Follower) find(c *chain, now time.Time) {
+	if c.kube() {
+		f.attachKube(c, now)
+		return
+	}
 	if c.numbered() {
 		f.attach(c, f.listNumbered(c.t.Dir)[c.t.Name], now)
 		return
@@ -171,6 +180,9 @@ func (f *Follower) findSingle(c *chain, now time.Time) {
 func (f *Follower) pathOf(c *chain, n uint64) string {
 	if c.numbered() {
 		return filepath.Join(c.t.Dir, c.t.Name+"."+strconv.FormatUint(n, 10))
+	}
+	if c.kube() {
+		return c.k.path[n]
 	}
 	return c.t.Path()
 }
@@ -387,7 +399,7 @@ func (f *Follower) openAt(c *chain, n uint64, newest bool, startAt func(*tail.Re
 		}
 		return false
 	}
-	if !c.numbered() && r.ID() != (tail.FileID{Dev: c.t.Dev, Ino: c.t.Ino}) {
+	if c.kube() && r.ID() != c.k.id[n] || c.t.Scheme == discovery.Logrotate && r.ID() != (tail.FileID{Dev: c.t.Dev, Ino: c.t.Ino}) {
 		_ = r.Close() // another file took the name since: the discoverer reports it
 		return false
 	}
@@ -399,9 +411,12 @@ func (f *Follower) openAt(c *chain, n uint64, newest bool, startAt func(*tail.Re
 	r.Start(start)
 	f.mu.Lock()
 	fp := c.pos.add(n, r.Progress())
-	if c.numbered() {
+	switch {
+	case c.numbered():
 		c.pos.dir, c.pos.name = c.t.Dir, c.t.Name
-	} else {
+	case !c.kube() || len(c.pos.files) == 1:
+		// A Kubernetes position keeps the path of its first file: where
+		// a chain whose file is gone resumes (kube.go).
 		c.pos.path = path
 	}
 	f.mu.Unlock()

@@ -253,6 +253,14 @@ func (f *Follower) maybeRelease(ctx context.Context, c *chain, now time.Time) er
 		c.poll.Next = minTime(c.poll.Next, quiet.Add(f.o.EndIdle))
 		return nil
 	}
+	if !c.gone && c.kube() {
+		before := len(c.files)
+		f.attachKube(c, now)
+		if len(c.files) != before || f.kubePending(c) {
+			c.poll.Next = now
+			return nil
+		}
+	}
 	if !c.gone && c.numbered() {
 		ns := f.listNumbered(c.t.Dir)[c.t.Name]
 		before, started := len(c.files), c.started
@@ -297,8 +305,8 @@ func (f *Follower) release(ctx context.Context, c *chain, now time.Time) error {
 	if gr := f.groupOf[c.key]; gr != nil && gr.chains[c.key] == c && !c.gone {
 		gr.released[c.key] = true
 	}
-	f.forget(c, now, c.numbered() || !deleted)
-	if c.numbered() {
+	f.forget(c, now, c.numbered() || c.kube() || !deleted)
+	if c.numbered() || c.kube() {
 		f.log.Info(f.o.Words.Target+" read to its end; released", c.with("terminal", c.terminal, "garbage_collected", c.gone)...)
 	} else {
 		f.log.Debug("closed "+f.o.Words.File+" that disappeared", "file", c.t.Path(), "deleted", deleted)

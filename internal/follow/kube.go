@@ -1,0 +1,366 @@
+package follow
+
+import (
+	"cmp"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/drover-dev/drover/internal/discovery"
+	"github.com/drover-dev/drover/internal/tail"
+)
+
+// The Kubernetes scheme (discovery.Kubernetes): a container's directory
+// holds <restart>.log, the file the runtime writes, the kubelet's rotated
+// <restart>.log.<YYYYMMDD-hhmmss> and the compressed
+// <restart>.log.<YYYYMMDD-hhmmss>.gz. Files are renamed by the rotation,
+// so a name does not identify a file: the chain follows files by identity
+// (device and inode). Each file gets a number in the chain the first time
+// it is seen, in the scheme's order (restart, then rotation time, the
+// live file last); a file seen again under another name (0.log renamed to
+// 0.log.20261207-172011) keeps its number, a file with a new identity
+// under a known name (the new 0.log, or the file a symlink of docker's
+// json-file layout points to after docker rotated it) is the next one.
+//
+// A file of the chain is complete once a newer one exists and it is read
+// to its end; the runtime writes whole CRI records, so no line continues
+// across files. What the follower holds open is read to its end through
+// its descriptor when the kubelet compresses (and so deletes) it.
+// Compressed files are not decompressed: a file compressed before it was
+// read to its end (possible only while drover was not running) is
+// reported as lost.
+
+// kubeFiles is what a Kubernetes chain knows of its files.
+type kubeFiles struct {
+	// seen: the identity of every file of the directory the chain looked
+	// at, with the number it has in the chain (files before the chain's
+	// start have numbers too, never opened).
+	seen map[tail.FileID]uint64
+	// path and id of file n as it was listed, to open it.
+	path map[uint64]string
+	id   map[uint64]tail.FileID
+}
+
+// kubeEntry is one file of a container's log directory.
+type kubeEntry struct {
+	name    string
+	restart uint64
+	// rotated is the rotation time of a rotated file ("" for the live
+	// file, which sorts after the rotated ones of its restart).
+	rotated string
+	gz      bool
+	id      tail.FileID
+}
+
+// kube reports whether the chain follows the kubelet's files.
+func (c *chain) kube() bool { return c.t.Scheme == discovery.Kubernetes }
+
+// parseKubeName parses "<restart>.log", "<restart>.log.<YYYYMMDD-hhmmss>"
+// and the latter with ".gz".
+func parseKubeName(name string) (e kubeEntry, ok bool) {
+	digits, rest, found := strings.Cut(name, ".log")
+	if !found || digits == "" || len(digits) > 9 {
+		return e, false
+	}
+	n, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil || len(digits) > 1 && digits[0] == '0' {
+		return e, false
+	}
+	e.name, e.restart = name, n
+	if rest == "" {
+		return e, true
+	}
+	if rest[0] != '.' {
+		return e, false
+	}
+	rest = rest[1:]
+	if r, isGz := strings.CutSuffix(rest, ".gz"); isGz {
+		e.gz, rest = true, r
+	}
+	if _, err := time.Parse("20060102-150405", rest); err != nil {
+		return e, false
+	}
+	e.rotated = rest
+	return e, true
+}
+
+// compareKube orders files as the scheme does: restart, then rotated ones
+// by time, the live file last.
+func compareKube(a, b kubeEntry) int {
+	if c := cmp.Compare(a.restart, b.restart); c != 0 {
+		return c
+	}
+	switch {
+	case a.rotated == "" && b.rotated != "":
+		return 1
+	case a.rotated != "" && b.rotated == "":
+		return -1
+	}
+	return cmp.Or(strings.Compare(a.rotated, b.rotated), cmp.Compare(boolInt(a.gz), boolInt(b.gz)))
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// listKube lists the files of a Kubernetes target's directory in the
+// scheme's order, with their identities (symlinks followed: docker's
+// json-file behind cri-dockerd). Compressed files have no identity.
+func (f *Follower) listKube(dir string) []kubeEntry {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			f.openFailed(dir, err)
+		}
+		return nil
+	}
+	delete(f.failing, dir)
+	out := make([]kubeEntry, 0, len(entries))
+	for _, de := range entries {
+		e, ok := parseKubeName(de.Name())
+		if !ok {
+			continue
+		}
+		if !e.gz {
+			fi, err := os.Stat(filepath.Join(dir, e.name))
+			if err != nil || !fi.Mode().IsRegular() {
+				continue // renamed or deleted since the listing: the next look sees it
+			}
+			if e.id, ok = tail.IDOf(fi); !ok {
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	slices.SortFunc(out, compareKube)
+	return out
+}
+
+// attachKube looks at a Kubernetes target's files and opens the ones the
+// chain has not seen, in order. The first time, it decides where the
+// chain starts (startKube).
+func (f *Follower) attachKube(c *chain, now time.Time) {
+	if c.closed {
+		return
+	}
+	if c.k == nil {
+		c.k = &kubeFiles{seen: map[tail.FileID]uint64{}, path: map[uint64]string{}, id: map[uint64]tail.FileID{}}
+	}
+	es := f.listKube(c.t.Dir)
+	if !c.started {
+		f.startKube(c, es, now)
+	} else {
+		var fresh []kubeEntry
+		for _, e := range es {
+			if _, ok := c.k.seen[e.id]; !ok && !e.gz {
+				fresh = append(fresh, e)
+			}
+		}
+		f.openKube(c, fresh, 0)
+	}
+	f.pruneKube(c, es)
+	if c.nextN > 0 {
+		c.pos.seeTip(c.nextN-1, -1)
+	}
+}
+
+// openKube numbers the files es (in order, not seen yet) from c.nextN and
+// opens them; the first at offset start (the others at their beginning).
+// A file that cannot be opened now (renamed since it was listed, or no
+// room) is left unseen: the next look opens it.
+func (f *Follower) openKube(c *chain, es []kubeEntry, start int64) bool {
+	for i, e := range es {
+		n := c.nextN
+		c.k.path[n], c.k.id[n] = filepath.Join(c.t.Dir, e.name), e.id
+		c.k.seen[e.id] = n
+		off := int64(0)
+		if i == 0 {
+			off = start
+		}
+		if !f.open(c, n, off, i == len(es)-1) {
+			delete(c.k.seen, e.id)
+			return false
+		}
+	}
+	return true
+}
+
+// startKube decides where a Kubernetes chain starts: in the file of its
+// saved position (found by identity) when it is still there, files before
+// it done; after the files before it when the saved file is gone; else at
+// the beginning of its files, or at the end of the newest when read_from
+// says so.
+func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
+	var live []kubeEntry
+	for _, e := range es {
+		if !e.gz {
+			live = append(live, e)
+		}
+	}
+	saved := c.pos
+	f.mu.Lock()
+	n, fp, off, has := saved.current()
+	f.mu.Unlock()
+	if has {
+		i := slices.IndexFunc(live, func(e kubeEntry) bool { return e.id == fp.FileID })
+		if i < 0 {
+			f.startKubeAfterLost(c, es, live, n, now)
+			return
+		}
+		for _, e := range live[:i] {
+			c.k.seen[e.id] = n // done before the position
+		}
+		f.mu.Lock()
+		c.pos = &position{lastSeen: now, path: saved.path}
+		f.mu.Unlock()
+		c.started, c.nextN = true, n
+		c.k.path[n], c.k.id[n] = filepath.Join(c.t.Dir, live[i].name), live[i].id
+		c.k.seen[live[i].id] = n
+		if !f.openResume(c, n, fp, off, saved.path, i == len(live)-1) {
+			delete(c.k.seen, live[i].id)
+			f.mu.Lock()
+			c.pos = saved
+			f.mu.Unlock()
+			c.started = false
+			return
+		}
+		f.openKube(c, live[i+1:], 0)
+		return
+	}
+	if len(live) == 0 {
+		return
+	}
+	if c.fromEnd || f.readFromEnd() {
+		for _, e := range live[:len(live)-1] {
+			c.k.seen[e.id] = 0
+		}
+		last := live[len(live)-1]
+		c.fromEnd = true
+		c.k.path[0], c.k.id[0] = filepath.Join(c.t.Dir, last.name), last.id
+		c.k.seen[last.id] = 0
+		if !f.openAt(c, 0, true, func(r *tail.Reader) (int64, string) { return r.Size(), "end" }) {
+			delete(c.k.seen, last.id)
+			return
+		}
+		f.startsDone = f.startsDone || f.o.ReadFromEveryStart
+		return
+	}
+	if len(live) < len(es) && !(f.fresh && f.initial) {
+		// Files compressed before drover saw the container: rotated while
+		// drover was not running, or faster than it looks.
+		f.lostKube(c, es, "compressed before drover saw the container")
+	}
+	f.mu.Lock()
+	c.pos = &position{lastSeen: now, path: saved.path}
+	f.mu.Unlock()
+	c.started = true
+	if !f.openKube(c, live, 0) && len(c.files) == 0 {
+		f.mu.Lock()
+		c.pos = saved
+		f.mu.Unlock()
+		c.started = false
+		return
+	}
+	f.startsDone = f.startsDone || f.o.ReadFromEveryStart && f.o.ReadFrom == ReadFromEnd
+}
+
+// startKubeAfterLost starts a chain whose saved file is gone (compressed
+// or removed while drover was not running): its unread lines are
+// reported lost, and the chain goes on with the files that came after it:
+// those of a later restart, and the uncompressed rotated files of its
+// restart (the kubelet compresses all but the newest rotated file, so an
+// uncompressed one was rotated after the saved file was). A saved rotated
+// file's later ones are the files after its name.
+func (f *Follower) startKubeAfterLost(c *chain, es, live []kubeEntry, n uint64, now time.Time) {
+	saved := c.pos
+	f.mu.Lock()
+	atEnd := saved.loadedAtEnd != nil && *saved.loadedAtEnd
+	f.mu.Unlock()
+	ref, ok := parseKubeName(filepath.Base(saved.path))
+	var rest []kubeEntry
+	for _, e := range live {
+		switch {
+		case !ok:
+			rest = append(rest, e)
+		case ref.rotated == "" && e.restart >= ref.restart,
+			ref.rotated != "" && compareKube(e, ref) > 0:
+			rest = append(rest, e)
+		default:
+			c.k.seen[e.id] = n
+		}
+	}
+	if !atEnd {
+		f.flusher.Mark()
+		f.lostKube(c, es, "compressed or deleted while drover was not running")
+	}
+	f.mu.Lock()
+	saved.goneReported, saved.loadedAtEnd = true, &yes
+	c.pos = &position{lastSeen: now, path: saved.path}
+	f.mu.Unlock()
+	c.started, c.nextN = true, n+1
+	f.openKube(c, rest, 0)
+}
+
+// lostKube logs and counts the loss of a Kubernetes chain's unread lines
+// in files it cannot read: compressed ones, or removed.
+func (f *Follower) lostKube(c *chain, es []kubeEntry, why string) {
+	var gz []string
+	for _, e := range es {
+		if e.gz {
+			gz = append(gz, e.name)
+		}
+	}
+	f.m.Errors("purged").Inc()
+	f.losses.Add(tail.LostPurged, 1)
+	f.log.Error(f.o.Words.File+"s were compressed or deleted before drover read them; their lines are lost",
+		c.with("compressed_files", gz, "reason", why)...)
+}
+
+// pruneKube forgets the identities of files that left the directory and
+// are not open, so that the chain's memory stays bounded by what the
+// directory holds.
+func (f *Follower) pruneKube(c *chain, es []kubeEntry) {
+	if len(c.k.seen) <= len(es)+len(c.files) {
+		return
+	}
+	keep := make(map[tail.FileID]bool, len(es)+len(c.files))
+	for _, e := range es {
+		keep[e.id] = true
+	}
+	for _, cf := range c.files {
+		keep[c.k.id[cf.n]] = true
+	}
+	for id, n := range c.k.seen {
+		if keep[id] {
+			continue
+		}
+		delete(c.k.seen, id)
+		if c.k.id[n] == id {
+			delete(c.k.path, n)
+			delete(c.k.id, n)
+		}
+	}
+}
+
+// kubePending reports whether a listing of the chain's directory shows a
+// file the chain has not opened (one that waits for room, or could not be
+// opened): the chain is not finished.
+func (f *Follower) kubePending(c *chain) bool {
+	if c.k == nil {
+		return false
+	}
+	for _, e := range f.listKube(c.t.Dir) {
+		if _, ok := c.k.seen[e.id]; !ok && !e.gz {
+			return true
+		}
+	}
+	return false
+}
