@@ -15,6 +15,7 @@ import (
 	_ "github.com/drover-dev/drover/internal/source/file"
 	_ "github.com/drover-dev/drover/internal/source/journald"
 	_ "github.com/drover-dev/drover/internal/source/kafka"
+	_ "github.com/drover-dev/drover/internal/source/kuberneteslogs"
 	_ "github.com/drover-dev/drover/internal/source/nomadevents"
 	_ "github.com/drover-dev/drover/internal/source/nomadlogs"
 	_ "github.com/drover-dev/drover/internal/transform/dedupe"

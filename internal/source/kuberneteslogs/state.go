@@ -1,0 +1,118 @@
+package kuberneteslogs
+
+import (
+	"cmp"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drover-dev/drover/internal/checkpoint"
+	"github.com/drover-dev/drover/internal/follow"
+	"github.com/drover-dev/drover/internal/tail"
+)
+
+// stateVersion is the version of the checkpoint format below.
+const stateVersion = 1
+
+// state is the checkpoint of a kubernetes_logs source, saved as
+// <data_dir>/checkpoints/kubernetes_logs-<id>.json inside a
+// checkpoint.File envelope:
+//
+//	{"version":1,"written_at":"…","state":{"containers":[
+//	  {"pod_uid":"5b1c…","container":"api","file":3,
+//	   "path":"/var/log/pods/apps_api-7d9_5b1c…/api/0.log",
+//	   "dev":2049,"ino":1234,"head_len":1024,"head_crc32c":305419896,
+//	   "offset":4096,"last_seen":"…","at_end":false,"last_file":4}]}}
+//
+// One entry per container of a pod: it resumes in the file with that
+// device and inode (wherever the kubelet's rotation renamed it) at offset,
+// when its first head_len bytes still have the CRC-32C head_crc32c; the
+// files before it in the scheme's order are done. file and last_file
+// number the container's files in the order drover saw them; path is
+// where its first unfinished file was when drover opened it, which says
+// where to resume when that file is gone (see internal/follow/kube.go).
+type state struct {
+	Containers []containerState `json:"containers"`
+}
+
+type containerState struct {
+	PodUID    string    `json:"pod_uid"`
+	Container string    `json:"container"`
+	File      uint64    `json:"file"`
+	Path      string    `json:"path,omitempty"`
+	Dev       uint64    `json:"dev"`
+	Ino       uint64    `json:"ino"`
+	HeadLen   int       `json:"head_len"`
+	HeadCRC   uint32    `json:"head_crc32c"`
+	Offset    int64     `json:"offset"`
+	LastSeen  time.Time `json:"last_seen"`
+	AtEnd     *bool     `json:"at_end,omitempty"`
+	LastFile  *uint64   `json:"last_file,omitempty"`
+}
+
+// store keeps the follower's positions in the kubernetes_logs format.
+type store struct {
+	file checkpoint.File
+	log  *slog.Logger
+	errs prometheus.Counter
+}
+
+func (s *store) Path() string { return s.file.Path }
+
+// Save writes every container's position, sorted.
+func (s *store) Save(ps []follow.Position) error {
+	st := state{Containers: make([]containerState, 0, len(ps))}
+	for _, p := range ps {
+		uid, container, ok := splitKey(p.Key)
+		if !ok {
+			continue
+		}
+		fp := p.Fingerprint
+		st.Containers = append(st.Containers, containerState{
+			PodUID: uid, Container: container, File: p.File, Path: p.Path,
+			Dev: fp.Dev, Ino: fp.Ino, HeadLen: fp.HeadLen, HeadCRC: fp.HeadCRC,
+			Offset: p.Offset, LastSeen: p.LastSeen, AtEnd: p.AtEnd, LastFile: p.LastFile,
+		})
+	}
+	slices.SortFunc(st.Containers, func(a, b containerState) int {
+		return cmp.Or(strings.Compare(a.PodUID, b.PodUID), strings.Compare(a.Container, b.Container))
+	})
+	return s.file.Save(st)
+}
+
+// Load reads the checkpoint. A damaged one is logged, counted and ignored
+// (it existed: this is not a first start); an unreadable one is an error.
+func (s *store) Load() ([]follow.Position, bool, error) {
+	var st state
+	found, unusable, err := s.file.LoadReported(&st, s.log, s.errs, "containers are read from their beginning")
+	if err != nil || !found {
+		return nil, unusable, err
+	}
+	out := make([]follow.Position, 0, len(st.Containers))
+	for _, e := range st.Containers {
+		if e.PodUID == "" || e.Container == "" || strings.Contains(e.PodUID, "/") || strings.Contains(e.Container, "/") {
+			continue
+		}
+		out = append(out, follow.Position{
+			Key: e.PodUID + "/" + e.Container, File: e.File, Path: e.Path,
+			Fingerprint: tail.Fingerprint{FileID: tail.FileID{Dev: e.Dev, Ino: e.Ino}, HeadLen: e.HeadLen, HeadCRC: e.HeadCRC},
+			Offset:      e.Offset, LastSeen: e.LastSeen, AtEnd: e.AtEnd, LastFile: e.LastFile,
+		})
+	}
+	return out, true, nil
+}
+
+// splitKey splits a target key "<pod_uid>/<container>".
+func splitKey(key string) (uid, container string, ok bool) {
+	uid, container, ok = strings.Cut(key, "/")
+	return uid, container, ok && uid != "" && container != ""
+}
+
+// keyAttrs names a container by its key in the follower's logs.
+func keyAttrs(key string) []any {
+	uid, container, _ := splitKey(key)
+	return []any{"pod_uid", uid, "container", container}
+}
