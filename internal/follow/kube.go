@@ -39,11 +39,58 @@ import (
 type kubeFiles struct {
 	// seen: the identity of every file of the directory the chain looked
 	// at, with the number it has in the chain (files before the chain's
-	// start have numbers too, never opened).
-	seen map[tail.FileID]uint64
+	// start have numbers too, never opened) and its name when last seen.
+	seen map[tail.FileID]seenFile
+	// latest is the number of the newest file seen under each name.
+	latest map[string]uint64
 	// path and id of file n as it was listed, to open it.
 	path map[uint64]string
 	id   map[uint64]tail.FileID
+}
+
+type seenFile struct {
+	n    uint64
+	name string
+}
+
+// known reports whether e is a file the chain has seen. An inode is
+// reused once its file is deleted and closed, so a closed file's identity
+// names it only under the name it had, or under the rotated name of its
+// live name (the kubelet's rename); a file that the chain still holds
+// open cannot share its inode with another.
+func (k *kubeFiles) known(c *chain, e kubeEntry) bool {
+	s, ok := k.seen[e.id]
+	if !ok {
+		return false
+	}
+	open := false
+	for _, cf := range c.files {
+		if cf.n == s.n && k.id[cf.n] == e.id {
+			open = true
+			break
+		}
+	}
+	was, _ := parseKubeName(s.name)
+	switch {
+	case open,
+		e.name == s.name && k.latest[e.name] == s.n,
+		was.rotated == "" && e.rotated != "" && was.restart == e.restart:
+	default:
+		return false // another file under a reused inode
+	}
+	if e.name != s.name {
+		k.seen[e.id] = seenFile{n: s.n, name: e.name}
+		k.latest[e.name] = max(k.latest[e.name], s.n)
+	}
+	return true
+}
+
+// mark records that e is file n of the chain.
+func (k *kubeFiles) mark(e kubeEntry, n uint64) {
+	k.seen[e.id] = seenFile{n: n, name: e.name}
+	if l, ok := k.latest[e.name]; !ok || n >= l {
+		k.latest[e.name] = n
+	}
 }
 
 // kubeEntry is one file of a container's log directory.
@@ -152,7 +199,7 @@ func (f *Follower) attachKube(c *chain, now time.Time) {
 		return
 	}
 	if c.k == nil {
-		c.k = &kubeFiles{seen: map[tail.FileID]uint64{}, path: map[uint64]string{}, id: map[uint64]tail.FileID{}}
+		c.k = &kubeFiles{seen: map[tail.FileID]seenFile{}, latest: map[string]uint64{}, path: map[uint64]string{}, id: map[uint64]tail.FileID{}}
 	}
 	es := f.listKube(c.t.Dir)
 	if !c.started {
@@ -160,7 +207,7 @@ func (f *Follower) attachKube(c *chain, now time.Time) {
 	} else {
 		var fresh []kubeEntry
 		for _, e := range es {
-			if _, ok := c.k.seen[e.id]; !ok && !e.gz {
+			if !e.gz && !c.k.known(c, e) {
 				fresh = append(fresh, e)
 			}
 		}
@@ -179,14 +226,18 @@ func (f *Follower) attachKube(c *chain, now time.Time) {
 func (f *Follower) openKube(c *chain, es []kubeEntry, start int64) bool {
 	for i, e := range es {
 		n := c.nextN
+		prev, had := c.k.seen[e.id]
 		c.k.path[n], c.k.id[n] = filepath.Join(c.t.Dir, e.name), e.id
-		c.k.seen[e.id] = n
+		c.k.mark(e, n)
 		off := int64(0)
 		if i == 0 {
 			off = start
 		}
 		if !f.open(c, n, off, i == len(es)-1) {
 			delete(c.k.seen, e.id)
+			if had {
+				c.k.seen[e.id] = prev
+			}
 			return false
 		}
 	}
@@ -216,14 +267,14 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 			return
 		}
 		for _, e := range live[:i] {
-			c.k.seen[e.id] = n // done before the position
+			c.k.mark(e, n) // done before the position
 		}
 		f.mu.Lock()
 		c.pos = &position{lastSeen: now, path: saved.path}
 		f.mu.Unlock()
 		c.started, c.nextN = true, n
 		c.k.path[n], c.k.id[n] = filepath.Join(c.t.Dir, live[i].name), live[i].id
-		c.k.seen[live[i].id] = n
+		c.k.mark(live[i], n)
 		if !f.openResume(c, n, fp, off, saved.path, i == len(live)-1) {
 			delete(c.k.seen, live[i].id)
 			f.mu.Lock()
@@ -240,12 +291,12 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 	}
 	if c.fromEnd || f.readFromEnd() {
 		for _, e := range live[:len(live)-1] {
-			c.k.seen[e.id] = 0
+			c.k.mark(e, 0)
 		}
 		last := live[len(live)-1]
 		c.fromEnd = true
 		c.k.path[0], c.k.id[0] = filepath.Join(c.t.Dir, last.name), last.id
-		c.k.seen[last.id] = 0
+		c.k.mark(last, 0)
 		if !f.openAt(c, 0, true, func(r *tail.Reader) (int64, string) { return r.Size(), "end" }) {
 			delete(c.k.seen, last.id)
 			return
@@ -294,7 +345,7 @@ func (f *Follower) startKubeAfterLost(c *chain, es, live []kubeEntry, n uint64, 
 			ref.rotated != "" && compareKube(e, ref) > 0:
 			rest = append(rest, e)
 		default:
-			c.k.seen[e.id] = n
+			c.k.mark(e, n)
 		}
 	}
 	if !atEnd {
@@ -338,14 +389,19 @@ func (f *Follower) pruneKube(c *chain, es []kubeEntry) {
 	for _, cf := range c.files {
 		keep[c.k.id[cf.n]] = true
 	}
-	for id, n := range c.k.seen {
+	for id, s := range c.k.seen {
 		if keep[id] {
 			continue
 		}
 		delete(c.k.seen, id)
-		if c.k.id[n] == id {
-			delete(c.k.path, n)
-			delete(c.k.id, n)
+		if c.k.id[s.n] == id {
+			delete(c.k.path, s.n)
+			delete(c.k.id, s.n)
+		}
+	}
+	for name := range c.k.latest {
+		if !slices.ContainsFunc(es, func(e kubeEntry) bool { return e.name == name }) {
+			delete(c.k.latest, name)
 		}
 	}
 }
@@ -358,7 +414,7 @@ func (f *Follower) kubePending(c *chain) bool {
 		return false
 	}
 	for _, e := range f.listKube(c.t.Dir) {
-		if _, ok := c.k.seen[e.id]; !ok && !e.gz {
+		if !e.gz && !c.k.known(c, e) {
 			return true
 		}
 	}
