@@ -2,8 +2,11 @@ package kuberneteslogs
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/discovery/kubernetes"
+	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/kubetest"
 	"github.com/drover-dev/drover/internal/kubetest/podlogs"
 	"github.com/drover-dev/drover/internal/metrics"
@@ -131,4 +135,121 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// got is one event as the sink would see it.
+type got struct {
+	msg   string
+	ts    time.Time
+	flags event.Flags
+	json  string // the metadata
+	e     event.Event
+}
+
+func (g got) field(path string) string {
+	v, ok := g.e.Get(path)
+	if !ok {
+		return ""
+	}
+	if v.Kind() == event.KindInt {
+		return fmt.Sprint(v.Int())
+	}
+	return v.Str()
+}
+
+// recorder is the source's output: it keeps every event and acknowledges
+// every batch.
+type recorder struct {
+	mu  sync.Mutex
+	evs []got
+}
+
+func (r *recorder) Emit(_ context.Context, b *event.Batch) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range b.Events {
+		e.Message = append([]byte(nil), e.Message...)
+		r.evs = append(r.evs, got{msg: string(e.Message), ts: e.Timestamp, flags: e.Flags, json: string(e.Meta.JSONMembers()), e: e})
+	}
+	b.Ack.Retain(1)
+	go b.Ack.Release(event.Delivered)
+	return nil
+}
+
+func (r *recorder) all() []got {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]got(nil), r.evs...)
+}
+
+// find returns the events whose message starts with prefix.
+func (r *recorder) find(prefix string) []got {
+	var out []got
+	for _, g := range r.all() {
+		if strings.HasPrefix(g.msg, prefix) {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// running is a source running into a recorder.
+type running struct {
+	src    *Source
+	rec    *recorder
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (c *cluster) run(t *testing.T, cfg *Config) *running {
+	if cfg == nil {
+		cfg = c.config()
+	}
+	r := &running{src: c.newSource(t, nil, cfg), rec: &recorder{}, done: make(chan error, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	go func() { r.done <- r.src.Run(ctx, r.rec) }()
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// stop ends Run and closes the source (once).
+func (r *running) stop(t *testing.T) {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	if err := <-r.done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.src.Close(ctx); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// appendRaw appends bytes to a file as another writer would.
+func appendRaw(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
 }
