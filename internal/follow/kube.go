@@ -2,7 +2,10 @@ package follow
 
 import (
 	"cmp"
+	"compress/gzip"
 	"errors"
+	"hash/crc32"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -262,6 +265,9 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 	f.mu.Unlock()
 	if has {
 		i := slices.IndexFunc(live, func(e kubeEntry) bool { return e.id == fp.FileID })
+		if i >= 0 && !sameHead(filepath.Join(c.t.Dir, live[i].name), fp) {
+			i = -1 // another file under the inode of the saved one, deleted since
+		}
 		if i < 0 {
 			f.startKubeAfterLost(c, es, live, n, now)
 			return
@@ -323,6 +329,48 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 	f.startsDone = f.startsDone || f.o.ReadFromEveryStart && f.o.ReadFrom == ReadFromEnd
 }
 
+// unreadCompressed looks for the file of a saved position among the
+// compressed files (the same head once decompressed) and says how many
+// of its bytes lie past the position; found is false when none is it.
+func unreadCompressed(dir string, es []kubeEntry, fp tail.Fingerprint, off int64) (unread int64, found bool) {
+	if fp.HeadLen <= 0 || fp.HeadLen > tail.MaxHead {
+		return 0, false
+	}
+	for _, e := range es {
+		if !e.gz {
+			continue
+		}
+		n, ok := gzipSizeIfHead(filepath.Join(dir, e.name), fp)
+		if ok {
+			return max(n-off, 0), true
+		}
+	}
+	return 0, false
+}
+
+// gzipSizeIfHead decompresses path and returns its size when its head is
+// fp's.
+func gzipSizeIfHead(path string, fp tail.Fingerprint) (int64, bool) {
+	file, err := os.Open(path)
+	if err != nil {
+		return 0, false
+	}
+	defer file.Close()
+	zr, err := gzip.NewReader(file)
+	if err != nil {
+		return 0, false
+	}
+	head := make([]byte, fp.HeadLen)
+	if _, err := io.ReadFull(zr, head); err != nil || crc32.Checksum(head, crc32.MakeTable(crc32.Castagnoli)) != fp.HeadCRC {
+		return 0, false
+	}
+	rest, err := io.Copy(io.Discard, zr)
+	if err != nil {
+		return 0, false
+	}
+	return int64(fp.HeadLen) + rest, true
+}
+
 // startKubeAfterLost starts a chain whose saved file is gone (compressed
 // or removed while drover was not running): its unread lines are
 // reported lost, and the chain goes on with the files that came after it:
@@ -348,7 +396,14 @@ func (f *Follower) startKubeAfterLost(c *chain, es, live []kubeEntry, n uint64, 
 			c.k.mark(e, n)
 		}
 	}
-	if !atEnd {
+	f.mu.Lock()
+	_, fp, off, _ := saved.current()
+	f.mu.Unlock()
+	switch unread, found := unreadCompressed(c.t.Dir, es, fp, off); {
+	case found && unread > 0:
+		f.flusher.Mark()
+		f.lostKube(c, es, "compressed while drover was not running", "unread_bytes", unread)
+	case !found && !atEnd:
 		f.flusher.Mark()
 		f.lostKube(c, es, "compressed or deleted while drover was not running")
 	}
@@ -362,7 +417,7 @@ func (f *Follower) startKubeAfterLost(c *chain, es, live []kubeEntry, n uint64, 
 
 // lostKube logs and counts the loss of a Kubernetes chain's unread lines
 // in files it cannot read: compressed ones, or removed.
-func (f *Follower) lostKube(c *chain, es []kubeEntry, why string) {
+func (f *Follower) lostKube(c *chain, es []kubeEntry, why string, kv ...any) {
 	var gz []string
 	for _, e := range es {
 		if e.gz {
@@ -372,7 +427,7 @@ func (f *Follower) lostKube(c *chain, es []kubeEntry, why string) {
 	f.m.Errors("purged").Inc()
 	f.losses.Add(tail.LostPurged, 1)
 	f.log.Error(f.o.Words.File+"s were compressed or deleted before drover read them; their lines are lost",
-		c.with("compressed_files", gz, "reason", why)...)
+		c.with(append([]any{"compressed_files", gz, "reason", why}, kv...)...)...)
 }
 
 // pruneKube forgets the identities of files that left the directory and
@@ -419,4 +474,17 @@ func (f *Follower) kubePending(c *chain) bool {
 		}
 	}
 	return false
+}
+
+// sameHead reports whether the file at path begins as the file of fp did
+// (a file that cannot be read counts as the same: opening it reports the
+// error).
+func sameHead(path string, fp tail.Fingerprint) bool {
+	file, err := os.Open(path)
+	if err != nil {
+		return true
+	}
+	defer file.Close()
+	ok, err := tail.HeadMatches(file, fp)
+	return err != nil || ok
 }

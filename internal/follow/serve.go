@@ -227,6 +227,9 @@ func (f *Follower) leave(ctx context.Context, c *chain, now time.Time) error {
 	if held {
 		cur.fp.joined = next.fp
 	}
+	if c.kube() {
+		c.pos.path = next.r.Path() // where a chain whose file is gone resumes (kube.go)
+	}
 	f.mu.Unlock()
 	if f.byPath[cur.r.Path()] == c {
 		delete(f.byPath, cur.r.Path())

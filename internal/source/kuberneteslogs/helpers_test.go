@@ -160,11 +160,22 @@ func (g got) field(path string) string {
 // recorder is the source's output: it keeps every event and acknowledges
 // every batch.
 type recorder struct {
-	mu  sync.Mutex
-	evs []got
+	mu   sync.Mutex
+	evs  []got
+	gate chan struct{} // when set, Emit waits until it is closed
 }
 
-func (r *recorder) Emit(_ context.Context, b *event.Batch) error {
+func (r *recorder) Emit(ctx context.Context, b *event.Batch) error {
+	r.mu.Lock()
+	gate := r.gate
+	r.mu.Unlock()
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, e := range b.Events {
@@ -202,10 +213,14 @@ type running struct {
 }
 
 func (c *cluster) run(t *testing.T, cfg *Config) *running {
+	return c.runInto(t, cfg, &recorder{})
+}
+
+func (c *cluster) runInto(t *testing.T, cfg *Config, rec *recorder) *running {
 	if cfg == nil {
 		cfg = c.config()
 	}
-	r := &running{src: c.newSource(t, nil, cfg), rec: &recorder{}, done: make(chan error, 1)}
+	r := &running{src: c.newSource(t, nil, cfg), rec: rec, done: make(chan error, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() { r.done <- r.src.Run(ctx, r.rec) }()

@@ -3,7 +3,6 @@ package kuberneteslogs
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
@@ -137,4 +136,3 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
-
