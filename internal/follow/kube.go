@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -229,13 +230,19 @@ func (f *Follower) attachKube(c *chain, now time.Time) {
 func (f *Follower) openKube(c *chain, es []kubeEntry, start int64) bool {
 	for i, e := range es {
 		n := c.nextN
-		prev, had := c.k.seen[e.id]
-		c.k.path[n], c.k.id[n] = filepath.Join(c.t.Dir, e.name), e.id
-		c.k.mark(e, n)
 		off := int64(0)
 		if i == 0 {
 			off = start
 		}
+		if e.gz {
+			if !f.openGz(c, e, off) {
+				return false
+			}
+			continue
+		}
+		prev, had := c.k.seen[e.id]
+		c.k.path[n], c.k.id[n] = filepath.Join(c.t.Dir, e.name), e.id
+		c.k.mark(e, n)
 		if !f.open(c, n, off, i == len(es)-1) {
 			delete(c.k.seen, e.id)
 			if had {
@@ -245,6 +252,59 @@ func (f *Follower) openKube(c *chain, es []kubeEntry, start int64) bool {
 		}
 	}
 	return true
+}
+
+// openGz reads a compressed file of the chain (compressed = "read"): it
+// is decompressed into a temporary file, which is opened as the chain's
+// next file at offset off and unlinked at once (read through its
+// descriptor, like a deleted file). A crash while it is read leaves a
+// position whose file is gone: the next start finds the compressed file
+// again by its head. A file that cannot be decompressed is reported lost.
+func (f *Follower) openGz(c *chain, e kubeEntry, off int64) bool {
+	gzPath := filepath.Join(c.t.Dir, e.name)
+	tmp, id, err := decompressToTemp(gzPath)
+	if err != nil {
+		f.m.Errors("read").Inc()
+		f.lostKube(c, []kubeEntry{e}, "cannot decompress", "error", err)
+		return true
+	}
+	defer os.Remove(tmp)
+	n := c.nextN
+	c.k.path[n], c.k.id[n] = tmp, id
+	if !f.open(c, n, off, false) {
+		return false
+	}
+	f.mu.Lock()
+	c.pos.path = strings.TrimSuffix(gzPath, ".gz")
+	f.mu.Unlock()
+	f.log.Info("reading a "+f.o.Words.File+" the kubelet compressed before drover read it to its end", c.with("file", gzPath, "offset", off)...)
+	return true
+}
+
+// decompressToTemp decompresses path into a new temporary file and
+// returns its path and identity.
+func decompressToTemp(path string) (string, tail.FileID, error) {
+	src, err := os.Open(path)
+	if err != nil {
+		return "", tail.FileID{}, err
+	}
+	defer src.Close()
+	zr, err := gzip.NewReader(src)
+	if err != nil {
+		return "", tail.FileID{}, fmt.Errorf("decompressing %s: %w", path, err)
+	}
+	dst, err := os.CreateTemp("", "drover-kubelet-gz-*")
+	if err != nil {
+		return "", tail.FileID{}, err
+	}
+	_, cerr := io.Copy(dst, zr)
+	fi, serr := dst.Stat()
+	if err := errors.Join(cerr, serr, dst.Close()); err != nil {
+		os.Remove(dst.Name())
+		return "", tail.FileID{}, fmt.Errorf("decompressing %s: %w", path, err)
+	}
+	id, _ := tail.IDOf(fi)
+	return dst.Name(), id, nil
 }
 
 // startKube decides where a Kubernetes chain starts: in the file of its
@@ -292,10 +352,10 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 		f.openKube(c, live[i+1:], 0)
 		return
 	}
-	if len(live) == 0 {
+	if len(es) == 0 {
 		return
 	}
-	if c.fromEnd || f.readFromEnd() {
+	if (c.fromEnd || f.readFromEnd()) && len(live) > 0 {
 		for _, e := range live[:len(live)-1] {
 			c.k.mark(e, 0)
 		}
@@ -310,7 +370,12 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 		f.startsDone = f.startsDone || f.o.ReadFromEveryStart
 		return
 	}
-	if len(live) < len(es) && !(f.fresh && f.initial) {
+	toOpen := live
+	switch {
+	case len(live) == len(es):
+	case c.t.Compressed == discovery.ReadCompressed:
+		toOpen = es
+	case !(f.fresh && f.initial):
 		// Files compressed before drover saw the container: rotated while
 		// drover was not running, or faster than it looks.
 		f.lostKube(c, es, "compressed before drover saw the container")
@@ -319,7 +384,7 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 	c.pos = &position{lastSeen: now, path: saved.path}
 	f.mu.Unlock()
 	c.started = true
-	if !f.openKube(c, live, 0) && len(c.files) == 0 {
+	if !f.openKube(c, toOpen, 0) && len(c.files) == 0 {
 		f.mu.Lock()
 		c.pos = saved
 		f.mu.Unlock()
@@ -332,9 +397,9 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 // unreadCompressed looks for the file of a saved position among the
 // compressed files (the same head once decompressed) and says how many
 // of its bytes lie past the position; found is false when none is it.
-func unreadCompressed(dir string, es []kubeEntry, fp tail.Fingerprint, off int64) (unread int64, found bool) {
+func unreadCompressed(dir string, es []kubeEntry, fp tail.Fingerprint, off int64) (gz kubeEntry, unread int64, found bool) {
 	if fp.HeadLen <= 0 || fp.HeadLen > tail.MaxHead {
-		return 0, false
+		return gz, 0, false
 	}
 	for _, e := range es {
 		if !e.gz {
@@ -342,10 +407,10 @@ func unreadCompressed(dir string, es []kubeEntry, fp tail.Fingerprint, off int64
 		}
 		n, ok := gzipSizeIfHead(filepath.Join(dir, e.name), fp)
 		if ok {
-			return max(n-off, 0), true
+			return e, max(n-off, 0), true
 		}
 	}
-	return 0, false
+	return gz, 0, false
 }
 
 // gzipSizeIfHead decompresses path and returns its size when its head is
@@ -399,10 +464,13 @@ func (f *Follower) startKubeAfterLost(c *chain, es, live []kubeEntry, n uint64, 
 	f.mu.Lock()
 	_, fp, off, _ := saved.current()
 	f.mu.Unlock()
-	switch unread, found := unreadCompressed(c.t.Dir, es, fp, off); {
+	gz, unread, found := unreadCompressed(c.t.Dir, es, fp, off)
+	read := found && unread > 0 && c.t.Compressed == discovery.ReadCompressed
+	switch {
+	case read:
 	case found && unread > 0:
 		f.flusher.Mark()
-		f.lostKube(c, es, "compressed while drover was not running", "unread_bytes", unread)
+		f.lostKube(c, es, "compressed while drover was not running (compressed = \"skip\")", "unread_bytes", unread)
 	case !found && !atEnd:
 		f.flusher.Mark()
 		f.lostKube(c, es, "compressed or deleted while drover was not running")
@@ -411,7 +479,18 @@ func (f *Follower) startKubeAfterLost(c *chain, es, live []kubeEntry, n uint64, 
 	saved.goneReported, saved.loadedAtEnd = true, &yes
 	c.pos = &position{lastSeen: now, path: saved.path}
 	f.mu.Unlock()
-	c.started, c.nextN = true, n+1
+	c.started, c.nextN = true, n
+	if read {
+		// The saved file, compressed: its rest, then the files after it.
+		if !f.openKube(c, append([]kubeEntry{gz}, rest...), off) && len(c.files) == 0 {
+			f.mu.Lock()
+			c.pos = saved
+			f.mu.Unlock()
+			c.started = false
+		}
+		return
+	}
+	c.nextN = n + 1
 	f.openKube(c, rest, 0)
 }
 

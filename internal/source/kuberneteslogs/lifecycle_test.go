@@ -137,51 +137,100 @@ func TestContainerRestart(t *testing.T) {
 }
 
 // After a restart of drover, a container resumes in the file of its
-// position wherever the kubelet renamed it; when that file was
-// compressed while drover was down with lines drover had not read, the
-// loss is reported and the container goes on with the files after it,
-// nothing read twice.
+// position wherever the kubelet renamed it. When that file was compressed
+// while drover was down with lines drover had not read, compressed =
+// "read" reads them from the .gz (found by its head); "skip" reports the
+// loss. Either way the container goes on with the files after it, and
+// nothing delivered before comes again.
 func TestResumeAcrossRotationsWhileDown(t *testing.T) {
+	for _, mode := range []string{"read", "skip"} {
+		t.Run(mode, func(t *testing.T) {
+			c := newCluster(t)
+			defer dumpLogs(t, c)
+			c.mutate = func(cfg *Config) { cfg.Compressed = mode }
+			_, ws := c.pod("apps", "api", podlogs.CRI, "app")
+			w := ws[0]
+			r := c.run(t, nil)
+			must(t, w.WriteLine("stdout", "before stop"))
+			waitFor(t, "the first line", func() bool { return len(r.rec.find("before stop")) == 1 })
+			r.stop(t)
+
+			// Rotated once while down: the position's file is renamed.
+			must(t, w.WriteLine("stdout", "written while down 1"))
+			must(t, w.Rotate())
+			must(t, w.WriteLine("stdout", "written while down 2"))
+			r = c.run(t, nil)
+			waitFor(t, "the lines written while down", func() bool { return len(r.rec.find("written while down")) == 2 })
+			if n := len(r.rec.find("before stop")); n != 0 {
+				t.Fatalf("a line delivered before the stop came again (%d)", n)
+			}
+			r.stop(t)
+
+			// Rotated twice while down: the position's file is compressed
+			// (deleted) with a line drover had not read.
+			must(t, w.WriteLine("stdout", "unread then compressed"))
+			must(t, w.Rotate())
+			must(t, w.WriteLine("stdout", "in the newest rotated file"))
+			must(t, w.Rotate())
+			must(t, w.WriteLine("stdout", "in the live file"))
+			gz, _ := filepath.Glob(filepath.Join(w.Dir(), "*.gz"))
+			if len(gz) == 0 {
+				t.Fatal("the kubelet compressed nothing")
+			}
+			r = c.run(t, nil)
+			waitFor(t, "the live file's line", func() bool { return len(r.rec.find("in the live file")) == 1 })
+			if n := len(r.rec.find("in the newest rotated file")); n != 1 {
+				t.Errorf("the newest rotated file's line came %d times", n)
+			}
+			if n := len(r.rec.find("written while down")); n != 0 {
+				t.Errorf("%d lines delivered before came again", n)
+			}
+			reported := strings.Contains(c.logs.String(), "compressed or deleted before drover read them")
+			got := len(r.rec.find("unread then compressed"))
+			switch mode {
+			case "read":
+				if got != 1 || reported {
+					t.Errorf("the compressed file's unread line came %d times (loss reported: %v), want once, no loss", got, reported)
+				}
+			case "skip":
+				if got != 0 || !reported {
+					t.Errorf("the compressed file's unread line came %d times (loss reported: %v), want a reported loss", got, reported)
+				}
+			}
+		})
+	}
+}
+
+// A pod seen for the first time with compressed files (it started and
+// rotated twice while drover was down): compressed = "read" reads them
+// first, in order.
+func TestCompressedFilesOfANewPodAreRead(t *testing.T) {
 	c := newCluster(t)
 	_, ws := c.pod("apps", "api", podlogs.CRI, "app")
-	w := ws[0]
 	r := c.run(t, nil)
-	must(t, w.WriteLine("stdout", "before stop"))
-	waitFor(t, "the first line", func() bool { return len(r.rec.find("before stop")) == 1 })
+	must(t, ws[0].WriteLine("stdout", "seen"))
+	waitFor(t, "the first line", func() bool { return len(r.rec.find("seen")) == 1 })
 	r.stop(t)
-
-	// Rotated once while down: the position's file is renamed.
-	must(t, w.WriteLine("stdout", "written while down 1"))
-	must(t, w.Rotate())
-	must(t, w.WriteLine("stdout", "written while down 2"))
-	r = c.run(t, nil)
-	waitFor(t, "the lines written while down", func() bool { return len(r.rec.find("written while down")) == 2 })
-	if n := len(r.rec.find("before stop")); n != 0 {
-		t.Fatalf("a line delivered before the stop came again (%d)", n)
+	_, fast := c.pod("apps", "fast", podlogs.CRI, "app")
+	for i := range 3 {
+		must(t, fast[0].WriteLine("stdout", fmt.Sprintf("fast %d", i)))
+		must(t, fast[0].Rotate())
 	}
-	r.stop(t)
-
-	// Rotated twice while down: the position's file is compressed
-	// (deleted) with a line drover had not read.
-	must(t, w.WriteLine("stdout", "unread then compressed"))
-	must(t, w.Rotate())
-	must(t, w.WriteLine("stdout", "in the newest rotated file"))
-	must(t, w.Rotate())
-	must(t, w.WriteLine("stdout", "in the live file"))
-	gz, _ := filepath.Glob(filepath.Join(w.Dir(), "*.gz"))
-	if len(gz) == 0 {
-		t.Fatal("the kubelet compressed nothing")
+	must(t, fast[0].WriteLine("stdout", "fast 3"))
+	if gz, _ := filepath.Glob(filepath.Join(fast[0].Dir(), "*.gz")); len(gz) != 2 {
+		t.Fatalf("compressed files: %v", gz)
 	}
 	r = c.run(t, nil)
-	waitFor(t, "the live file's line", func() bool { return len(r.rec.find("in the live file")) == 1 })
-	if n := len(r.rec.find("in the newest rotated file")); n != 1 {
-		t.Errorf("the newest rotated file's line came %d times", n)
+	waitFor(t, "the fast pod's lines", func() bool { return len(r.rec.find("fast ")) >= 4 })
+	var got []string
+	for _, g := range r.rec.find("fast ") {
+		got = append(got, g.msg)
 	}
-	if n := len(r.rec.find("written while down")); n != 0 {
-		t.Errorf("%d lines delivered before came again", n)
+	if strings.Join(got, ",") != "fast 0,fast 1,fast 2,fast 3" {
+		t.Fatalf("got %q", got)
 	}
-	if !strings.Contains(c.logs.String(), "compressed or deleted before drover read them") {
-		t.Errorf("the loss is not reported:\n%s", c.logs.String())
+	if !strings.Contains(c.logs.String(), "the kubelet compressed before drover read it") {
+		t.Error("the compressed files were not read from their .gz")
 	}
 }
 
