@@ -85,8 +85,6 @@ sink "kafka" "out" {
 `, filepath.Join(base, "data"), kubeconfig, root, kc.ListenAddrs()[0]))
 
 	d := startDrover(t, cfg)
-	d1 := d
-	t.Cleanup(func() { os.WriteFile("/tmp/kube-d1.log", []byte(d1.stderr.String()), 0o644) })
 
 	// The cluster's workload: per namespace, generations of two pods each
 	// writing, with rotations, then deleted.
@@ -167,8 +165,6 @@ sink "kafka" "out" {
 	d.kill()
 	time.Sleep(200 * time.Millisecond)
 	d = startDrover(t, cfg)
-	d2 := d
-	t.Cleanup(func() { os.WriteFile("/tmp/kube-d2.log", []byte(d2.stderr.String()), 0o644) })
 	<-workload
 	removals.Wait()
 
