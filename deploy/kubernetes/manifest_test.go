@@ -10,12 +10,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/hcl/v2/hclparse"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/drover-dev/drover/internal/config"
+	_ "github.com/drover-dev/drover/internal/plugins"
 )
 
 // objects decodes every document of the manifest strictly (unknown fields
@@ -161,8 +163,16 @@ func TestManifest(t *testing.T) {
 	if cm.Namespace != ns {
 		t.Fatalf("configmap in %q", cm.Namespace)
 	}
-	if _, diags := hclparse.NewParser().ParseHCL([]byte(hcl), "drover.hcl"); diags.HasErrors() {
-		t.Fatalf("drover.hcl: %v", diags)
+	// The whole configuration loads and validates as drover run would
+	// load it in the pod (NODE_NAME set by the downward API).
+	env := func(name string) (string, bool) {
+		if name == "NODE_NAME" {
+			return "node-1", true
+		}
+		return "", false
+	}
+	if _, err := config.Load("drover.hcl", []byte(hcl), env); err != nil {
+		t.Fatalf("drover.hcl: %v", err)
 	}
 	if !strings.Contains(hcl, fmt.Sprintf(`admin { address = "0.0.0.0:%d" }`, c.Ports[0].ContainerPort)) {
 		t.Fatalf("the admin block does not listen on port %d on all addresses", c.Ports[0].ContainerPort)

@@ -181,8 +181,9 @@ const (
 	// restart, then rotation time, the live file last; a rotated file is
 	// complete once a newer file exists and it is read to its end. Lines
 	// are CRI records and never cut across files. Compressed files are
-	// read or skipped as Target.Compressed says. Reserved for the
-	// kubernetes_logs source; internal/follow does not follow it yet.
+	// read or skipped as Target.Compressed says. The file a docker
+	// json-file symlink points to is followed the same way: a new identity
+	// at <restart>.log is the next file. internal/follow/kube.go.
 	Kubernetes
 )
 

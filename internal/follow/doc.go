@@ -1,8 +1,8 @@
 // Package follow is drover's one file follower: it follows the files of
 // the targets a discovery.Discoverer reports, and ships their lines at
 // least once. Every file-based source is a discoverer plus a Follower:
-// nomad_logs (the Nomad node's allocations), file (glob patterns), and
-// next kubernetes_logs.
+// nomad_logs (the Nomad node's allocations), file (glob patterns) and
+// kubernetes_logs (the pods of a Kubernetes node).
 //
 // # What it owns
 //
@@ -11,7 +11,9 @@
 //     place, chains of targets no longer named stopped (position kept),
 //     terminal and gone groups read to their end and released.
 //   - Chains: the files of a target in order (the scheme's order: logmon's
-//     <name>.<N>; one Logrotate file followed by its identity). Every file
+//     <name>.<N>; one Logrotate file followed by its identity; the
+//     kubelet's <restart>.log and its rotated and compressed files, each
+//     followed by its identity, kube.go). Every file
 //     of a chain that is not finished is held open as soon as it is seen,
 //     so that rotation and garbage collection cannot take lines that were
 //     not read: a deleted file is read to its end through its descriptor.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/component"
+	"github.com/drover-dev/drover/internal/discovery"
 	"github.com/drover-dev/drover/internal/discovery/kubernetes"
 	"github.com/drover-dev/drover/internal/follow"
 	"github.com/drover-dev/drover/internal/metrics"
@@ -35,6 +36,9 @@ type Options struct {
 	// (kubeconfig, or the pod's service account).
 	Client kubernetes.Client
 }
+
+// The pod discoverer follows the discovery contract.
+var _ discovery.Discoverer = (*kubernetes.Discoverer)(nil)
 
 // New builds a kubernetes_logs source. The configuration must be valid.
 // It does not contact the API.
