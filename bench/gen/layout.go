@@ -40,6 +40,8 @@ type Layout struct {
 	AllocDir string
 	Allocs   []Alloc
 	Streams  []Stream
+	// Kubernetes: the kubelet's layout and CRI lines (NewKubeLayout).
+	Kubernetes bool
 }
 
 // NewLayout describes a node with n written streams below allocDir,
@@ -73,7 +75,20 @@ func LogsDir(allocDir, id string) string { return filepath.Join(allocDir, id, "a
 // of every allocation, with logmon's rotation (see File). The caller
 // closes the returned files; files[sid] writes stream sid, and an
 // allocation's unwritten stderr is opened and closed here.
-func (l *Layout) Create(maxSize int64, maxFiles int) (files []*File, err error) {
+func (l *Layout) Create(maxSize int64, maxFiles int) (files []streamFile, err error) {
+	if l.Kubernetes {
+		for _, st := range l.Streams {
+			f, err := CreateCRIFile(st.Dir, maxSize, maxFiles)
+			if err != nil {
+				for _, f := range files {
+					_ = f.Close()
+				}
+				return nil, err
+			}
+			files = append(files, f)
+		}
+		return files, nil
+	}
 	defer func() {
 		if err != nil {
 			for _, f := range files {
@@ -110,4 +125,11 @@ func (l *Layout) Create(maxSize int64, maxFiles int) (files []*File, err error) 
 		_ = f.Close()
 	}
 	return files, nil
+}
+
+// streamFile is how a Writer writes one stream: logmon's files or a
+// container's CRI file.
+type streamFile interface {
+	Write(p []byte) error
+	Close() error
 }

@@ -21,7 +21,7 @@ const FlushInterval = 100 * time.Millisecond
 // safe for concurrent use.
 type Writer struct {
 	layout *Layout
-	files  []*File
+	files  []streamFile
 	next   []uint64 // next sequence number per stream
 	bytes  int64
 	buf    []byte

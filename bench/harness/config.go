@@ -9,7 +9,10 @@ import (
 // with its defaults, asking the fake Nomad API, and one sink with its
 // defaults, pointed at the receiver. With transforms, the lines pass a
 // parse (JSON), a filter and a route on their way (transformPipeline).
-func droverConfig(dataDir, nomadAddr, recvURL, sink string, pprof, transforms bool) (string, error) {
+//
+// source, when not empty, replaces the nomad_logs source block (a source
+// named "tasks": the Kubernetes scenarios' kubernetes_logs).
+func droverConfig(dataDir, nomadAddr, source, recvURL, sink string, pprof, transforms bool) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, `data_dir = %q
 
@@ -17,13 +20,17 @@ admin {
   address = "127.0.0.1:0"
   pprof   = %t
 }
-
+`, dataDir, pprof)
+	if source == "" {
+		source = fmt.Sprintf(`
 source "nomad_logs" "tasks" {
   nomad {
     address = %q
   }
 }
-`, dataDir, pprof, nomadAddr)
+`, nomadAddr)
+	}
+	b.WriteString(source)
 	input := `"tasks"`
 	if transforms {
 		b.WriteString(transformPipeline)

@@ -40,6 +40,11 @@ func TestRunSmallScenarios(t *testing.T) {
 		{Name: "small-transforms", Streams: 1, Sink: "http", Backlog: 2 * MiB, MaxFileSize: 256 << 10, Transforms: true},
 		{Name: "small-rate", Streams: 4, Sink: "loki", Rate: 512 << 10, Duration: 2 * time.Second,
 			Idle: time.Second, MaxFileSize: 128 << 10, MaxFiles: 2},
+		// Kubernetes containers: CRI lines (long ones split into P
+		// records) rotated by the kubelet, shipped by kubernetes_logs.
+		{Name: "small-kube", Streams: 3, Sink: "http", Backlog: 2 * MiB, MaxFileSize: 256 << 10, Kubernetes: true},
+		{Name: "small-kube-rate", Streams: 4, Sink: "http", Rate: 512 << 10, Duration: 2 * time.Second,
+			MaxFileSize: 128 << 10, MaxFiles: 3, Kubernetes: true},
 	} {
 		r, err := Run(context.Background(), o, s)
 		if err != nil {

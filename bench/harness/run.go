@@ -114,6 +114,9 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 	}
 
 	layout := gen.NewLayout(filepath.Join(dir, "alloc"), s.Streams)
+	if s.Kubernetes {
+		layout = gen.NewKubeLayout(filepath.Join(dir, "pods"), s.Streams)
+	}
 	w, err := gen.NewWriter(layout, s.MaxFileSize, s.MaxFiles)
 	if err != nil {
 		return res, err
@@ -126,7 +129,16 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 			err = fmt.Errorf("fake Nomad API: %v", errs)
 		}
 	}()
-	nomadURL := serveAllocs(tb, dir, layout)
+	var nomadURL, kubeconfig string
+	if s.Kubernetes {
+		var stop func()
+		if kubeconfig, stop, err = servePods(dir, layout); err != nil {
+			return res, err
+		}
+		defer stop()
+	} else {
+		nomadURL = serveAllocs(tb, dir, layout)
+	}
 
 	allocIDs := make([]string, s.Streams)
 	for i, st := range layout.Streams {
@@ -147,7 +159,11 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		o.logf("  wrote %s backlog in %d streams in %.1fs", size(w.Bytes()), s.Streams, time.Since(t).Seconds())
 	}
 
-	cfgText, err := droverConfig(filepath.Join(dir, "data"), nomadURL, rs.URL(), s.Sink, o.ProfileDir != "", s.Transforms)
+	source := ""
+	if s.Kubernetes {
+		source = kubeSource(kubeconfig, layout.AllocDir)
+	}
+	cfgText, err := droverConfig(filepath.Join(dir, "data"), nomadURL, source, rs.URL(), s.Sink, o.ProfileDir != "", s.Transforms)
 	if err != nil {
 		return res, err
 	}

@@ -43,6 +43,11 @@ type Scenario struct {
 	// Transforms puts a parse (JSON), a filter and a route between the
 	// source and the sink.
 	Transforms bool
+	// Kubernetes writes the streams as containers of a Kubernetes node
+	// (the kubelet's layout, CRI lines, its rotation) and ships them with
+	// a kubernetes_logs source; otherwise Nomad task streams and
+	// nomad_logs.
+	Kubernetes bool
 }
 
 // Describe says what the scenario does, in a few words.
@@ -52,6 +57,9 @@ func (s Scenario) Describe() string {
 		fmt.Fprintf(&b, "%s of lines from %d streams in a %d-partition kfake topic, read by %d aggregator(s), %s sink",
 			size(s.Backlog), s.Streams, s.Partitions, s.Aggregators, s.Sink)
 		return b.String()
+	}
+	if s.Kubernetes {
+		b.WriteString("Kubernetes containers (CRI lines): ")
 	}
 	if s.Backlog > 0 {
 		fmt.Fprintf(&b, "%s on disk in %d streams, read from the beginning", size(s.Backlog), s.Streams)
@@ -110,6 +118,12 @@ func Scenarios(s Settings) []Scenario {
 		// About one line per second per stream.
 		{Name: "many-files-1000", Streams: 1000, Sink: "http", Rate: 300 * 1000, Duration: s.Duration, Idle: s.Idle, MaxFileSize: nomadFile, MaxFiles: 10},
 		{Name: "rotation-100", Streams: 100, Sink: "http", Rate: 10 * MiB, Duration: s.Duration, MaxFileSize: MiB, MaxFiles: 3},
+		// Kubernetes: the same backlog as backlog-100 written as CRI
+		// records by containerd (compare their CPU per GiB: decoding the
+		// runtime's format should cost at most 1.3x), and 1000 containers
+		// writing about one line per second each.
+		{Name: "kube-backlog-100", Streams: 100, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile, Kubernetes: true},
+		{Name: "kube-containers-1000", Streams: 1000, Sink: "http", Rate: 300 * 1000, Duration: s.Duration, Idle: s.Idle, MaxFileSize: nomadFile, MaxFiles: 5, Kubernetes: true},
 		// The aggregator tier: node agents' records in Kafka, drover
 		// aggregators in one consumer group into the http sink.
 		{Name: "kafka-1", Streams: 100, Sink: "http", Backlog: s.KafkaBacklog, Aggregators: 1, Partitions: 4},
