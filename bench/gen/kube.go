@@ -141,4 +141,3 @@ func (w *CRIFile) rotate() error {
 
 // Close closes the file being written.
 func (w *CRIFile) Close() error { return w.f.Close() }
-
