@@ -39,15 +39,16 @@ fuzz:
 
 # The reliability suite (test/chaos, docs/reliability.md) for DURATION of
 # faults; SEED replays a run; RACE=1 builds drover with the race detector;
-# MODE=kafka runs the kafka mode (aggregators behind a Kafka topic).
-# CI runs both for 20s as part of go test ./...
+# MODE=kafka runs the kafka mode (aggregators behind a Kafka topic),
+# MODE=kubernetes the Kubernetes mode (kubernetes_logs under pod churn).
+# CI runs each for 20s as part of go test ./...
 DURATION ?= 10m
 SEED ?=
 RACE ?=
 MODE ?=
 chaos:
 	CHAOS_DURATION=$(DURATION) CHAOS_SEED=$(SEED) CHAOS_RACE=$(RACE) \
-		$(GO) test -count=1 -v -run '^TestChaos$(if $(filter kafka,$(MODE)),Kafka,)$$' -timeout 3h ./test/chaos/
+		$(GO) test -count=1 -v -run '^TestChaos$(if $(filter kafka,$(MODE)),Kafka,)$(if $(filter kubernetes,$(MODE)),Kubernetes,)$$' -timeout 3h ./test/chaos/
 
 clean:
 	rm -rf bin dist

@@ -29,6 +29,12 @@ type record struct {
 		TaskName  string `json:"task_name"`
 		AllocID   string `json:"alloc_id"`
 	} `json:"nomad"`
+	Kubernetes struct {
+		Namespace     string `json:"namespace"`
+		PodName       string `json:"pod_name"`
+		PodUID        string `json:"pod_uid"`
+		ContainerName string `json:"container_name"`
+	} `json:"kubernetes"`
 }
 
 // sinkMode is how the receiver answers.
