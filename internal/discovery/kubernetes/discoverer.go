@@ -577,6 +577,9 @@ func (d *Discoverer) step(st *runState, now time.Time, scan, synced, canFull boo
 			// Also after the pod was unselected: the follower releases the
 			// positions it kept.
 			if ps.everSent {
+				if ps.pod == nil {
+					d.countPathMeta(ps, &g)
+				}
 				out = append(out, g)
 				ps.goneSent = true
 			}
@@ -703,7 +706,18 @@ func (d *Discoverer) group(st *runState, ps *podState) discovery.Group {
 	}
 	if !ps.onDisk {
 		g.Gone = true
-		return g
+		if ps.dir.uid == "" {
+			return g
+		}
+		// The directory of a pod the API never showed is gone before
+		// unknown_pod_wait ran out: what the follower holds open of it is
+		// read out with what the path tells, not dropped.
+		if ps.pathReason == "" {
+			ps.pathReason = ReasonUnknownPod
+			if d.apiDown.Load() {
+				ps.pathReason = ReasonAPIUnavailable
+			}
+		}
 	}
 	nsLabels := st.ns[ps.dir.namespace]
 	dir := ps.dir.Dir(d.cfg.PodLogsDir)
@@ -712,7 +726,7 @@ func (d *Discoverer) group(st *runState, ps *podState) discovery.Group {
 			continue
 		}
 		var m *event.Meta
-		if ps.pathOnly {
+		if ps.pathOnly || g.Gone {
 			m = d.mb.pathMeta(ps.dir, c, nsLabels)
 		}
 		g.Targets = append(g.Targets, d.target(ps, dir, ps.dir.namespace, ps.dir.pod, c, m))

@@ -239,3 +239,26 @@ func dumpLogs(t *testing.T, c *cluster) {
 		t.Log(c.logs.String())
 	}
 }
+
+// A pod the API never showed whose directory the kubelet removes before
+// unknown_pod_wait ran out: what drover holds open of it is shipped with
+// the metadata its path tells, not dropped.
+func TestUnknownPodRemovedBeforeItsWait(t *testing.T) {
+	c := newCluster(t)
+	defer dumpLogs(t, c)
+	c.mutate = func(cfg *Config) { cfg.UnknownPodWait = time.Hour }
+	r := c.run(t, nil)
+	w := &podlogs.Container{Root: c.root, Namespace: "batch", Pod: "brief", UID: "uid-brief", Name: "main", Now: c.clock.Now}
+	for i := range 20 {
+		must(t, w.WriteLine("stdout", fmt.Sprintf("brief %d", i)))
+	}
+	path := w.Path()
+	waitFor(t, "the source to open the file", func() bool {
+		return strings.Contains(c.logs.String(), "following container log file") && strings.Contains(c.logs.String(), path)
+	})
+	must(t, w.RemovePod())
+	waitFor(t, "the brief pod's lines", func() bool { return len(r.rec.find("brief ")) == 20 })
+	if g := r.rec.find("brief ")[0]; g.field("kubernetes.pod_uid") != "uid-brief" || g.field("kubernetes.namespace") != "batch" {
+		t.Fatalf("metadata %s", g.json)
+	}
+}
