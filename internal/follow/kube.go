@@ -329,7 +329,7 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 			i = -1 // another file under the inode of the saved one, deleted since
 		}
 		if i < 0 {
-			f.startKubeAfterLost(c, es, live, n, now)
+			f.startKubeAfterLost(c, es, n, now)
 			return
 		}
 		for _, e := range live[:i] {
@@ -349,7 +349,7 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 			c.started = false
 			return
 		}
-		f.openKube(c, live[i+1:], 0)
+		f.openKube(c, f.after(c, es, live[i]), 0)
 		return
 	}
 	if len(es) == 0 {
@@ -443,28 +443,35 @@ func gzipSizeIfHead(path string, fp tail.Fingerprint) (int64, bool) {
 // restart (the kubelet compresses all but the newest rotated file, so an
 // uncompressed one was rotated after the saved file was). A saved rotated
 // file's later ones are the files after its name.
-func (f *Follower) startKubeAfterLost(c *chain, es, live []kubeEntry, n uint64, now time.Time) {
+func (f *Follower) startKubeAfterLost(c *chain, es []kubeEntry, n uint64, now time.Time) {
 	saved := c.pos
 	f.mu.Lock()
 	atEnd := saved.loadedAtEnd != nil && *saved.loadedAtEnd
-	f.mu.Unlock()
-	ref, ok := parseKubeName(filepath.Base(saved.path))
-	var rest []kubeEntry
-	for _, e := range live {
-		switch {
-		case !ok:
-			rest = append(rest, e)
-		case ref.rotated == "" && e.restart >= ref.restart,
-			ref.rotated != "" && compareKube(e, ref) > 0:
-			rest = append(rest, e)
-		default:
-			c.k.mark(e, n)
-		}
-	}
-	f.mu.Lock()
 	_, fp, off, _ := saved.current()
 	f.mu.Unlock()
 	gz, unread, found := unreadCompressed(c.t.Dir, es, fp, off)
+	ref, ok := parseKubeName(filepath.Base(saved.path))
+	var rest []kubeEntry
+	for _, e := range es {
+		var later bool
+		switch {
+		case found:
+			later = compareKube(e, gz) > 0
+		case !ok:
+			later = true
+		case ref.rotated == "":
+			later = e.restart >= ref.restart
+		default:
+			later = compareKube(e, ref) > 0
+		}
+		switch {
+		case later:
+			rest = append(rest, e)
+		case !e.gz:
+			c.k.mark(e, n)
+		}
+	}
+	rest = f.readableAfter(c, rest)
 	read := found && unread > 0 && c.t.Compressed == discovery.ReadCompressed
 	switch {
 	case read:
@@ -492,6 +499,36 @@ func (f *Follower) startKubeAfterLost(c *chain, es, live []kubeEntry, n uint64, 
 	}
 	c.nextN = n + 1
 	f.openKube(c, rest, 0)
+}
+
+// after returns the files of es after e, in order: those a chain that
+// resumes in e reads next. Compressed ones are newer rotated files the
+// kubelet compressed since (it compresses every rotated file but the
+// newest): read, or reported lost with compressed = "skip".
+func (f *Follower) after(c *chain, es []kubeEntry, e kubeEntry) []kubeEntry {
+	i := slices.IndexFunc(es, func(x kubeEntry) bool { return x.name == e.name && !x.gz })
+	if i < 0 {
+		return nil
+	}
+	return f.readableAfter(c, es[i+1:])
+}
+
+// readableAfter drops the compressed files of rest, reporting their loss,
+// unless compressed = "read".
+func (f *Follower) readableAfter(c *chain, rest []kubeEntry) []kubeEntry {
+	if c.t.Compressed == discovery.ReadCompressed {
+		return rest
+	}
+	out := make([]kubeEntry, 0, len(rest))
+	for _, e := range rest {
+		if !e.gz {
+			out = append(out, e)
+		}
+	}
+	if len(out) < len(rest) {
+		f.lostKube(c, rest, "compressed before drover read them (compressed = \"skip\")")
+	}
+	return out
 }
 
 // lostKube logs and counts the loss of a Kubernetes chain's unread lines

@@ -262,3 +262,31 @@ func TestUnknownPodRemovedBeforeItsWait(t *testing.T) {
 		t.Fatalf("metadata %s", g.json)
 	}
 }
+
+// A container that resumes in a file that is still there reads the files
+// after it, also those the kubelet compressed while drover was down.
+func TestResumeReadsCompressedFilesAfterThePosition(t *testing.T) {
+	c := newCluster(t)
+	defer dumpLogs(t, c)
+	_, ws := c.pod("apps", "api", podlogs.CRI, "app")
+	w := ws[0]
+	r := c.run(t, nil)
+	must(t, w.WriteLine("stdout", "first"))
+	waitFor(t, "the first line", func() bool { return len(r.rec.find("first")) == 1 })
+	r.stop(t)
+	must(t, w.RestartContainer()) // 0.log, the position's file, stays
+	must(t, w.WriteLine("stdout", "later 1"))
+	must(t, w.Rotate())
+	must(t, w.WriteLine("stdout", "later 2"))
+	must(t, w.Rotate()) // the first rotated file is compressed
+	must(t, w.WriteLine("stdout", "later 3"))
+	r = c.run(t, nil)
+	waitFor(t, "the live file's line", func() bool { return len(r.rec.find("later 3")) == 1 })
+	var got []string
+	for _, g := range r.rec.find("later ") {
+		got = append(got, g.msg)
+	}
+	if strings.Join(got, ",") != "later 1,later 2,later 3" || len(r.rec.find("first")) != 0 {
+		t.Fatalf("got %q and %d repeats of the first line", got, len(r.rec.find("first")))
+	}
+}
