@@ -2,6 +2,8 @@ package follow
 
 import (
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -35,4 +37,25 @@ func TestKubeNamesAndOrder(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("order\n got %v\nwant %v", got, want)
 	}
+}
+
+// Names read from a container's directory never panic the parser, and
+// what parses is a name of the scheme: it starts with its restart and
+// ".log".
+func FuzzParseKubeName(f *testing.F) {
+	for _, s := range []string{"0.log", "12.log.20261207-172011", "3.log.20261207-172011.gz", "0.log.tmp", "x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		e, ok := parseKubeName(name)
+		if !ok {
+			return
+		}
+		if e.name != name || !strings.HasPrefix(name, strconv.FormatUint(e.restart, 10)+".log") {
+			t.Fatalf("%q parsed as %+v", name, e)
+		}
+		if e.gz && (e.rotated == "" || !strings.HasSuffix(name, ".gz")) {
+			t.Fatalf("%q: compressed without a rotation time", name)
+		}
+	})
 }
