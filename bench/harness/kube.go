@@ -2,7 +2,6 @@ package harness
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,14 +32,7 @@ func servePods(dir string, l *gen.Layout) (kubeconfig string, stop func(), err e
 		})
 	}
 	kubeconfig = filepath.Join(dir, "kubeconfig")
-	text := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: bench, cluster: {server: %q}}]
-users: [{name: drover, user: {token: bench}}]
-contexts: [{name: bench, context: {cluster: bench, user: drover}}]
-current-context: bench
-`, srv.URL())
-	if err := os.WriteFile(kubeconfig, []byte(text), 0o600); err != nil {
+	if err := srv.WriteKubeconfig(kubeconfig); err != nil {
 		srv.Close()
 		return "", nil, err
 	}

@@ -47,6 +47,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -896,4 +897,21 @@ func writeStatus(w http.ResponseWriter, st *metav1.Status) {
 	bw := bufio.NewWriter(w)
 	_ = json.NewEncoder(bw).Encode(st)
 	_ = bw.Flush()
+}
+
+// WriteKubeconfig writes a kubeconfig for the server to path (plain HTTP,
+// a bearer token the server does not check), for a drover process that
+// reads it with kubeconfig = path.
+func (s *Server) WriteKubeconfig(path string) error {
+	text := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: kubetest, cluster: {server: %q}}]
+users: [{name: drover, user: {token: kubetest}}]
+contexts: [{name: kubetest, context: {cluster: kubetest, user: drover}}]
+current-context: kubetest
+`, s.URL())
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		return fmt.Errorf("writing kubeconfig: %w", err)
+	}
+	return nil
 }

@@ -398,13 +398,7 @@ func TestChaosKubernetes(t *testing.T) {
 		api.CreateNamespace(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"team": ns}}})
 	}
 	kubeconfig := filepath.Join(work, "kubeconfig")
-	if err := os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: chaos, cluster: {server: %q}}]
-users: [{name: drover, user: {token: chaos}}]
-contexts: [{name: chaos, context: {cluster: chaos, user: drover}}]
-current-context: chaos
-`, api.URL())), 0o600); err != nil {
+	if err := api.WriteKubeconfig(kubeconfig); err != nil {
 		t.Fatal(err)
 	}
 	root := filepath.Join(work, "pods")

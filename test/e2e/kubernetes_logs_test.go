@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -50,13 +49,9 @@ func TestKubernetesLogsToKafka(t *testing.T) {
 	base := t.TempDir()
 	root := filepath.Join(base, "pods")
 	kubeconfig := filepath.Join(base, "kubeconfig")
-	writeFile(t, kubeconfig, fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters: [{name: test, cluster: {server: %q}}]
-users: [{name: drover, user: {token: test}}]
-contexts: [{name: test, context: {cluster: test, user: drover}}]
-current-context: test
-`, api.URL()))
+	if err := api.WriteKubeconfig(kubeconfig); err != nil {
+		t.Fatal(err)
+	}
 	cfg := writeConfig(t, base, fmt.Sprintf(`
 data_dir         = %q
 shutdown_timeout = "20s"
@@ -325,12 +320,5 @@ func newStepClock() func() time.Time {
 		defer mu.Unlock()
 		now = now.Add(time.Second)
 		return now
-	}
-}
-
-func writeFile(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
