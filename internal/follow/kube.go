@@ -262,7 +262,9 @@ func (f *Follower) openKube(c *chain, es []kubeEntry, start int64) bool {
 // again by its head. A file that cannot be decompressed is reported lost.
 func (f *Follower) openGz(c *chain, e kubeEntry, off int64) bool {
 	gzPath := filepath.Join(c.t.Dir, e.name)
-	tmp, id, err := decompressToTemp(gzPath)
+	// Beside the checkpoint: the data directory is writable where the
+	// root filesystem is not (the DaemonSet's).
+	tmp, id, err := decompressToTemp(gzPath, filepath.Dir(f.o.Store.Path()))
 	if err != nil {
 		f.m.Errors("read").Inc()
 		f.lostKube(c, []kubeEntry{e}, "cannot decompress", "error", err)
@@ -281,9 +283,9 @@ func (f *Follower) openGz(c *chain, e kubeEntry, off int64) bool {
 	return true
 }
 
-// decompressToTemp decompresses path into a new temporary file and
+// decompressToTemp decompresses path into a new temporary file in dir and
 // returns its path and identity.
-func decompressToTemp(path string) (string, tail.FileID, error) {
+func decompressToTemp(path, dir string) (string, tail.FileID, error) {
 	src, err := os.Open(path)
 	if err != nil {
 		return "", tail.FileID{}, err
@@ -293,7 +295,10 @@ func decompressToTemp(path string) (string, tail.FileID, error) {
 	if err != nil {
 		return "", tail.FileID{}, fmt.Errorf("decompressing %s: %w", path, err)
 	}
-	dst, err := os.CreateTemp("", "drover-kubelet-gz-*")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", tail.FileID{}, err
+	}
+	dst, err := os.CreateTemp(dir, ".kubelet-gz-*")
 	if err != nil {
 		return "", tail.FileID{}, err
 	}
