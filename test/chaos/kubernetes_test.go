@@ -265,7 +265,10 @@ func (w *kubeWorld) onePod(ctx context.Context, rng *rand.Rand) {
 // lines it could not read, by pod and container name.
 var (
 	kubeLossRe = regexp.MustCompile(`(were deleted before drover read them|were compressed or deleted before drover read them|drover stops before it delivered all their lines)`)
-	kubeAttrRe = regexp.MustCompile(`\b(pod|pod_uid|container|namespace)=("(?:[^"\\]|\\.)*"|\S+)`)
+	kubeAttrRe = regexp.MustCompile(`\b(pod|pod_uid|container|namespace|file)=("(?:[^"\\]|\\.)*"|\S+)`)
+	// kubeFileRe takes the pod's UID and the container from a file's path
+	// (reports of containers not followed name their files only).
+	kubeFileRe = regexp.MustCompile(`/[^/_]+_[^/_]+_([^/]+)/([^/]+)/[^/]+$`)
 )
 
 // kubeLosses reads drover's logs for loss reports and returns the
@@ -304,6 +307,9 @@ func kubeLosses(dir string, chk *kubeChecker) (map[string]bool, []string, error)
 				uid := attrs["pod_uid"]
 				if uid == "" {
 					uid = byName[attrs["namespace"]+"/"+attrs["pod"]]
+				}
+				if m := kubeFileRe.FindStringSubmatch(attrs["file"]); uid == "" && m != nil {
+					uid, attrs["container"] = m[1], m[2]
 				}
 				if uid != "" && attrs["container"] != "" {
 					out[uid+"/"+attrs["container"]] = true
