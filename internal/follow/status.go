@@ -209,3 +209,25 @@ func targetKind(s discovery.Scheme) string {
 	}
 	return status.TargetFile
 }
+
+// FilesStatus is what a follower's open-file budget did since it started,
+// for the status page.
+type FilesStatus struct {
+	// MaxOpenFiles is the budget (max_open_files).
+	MaxOpenFiles int `json:"max_open_files"`
+	// Parked, Reopened, OverBudget, Deferred and Vanished count the files
+	// closed while idle, opened again, opened over the budget, whose
+	// opening waited for room, and deleted while parked.
+	Parked     int64 `json:"parked_total"`
+	Reopened   int64 `json:"reopened_total"`
+	OverBudget int64 `json:"over_budget_total"`
+	Deferred   int64 `json:"deferred_total"`
+	Vanished   int64 `json:"vanished_total"`
+}
+
+// FilesStatus returns the budget's counts; safe from any goroutine.
+func (f *Follower) FilesStatus() FilesStatus {
+	st := f.budget.Stats()
+	return FilesStatus{MaxOpenFiles: f.budget.Max(), Parked: st.Parked, Reopened: st.Reopened,
+		OverBudget: st.Over, Deferred: st.Deferred, Vanished: st.Vanished}
+}

@@ -111,8 +111,8 @@ type Target struct {
 	// LastRead is when the target last yielded data (zero: not since it
 	// was followed). LastAcknowledged is when its acknowledged position
 	// was last seen to move (zero: not since anyone asked).
-	LastRead         time.Time `json:"last_read"`
-	LastAcknowledged time.Time `json:"last_acknowledged"`
+	LastRead         time.Time `json:"last_read,omitzero"`
+	LastAcknowledged time.Time `json:"last_acknowledged,omitzero"`
 }
 
 // Shipped reports whether everything the target's files held was read and
@@ -199,11 +199,11 @@ type Sink struct {
 	// Retrying is set while a run of failures lasts: Since when, with
 	// the reason and the last error.
 	Retrying  bool      `json:"retrying"`
-	Since     time.Time `json:"retrying_since,omitempty"`
+	Since     time.Time `json:"retrying_since,omitzero"`
 	Reason    string    `json:"reason,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
 	// LastDelivery is the time of the last request the destination took.
-	LastDelivery time.Time `json:"last_delivery,omitempty"`
+	LastDelivery time.Time `json:"last_delivery,omitzero"`
 }
 
 // Reload is one configuration load.

@@ -28,7 +28,7 @@ type StreamStatus struct {
 	// ReadIndex is the index of the newest event read; LastRead when it
 	// was received (zero before the first).
 	ReadIndex uint64    `json:"read_index"`
-	LastRead  time.Time `json:"last_read,omitempty"`
+	LastRead  time.Time `json:"last_read,omitzero"`
 	// LagIndexes is ReadIndex - Committed.Index: how far delivery trails
 	// reading, in Raft indexes.
 	LagIndexes uint64 `json:"lag_indexes"`

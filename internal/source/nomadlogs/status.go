@@ -20,5 +20,5 @@ func (s *Source) Describe() status.Description {
 			})
 		}
 	}
-	return status.Description{Targets: ts, Detail: s.budget.Stats()}
+	return status.Description{Targets: ts, Detail: s.f.FilesStatus()}
 }
