@@ -15,7 +15,7 @@ import (
 // most every statusRefresh. A caller whose snapshot is older than
 // statusStale wakes the run loop and waits up to statusWait for a new one.
 const (
-	statusInterest = 30 * time.Second
+	statusInterest = 5 * time.Minute
 	statusRefresh  = 250 * time.Millisecond
 	statusStale    = time.Second
 	statusWait     = time.Second
