@@ -113,6 +113,17 @@ func (m *topModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tickMsg:
 		return m, m.fetch()
 	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 && !msg.Paste {
+			// Keys typed faster than they are read come together: take
+			// them one by one ("/web" is a filter, not one unknown key).
+			var cmd tea.Cmd
+			for _, r := range msg.Runes {
+				if _, c := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}}); c != nil && cmd == nil {
+					cmd = c
+				}
+			}
+			return m, cmd
+		}
 		if m.editing {
 			switch msg.Type {
 			case tea.KeyEnter:

@@ -249,7 +249,7 @@ function renderTargets() {
     const t = ts[i];
     const reason = t.reason ? '<div class="muted">' + esc(t.reason) + '</div>' : '';
     const pos = t.state === 'excluded' ? '' : num(t.acknowledged) + ' / ' + num(t.read_offset) + (t.unacknowledged ? ' <span class="muted">(in flight)</span>' : '');
-    rows[i] = '<tr data-key="' + esc(t.key) + '" data-state="' + esc(t.state) + '"><td>' + esc(t.component) + '</td><td title="' +
+    rows[i] = '<tr data-key="' + esc(t.key) + '" data-state="' + esc(t.state) + '" data-behind="' + t.bytes_behind + '"><td>' + esc(t.component) + '</td><td title="' +
       esc(t.path) + '">' + targetName(t) + '</td><td>' + badge(t.state) + reason + '</td><td class="num">' + pos +
       '</td><td class="num">' + (t.state === 'excluded' ? '' : bytes(t.bytes_behind)) + '</td><td>' +
       (t.state === 'excluded' ? '' : ago(t.last_read)) + '</td><td>' + (t.state === 'excluded' ? '' : ago(t.last_acknowledged)) + '</td></tr>';

@@ -104,7 +104,6 @@ type Discoverer struct {
 	sentFull bool
 	updates  chan apiUpdate
 	lookups  chan lookupResult
-	excluded exclusions // for the status page (excluded.go)
 }
 
 // nodeAlloc is what the discoverer knows of one allocation.
@@ -337,7 +336,6 @@ func (d *Discoverer) applyAPI(u apiUpdate, now time.Time) {
 
 // applyGroup records the API's group of an allocation.
 func (d *Discoverer) applyGroup(g Group, now time.Time) {
-	d.excluded.set(g.AllocID, g.Excluded)
 	a := d.allocOf(g.AllocID)
 	if a.group == nil && g.Gone && len(a.onDisk) == 0 {
 		delete(d.allocs, g.AllocID) // never followed

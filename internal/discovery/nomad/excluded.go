@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 )
 
 // Excluded is a task of an allocation on the node whose logs are not
@@ -78,38 +77,17 @@ func quoteList(ps []string) string {
 	return "[" + strings.Join(q, ", ") + "]"
 }
 
-// exclusions keeps the excluded tasks of the node's allocations, for the
-// status page. It is safe for concurrent use.
-type exclusions struct {
-	mu    sync.Mutex
-	byAll map[string][]Excluded
-}
-
-func (e *exclusions) set(allocID string, ex []Excluded) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if len(ex) == 0 {
-		delete(e.byAll, allocID)
-		return
-	}
-	if e.byAll == nil {
-		e.byAll = map[string][]Excluded{}
-	}
-	e.byAll[allocID] = ex
-}
-
-func (e *exclusions) list() []Excluded {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+// Excluded lists the tasks of the node's allocations that the selection
+// (include, exclude, the drover.enabled and drover.exclude hints) leaves
+// out, as the API last described them, sorted by allocation and task. Safe
+// to call at any time.
+func (w *Watcher) Excluded() []Excluded {
+	w.stateMu.RLock()
 	var out []Excluded
-	for _, ex := range e.byAll {
-		out = append(out, ex...)
+	for _, s := range w.known {
+		out = append(out, s.group.Excluded...)
 	}
+	w.stateMu.RUnlock()
 	slices.SortFunc(out, func(a, b Excluded) int { return cmp.Or(cmp.Compare(a.AllocID, b.AllocID), cmp.Compare(a.Task, b.Task)) })
 	return out
 }
-
-// Excluded lists the tasks of the node's allocations that the selection
-// (include, exclude, the drover.enabled and drover.exclude hints) leaves
-// out, as the API last described them. Safe to call at any time.
-func (d *Discoverer) Excluded() []Excluded { return d.excluded.list() }

@@ -10,7 +10,7 @@ import (
 // the rule or hint that does (status.Describer).
 func (s *Source) Describe() status.Description {
 	ts := s.f.Targets()
-	for _, e := range s.disc.Excluded() {
+	for _, e := range s.w.Excluded() {
 		for _, st := range nomad.Streams {
 			t := nomad.Target{AllocID: e.AllocID, Task: e.Task, Stream: st}
 			ts = append(ts, status.Target{
