@@ -195,7 +195,7 @@ func chainStatus(c *chain) status.Target {
 
 // metaLabels are the label names and the metadata paths they come from.
 var metaLabels = [][2]string{
-	{"namespace", "nomad.namespace"}, {"job", "nomad.job"}, {"group", "nomad.group"},
+	{"namespace", "nomad.namespace"}, {"job", "nomad.job_name"}, {"group", "nomad.group_name"},
 	{"namespace", "kubernetes.namespace"}, {"pod", "kubernetes.pod_name"}, {"pod_uid", "kubernetes.pod_uid"},
 	{"container", "kubernetes.container_name"},
 }
