@@ -188,3 +188,76 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 	t.Logf("screenshot: %s", p)
 }
+
+// TestStatusPageManyTargets loads the status page of a drover that follows
+// 2000 files (more than max_open_files, so that some are parked) and
+// prints how long the page takes to render them, and to render again when
+// the filter changes. The page must stay usable: every target listed, the
+// filter answering.
+func TestStatusPageManyTargets(t *testing.T) {
+	const files = 2000
+	base := t.TempDir()
+	logs := filepath.Join(base, "logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for i := range files {
+		appendLines(t, filepath.Join(logs, fmt.Sprintf("svc-%04d.log", i)), fmt.Sprintf("hello from %d", i))
+	}
+	cfg := writeConfig(t, base, fmt.Sprintf(`
+data_dir = %q
+admin { address = "127.0.0.1:0" }
+source "file" "files" {
+  include        = [%q]
+  max_open_files = 500
+}
+sink "file" "out" {
+  inputs = ["files"]
+  path   = %q
+}
+`, filepath.Join(base, "data"), filepath.Join(logs, "*.log"), filepath.Join(base, "out.ndjson")))
+	d := startDrover(t, cfg)
+	waitUntil(t, 60*time.Second, "every file read", func() bool {
+		return d.metric("drover_component_sent_events_total", `component_id="out"`) >= files
+	})
+
+	ctx := newBrowser(t, 1400, 1000)
+	start := time.Now()
+	run(t, ctx, 60*time.Second, chromedp.Navigate("http://"+d.admin+"/"), chromedp.WaitReady(`body[data-loaded="true"]`))
+	loaded := time.Since(start)
+	// The first 500, most behind first, and the way to the others.
+	rows := eval[int](t, ctx, `document.querySelectorAll('#targets tbody tr[data-key]').length`)
+	more := eval[string](t, ctx, `document.querySelector('#targets tr.more')?.innerText ?? ''`)
+	if rows != 500 || !strings.Contains(more, "1500 more") {
+		t.Fatalf("the page lists %d targets and %q, want 500 and 1500 more", rows, more)
+	}
+	if count := eval[string](t, ctx, `document.querySelector('#target-count').innerText`); count != fmt.Sprintf("(%d)", files) {
+		t.Errorf("target count reads %q", count)
+	}
+	render := eval[string](t, ctx, `document.body.dataset.renderMs`)
+	allMs := eval[float64](t, ctx, `(() => {
+		const t0 = performance.now();
+		document.querySelector('#show-all').click();
+		return performance.now() - t0;
+	})()`)
+	if rows := eval[int](t, ctx, `document.querySelectorAll('#targets tbody tr[data-key]').length`); rows != files {
+		t.Fatalf("after show all the page lists %d targets, want %d", rows, files)
+	}
+	parked := eval[int](t, ctx, `document.querySelectorAll('#targets tbody tr[data-state="parked"]').length`)
+	if parked == 0 {
+		t.Errorf("no target shown parked with %d files and max_open_files = 500", files)
+	}
+	filterMs := eval[float64](t, ctx, `(() => {
+		const f = document.querySelector('#filter');
+		f.value = 'svc-1999';
+		const t0 = performance.now();
+		f.dispatchEvent(new Event('input'));
+		return performance.now() - t0;
+	})()`)
+	if n := eval[int](t, ctx, `document.querySelectorAll('#targets tbody tr').length`); n != 1 {
+		t.Errorf("filtered on svc-1999 the table has %d rows", n)
+	}
+	t.Logf("status page with %d targets (%d parked): loaded and rendered in %v; render (500 rows) %s ms, all %d rows %.1f ms, filter %.1f ms",
+		files, parked, loaded.Round(time.Millisecond), render, files, allMs, filterMs)
+	screenshot(t, ctx, "status-page-2000-targets.png")
+}

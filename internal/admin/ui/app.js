@@ -3,7 +3,11 @@
 'use strict';
 
 const REFRESH_MS = 2000;
+// At most this many targets are rendered until "show all" is asked for:
+// a node with thousands keeps a page that refreshes without stalling.
+const TARGET_ROWS = 500;
 const view = {
+  allTargets: false,
   token: sessionStorage.getItem('drover.token') || '',
   data: null,
   timer: null,
@@ -244,8 +248,9 @@ function renderTargets() {
   }[sort];
   ts = ts.slice().sort(cmp);
   $('#target-count').textContent = '(' + ts.length + (ts.length !== d.targets.length ? ' of ' + d.targets.length : '') + ')';
-  const rows = new Array(ts.length);
-  for (let i = 0; i < ts.length; i++) {
+  const shown = view.allTargets ? ts.length : Math.min(ts.length, TARGET_ROWS);
+  const rows = new Array(shown);
+  for (let i = 0; i < shown; i++) {
     const t = ts[i];
     const reason = t.reason ? '<div class="muted">' + esc(t.reason) + '</div>' : '';
     const pos = t.state === 'excluded' ? '' : num(t.acknowledged) + ' / ' + num(t.read_offset) + (t.unacknowledged ? ' <span class="muted">(in flight)</span>' : '');
@@ -254,7 +259,13 @@ function renderTargets() {
       '</td><td class="num">' + (t.state === 'excluded' ? '' : bytes(t.bytes_behind)) + '</td><td>' +
       (t.state === 'excluded' ? '' : ago(t.last_read)) + '</td><td>' + (t.state === 'excluded' ? '' : ago(t.last_acknowledged)) + '</td></tr>';
   }
+  if (shown < ts.length) {
+    rows.push('<tr class="more"><td colspan="7">' + (ts.length - shown) +
+      ' more (filter, or <button type="button" id="show-all">show all</button>)</td></tr>');
+  }
   $('#targets tbody').innerHTML = rows.join('');
+  const all = $('#show-all');
+  if (all) all.addEventListener('click', () => { view.allTargets = true; renderTargets(); });
 }
 
 function detailHTML(v) {
