@@ -68,7 +68,7 @@ shutdown_timeout = "5s"
 admin {
   address         = "127.0.0.1:0"
   token_file      = %q
-  unauthenticated = ["/health", "/ready"]
+  unauthenticated = ["/health", "/ready", "/metrics"]
 }
 
 source "nomad_logs" "tasks" {
