@@ -361,8 +361,10 @@ func (m *topModel) targetRows(st *status.Status) (string, []string) {
 	case 3:
 		slices.SortStableFunc(ts, func(a, b status.Target) int { return a.LastRead.Compare(b.LastRead) })
 	}
-	nameW := max(m.width-90, 30)
-	header := fmt.Sprintf("%-14s %-*s %-20s %10s %21s %12s %s", "SOURCE", nameW, "TARGET", "STATE", "BEHIND", "ACKED/READ", "LAST READ", "REASON")
+	// The target's name takes what the other columns and 35 cells of
+	// reason leave.
+	nameW := max(m.width-77-35, 20)
+	header := fmt.Sprintf("%-14s %-*s %-20s %10s %17s %10s %s", "SOURCE", nameW, "TARGET", "STATE", "BEHIND", "ACKED/READ", "LAST READ", "REASON")
 	rows := make([]string, 0, len(ts))
 	for _, t := range ts {
 		pos, behind, last := "", "", ""
@@ -371,7 +373,7 @@ func (m *topModel) targetRows(st *status.Status) (string, []string) {
 			behind = byteSize(float64(t.BytesBehind))
 			last = agoText(st.Time, t.LastRead)
 		}
-		rows = append(rows, fmt.Sprintf("%s %s %s %10s %21s %12s %s", pad(t.Component, 14), pad(targetLabel(t), nameW),
+		rows = append(rows, fmt.Sprintf("%s %s %s %10s %17s %10s %s", pad(t.Component, 14), pad(targetLabel(t), nameW),
 			styled(t.State, 20), behind, pos, last, t.Reason))
 	}
 	return header, rows
