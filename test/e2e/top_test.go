@@ -48,7 +48,9 @@ func (m *tmux) run(args ...string) string {
 }
 
 // keys sends keys as tmux names them ("Tab", "Enter", "/", "q").
-func (m *tmux) keys(keys ...string) { m.run(append([]string{"send-keys", "-t", m.session}, keys...)...) }
+func (m *tmux) keys(keys ...string) {
+	m.run(append([]string{"send-keys", "-t", m.session}, keys...)...)
+}
 
 // screen is what the terminal shows now.
 func (m *tmux) screen() string { return m.run("capture-pane", "-p", "-t", m.session) }
