@@ -1,9 +1,21 @@
 package nomadlogs
 
 import (
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/drover-dev/drover/internal/discovery/nomad"
+	"github.com/drover-dev/drover/internal/follow"
 	"github.com/drover-dev/drover/internal/status"
 )
+
+// Detail is what the source shows about itself beyond its targets.
+type Detail struct {
+	// DiscoveryLag is drover_nomad_discovery_lag_seconds: how long the
+	// newest allocation waited between its files appearing and its
+	// metadata being known.
+	DiscoveryLag float64            `json:"discovery_lag_seconds"`
+	Files        follow.FilesStatus `json:"files"`
+}
 
 // Describe lists the task streams the source follows, with their state and
 // positions, and the streams of the tasks its selection leaves out, with
@@ -20,5 +32,10 @@ func (s *Source) Describe() status.Description {
 			})
 		}
 	}
-	return status.Description{Targets: ts, Detail: s.f.FilesStatus()}
+	d := Detail{Files: s.f.FilesStatus()}
+	var m dto.Metric
+	if s.sm.lag.Write(&m) == nil {
+		d.DiscoveryLag = m.GetGauge().GetValue()
+	}
+	return status.Description{Targets: ts, Detail: d}
 }
