@@ -10,9 +10,9 @@ import (
 
 // Detail is what the source shows about itself beyond its targets.
 type Detail struct {
-	// DiscoveryLag is drover_nomad_discovery_lag_seconds: how long the
-	// newest allocation waited between its files appearing and its
-	// metadata being known.
+	// DiscoveryLag is drover_nomad_discovery_lag_seconds: the seconds
+	// since the Nomad API last answered the allocation watch, as of the
+	// last scan of the alloc dir.
 	DiscoveryLag float64            `json:"discovery_lag_seconds"`
 	Files        follow.FilesStatus `json:"files"`
 }
