@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/drover-dev/drover/internal/status"
@@ -52,6 +53,27 @@ func TestVerdict(t *testing.T) {
 	} {
 		if got := verdict(c.t); got != c.want {
 			t.Errorf("verdict(%+v) = %q, want %q", c.t, got, c.want)
+		}
+	}
+}
+
+func TestHelpOfTheCommandsThatAskDrover(t *testing.T) {
+	for _, name := range []string{"top", "tap", "explain"} {
+		var out, errb strings.Builder
+		if code := run([]string{"help", name}, &out, &errb); code != 0 {
+			t.Fatalf("drover help %s: exit %d: %s", name, code, errb.String())
+		}
+		for _, want := range []string{"Usage: drover " + name, "--address", "--token-file", "DROVER_ADMIN_TOKEN", "DROVER_ADMIN_ADDRESS"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("drover help %s lacks %q:\n%s", name, want, out.String())
+			}
+		}
+	}
+	var out, errb strings.Builder
+	run([]string{"help"}, &out, &errb)
+	for _, want := range []string{"drover top", "drover tap COMPONENT", "drover explain ALLOC-ID|JOB/TASK|PATH|POD"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("drover help lacks %q", want)
 		}
 	}
 }
