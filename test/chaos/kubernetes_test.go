@@ -476,17 +476,18 @@ func TestChaosKubernetes(t *testing.T) {
 	if err := recv.setMode(sinkMode{}); err != nil {
 		t.Fatal(err)
 	}
-	stopWorld()
-	<-worldDone
-	w.cleanup.Wait()
-
-	// Liveness: drover runs without faults and every line arrives.
+	// Liveness: drover runs without faults (started before the last pods
+	// end and their directories go: a pod that lived only while no drover
+	// ran could not be seen by anyone) and every line arrives.
 	catchUpFrom := time.Now()
 	if !sup.running() {
 		if err := sup.start(cfg); err != nil {
 			t.Fatal(err)
 		}
 	}
+	stopWorld()
+	<-worldDone
+	w.cleanup.Wait()
 	liveness := 60*time.Second + o.duration/10
 	deadline := time.Now().Add(liveness)
 	for {
