@@ -446,3 +446,71 @@ func TestReportsDeliveryHealth(t *testing.T) {
 	}
 	h.Close()
 }
+
+// With SendWhenIdle, a request that is not full goes out once it waited
+// IdleLinger while nothing is in flight, not after batch.timeout.
+func TestSendWhenIdleSendsBeforeTimeout(t *testing.T) {
+	rec := &recorder{}
+	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 100, MaxBytes: 1 << 20, Timeout: time.Hour},
+		Request: fastRequest(2), Sender: rec, SendWhenIdle: true})
+	began := time.Now()
+	h.Send(batchOf("a", 2)...)
+	h.Send(batchOf("b", 3)...)
+	if !h.Ack() || !h.Ack() {
+		t.Fatal("ack not ok")
+	}
+	reqs := rec.requests()
+	if fmt.Sprint(reqs) != "[[a0 a1 b0 b1 b2]]" {
+		t.Fatalf("requests = %v", reqs)
+	}
+	if waited := rec.times[0].Sub(began); waited < IdleLinger(time.Hour) {
+		t.Fatalf("partial request sent after %s, before it lingered", waited)
+	}
+	h.Close()
+}
+
+// While a request is in flight, the next one keeps filling: it goes out
+// when the first one ends (the sink is idle again), with everything that
+// came meanwhile, not batch by batch.
+func TestSendWhenIdleFillsWhileInFlight(t *testing.T) {
+	release := make(chan struct{})
+	rec := &recorder{answer: func(n int, _ *batch.Request) error {
+		if n == 0 {
+			<-release
+		}
+		return nil
+	}}
+	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 100, MaxBytes: 1 << 20, Timeout: time.Hour},
+		Request: fastRequest(4), Sender: rec, SendWhenIdle: true})
+	h.Send(batchOf("a", 1)...)
+	waitUntil(t, func() bool { return len(rec.requests()) == 1 })
+	for i := range 5 {
+		h.Send(batchOf(fmt.Sprintf("b%d-", i), 1)...)
+	}
+	// Well past the linger, the second request still waits for the first.
+	time.Sleep(3 * IdleLinger(time.Hour))
+	if n := len(rec.requests()); n != 1 {
+		t.Fatalf("%d requests sent while the first was in flight: %v", n, rec.requests())
+	}
+	close(release)
+	for range 6 {
+		if !h.Ack() {
+			t.Fatal("ack not ok")
+		}
+	}
+	if got := fmt.Sprint(rec.requests()); got != "[[a0] [b0-0 b1-0 b2-0 b3-0 b4-0]]" {
+		t.Fatalf("requests = %s", got)
+	}
+	h.Close()
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -115,6 +115,8 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		Sender:      s,
 		Destination: s.redacted,
 		Component:   cctx,
+		// A quiet node's lines go out within a tenth of batch.timeout.
+		SendWhenIdle: true,
 	}
 	if cfg.Healthcheck.Enabled {
 		opts.Prober = s
