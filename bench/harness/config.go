@@ -9,8 +9,16 @@ import (
 // with its defaults, asking the fake Nomad API, and one sink with its
 // defaults, pointed at the receiver. With transforms, the lines pass a
 // parse (JSON), a filter and a route on their way (transformPipeline).
-func droverConfig(dataDir, nomadAddr, recvURL, sink string, pprof, transforms bool) (string, error) {
+//
+// Scenario fields change the defaults: MaxOpenFiles sets the source's
+// max_open_files, Buffer the sink's buffer type.
+func droverConfig(dataDir, nomadAddr, recvURL string, s Scenario, pprof bool) (string, error) {
+	sink, transforms := s.Sink, s.Transforms
 	var b strings.Builder
+	maxOpen := ""
+	if s.MaxOpenFiles > 0 {
+		maxOpen = fmt.Sprintf("  max_open_files = %d\n", s.MaxOpenFiles)
+	}
 	fmt.Fprintf(&b, `data_dir = %q
 
 admin {
@@ -19,11 +27,15 @@ admin {
 }
 
 source "nomad_logs" "tasks" {
-  nomad {
+%s  nomad {
     address = %q
   }
 }
-`, dataDir, pprof, nomadAddr)
+`, dataDir, pprof, maxOpen, nomadAddr)
+	buffer := ""
+	if s.Buffer != "" {
+		buffer = fmt.Sprintf("  buffer {\n    type = %q\n  }\n", s.Buffer)
+	}
 	input := `"tasks"`
 	if transforms {
 		b.WriteString(transformPipeline)
@@ -35,8 +47,8 @@ source "nomad_logs" "tasks" {
 sink "http" "out" {
   inputs = [%s]
   uri    = %q
-}
-`, input, recvURL+"/ingest")
+%s}
+`, input, recvURL+"/ingest", buffer)
 	case "loki":
 		fmt.Fprintf(&b, `
 sink "loki" "out" {
@@ -48,8 +60,8 @@ sink "loki" "out" {
     task      = "{{ nomad.task_name }}"
     stream    = "{{ stream }}"
   }
-}
-`, input, recvURL)
+%s}
+`, input, recvURL, buffer)
 	default:
 		return "", fmt.Errorf("unknown sink %q (want http or loki)", sink)
 	}

@@ -147,7 +147,7 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		o.logf("  wrote %s backlog in %d streams in %.1fs", size(w.Bytes()), s.Streams, time.Since(t).Seconds())
 	}
 
-	cfgText, err := droverConfig(filepath.Join(dir, "data"), nomadURL, rs.URL(), s.Sink, o.ProfileDir != "", s.Transforms)
+	cfgText, err := droverConfig(filepath.Join(dir, "data"), nomadURL, rs.URL(), s, o.ProfileDir != "")
 	if err != nil {
 		return res, err
 	}
