@@ -81,9 +81,38 @@ func (f *Follower) service(ctx context.Context, c *chain, now time.Time) (got, b
 		}
 	}
 	read, eof := 0, false
+	// A Numbered chain's only file is read before it is looked at: a
+	// write is one pread instead of an fstat and a pread (logmon only
+	// appends). When the read finds nothing new, the file is looked at
+	// (deleted? shorter than the offset?) and read again. While the emit
+	// queue is full it is looked at without reading: its state (deleted,
+	// bytes behind) must not wait for the sink.
+	look := !c.numbered() || len(c.files) > 1 || replaced || !f.hasRoom()
 	for read < perTargetBudget {
 		cur := c.files[0]
 		hadNext := len(c.files) > 1
+		if !look && !hadNext {
+			n, atEnd, full, failed, err := f.readFile(ctx, c, cur, perTargetBudget-read, now)
+			read += n
+			if err != nil {
+				return read > 0, false, err
+			}
+			if full {
+				blocked = true
+				break
+			}
+			if failed {
+				break
+			}
+			if n > 0 && atEnd {
+				c.pos.seeTip(cur.n, cur.r.Offset())
+				eof = true
+				break
+			}
+			look = true
+			continue
+		}
+		look = true
 		status, serr := cur.r.Stat()
 		if serr != nil {
 			f.readFailed(c, serr)
