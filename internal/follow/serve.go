@@ -88,6 +88,7 @@ func (f *Follower) service(ctx context.Context, c *chain, now time.Time) (got, b
 	// queue is full it is looked at without reading: its state (deleted,
 	// bytes behind) must not wait for the sink.
 	look := !c.numbered() || len(c.files) > 1 || replaced || !f.hasRoom()
+	triedRead := false // the read before the look found nothing
 	for read < perTargetBudget {
 		cur := c.files[0]
 		hadNext := len(c.files) > 1
@@ -105,11 +106,15 @@ func (f *Follower) service(ctx context.Context, c *chain, now time.Time) (got, b
 				break
 			}
 			if n > 0 && atEnd {
+				// The end moved: the saved at_end must say so (the Stat
+				// that used to come next extended a short fingerprint,
+				// which marked it).
 				c.pos.seeTip(cur.n, cur.r.Offset())
+				f.flusher.Mark()
 				eof = true
 				break
 			}
-			look = true
+			look, triedRead = true, true
 			continue
 		}
 		look = true
@@ -138,7 +143,16 @@ func (f *Follower) service(ctx context.Context, c *chain, now time.Time) (got, b
 			}
 			c.lastGrowth = now
 		}
-		n, atEnd, full, failed, err := f.readFile(ctx, c, cur, perTargetBudget-read, now)
+		var n int
+		var atEnd, full, failed bool
+		if triedRead && !status.Truncated && status.Size <= cur.r.Offset() {
+			// The read just before found nothing and the file did not
+			// grow since: no second read.
+			atEnd = true
+		} else {
+			triedRead = false
+			n, atEnd, full, failed, err = f.readFile(ctx, c, cur, perTargetBudget-read, now)
+		}
 		read += n
 		if err != nil {
 			return read > 0, false, err
@@ -185,7 +199,11 @@ func (f *Follower) service(ctx context.Context, c *chain, now time.Time) (got, b
 		c.poll.Next = now // due again as soon as there is room
 		return read > 0, true, nil
 	}
-	f.schedule(c, now, read > 0)
+	// A chain read to the end of its last file waits for its next write
+	// event when its directory is watched; else data means polling again
+	// at once (a writer may be in the middle of a burst).
+	watched := f.watcher != nil && f.watcher.Watching(c.t.Dir)
+	f.schedule(c, now, read > 0 && !(eof && watched))
 	if eof && !c.endAt.IsZero() {
 		if err := f.maybeRelease(ctx, c, now); err != nil {
 			return read > 0, false, err

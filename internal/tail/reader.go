@@ -355,6 +355,9 @@ func (r *Reader) Read(buf []byte, now time.Time) (b *event.Batch, n int, err err
 	if full && err == io.EOF {
 		err = nil
 	}
+	if err == io.EOF && r.readOff > r.size {
+		r.size = r.readOff // the file is at least this long
+	}
 	switch {
 	case !r.framer.Holding():
 		r.heldFrom = time.Time{}
