@@ -49,6 +49,7 @@ CONF
 
 # cpu_of PID: user+system CPU seconds of a process.
 cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{print ($14+$15)/hz}' "/proc/$1/stat"; }
+div() { awk "BEGIN{printf \"%.4f\", ($1)/$2}"; }
 rss_of() { awk '/VmHWM/{print $2/1024}' "/proc/$1/status"; }
 
 backlog() {
@@ -103,7 +104,7 @@ many() {
 			c2=$(cpu_of $pid); rss=$(rss_of $pid); l1=$(load)
 			kill -TERM $pid; wait $pid 2>/dev/null || true
 			got=$(curl -fs http://127.0.0.1:18080/stats)
-			echo "{\"name\":\"many-1000-$who\",\"cores_writing\":$(echo "($c1-$c0)/62" | bc -l),\"cores_idle\":$(echo "($c2-$c1)/30" | bc -l),\"peak_rss_mib\":$rss,\"load_before\":$l0,\"load_after\":$l1,\"sink\":$got}" | tee -a "$OUT"
+			echo "{\"name\":\"many-1000-$who\",\"cores_writing\":$(div "$c1-$c0" 62),\"cores_idle\":$(div "$c2-$c1" 30),\"peak_rss_mib\":$rss,\"load_before\":$l0,\"load_after\":$l1,\"sink\":$got}" | tee -a "$OUT"
 		done
 	done
 }
