@@ -72,7 +72,15 @@ type Agent struct {
 // Run loads the configuration, runs the pipeline until ctx ends or SIGINT
 // or SIGTERM arrives, and shuts down cleanly. SIGHUP reloads the
 // configuration. It returns an error only when drover could not start.
+//
+// The signals are caught before anything else: one that arrives while the
+// configuration loads or the pipeline starts waits in the channel and is
+// acted on as soon as Start returns (a stop signal then stops drover
+// cleanly instead of killing it with the signal's default action).
 func Run(ctx context.Context, opts Options) error {
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	cfg, err := LoadConfig(opts)
 	if err != nil {
 		return err
@@ -81,9 +89,6 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	sigs := make(chan os.Signal, 8)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
-	defer signal.Stop(sigs)
 	stop := make(chan os.Signal, 1)
 	reload := make(chan struct{}, 1)
 	done := make(chan struct{})

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -162,6 +163,48 @@ func TestRunStopsWhenContextEnds(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Run did not return after its context ended")
+	}
+}
+
+// A SIGTERM that arrives while drover loads its configuration (here from
+// inside the env() lookup the loading makes) stops it cleanly once the
+// pipeline has started: without the handler installed first, the signal's
+// default action would kill the test binary.
+func TestRunStopsCleanlyOnASignalDuringStart(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "drover.hcl")
+	writeCfg(t, cfgPath, filepath.Join(dir, "data"), "a")
+	src, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgPath, []byte(strings.Replace(string(src), `tag = "a"`, `tag = env("DROVER_TEST_TAG")`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	signalled := false
+	lookup := func(name string) (string, bool) {
+		if name == "DROVER_TEST_TAG" && !signalled {
+			signalled = true
+			if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+				t.Errorf("kill: %v", err)
+			}
+		}
+		return "a", true
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(context.Background(), Options{ConfigPaths: []string{cfgPath}, LogOutput: io.Discard, LookupEnv: lookup})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop after a SIGTERM during its start")
+	}
+	if !signalled {
+		t.Fatal("the configuration was loaded without its env() lookup")
 	}
 }
 

@@ -116,9 +116,9 @@ func (f *Follower) unpark(c *chain, now time.Time) (open, replaced bool) {
 		if changed || cur.writtenParked {
 			// Written after it was parked, then deleted (its allocation
 			// garbage-collected) before it could be opened again.
-			f.losses.Add(tail.LostWrittenWhileParked, 1)
 			f.log.Warn(f.o.Words.File+" closed by max_open_files was written and then deleted before drover could open it again; the lines written since it was closed are lost (raise max_open_files)",
 				c.with("file", cur.n, "path", path, "offset", cur.r.Offset())...)
+			f.losses.Add(tail.LostWrittenWhileParked, 1)
 		} else {
 			f.log.Debug(f.o.Words.File+" closed by max_open_files is gone; nothing was seen written to it since it was closed", "file", path)
 		}

@@ -15,13 +15,15 @@ import (
 // line the current one ends with.
 func (f *Follower) lost(c *chain, from, to uint64, why string) {
 	c.gap = true
-	f.m.Errors("purged").Add(float64(to - from + 1))
-	f.losses.Add(tail.LostPurged, to-from+1)
 	msg := f.o.Words.File + "s were deleted before drover read them; their lines are lost"
 	if f.o.Words.PurgedAdvice != "" {
 		msg += " " + f.o.Words.PurgedAdvice
 	}
 	f.log.Error(msg, c.with("first_file", from, "last_file", to, "reason", why)...)
+	// Counted after the log line, as every loss: whoever sees the count
+	// sees the report.
+	f.m.Errors("purged").Add(float64(to - from + 1))
+	f.losses.Add(tail.LostPurged, to-from+1)
 }
 
 // reportUndelivered logs and counts, as the follower stops, the files of
@@ -75,9 +77,9 @@ func (f *Follower) reportUndelivered(p *position, open map[*filePos]*chainFile, 
 		return
 	}
 	f.m.Errors("purged").Add(float64(last - first + 1))
-	f.losses.Add(tail.LostDeletedUnread, last-first+1)
 	f.log.Error(f.o.Words.File+"s were deleted and drover stops before it delivered all their lines; the lines it had not delivered are lost",
 		append(attrs, "first_file", first, "last_file", last, "undelivered_bytes", lost)...)
+	f.losses.Add(tail.LostDeletedUnread, last-first+1)
 }
 
 // reportUndeliveredAll reports, as the follower stops, the deleted files
@@ -174,7 +176,8 @@ func (f *Follower) reportNeverFound(c *chain) {
 // reportGone logs and counts the files first to last of a target, deleted
 // with lines drover had seen and not delivered.
 func (f *Follower) reportGone(attrs []any, first, last uint64, why string) {
-	f.losses.Add(tail.LostGoneWhileDown, 1)
 	f.log.Error(f.o.Words.File+"s were deleted before drover read them to their end; the lines it had not delivered are lost",
 		append(attrs, "first_file", first, "last_file", last, "reason", why)...)
+	// Counted after the log line: whoever sees the count sees the report.
+	f.losses.Add(tail.LostGoneWhileDown, 1)
 }

@@ -203,9 +203,11 @@ func (s *supervisor) take() *process {
 }
 
 // started returns the running process once it has logged that its
-// pipeline runs, nil before. drover installs its signal handlers then: a
-// SIGTERM or SIGHUP before that ends it with the signal's default action
-// (an open issue of the agent's start, not of what the suite tests).
+// pipeline runs, nil before. drover catches its signals as the first thing
+// its run does (one that arrives while it loads and starts is acted on
+// after the start, internal/agent's TestRunStopsCleanlyOnASignalDuringStart),
+// but no Go program can catch one in the milliseconds between the exec and
+// its main function: the suite signals only processes that have started.
 func (s *supervisor) started() *process {
 	s.mu.Lock()
 	p := s.cur
