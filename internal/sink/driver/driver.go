@@ -137,6 +137,14 @@ type Options struct {
 	// requests whatever the latency (ClickHouse inserts, CloudWatch Logs'
 	// request rate).
 	SendWhenIdle bool
+	// OrderByStream keeps each stream's events in order at the destination
+	// with request.concurrency above 1: a request goes out only when no
+	// request in flight holds events of its streams (their *event.Meta);
+	// until then the next request waits behind it. Requests of different
+	// streams are in flight at once. A destination whose own notion of a
+	// stream joins several of drover's (Loki's label sets) needs its own
+	// key and leaves it unset.
+	OrderByStream bool
 }
 
 // IdleLinger is how long a request that is not full waits for more events
@@ -233,7 +241,11 @@ func (d *Driver) Run(ctx context.Context, in <-chan *event.Batch) error {
 		expired   bool // the open request waited batch.timeout
 		linger    = IdleLinger(cfg.Timeout)
 		lingered  bool          // the open request waited linger (SendWhenIdle)
-		freed     chan struct{} // a request in flight ended (SendWhenIdle)
+		freed     chan struct{} // a request in flight ended (SendWhenIdle, OrderByStream)
+		ordered   = d.opts.OrderByStream && d.opts.Request.Concurrency > 1
+		inFlight  streamsInFlight
+		held      *batch.Request // taken, waiting until its streams are not in flight
+		heldKeys  []*event.Meta
 		open      = true
 		rest      []event.Event // events of the current source batch not yet in a request
 		restT     *batch.Ticket
@@ -242,8 +254,10 @@ func (d *Driver) Run(ctx context.Context, in <-chan *event.Batch) error {
 	defer timer.Stop()
 	idleSend := d.opts.SendWhenIdle && !immediate && linger > 0
 	afterLinger := cfg.Timeout // what the timer waits once the request lingered
-	if idleSend {
+	if idleSend || ordered {
 		freed = make(chan struct{}, 1)
+	}
+	if idleSend {
 		afterLinger -= linger
 	} else {
 		lingered = true // the timer waits batch.timeout at once
@@ -271,7 +285,7 @@ func (d *Driver) Run(ctx context.Context, in <-chan *event.Batch) error {
 				restT, rest = nil, nil
 			}
 		}
-		if !open && b.Len() == 0 {
+		if !open && b.Len() == 0 && held == nil {
 			break // drained; restT is nil because an empty request takes events
 		}
 		if b.Len() > 0 && !immediate && !timerOn && !expired {
@@ -308,13 +322,14 @@ func (d *Driver) Run(ctx context.Context, in <-chan *event.Batch) error {
 		if open && !full {
 			inC = in
 		}
-		if b.Len() > 0 && (full || expired || immediate || idle || !open) {
+		heldReady := held != nil && inFlight.free(heldKeys)
+		if heldReady || held == nil && b.Len() > 0 && (full || expired || immediate || idle || !open) {
 			slotC = slots
 		}
 		if timerOn {
 			timerC = timer.C
 		}
-		if idleSend && lingered && b.Len() > 0 {
+		if idleSend && lingered && b.Len() > 0 || held != nil && !heldReady {
 			freedC = freed
 		}
 		select {
@@ -332,15 +347,36 @@ func (d *Driver) Run(ctx context.Context, in <-chan *event.Batch) error {
 			} else {
 				lingered = true
 			}
-		case <-freedC: // look again: the sink may be idle now
+		case <-freedC: // look again: the sink may be idle, a stream free
 		case slotC <- struct{}{}:
-			req := b.Take()
-			if timerOn {
-				timer.Stop()
+			var req *batch.Request
+			var keys []*event.Meta
+			if held != nil {
+				req, keys, held, heldKeys = held, heldKeys, nil, nil
+			} else {
+				req = b.Take()
+				if timerOn {
+					timer.Stop()
+				}
+				timerOn, expired, lingered = false, false, !idleSend
+				if ordered {
+					if keys = streamsOf(req); !inFlight.free(keys) {
+						// A stream of it is in flight: it waits (and the
+						// requests after it wait behind it).
+						held, heldKeys = req, keys
+						<-slots
+						continue
+					}
+				}
 			}
-			timerOn, expired, lingered = false, false, !idleSend
+			if ordered {
+				inFlight.hold(keys)
+			}
 			wg.Go(func() {
 				defer func() {
+					if ordered {
+						inFlight.release(keys)
+					}
 					<-slots
 					if freed != nil {
 						select {
@@ -354,6 +390,9 @@ func (d *Driver) Run(ctx context.Context, in <-chan *event.Batch) error {
 		}
 	}
 	if ctx.Err() != nil {
+		if held != nil {
+			held.Finish(event.Failed)
+		}
 		b.Finish(event.Failed)
 		if restT != nil {
 			restT.Done(len(rest), event.Failed)

@@ -134,12 +134,10 @@ func (c *Config) clientOptions() httpclient.Options {
 	}
 }
 
-// defaultRequest is the request block's default for the http sink: one
-// request at a time, so that the lines of one file reach the endpoint in the
-// order they were written. Raising concurrency trades that order for
-// throughput.
+// defaultRequest is the request block's default for the http sink: the
+// driver's (several requests in flight). The lines of each stream still
+// reach the endpoint in the order they were written: a request waits while
+// another one of its streams is in flight (driver.Options.OrderByStream).
 func defaultRequest() driver.RequestConfig {
-	r := driver.DefaultRequestConfig()
-	r.Concurrency = 1
-	return r
+	return driver.DefaultRequestConfig()
 }

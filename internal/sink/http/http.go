@@ -84,6 +84,8 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		Component:   cctx,
 		// A quiet node's lines go out within a tenth of batch.timeout.
 		SendWhenIdle: true,
+		// Several requests in flight, each stream's lines in order.
+		OrderByStream: true,
 	}
 	if cfg.Healthcheck.Enabled {
 		opts.Prober = s
