@@ -92,56 +92,35 @@ func (f *Follower) service(ctx context.Context, c *chain, now time.Time) (got, b
 	for read < perTargetBudget {
 		cur := c.files[0]
 		hadNext := len(c.files) > 1
-		if !look && !hadNext {
-			n, atEnd, full, failed, err := f.readFile(ctx, c, cur, perTargetBudget-read, now)
-			read += n
-			if err != nil {
-				return read > 0, false, err
-			}
-			if full {
-				blocked = true
-				break
-			}
-			if failed {
-				break
-			}
-			if n > 0 && atEnd {
-				// The end moved: the saved at_end must say so (the Stat
-				// that used to come next extended a short fingerprint,
-				// which marked it).
-				c.pos.seeTip(cur.n, cur.r.Offset())
-				f.flusher.Mark()
-				eof = true
-				break
-			}
-			look, triedRead = true, true
-			continue
-		}
+		readFirst := !look && !hadNext
 		look = true
-		status, serr := cur.r.Stat()
-		if serr != nil {
-			f.readFailed(c, serr)
-			break
-		}
-		c.pos.seeTip(cur.n, status.Size)
-		status.Truncated = status.Truncated || replaced
-		replaced = false
-		cur.deleted = status.Deleted
-		if status.Grew {
-			c.lastGrowth = now
-		}
-		if status.Truncated {
-			f.m.Errors("file_truncated").Inc()
-			f.log.Warn(f.o.Words.File+" truncated or its content replaced; reading it again from the beginning",
-				"file", cur.r.Path(), "offset", cur.r.Offset(), "size", status.Size)
-			b, rerr := cur.r.Restart(now)
-			if err := f.send(ctx, b); err != nil {
-				return read > 0, false, err
+		var status tail.Status
+		if !readFirst {
+			var serr error
+			if status, serr = cur.r.Stat(); serr != nil {
+				f.readFailed(c, serr)
+				break
 			}
-			if rerr != nil {
-				f.readFailed(c, rerr)
+			c.pos.seeTip(cur.n, status.Size)
+			status.Truncated = status.Truncated || replaced
+			replaced = false
+			cur.deleted = status.Deleted
+			if status.Grew {
+				c.lastGrowth = now
 			}
-			c.lastGrowth = now
+			if status.Truncated {
+				f.m.Errors("file_truncated").Inc()
+				f.log.Warn(f.o.Words.File+" truncated or its content replaced; reading it again from the beginning",
+					"file", cur.r.Path(), "offset", cur.r.Offset(), "size", status.Size)
+				b, rerr := cur.r.Restart(now)
+				if err := f.send(ctx, b); err != nil {
+					return read > 0, false, err
+				}
+				if rerr != nil {
+					f.readFailed(c, rerr)
+				}
+				c.lastGrowth = now
+			}
 		}
 		var n int
 		var atEnd, full, failed bool
@@ -163,6 +142,16 @@ func (f *Follower) service(ctx context.Context, c *chain, now time.Time) (got, b
 		}
 		if failed || !atEnd {
 			break
+		}
+		if readFirst {
+			if n == 0 {
+				triedRead = true // look at the file, then
+				continue
+			}
+			// The end moved without a Stat: the saved at_end must say so
+			// (a Stat marks it through the fingerprint of a short file).
+			c.pos.seeTip(cur.n, cur.r.Offset())
+			f.flusher.Mark()
 		}
 		if !hadNext {
 			eof = true
