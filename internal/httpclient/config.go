@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -128,9 +129,44 @@ func (c *AuthConfig) fromFile() bool {
 // DefaultConnectTimeout bounds connecting and the TLS handshake.
 const DefaultConnectTimeout = 10 * time.Second
 
-// Options are the client options an HTTP sink's config holds. The sink
-// declares the attributes (tls and auth blocks, headers, connect_timeout)
-// in its own config struct and copies them here.
+// Settings are the attributes of an HTTP sink's block that configure its
+// client: headers, connect_timeout and the auth and tls blocks. A sink's
+// config embeds it (internal/config flattens an embedded struct into the
+// enclosing block) and builds its client from Options.
+type Settings struct {
+	// Headers are added to every request.
+	Headers map[string]string `hcl:"headers"`
+	// ConnectTimeout bounds connecting and the TLS handshake.
+	ConnectTimeout time.Duration `hcl:"connect_timeout"`
+	// Auth adds basic, bearer or API key authentication.
+	Auth *AuthConfig `hcl:"auth,block"`
+	// TLS configures certificates for https.
+	TLS *TLSConfig `hcl:"tls,block"`
+}
+
+// DefaultSettings returns the defaults of Settings: DefaultConnectTimeout,
+// no headers, no auth, the system's TLS roots.
+func DefaultSettings() Settings { return Settings{ConnectTimeout: DefaultConnectTimeout} }
+
+// Options returns the client options of s, keeping up to maxConns
+// connections per host open for reuse (the sink's request concurrency).
+func (s Settings) Options(maxConns int) Options {
+	return Options{TLS: s.TLS, Auth: s.Auth, Headers: s.Headers, ConnectTimeout: s.ConnectTimeout, MaxConnsPerHost: maxConns}
+}
+
+// Redact returns uri without its password, for logs and errors; a uri that
+// does not parse is returned as it is.
+func Redact(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	return u.Redacted()
+}
+
+// Options are the client options of an HTTP sink: its Settings, or
+// attributes it declares itself (clickhouse's own auth block), and the
+// number of connections to keep.
 type Options struct {
 	TLS  *TLSConfig
 	Auth *AuthConfig

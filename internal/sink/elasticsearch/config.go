@@ -3,7 +3,6 @@ package elasticsearch
 import (
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/event"
@@ -46,17 +45,11 @@ type Config struct {
 	// "<id>.dead_letter" by a file sink, for one); a configuration that
 	// still has the block is refused with a message that says so.
 	DeadLetter *DeadLetterConfig `hcl:"dead_letter,block"`
-	// Headers are added to every request.
-	Headers map[string]string `hcl:"headers"`
-	// ConnectTimeout bounds connecting and the TLS handshake.
-	ConnectTimeout time.Duration `hcl:"connect_timeout"`
-	// Auth adds basic, bearer or API key authentication.
-	Auth *httpclient.AuthConfig `hcl:"auth,block"`
-	// TLS configures certificates for https.
-	TLS         *httpclient.TLSConfig `hcl:"tls,block"`
-	Batch       batch.Config          `hcl:"batch,block"`
-	Request     driver.RequestConfig  `hcl:"request,block"`
-	Healthcheck HealthcheckConfig     `hcl:"healthcheck,block"`
+	// headers, connect_timeout and the auth and tls blocks.
+	httpclient.Settings
+	Batch       batch.Config         `hcl:"batch,block"`
+	Request     driver.RequestConfig `hcl:"request,block"`
+	Healthcheck HealthcheckConfig    `hcl:"healthcheck,block"`
 }
 
 // DataStreamConfig is the `data_stream` block: the data stream's name is
@@ -139,10 +132,10 @@ func NewConfig() *Config {
 			DefaultNamespace: DefaultNamespace,
 			DefaultName:      defaultDataStreamName,
 		},
-		ConnectTimeout: httpclient.DefaultConnectTimeout,
-		Batch:          batch.Config{MaxEvents: DefaultBatchMaxEvents, MaxBytes: DefaultBatchMaxBytes, Timeout: batch.DefaultTimeout},
-		Request:        driver.DefaultRequestConfig(),
-		Healthcheck:    HealthcheckConfig{Enabled: true},
+		Settings:    httpclient.DefaultSettings(),
+		Batch:       batch.Config{MaxEvents: DefaultBatchMaxEvents, MaxBytes: DefaultBatchMaxBytes, Timeout: batch.DefaultTimeout},
+		Request:     driver.DefaultRequestConfig(),
+		Healthcheck: HealthcheckConfig{Enabled: true},
 	}
 }
 
@@ -326,11 +319,5 @@ func (c *Config) action() string {
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func (c *Config) clientOptions() httpclient.Options {
-	return httpclient.Options{
-		TLS:             c.TLS,
-		Auth:            c.Auth,
-		Headers:         c.Headers,
-		ConnectTimeout:  c.ConnectTimeout,
-		MaxConnsPerHost: c.Request.Concurrency,
-	}
+	return c.Settings.Options(c.Request.Concurrency)
 }

@@ -93,7 +93,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		log:     log,
 		states:  sync.Pool{New: func() any { return new(sendState) }},
 	}
-	s.redacted = redact(root + "/_bulk")
+	s.redacted = httpclient.Redact(root + "/_bulk")
 	enc := &bulkEncoder{action: s.action, route: newRouter(cfg), idField: cfg.IDField, tsKey: cfg.TimestampField}
 	cctx.Logger = log
 	opts := driver.Options{
@@ -121,14 +121,6 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		}
 	}
 	return s, nil
-}
-
-func redact(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return uri
-	}
-	return u.Redacted()
 }
 
 // Run delivers the batches of in; see component.Sink and driver.Run.
@@ -161,7 +153,7 @@ func (s *Sink) Healthcheck(ctx context.Context) error {
 	if !s.cfg.Healthcheck.Enabled {
 		return nil
 	}
-	where := redact(s.rootURL)
+	where := httpclient.Redact(s.rootURL)
 	hreq, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, s.rootURL, nil)
 	if err != nil {
 		return fmt.Errorf("healthcheck of %s: %w", where, err)

@@ -5,7 +5,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/httpclient"
@@ -49,17 +48,11 @@ type Config struct {
 	// DefaultTenantID is the tenant of events for which TenantID refers to
 	// a missing field; "" sends those without the header.
 	DefaultTenantID string `hcl:"default_tenant_id"`
-	// Headers are added to every request.
-	Headers map[string]string `hcl:"headers"`
-	// ConnectTimeout bounds connecting and the TLS handshake.
-	ConnectTimeout time.Duration `hcl:"connect_timeout"`
-	// Auth adds basic or bearer authentication.
-	Auth *httpclient.AuthConfig `hcl:"auth,block"`
-	// TLS configures certificates for https.
-	TLS         *httpclient.TLSConfig `hcl:"tls,block"`
-	Batch       batch.Config          `hcl:"batch,block"`
-	Request     driver.RequestConfig  `hcl:"request,block"`
-	Healthcheck HealthcheckConfig     `hcl:"healthcheck,block"`
+	// headers, connect_timeout and the auth and tls blocks.
+	httpclient.Settings
+	Batch       batch.Config         `hcl:"batch,block"`
+	Request     driver.RequestConfig `hcl:"request,block"`
+	Healthcheck HealthcheckConfig    `hcl:"healthcheck,block"`
 }
 
 // HealthcheckConfig is the `healthcheck` block: a GET request sent when
@@ -100,13 +93,13 @@ const (
 // fails.
 func NewConfig() *Config {
 	return &Config{
-		Path:           DefaultPath,
-		Format:         FormatProtobuf,
-		Encoding:       EncodingJSON,
-		ConnectTimeout: httpclient.DefaultConnectTimeout,
-		Batch:          batch.DefaultConfig(),
-		Request:        defaultRequest(),
-		Healthcheck:    HealthcheckConfig{Enabled: true, Path: DefaultHealthcheckPath},
+		Path:        DefaultPath,
+		Format:      FormatProtobuf,
+		Encoding:    EncodingJSON,
+		Settings:    httpclient.DefaultSettings(),
+		Batch:       batch.DefaultConfig(),
+		Request:     defaultRequest(),
+		Healthcheck: HealthcheckConfig{Enabled: true, Path: DefaultHealthcheckPath},
 	}
 }
 
@@ -246,13 +239,7 @@ func (c *Config) compression() string {
 }
 
 func (c *Config) clientOptions() httpclient.Options {
-	return httpclient.Options{
-		TLS:             c.TLS,
-		Auth:            c.Auth,
-		Headers:         c.Headers,
-		ConnectTimeout:  c.ConnectTimeout,
-		MaxConnsPerHost: c.Request.Concurrency,
-	}
+	return c.Settings.Options(c.Request.Concurrency)
 }
 
 // joinURL appends path to the endpoint, without doubling the slash.

@@ -21,7 +21,6 @@ import (
 	"io"
 	"log/slog"
 	nethttp "net/http"
-	"net/url"
 	"sync"
 	"time"
 
@@ -89,7 +88,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		client:      client,
 		log:         log,
 	}
-	s.redacted = redact(s.url)
+	s.redacted = httpclient.Redact(s.url)
 	if cfg.Format == FormatJSON {
 		s.contentType = "application/json"
 	}
@@ -135,14 +134,6 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	return s, nil
 }
 
-func redact(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return uri
-	}
-	return u.Redacted()
-}
-
 // Run delivers the batches of in; see component.Sink and driver.Run.
 func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
 	defer s.client.CloseIdleConnections()
@@ -163,16 +154,16 @@ func (s *Sink) Healthcheck(ctx context.Context) error {
 func (s *Sink) Probe(ctx context.Context) error {
 	hreq, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, s.healthURL, nil)
 	if err != nil {
-		return fmt.Errorf("healthcheck of %s: %w", redact(s.healthURL), err)
+		return fmt.Errorf("healthcheck of %s: %w", httpclient.Redact(s.healthURL), err)
 	}
 	resp, err := s.client.Do(hreq)
 	if err != nil {
-		return fmt.Errorf("healthcheck of %s: %w", redact(s.healthURL), err)
+		return fmt.Errorf("healthcheck of %s: %w", httpclient.Redact(s.healthURL), err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("healthcheck of %s: GET answered %d %s: %q", redact(s.healthURL),
+		return fmt.Errorf("healthcheck of %s: GET answered %d %s: %q", httpclient.Redact(s.healthURL),
 			resp.StatusCode, nethttp.StatusText(resp.StatusCode), body)
 	}
 	return nil

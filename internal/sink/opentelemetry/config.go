@@ -3,7 +3,6 @@ package opentelemetry
 import (
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/httpclient"
@@ -25,8 +24,6 @@ type Config struct {
 	Encoding string `hcl:"encoding" enum:"protobuf,json"`
 	// Compression is "gzip" (default) or "none".
 	Compression string `hcl:"compression" enum:"gzip,none"`
-	// Headers are added to every request (gRPC: as metadata).
-	Headers map[string]string `hcl:"headers"`
 	// Body is "message" (default: the body is the message, the event's
 	// own fields are attributes) or "fields" (the body is a map of the
 	// message and the event's own fields).
@@ -34,12 +31,11 @@ type Config struct {
 	// SeverityField names the event field whose value gives the severity
 	// ("level" by default); "" sets none.
 	SeverityField string `hcl:"severity_field"`
-	// ConnectTimeout bounds connecting and the TLS handshake.
-	ConnectTimeout time.Duration          `hcl:"connect_timeout"`
-	Auth           *httpclient.AuthConfig `hcl:"auth,block"`
-	TLS            *httpclient.TLSConfig  `hcl:"tls,block"`
-	Batch          batch.Config           `hcl:"batch,block"`
-	Request        driver.RequestConfig   `hcl:"request,block"`
+	// headers (gRPC: sent as metadata), connect_timeout and the auth and
+	// tls blocks.
+	httpclient.Settings
+	Batch   batch.Config         `hcl:"batch,block"`
+	Request driver.RequestConfig `hcl:"request,block"`
 }
 
 // Values of the enum options.
@@ -65,15 +61,15 @@ const DefaultPath = "/v1/logs"
 func NewConfig() *Config {
 	b := batch.DefaultConfig()
 	return &Config{
-		Protocol:       ProtocolHTTP,
-		Path:           DefaultPath,
-		Encoding:       EncodingProtobuf,
-		Compression:    CompressionGzip,
-		Body:           BodyMessage,
-		SeverityField:  "level",
-		ConnectTimeout: httpclient.DefaultConnectTimeout,
-		Batch:          b,
-		Request:        driver.DefaultRequestConfig(),
+		Protocol:      ProtocolHTTP,
+		Path:          DefaultPath,
+		Encoding:      EncodingProtobuf,
+		Compression:   CompressionGzip,
+		Body:          BodyMessage,
+		SeverityField: "level",
+		Settings:      httpclient.DefaultSettings(),
+		Batch:         b,
+		Request:       driver.DefaultRequestConfig(),
 	}
 }
 
@@ -131,11 +127,5 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) clientOptions() httpclient.Options {
-	return httpclient.Options{
-		TLS:             c.TLS,
-		Auth:            c.Auth,
-		Headers:         c.Headers,
-		ConnectTimeout:  c.ConnectTimeout,
-		MaxConnsPerHost: c.Request.Concurrency,
-	}
+	return c.Settings.Options(c.Request.Concurrency)
 }
