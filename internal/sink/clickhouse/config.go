@@ -12,6 +12,7 @@ import (
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/template"
 )
 
@@ -91,13 +92,7 @@ func (a *AuthConfig) SetDefaults() { a.Strategy = AuthBasic }
 
 // HealthcheckConfig is the `healthcheck` block: a query sent when the sink
 // starts.
-type HealthcheckConfig struct {
-	// Enabled turns the check on (default true). A failed check is logged.
-	Enabled bool `hcl:"enabled"`
-	// Required makes a failed check fatal: the sink is not built, so
-	// drover does not start and a reload keeps the old configuration.
-	Required bool `hcl:"required"`
-}
+type HealthcheckConfig = healthcheck.Config
 
 // Values of the enum options.
 const (

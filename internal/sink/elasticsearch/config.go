@@ -9,6 +9,7 @@ import (
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/template"
 )
 
@@ -81,14 +82,7 @@ type DeadLetterConfig struct {
 
 // HealthcheckConfig is the `healthcheck` block: GET / (cluster info) when
 // the sink starts.
-type HealthcheckConfig struct {
-	// Enabled turns the check on (default true).
-	Enabled bool `hcl:"enabled"`
-	// Required makes a failed check fatal: the sink is not built, so
-	// drover does not start (or a reload is refused). Otherwise a failed
-	// check is logged and the sink runs, retrying as usual.
-	Required bool `hcl:"required"`
-}
+type HealthcheckConfig = healthcheck.Config
 
 // Values of the enum options.
 const (

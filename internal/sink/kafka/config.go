@@ -7,6 +7,7 @@ import (
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/kafkaclient"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/template"
 )
 
@@ -72,13 +73,7 @@ type SASLConfig = kafkaclient.SASLConfig
 
 // HealthcheckConfig is the `healthcheck` block: a metadata request sent
 // when the sink starts.
-type HealthcheckConfig struct {
-	// Enabled turns the check on (default true). A failed check is logged.
-	Enabled bool `hcl:"enabled"`
-	// Required makes a failed check fatal: the sink is not built, so
-	// drover does not start and a reload keeps the old configuration.
-	Required bool `hcl:"required"`
-}
+type HealthcheckConfig = healthcheck.Config
 
 // Values of the enum options.
 const (

@@ -100,12 +100,8 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 			sendErrors: m.Errors("send"),
 		},
 	}
-	if cfg.Healthcheck.Enabled && cfg.Healthcheck.Required {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.DeliveryTimeout)
-		defer cancel()
-		if err := s.Healthcheck(ctx); err != nil {
-			return nil, fmt.Errorf("healthcheck.required: %w", err)
-		}
+	if err := cfg.Healthcheck.Require(cfg.DeliveryTimeout, s.Healthcheck, nil); err != nil {
+		return nil, fmt.Errorf("healthcheck.required: %w", err)
 	}
 	return s, nil
 }

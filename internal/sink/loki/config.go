@@ -10,6 +10,7 @@ import (
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/template"
 )
 
@@ -58,14 +59,10 @@ type Config struct {
 // HealthcheckConfig is the `healthcheck` block: a GET request sent when
 // the sink starts.
 type HealthcheckConfig struct {
-	// Enabled turns the check on (default true).
-	Enabled bool `hcl:"enabled"`
+	// enabled (default true) and required.
+	healthcheck.Config
 	// Path is requested below the endpoint; it must answer 2xx.
 	Path string `hcl:"path"`
-	// Required makes a failed check fatal: the sink is not built, so
-	// drover does not start (or a reload is refused). Otherwise a failed
-	// check is logged and the sink runs, retrying as usual.
-	Required bool `hcl:"required"`
 }
 
 // Values of the enum options.
@@ -99,7 +96,7 @@ func NewConfig() *Config {
 		Settings:    httpclient.DefaultSettings(),
 		Batch:       batch.DefaultConfig(),
 		Request:     defaultRequest(),
-		Healthcheck: HealthcheckConfig{Enabled: true, Path: DefaultHealthcheckPath},
+		Healthcheck: HealthcheckConfig{Config: healthcheck.Config{Enabled: true}, Path: DefaultHealthcheckPath},
 	}
 }
 

@@ -122,14 +122,8 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Healthcheck.Required {
-		ctx, cancel := context.WithTimeout(context.Background(), healthcheckTimeout)
-		defer cancel()
-		err := s.Healthcheck(ctx)
-		s.client.CloseIdleConnections()
-		if err != nil {
-			return nil, fmt.Errorf("required healthcheck failed: %w", err)
-		}
+	if err := cfg.Healthcheck.Require(healthcheckTimeout, s.Healthcheck, s.client.CloseIdleConnections); err != nil {
+		return nil, fmt.Errorf("required healthcheck failed: %w", err)
 	}
 	return s, nil
 }
