@@ -154,6 +154,35 @@ func (s Settings) Options(maxConns int) Options {
 	return Options{TLS: s.TLS, Auth: s.Auth, Headers: s.Headers, ConnectTimeout: s.ConnectTimeout, MaxConnsPerHost: maxConns}
 }
 
+// ParseURL parses s, the value of the attribute field, as an http:// or
+// https:// URL with a host; errors are *config.FieldError naming field.
+func ParseURL(field, s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, config.Errorf(field, "invalid URL: %v", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, config.Errorf(field, "must be an http:// or https:// URL, got %q", s)
+	case u.Host == "":
+		return nil, config.Errorf(field, "has no host: %q", s)
+	}
+	return u, nil
+}
+
+// ValidateBaseURL checks s, the value of the attribute field, as the base
+// URL of an API: an http:// or https:// URL with a host, optionally a path
+// prefix, without a query or fragment (the sink appends its paths).
+func ValidateBaseURL(field, s string) error {
+	u, err := ParseURL(field, s)
+	if err != nil {
+		return err
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return config.Errorf(field, "must not have a query or fragment: %q", s)
+	}
+	return nil
+}
+
 // Redact returns uri without its password, for logs and errors; a uri that
 // does not parse is returned as it is.
 func Redact(uri string) string {

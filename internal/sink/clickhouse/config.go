@@ -2,7 +2,6 @@ package clickhouse
 
 import (
 	"net/textproto"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -142,14 +141,10 @@ var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Validate checks the configuration; errors are *config.FieldError with the
 // attribute's path in the block.
 func (c *Config) Validate() error {
-	u, err := url.Parse(c.Endpoint)
+	u, err := httpclient.ParseURL("endpoint", c.Endpoint)
 	switch {
 	case err != nil:
-		return config.Errorf("endpoint", "invalid URL: %v", err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return config.Errorf("endpoint", "must be an http:// or https:// URL, got %q", c.Endpoint)
-	case u.Host == "":
-		return config.Errorf("endpoint", "has no host: %q", c.Endpoint)
+		return err
 	case u.RawQuery != "" || u.ForceQuery:
 		return config.Errorf("endpoint", "must not have a query string; put ClickHouse settings into `settings`")
 	case u.User != nil && c.Auth != nil:

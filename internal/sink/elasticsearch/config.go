@@ -1,7 +1,6 @@
 package elasticsearch
 
 import (
-	"net/url"
 	"strings"
 
 	"github.com/drover-dev/drover/internal/config"
@@ -136,7 +135,7 @@ func NewConfig() *Config {
 // Validate checks the configuration; errors are *config.FieldError with the
 // attribute's path in the block.
 func (c *Config) Validate() error {
-	if err := validateURL("endpoint", c.Endpoint); err != nil {
+	if err := httpclient.ValidateBaseURL("endpoint", c.Endpoint); err != nil {
 		return err
 	}
 	switch c.Mode {
@@ -280,23 +279,6 @@ func validatePart(field, s string, constant bool) error {
 func literal(t *template.Template) string {
 	out, _ := t.Render(nil, &event.Event{})
 	return string(out)
-}
-
-func validateURL(field, s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return config.Errorf(field, "invalid URL: %v", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return config.Errorf(field, "must be an http:// or https:// URL, got %q", s)
-	}
-	if u.Host == "" {
-		return config.Errorf(field, "has no host: %q", s)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return config.Errorf(field, "must not have a query or fragment: %q", s)
-	}
-	return nil
 }
 
 // action returns the effective bulk action.

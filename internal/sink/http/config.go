@@ -1,7 +1,6 @@
 package http
 
 import (
-	"net/url"
 	"strings"
 
 	"github.com/drover-dev/drover/internal/config"
@@ -104,17 +103,8 @@ func (c *Config) Validate() error {
 }
 
 func validateURI(field, s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return config.Errorf(field, "invalid URL: %v", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return config.Errorf(field, "must be an http:// or https:// URL, got %q", s)
-	}
-	if u.Host == "" {
-		return config.Errorf(field, "has no host: %q", s)
-	}
-	return nil
+	_, err := httpclient.ParseURL(field, s)
+	return err
 }
 
 func (c *Config) clientOptions() httpclient.Options {

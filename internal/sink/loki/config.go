@@ -1,7 +1,6 @@
 package loki
 
 import (
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -115,7 +114,7 @@ var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 // Validate checks the configuration; errors are *config.FieldError with the
 // attribute's path in the block.
 func (c *Config) Validate() error {
-	if err := validateURL("endpoint", c.Endpoint); err != nil {
+	if err := httpclient.ValidateBaseURL("endpoint", c.Endpoint); err != nil {
 		return err
 	}
 	if !strings.HasPrefix(c.Path, "/") {
@@ -192,23 +191,6 @@ func validateTemplates(field string, m map[string]string) error {
 		if _, err := template.Parse(m[name]); err != nil {
 			return config.Errorf(field, "%s: %v", name, err)
 		}
-	}
-	return nil
-}
-
-func validateURL(field, s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return config.Errorf(field, "invalid URL: %v", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return config.Errorf(field, "must be an http:// or https:// URL, got %q", s)
-	}
-	if u.Host == "" {
-		return config.Errorf(field, "has no host: %q", s)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return config.Errorf(field, "must not have a query or fragment: %q", s)
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package opentelemetry
 
 import (
-	"net/url"
 	"strings"
 
 	"github.com/drover-dev/drover/internal/config"
@@ -85,14 +84,10 @@ func (c *Config) Validate() error {
 		return config.Errorf("endpoint", "must not be empty")
 	}
 	if c.Protocol == ProtocolHTTP || strings.Contains(c.Endpoint, "://") {
-		u, err := url.Parse(c.Endpoint)
+		u, err := httpclient.ParseURL("endpoint", c.Endpoint)
 		switch {
 		case err != nil:
-			return config.Errorf("endpoint", "invalid URL: %v", err)
-		case u.Scheme != "http" && u.Scheme != "https":
-			return config.Errorf("endpoint", "must be an http:// or https:// URL, got %q", c.Endpoint)
-		case u.Host == "":
-			return config.Errorf("endpoint", "has no host: %q", c.Endpoint)
+			return err
 		case c.Protocol == ProtocolGRPC && strings.Trim(u.Path, "/") != "":
 			return config.Errorf("endpoint", "a gRPC endpoint has no path, got %q", c.Endpoint)
 		}
