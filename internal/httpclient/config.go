@@ -9,6 +9,7 @@ package httpclient
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -225,7 +226,7 @@ func (o Options) Validate() error {
 			return prefix("auth", err)
 		}
 	}
-	for _, name := range sortedKeys(o.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(o.Headers)) {
 		if !validHeaderName(name) {
 			return config.Errorf("headers", "%q is not a valid header name", name)
 		}
@@ -253,15 +254,6 @@ func prefix(block string, err error) error {
 		return &config.FieldError{Field: block + "." + fe.Field, Msg: fe.Msg}
 	}
 	return fmt.Errorf("%s: %w", block, err)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.

@@ -1,6 +1,7 @@
 package clickhouse
 
 import (
+	"maps"
 	"net/textproto"
 	"regexp"
 	"slices"
@@ -177,7 +178,7 @@ func (c *Config) Validate() error {
 	default:
 		return config.Errorf("insert_deduplication_token", `must be "auto", "always" or "never", got %q`, c.InsertDeduplicationToken)
 	}
-	for _, name := range sortedKeys(c.Settings) {
+	for _, name := range slices.Sorted(maps.Keys(c.Settings)) {
 		if !settingName.MatchString(name) {
 			return config.Errorf("settings", "%q is not a ClickHouse setting name", name)
 		}
@@ -248,13 +249,4 @@ func (c *Config) clientOptions() httpclient.Options {
 		}
 	}
 	return o
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

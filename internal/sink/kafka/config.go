@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"maps"
 	"slices"
 	"time"
 
@@ -143,7 +144,7 @@ func (c *Config) Validate() error {
 	if _, err := template.Parse(c.Key); err != nil {
 		return config.Errorf("key", "%v", err)
 	}
-	for _, name := range sortedKeys(c.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		if name == "" {
 			return config.Errorf("headers", "a header name must not be empty")
 		}
@@ -185,13 +186,4 @@ func (c *Config) Validate() error {
 		return config.Errorf("batch.timeout", "must not be negative")
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -1,6 +1,7 @@
 package loki
 
 import (
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -145,7 +146,7 @@ func (c *Config) Validate() error {
 	if err := validateTemplates("labels", c.Labels); err != nil {
 		return err
 	}
-	for _, name := range sortedKeys(c.LabelDefaults) {
+	for _, name := range slices.Sorted(maps.Keys(c.LabelDefaults)) {
 		if _, ok := c.Labels[name]; !ok {
 			return config.Errorf("label_defaults", "%q is not a label of the labels attribute", name)
 		}
@@ -184,7 +185,7 @@ func (c *Config) Validate() error {
 
 // validateTemplates checks a map of label names to templates.
 func validateTemplates(field string, m map[string]string) error {
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		if !labelName.MatchString(name) {
 			return config.Errorf(field, "%q is not a valid name (letters, digits and _, not starting with a digit)", name)
 		}
@@ -196,15 +197,6 @@ func validateTemplates(field string, m map[string]string) error {
 }
 
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
 
 // compression returns the effective compression.
 func (c *Config) compression() string {
