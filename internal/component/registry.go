@@ -85,13 +85,8 @@ func Types(kind Kind) []string {
 // It panics like Register.
 func RegisterSource[C Config, S Source](typ string, newConfig func() C, build func(Context, C) (S, error)) {
 	r := typedRegistration(KindSource, typ, newConfig, nil)
-	r.BuildSource = func(ctx Context, cfg Config) (Source, error) {
-		c, err := ConfigAs[C](typ, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return build(ctx, c)
-	}
+	b := typedBuild(typ, build)
+	r.BuildSource = func(ctx Context, cfg Config) (Source, error) { return b(ctx, cfg) }
 	Register(r)
 }
 
@@ -100,13 +95,8 @@ func RegisterSource[C Config, S Source](typ string, newConfig func() C, build fu
 // C; outputs, when not nil, is Registration.Outputs. It panics like Register.
 func RegisterTransform[C Config, T Transform](typ string, newConfig func() C, outputs func(Config) []string, build func(Context, C) (T, error)) {
 	r := typedRegistration(KindTransform, typ, newConfig, outputs)
-	r.BuildTransform = func(ctx Context, cfg Config) (Transform, error) {
-		c, err := ConfigAs[C](typ, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return build(ctx, c)
-	}
+	b := typedBuild(typ, build)
+	r.BuildTransform = func(ctx Context, cfg Config) (Transform, error) { return b(ctx, cfg) }
 	Register(r)
 }
 
@@ -116,13 +106,8 @@ func RegisterTransform[C Config, T Transform](typ string, newConfig func() C, ou
 // It panics like Register.
 func RegisterSink[C Config, S Sink](typ string, newConfig func() C, outputs func(Config) []string, build func(Context, C) (S, error)) {
 	r := typedRegistration(KindSink, typ, newConfig, outputs)
-	r.BuildSink = func(ctx Context, cfg Config) (Sink, error) {
-		c, err := ConfigAs[C](typ, cfg)
-		if err != nil {
-			return nil, err
-		}
-		return build(ctx, c)
-	}
+	b := typedBuild(typ, build)
+	r.BuildSink = func(ctx Context, cfg Config) (Sink, error) { return b(ctx, cfg) }
 	Register(r)
 }
 
@@ -130,6 +115,18 @@ func RegisterSink[C Config, S Sink](typ string, newConfig func() C, outputs func
 // the kind's builder.
 func typedRegistration[C Config](kind Kind, typ string, newConfig func() C, outputs func(Config) []string) Registration {
 	return Registration{Kind: kind, Type: typ, NewConfig: func() Config { return newConfig() }, Outputs: outputs}
+}
+
+// typedBuild adapts build to the configuration its registration holds.
+func typedBuild[C Config, R any](typ string, build func(Context, C) (R, error)) func(Context, Config) (R, error) {
+	return func(ctx Context, cfg Config) (R, error) {
+		c, err := ConfigAs[C](typ, cfg)
+		if err != nil {
+			var none R
+			return none, err
+		}
+		return build(ctx, c)
+	}
 }
 
 // ConfigAs returns cfg as the configuration type C of the component type
