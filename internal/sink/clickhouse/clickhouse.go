@@ -83,18 +83,15 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		needDetect:   cfg.AsyncInsert || cfg.InsertDeduplicationToken != TokenNever,
 	}
 	cctx.Logger = log
-	opts := driver.Options{
+	s.driver, err = driver.New(driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     codec.Lines{Encoding: codec.JSON},
 		Sender:      s,
 		Destination: s.redacted,
 		Component:   cctx,
-	}
-	if cfg.Healthcheck.Enabled {
-		opts.Prober = s
-	}
-	s.driver, err = driver.New(opts)
+		Prober:      cfg.Healthcheck.Prober(s),
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 )
 
 // Type is the component type name.
@@ -44,10 +45,6 @@ func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 // filterPath keeps only what the sink reads of a _bulk response, which
 // makes the response of a large request several times smaller.
 const filterPath = "errors,items.*.status,items.*.error.type,items.*.error.reason"
-
-// healthcheckTimeout bounds a required healthcheck made while the sink is
-// built.
-const healthcheckTimeout = 10 * time.Second
 
 // Sink is an Elasticsearch sink. It implements component.Sink and
 // component.Healthchecker.
@@ -96,22 +93,19 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	s.redacted = httpclient.Redact(root + "/_bulk")
 	enc := &bulkEncoder{action: s.action, route: newRouter(cfg), idField: cfg.IDField, tsKey: cfg.TimestampField}
 	cctx.Logger = log
-	opts := driver.Options{
+	s.driver, err = driver.New(driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     enc,
 		Sender:      s,
 		Destination: s.redacted,
 		Component:   cctx,
-	}
-	if cfg.Healthcheck.Enabled {
-		opts.Prober = s
-	}
-	s.driver, err = driver.New(opts)
+		Prober:      cfg.Healthcheck.Prober(s),
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.Healthcheck.Require(healthcheckTimeout, s.Healthcheck, s.client.CloseIdleConnections); err != nil {
+	if err := cfg.Healthcheck.Require(healthcheck.Timeout, s.Healthcheck, s.client.CloseIdleConnections); err != nil {
 		return nil, fmt.Errorf("required healthcheck failed: %w", err)
 	}
 	return s, nil

@@ -8,7 +8,13 @@ package healthcheck
 import (
 	"context"
 	"time"
+
+	"github.com/drover-dev/drover/internal/sink/delivery"
 )
+
+// Timeout bounds a required check made while a sink is built, for the
+// sinks whose requests have no timeout that would serve.
+const Timeout = 10 * time.Second
 
 // Config is the `healthcheck` block of a sink whose check takes no options
 // of its own; a sink whose check does (loki's path) embeds it.
@@ -37,4 +43,14 @@ func (c Config) Require(timeout time.Duration, check func(context.Context) error
 		closeIdle()
 	}
 	return err
+}
+
+// Prober returns p, the sink's check, when the block enables the check,
+// and nil otherwise: the driver probes a failing destination with the
+// check only when it is enabled (driver.Options.Prober).
+func (c Config) Prober(p delivery.Prober) delivery.Prober {
+	if !c.Enabled {
+		return nil
+	}
+	return p
 }

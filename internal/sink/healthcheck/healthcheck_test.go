@@ -37,3 +37,16 @@ func TestRequireRunsOnlyARequiredCheck(t *testing.T) {
 		t.Errorf("a passing check: %v", err)
 	}
 }
+
+type probe struct{}
+
+func (probe) Probe(context.Context) error { return nil }
+
+func TestProberOnlyWhenEnabled(t *testing.T) {
+	if p := (Config{Enabled: true}).Prober(probe{}); p == nil {
+		t.Error("an enabled check gives no prober")
+	}
+	if p := (Config{Required: true}).Prober(probe{}); p != nil {
+		t.Errorf("a disabled check gives the prober %v", p)
+	}
+}

@@ -22,13 +22,13 @@ import (
 	"log/slog"
 	nethttp "net/http"
 	"sync"
-	"time"
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/template"
 )
 
@@ -39,10 +39,6 @@ func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // tenantHeader carries the tenant of a push to a multi-tenant Loki.
 const tenantHeader = "X-Scope-OrgID"
-
-// healthcheckTimeout bounds a required healthcheck made while the sink is
-// built.
-const healthcheckTimeout = 10 * time.Second
 
 // Sink is a Loki sink. It implements component.Sink and
 // component.Healthchecker.
@@ -107,22 +103,19 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		}
 	}
 	cctx.Logger = log
-	opts := driver.Options{
+	s.driver, err = driver.New(driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     lineEncoder{text: cfg.Encoding == EncodingText},
 		Sender:      s,
 		Destination: s.redacted,
 		Component:   cctx,
-	}
-	if cfg.Healthcheck.Enabled {
-		opts.Prober = s
-	}
-	s.driver, err = driver.New(opts)
+		Prober:      cfg.Healthcheck.Prober(s),
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := cfg.Healthcheck.Require(healthcheckTimeout, s.Healthcheck, s.client.CloseIdleConnections); err != nil {
+	if err := cfg.Healthcheck.Require(healthcheck.Timeout, s.Healthcheck, s.client.CloseIdleConnections); err != nil {
 		return nil, fmt.Errorf("required healthcheck failed: %w", err)
 	}
 	return s, nil
