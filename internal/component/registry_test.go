@@ -2,6 +2,7 @@ package component
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -55,5 +56,15 @@ func TestRegisterSourceAndSinkSetTheirKind(t *testing.T) {
 	}
 	if r, ok := Lookup(KindSink, "registry_test_sink"); !ok || r.BuildSink == nil || r.Outputs != nil {
 		t.Error("sink not registered with a sink builder and no outputs")
+	}
+}
+
+func TestContextLogDiscardsWithoutALogger(t *testing.T) {
+	if (Context{}).Log() == nil {
+		t.Fatal("Log of a context without a logger is nil")
+	}
+	l := slog.New(slog.DiscardHandler)
+	if (Context{Logger: l}).Log() != l {
+		t.Fatal("Log does not return the context's logger")
 	}
 }

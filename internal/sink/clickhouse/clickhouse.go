@@ -67,10 +67,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if u.Path == "" {
 		u.Path = "/"
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	s := &Sink{
 		cfg:          cfg,
 		endpoint:     u.String(),

@@ -46,10 +46,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	m := cctx.Metrics
 	if m == nil {
 		m = metrics.ForTest(string(component.KindSink), Type, cctx.ID)

@@ -71,10 +71,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	root := strings.TrimSuffix(cfg.Endpoint, "/")
 	q := url.Values{"filter_path": {filterPath}}
 	if cfg.Pipeline != "" {

@@ -123,11 +123,8 @@ func newSink(cctx component.Context, cfg *Config, req driver.RequestConfig, open
 	enc, _ := codec.ParseEncoding(cfg.Encoding)
 	fileMode, _ := parseMode(cfg.FileMode)
 	dirMode, _ := parseMode(cfg.DirMode)
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-		cctx.Logger = log
-	}
+	log := cctx.Log()
+	cctx.Logger = log
 	s := &Sink{
 		cfg:      cfg,
 		tmpl:     tmpl,

@@ -67,10 +67,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	log = log.With("brokers", strings.Join(cfg.Brokers, ","))
 	opts, err := clientOptions(cfg, log)
 	if err != nil {

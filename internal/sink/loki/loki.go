@@ -69,10 +69,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	s := &Sink{
 		cfg:         cfg,
 		url:         joinURL(cfg.Endpoint, cfg.Path),

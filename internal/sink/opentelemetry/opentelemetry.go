@@ -75,10 +75,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	s := &Sink{cfg: cfg, enc: newEncoder(cfg.Body, cfg.SeverityField), log: log, now: time.Now}
 	dest := cfg.Endpoint
 	switch cfg.Protocol {

@@ -163,10 +163,7 @@ func New(cctx component.Context, cfg *Config) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	log = log.With("brokers", strings.Join(cfg.Brokers, ","), "group", cfg.GroupID)
 	m := cctx.Metrics
 	if m == nil {
