@@ -5,6 +5,7 @@
 //	drover test FILE...                             run the test blocks of configurations
 //	drover default-config                           print the built-in configuration
 //	drover vector render|watch                      write a Vector configuration (docs/vector.md)
+//	drover top | tap | explain                      look at a running drover (docs/observability.md)
 //	drover version                                  print the version
 //	drover help [COMMAND]                           help, with flags, environment and signals
 package main
@@ -41,6 +42,10 @@ Usage:
                        print the built-in configuration
   drover vector render|watch [...]
                        write a Vector configuration from this node's allocations
+  drover top           a running drover's components and targets, live, in the terminal
+  drover tap COMPONENT print the events leaving a component of a running drover
+  drover explain ALLOC-ID|JOB/TASK|PATH|POD
+                       is it shipped? which source owns it, its state and lag
   drover version       print the version, commit, build date and Go version
   drover help COMMAND  a command's flags, environment variables and signals
 `
@@ -70,6 +75,7 @@ type command struct {
 	// that runs it with the positional arguments.
 	flags   func(fs *flag.FlagSet) func(args []string, stdout, stderr io.Writer) int
 	env     bool // reads the configuration: show the environment variables
+	admin   bool // asks a running drover: show the admin client's variables
 	signals bool
 	// passthrough: the command parses its arguments itself; flags
 	// defines none and gets them as they were given.
@@ -141,6 +147,9 @@ expects. Exit 0 when every test passes.`,
 				}
 			},
 		},
+		topCommand(),
+		tapCommand(),
+		explainCommand(),
 		{
 			name: "version", synopsis: "drover version",
 			about: "Prints the version, the commit, the build date, and the Go version and platform.",
@@ -267,9 +276,9 @@ func writeHelp(c command, w io.Writer) {
 			fmt.Fprintf(w, "%s\n      %s\n", line, e.usage)
 		}
 	}
-	if c.env {
+	if env := c.envHelp(); len(env) > 0 {
 		fmt.Fprintln(w, "\nEnvironment:")
-		for _, e := range envHelp {
+		for _, e := range env {
 			name, text, _ := strings.Cut(e, "\t")
 			fmt.Fprintf(w, "  %s\n      %s\n", name, text)
 		}

@@ -1,6 +1,7 @@
 // Package admin serves drover's operational HTTP endpoint: Prometheus
-// metrics, liveness, readiness and the health of every component, and on
-// request Go's runtime profiles.
+// metrics, liveness, readiness and the health of every component, the
+// status page and its data, the tap of an output, and on request Go's
+// runtime profiles.
 package admin
 
 import (
@@ -17,6 +18,7 @@ import (
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/status"
 )
 
 // Options are what the admin endpoint serves.
@@ -27,6 +29,12 @@ type Options struct {
 	Metrics *metrics.Registry
 	// Status returns drover's health now, for /ready and /api/v1/health.
 	Status func() health.Status
+	// Overview returns the status page's document, for /api/v1/status
+	// (nil: not served).
+	Overview func() status.Status
+	// Tap attaches a viewer to an output, for /api/v1/tap (nil: not
+	// served).
+	Tap func(output string, sample int) (TapStream, error)
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -39,6 +47,9 @@ type Options struct {
 //	                     policy holds; 503 while starting, stopping, or when a
 //	                     rule of the policy tripped (the body says which)
 //	GET /api/v1/health   the overall status and every component's health, JSON
+//	GET /                the status page (its assets under /ui/)
+//	GET /api/v1/status   what the status page shows, JSON (status.Status)
+//	GET /api/v1/tap      the events leaving one output, streamed (see serveTap)
 //	GET /debug/pprof/... net/http/pprof's profiles, only with pprof = true
 //
 // With admin.token_file, every request needs the token, except to the
@@ -103,6 +114,7 @@ func Handler(opts Options) http.Handler {
 	mux.HandleFunc("GET /api/v1/health", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, opts.Status())
 	})
+	handleStatus(mux, opts)
 	if opts.Config.Pprof {
 		handlePprof(mux)
 	}

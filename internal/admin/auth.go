@@ -14,7 +14,9 @@ import (
 // a request must carry "Authorization: Bearer <token>" unless its path is
 // one the configuration leaves open (admin.unauthenticated). Without a
 // token every request is allowed. Every handler of the endpoint, and those
-// later added to it, goes through one Auth.
+// later added to it, goes through one Auth. The status page's shell and
+// assets (pagePaths) hold no data and are always open: the page sends the
+// token with every request for data.
 type Auth struct {
 	enabled bool
 	sum     [sha256.Size]byte // of the token: compared in constant time, whatever its length
@@ -35,7 +37,7 @@ func (a *Auth) Enabled() bool { return a.enabled }
 // Allows reports whether r may be served: no token is configured, r's path
 // is open, or r carries the token.
 func (a *Auth) Allows(r *http.Request) bool {
-	if !a.enabled || slices.Contains(a.open, r.URL.Path) {
+	if !a.enabled || slices.Contains(a.open, r.URL.Path) || slices.Contains(pagePaths, r.URL.Path) {
 		return true
 	}
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")

@@ -19,6 +19,7 @@ import (
 	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/secret"
+	"github.com/drover-dev/drover/internal/status"
 	"github.com/drover-dev/drover/internal/topology"
 )
 
@@ -61,6 +62,8 @@ type Agent struct {
 	topo     *topology.Topology
 	admin    *admin.Server
 	dataLock *os.File
+	status   *status.Collector
+	reloads  status.Reloads
 
 	// stopping is set as soon as a stop is asked for: readiness answers
 	// 503 from then on.
@@ -236,6 +239,7 @@ func Start(cfg *config.Config, opts Options) (*Agent, error) {
 		Registry: a.health, Policy: cfg.Health.Policy(), Counts: a.eventCounts, Phase: a.phase,
 	})
 	a.metrics.Registerer().MustRegister(newHealthCollector(a.monitor.Status))
+	a.status = a.newStatus(host)
 	if cfg.Admin.Enabled {
 		a.admin, err = admin.Start(a.adminOptions(cfg))
 		if err != nil {
@@ -244,11 +248,13 @@ func Start(cfg *config.Config, opts Options) (*Agent, error) {
 		}
 	}
 	if err := a.topo.Start(cfg); err != nil {
+		a.noteLoad(topology.Changes{}, err)
 		a.closeAdmin()
 		lock.Close()
 		return nil, err
 	}
 	a.metrics.ConfigLoaded(false, true, time.Now())
+	a.noteLoad(topology.Changes{Added: componentIDs(cfg)}, nil)
 	mctx, cancel := context.WithCancel(context.Background())
 	a.stopMonitor, a.monitorExited = cancel, make(chan struct{})
 	go func() { defer close(a.monitorExited); a.monitor.Run(mctx) }()
@@ -258,7 +264,8 @@ func Start(cfg *config.Config, opts Options) (*Agent, error) {
 }
 
 func (a *Agent) adminOptions(cfg *config.Config) admin.Options {
-	return admin.Options{Config: cfg.Admin, Metrics: a.metrics, Status: a.monitor.Status, Logger: a.logger}
+	return admin.Options{Config: cfg.Admin, Metrics: a.metrics, Status: a.monitor.Status, Logger: a.logger,
+		Overview: a.status.Status, Tap: a.tap}
 }
 
 // phase says where the agent is in its life, for readiness.
@@ -299,6 +306,7 @@ func (a *Agent) Reload() {
 	cfg, err := LoadConfig(a.opts)
 	if err != nil {
 		a.metrics.ConfigLoaded(true, false, time.Now())
+		a.noteLoad(topology.Changes{}, err)
 		a.logger.Error("reload: invalid configuration; keeping the running one", "error", err)
 		return
 	}
@@ -326,6 +334,7 @@ func (a *Agent) Reload() {
 	}
 	a.metrics.SetFileSeriesLimit(cfg.Metrics.FileSeriesLimit)
 	changes, err := a.topo.Reload(cfg)
+	a.noteLoad(changes, err)
 	if err != nil {
 		a.metrics.ConfigLoaded(true, false, time.Now())
 		a.logger.Error("reload failed; keeping the running components", "error", err)

@@ -198,6 +198,8 @@ type Follower struct {
 	mu        sync.Mutex
 	chains    map[string]*chain
 	positions map[string]*position
+
+	board statusBoard // snapshots of the targets for the status page (status.go)
 }
 
 // New builds a follower. It reads nothing before Run.
@@ -344,6 +346,7 @@ func (f *Follower) loop(ctx context.Context) {
 		if err != nil {
 			return // ctx ended
 		}
+		f.publishStatus(now)
 		f.retryWaiting(time.Now().Round(0))
 		if busy && !blocked {
 			continue

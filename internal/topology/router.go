@@ -33,6 +33,9 @@ type routes struct {
 // swapped by reloads while batches flow.
 type router struct {
 	cur atomic.Pointer[routes]
+	// taps are the viewers of what leaves the output (tap.go); nil
+	// without any.
+	taps atomic.Pointer[tapSet]
 }
 
 func newRouter() *router {
@@ -51,6 +54,9 @@ func (r *router) set(ts []target) {
 func (r *router) Emit(ctx context.Context, b *event.Batch) error {
 	if len(b.Events) == 0 {
 		return nil
+	}
+	if ts := r.taps.Load(); ts != nil {
+		ts.offer(b)
 	}
 	var sentArr [8]string
 	sent := sentArr[:0]

@@ -17,6 +17,7 @@ import (
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
+	"github.com/drover-dev/drover/internal/status"
 )
 
 // Options are the topology's fixed dependencies.
@@ -50,6 +51,10 @@ type Topology struct {
 	// is read without mu: Stop holds mu for the whole drain, and readiness
 	// must answer at once during it.
 	running atomic.Bool
+	// installed is what Running returns: the components of the last
+	// committed reload (running.go).
+	installed atomic.Pointer[[]status.Running]
+	tapMu     sync.Mutex // serializes changes of the routers' taps
 }
 
 // New returns an empty topology.
@@ -254,6 +259,7 @@ func (t *Topology) Reload(cfg *config.Config) (Changes, error) {
 		t.sources[id] = s
 		s.start(t.routers[id], t.opts)
 	}
+	t.publishRunning()
 	return changes, nil
 }
 

@@ -70,6 +70,8 @@ type Group struct {
 	DesiredStatus string
 	// ModifyIndex is the allocation's ModifyIndex when the group was built.
 	ModifyIndex uint64
+	// Excluded are the tasks the selection leaves out, with the rule.
+	Excluded []Excluded
 }
 
 // Builder turns allocations into groups.
@@ -124,10 +126,12 @@ func (b *Builder) Group(a *api.Allocation, prev *Group) Group {
 			jobName = str(a.Job.Name)
 		}
 		ti.Services = servicesOf(&ti, jobName, tg, task.spec)
-		if !b.Selector.Selected(Subject{
+		if rule := b.Selector.Why(Subject{
 			Namespace: ti.Namespace, Job: ti.Job, ParentJob: ti.ParentJob,
 			Group: ti.Group, Task: ti.Task, Meta: ti.Meta,
-		}) {
+		}); rule != "" {
+			g.Excluded = append(g.Excluded, Excluded{AllocID: a.ID, Namespace: ti.Namespace, Job: ti.Job,
+				Group: ti.Group, Task: ti.Task, Rule: rule})
 			continue
 		}
 		nomad := ti.nomadFields()
@@ -268,7 +272,7 @@ func Terminal(a *api.Allocation) bool {
 // compared by metadata pointer.
 func sameGroup(a, b *Group) bool {
 	if a.Gone != b.Gone || a.Terminal != b.Terminal || a.ClientStatus != b.ClientStatus ||
-		a.DesiredStatus != b.DesiredStatus || len(a.Targets) != len(b.Targets) {
+		a.DesiredStatus != b.DesiredStatus || len(a.Targets) != len(b.Targets) || !slices.Equal(a.Excluded, b.Excluded) {
 		return false
 	}
 	for i := range a.Targets {

@@ -102,26 +102,7 @@ func NewSelector(include, exclude Selection) (*Selector, error) {
 // dimension that has patterns must match, no exclude pattern may match, and
 // the merged meta must not set drover.enabled to false. An exclude pattern
 // wins over drover.enabled = "true".
-func (s *Selector) Selected(sub Subject) bool {
-	if OptedOut(sub.Meta) {
-		return false
-	}
-	if s == nil {
-		return true
-	}
-	in := s.include
-	if len(in.Namespaces) > 0 && !anyMatch(in.Namespaces, sub.Namespace) ||
-		len(in.Jobs) > 0 && !matchJob(in.Jobs, sub.Job, sub.ParentJob) ||
-		len(in.Groups) > 0 && !anyMatch(in.Groups, sub.Group) ||
-		len(in.Tasks) > 0 && !anyMatch(in.Tasks, sub.Task) {
-		return false
-	}
-	ex := s.exclude
-	return !(anyMatch(ex.Namespaces, sub.Namespace) ||
-		matchJob(ex.Jobs, sub.Job, sub.ParentJob) ||
-		anyMatch(ex.Groups, sub.Group) ||
-		anyMatch(ex.Tasks, sub.Task))
-}
+func (s *Selector) Selected(sub Subject) bool { return s.Why(sub) == "" }
 
 // OptedOut reports whether merged meta turns shipping off: drover.enabled
 // holds a false value or drover.exclude a true one ("false", "0", "f",

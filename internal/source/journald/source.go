@@ -50,6 +50,7 @@ type Source struct {
 	// Set by load; tracker is safe for concurrent use.
 	loaded  bool
 	tracker *tracker
+	pub     published // for Describe (describe.go)
 
 	// Used by Run's goroutine only (Run calls do not overlap).
 	initial  origin // where reading starts without a usable cursor

@@ -42,6 +42,7 @@ func (s *Source) load() error {
 		s.log.Info("resuming the journal after the saved cursor", "cursor", st.Cursor)
 	}
 	s.tracker = newTracker(st.position, s.m.Unacknowledged, s.flusher.Mark)
+	s.pub.tracker.Store(s.tracker)
 	s.loaded = true
 	return nil
 }

@@ -53,6 +53,8 @@ type Source struct {
 	// behindSince is when connections started to begin below the exact
 	// cursor (zero while they do not).
 	behindSince time.Time
+
+	st streamStatus // for Describe (status.go)
 }
 
 // New returns a source for cfg, which must be valid. It does not contact
@@ -128,6 +130,7 @@ func (s *Source) load() error {
 		s.needNow = sp.now
 	}
 	s.tracker = newTracker(s.resume, s.m.Unacknowledged, s.flusher.Mark)
+	s.st.tracker.Store(s.tracker)
 	s.loaded = true
 	return nil
 }
@@ -331,6 +334,7 @@ func (s *Source) emit(ctx context.Context, out component.Emitter, evs []event.Ev
 		return fmt.Errorf("emitting events: %w", err)
 	}
 	s.m.SentEvents.Add(float64(len(evs)))
+	s.st.read(pos.Index, time.Now())
 	return nil
 }
 
