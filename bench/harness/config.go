@@ -10,10 +10,17 @@ import (
 // defaults, pointed at the receiver. With transforms, the lines pass a
 // parse (JSON), a filter and a route on their way (transformPipeline).
 //
-// source, when not empty, replaces the nomad_logs source block (a source
-// named "tasks": the Kubernetes scenarios' kubernetes_logs).
-func droverConfig(dataDir, nomadAddr, source, recvURL, sink string, pprof, transforms bool) (string, error) {
+// Scenario fields change the defaults: MaxOpenFiles sets the source's
+// max_open_files, Buffer the sink's buffer type. source, when not empty,
+// replaces the nomad_logs source block (a source named "tasks": the
+// Kubernetes scenarios' kubernetes_logs).
+func droverConfig(dataDir, nomadAddr, source, recvURL string, s Scenario, pprof bool) (string, error) {
+	sink, transforms := s.Sink, s.Transforms
 	var b strings.Builder
+	maxOpen := ""
+	if s.MaxOpenFiles > 0 {
+		maxOpen = fmt.Sprintf("  max_open_files = %d\n", s.MaxOpenFiles)
+	}
 	fmt.Fprintf(&b, `data_dir = %q
 
 admin {
@@ -24,13 +31,17 @@ admin {
 	if source == "" {
 		source = fmt.Sprintf(`
 source "nomad_logs" "tasks" {
-  nomad {
+%s  nomad {
     address = %q
   }
 }
-`, nomadAddr)
+`, maxOpen, nomadAddr)
 	}
 	b.WriteString(source)
+	buffer := ""
+	if s.Buffer != "" {
+		buffer = fmt.Sprintf("  buffer {\n    type = %q\n  }\n", s.Buffer)
+	}
 	input := `"tasks"`
 	if transforms {
 		b.WriteString(transformPipeline)
@@ -42,8 +53,8 @@ source "nomad_logs" "tasks" {
 sink "http" "out" {
   inputs = [%s]
   uri    = %q
-}
-`, input, recvURL+"/ingest")
+%s}
+`, input, recvURL+"/ingest", buffer)
 	case "loki":
 		fmt.Fprintf(&b, `
 sink "loki" "out" {
@@ -55,8 +66,8 @@ sink "loki" "out" {
     task      = "{{ nomad.task_name }}"
     stream    = "{{ stream }}"
   }
-}
-`, input, recvURL)
+%s}
+`, input, recvURL, buffer)
 	default:
 		return "", fmt.Errorf("unknown sink %q (want http or loki)", sink)
 	}

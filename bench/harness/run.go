@@ -163,7 +163,7 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 	if s.Kubernetes {
 		source = kubeSource(kubeconfig, layout.AllocDir)
 	}
-	cfgText, err := droverConfig(filepath.Join(dir, "data"), nomadURL, source, rs.URL(), s.Sink, o.ProfileDir != "", s.Transforms)
+	cfgText, err := droverConfig(filepath.Join(dir, "data"), nomadURL, source, rs.URL(), s, o.ProfileDir != "")
 	if err != nil {
 		return res, err
 	}

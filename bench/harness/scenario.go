@@ -48,6 +48,12 @@ type Scenario struct {
 	// a kubernetes_logs source; otherwise Nomad task streams and
 	// nomad_logs.
 	Kubernetes bool
+	// MaxOpenFiles, when positive, is the source's max_open_files: with
+	// more streams than that, idle files are parked.
+	MaxOpenFiles int
+	// Buffer, when set, is the sink's buffer type ("disk"), with its
+	// defaults (fsync_interval included).
+	Buffer string
 }
 
 // Describe says what the scenario does, in a few words.
@@ -75,6 +81,12 @@ func (s Scenario) Describe() string {
 	}
 	if s.Transforms {
 		b.WriteString(", parse json + filter + route")
+	}
+	if s.MaxOpenFiles > 0 {
+		fmt.Fprintf(&b, ", max_open_files %d", s.MaxOpenFiles)
+	}
+	if s.Buffer != "" {
+		fmt.Fprintf(&b, ", %s buffer", s.Buffer)
 	}
 	return b.String() + ", " + s.Sink + " sink"
 }
@@ -110,6 +122,9 @@ func Scenarios(s Settings) []Scenario {
 		// The same JSON lines through parse, filter and route: compare its
 		// CPU per GiB with backlog-1's.
 		{Name: "backlog-1-transforms", Streams: 1, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile, Transforms: true},
+		// The same through a disk buffer with its default fsync policy:
+		// compare its MiB/s and CPU s/GiB with backlog-1's.
+		{Name: "backlog-1-disk", Streams: 1, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile, Buffer: "disk"},
 		{Name: "backlog-100", Streams: 100, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile},
 		{Name: "backlog-1000", Streams: 1000, Sink: "http", Backlog: s.Backlog, MaxFileSize: nomadFile},
 		{Name: "backlog-100-loki", Streams: 100, Sink: "loki", Backlog: s.Backlog, MaxFileSize: nomadFile},
@@ -117,6 +132,9 @@ func Scenarios(s Settings) []Scenario {
 		{Name: "steady-100-loki", Streams: 100, Sink: "loki", Rate: 10 * MiB, Duration: s.Duration, MaxFileSize: nomadFile, MaxFiles: 10},
 		// About one line per second per stream.
 		{Name: "many-files-1000", Streams: 1000, Sink: "http", Rate: 300 * 1000, Duration: s.Duration, Idle: s.Idle, MaxFileSize: nomadFile, MaxFiles: 10},
+		// 10,000 streams, at most 1000 files open: most are parked, and
+		// reopened when written (one line per 10 s per stream).
+		{Name: "many-files-10000", Streams: 10000, Sink: "http", Rate: 300 * 1000, Duration: s.Duration, Idle: s.Idle, MaxFileSize: nomadFile, MaxFiles: 10, MaxOpenFiles: 1000},
 		{Name: "rotation-100", Streams: 100, Sink: "http", Rate: 10 * MiB, Duration: s.Duration, MaxFileSize: MiB, MaxFiles: 3},
 		// Kubernetes: the same backlog as backlog-100 written as CRI
 		// records by containerd (compare their CPU per GiB: decoding the

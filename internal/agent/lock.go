@@ -6,7 +6,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
+	"github.com/drover-dev/drover/internal/dirlock"
 )
 
 // lockDataDir takes an exclusive lock on dir so that two drover processes
@@ -17,16 +17,9 @@ func lockDataDir(dir string) (*os.File, error) {
 		return nil, fmt.Errorf("creating data_dir %s: %w", dir, err)
 	}
 	path := filepath.Join(dir, "drover.lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+	f, err := dirlock.Lock(path)
+	if errors.Is(err, dirlock.ErrHeld) {
+		return nil, fmt.Errorf("data_dir %s is in use by another drover process (lock %s held)", dir, path)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("data_dir %s is in use by another drover process (lock %s held)", dir, path)
-		}
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	return f, nil
+	return f, err
 }

@@ -34,19 +34,35 @@ const (
 // (NUL included) are escaped. The result is always valid JSON as long as
 // every raw JSON value in the fields is valid JSON.
 func AppendJSON(dst []byte, e *event.Event) []byte {
-	dst = append(dst, `{"timestamp":`...)
+	return AppendJSONTimestampAs(dst, e, keyTimestamp)
+}
+
+// AppendJSONTimestampAs is AppendJSON with the event's time under the key
+// tsKey instead of "timestamp" (elasticsearch's timestamp_field):
+//
+//	{"<tsKey>":"<RFC 3339, nanoseconds, UTC>","message":"...",<e.Fields>,<e.Meta fields>,"truncated":true,"partial":true}
+//
+// Fields named tsKey (not "timestamp") are left out instead.
+func AppendJSONTimestampAs(dst []byte, e *event.Event, tsKey string) []byte {
+	if tsKey == keyTimestamp {
+		dst = append(dst, `{"timestamp":`...)
+	} else {
+		dst = append(dst, '{')
+		dst = jsonenc.AppendString(dst, tsKey)
+		dst = append(dst, ':')
+	}
 	dst = jsonenc.AppendTime(dst, e.Timestamp)
 	dst = append(dst, `,"message":`...)
 	dst = jsonenc.AppendBytes(dst, e.Message)
 	own := e.Fields
 	for _, f := range own.All() {
-		if reserved(f.Key, e.Flags) {
+		if reserved(f.Key, tsKey, e.Flags) {
 			continue
 		}
 		dst = appendMember(dst, f)
 	}
 	if e.Meta != nil {
-		dst = appendMeta(dst, e.Meta, own, e.Flags)
+		dst = appendMeta(dst, e.Meta, own, tsKey, e.Flags)
 	}
 	if e.Flags&event.Truncated != 0 {
 		dst = append(dst, `,"truncated":true`...)
@@ -60,14 +76,14 @@ func AppendJSON(dst []byte, e *event.Event) []byte {
 // appendMeta appends the metadata's members. The members cached in the Meta
 // are copied as they are when no key needs to be left out, which is the
 // common case; otherwise the fields are encoded one by one.
-func appendMeta(dst []byte, m *event.Meta, own *event.Fields, flags event.Flags) []byte {
+func appendMeta(dst []byte, m *event.Meta, own *event.Fields, tsKey string, flags event.Flags) []byte {
 	cached := m.JSONMembers()
 	if len(cached) == 0 {
 		return dst
 	}
 	clean := true
 	for _, f := range m.Fields.All() {
-		if reserved(f.Key, flags) {
+		if reserved(f.Key, tsKey, flags) {
 			clean = false
 			break
 		}
@@ -83,7 +99,7 @@ func appendMeta(dst []byte, m *event.Meta, own *event.Fields, flags event.Flags)
 		return append(dst, cached...)
 	}
 	for _, f := range m.Fields.All() {
-		if reserved(f.Key, flags) {
+		if reserved(f.Key, tsKey, flags) {
 			continue
 		}
 		if _, dup := own.Lookup(f.Key); dup {
@@ -101,11 +117,11 @@ func appendMember(dst []byte, f event.Field) []byte {
 	return f.Value.AppendJSON(dst)
 }
 
-// reserved reports whether key is written by AppendJSON itself for an event
-// with the given flags.
-func reserved(key string, flags event.Flags) bool {
+// reserved reports whether key is written by AppendJSONTimestampAs itself
+// for an event with the given flags and timestamp key.
+func reserved(key, tsKey string, flags event.Flags) bool {
 	switch key {
-	case keyTimestamp, keyMessage:
+	case tsKey, keyMessage:
 		return true
 	case keyTruncated:
 		return flags&event.Truncated != 0

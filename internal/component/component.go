@@ -151,3 +151,12 @@ type Context struct {
 	// that says whether anything reads the output now (reloads change it).
 	Outputs map[string]Emitter
 }
+
+// Log returns the component's Logger, or a logger that discards when the
+// context has none (tools, tests).
+func (c Context) Log() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}

@@ -184,7 +184,16 @@ func evalContext(lookupEnv func(string) (string, bool), secrets *secret.Set) *hc
 			return cty.StringVal(v), nil
 		},
 	})
-	env := function.New(&function.Spec{
+	return &hcl.EvalContext{Functions: map[string]function.Function{"env": EnvFunction(lookupEnv, secrets), "file": file}}
+}
+
+// EnvFunction is the env("NAME") function of drover's configuration
+// files, env("NAME", "default") with a default: it returns the variable's
+// value as lookupEnv finds it, and fails when the variable is not set and
+// there is no default. When secrets is not nil, the values of variables
+// named like secrets (secret.IsSecretName) are recorded in it.
+func EnvFunction(lookupEnv func(string) (string, bool), secrets *secret.Set) function.Function {
+	return function.New(&function.Spec{
 		Description: "Returns the value of an environment variable; with a second argument, that value when the variable is not set.",
 		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
 		VarParam:    &function.Parameter{Name: "default", Type: cty.String},
@@ -192,7 +201,7 @@ func evalContext(lookupEnv func(string) (string, bool), secrets *secret.Set) *hc
 		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 			name := args[0].AsString()
 			if v, ok := lookupEnv(name); ok {
-				if secret.IsSecretName(name) {
+				if secrets != nil && secret.IsSecretName(name) {
 					secrets.Add(v)
 				}
 				return cty.StringVal(v), nil
@@ -206,7 +215,6 @@ func evalContext(lookupEnv func(string) (string, bool), secrets *secret.Set) *hc
 			return cty.NilVal, errors.New("env takes a name and at most one default")
 		},
 	})
-	return &hcl.EvalContext{Functions: map[string]function.Function{"env": env, "file": file}}
 }
 
 // TestBlock is the type of the top-level blocks that hold unit tests of

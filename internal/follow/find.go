@@ -22,8 +22,17 @@ func pollAt(t time.Time) tail.Poll { return tail.Poll{Next: t} }
 // checkpoint_retention. The first scan after the first full set decides
 // where its targets start (read_from), reports the saved positions of
 // targets that went away while drover was not running, and saves.
-func (f *Follower) scanAll(now time.Time) {
+//
+// Unless deep, the directories fsnotify watches are left out: their
+// changes are reported as they happen (a lost event asks for a deep scan),
+// and listing a thousand directories every scan_interval is most of what
+// an idle node costs. The run loop asks for a deep scan every
+// watchedScanInterval.
+func (f *Follower) scanAll(now time.Time, deep bool) {
 	for dir, cs := range f.byDir {
+		if !deep && f.watcher != nil && f.watcher.Watching(dir) {
+			continue
+		}
 		f.scanDir(dir, cs, now)
 	}
 	if f.initial {
@@ -381,6 +390,7 @@ func (f *Follower) openAt(c *chain, n uint64, newest bool, startAt func(*tail.Re
 		MaxBatchEvents:     tail.DefaultMaxBatchEvents,
 		PartialLineTimeout: f.o.PartialLineTimeout,
 		Meta:               c.meta,
+		AppendOnly:         c.numbered(),
 		Inflight:           f.inflight,
 		OnCommit:           f.flusher.Mark,
 		Logger:             f.log,

@@ -35,6 +35,10 @@ const (
 	// that come within it are read together, at most wakeGap later. New
 	// files are looked at without waiting (fswatch.Coalesce).
 	wakeGap = 20 * time.Millisecond
+	// watchedScanInterval is the period of the deep scan, which also lists
+	// the directories fsnotify watches (see scanAll); at least
+	// ScanInterval.
+	watchedScanInterval = 10 * time.Second
 	// rediscoverDelay is the pause before a discoverer whose Run failed
 	// runs again.
 	rediscoverDelay = time.Second
@@ -316,7 +320,7 @@ func (f *Follower) loop(ctx context.Context) {
 	if f.watcher != nil {
 		wake = f.watcher.Wake()
 	}
-	var nextScan, lastScan, lastRound time.Time
+	var nextScan, nextDeep, lastScan, lastRound time.Time
 	fullPending := false
 	dirty := map[string]struct{}{}
 	for {
@@ -331,7 +335,11 @@ func (f *Follower) loop(ctx context.Context) {
 		if f.firstSet {
 			switch {
 			case !now.Before(nextScan) || fullPending && now.Sub(lastScan) >= minEventScanGap:
-				f.scanAll(now)
+				deep := fullPending || !now.Before(nextDeep)
+				f.scanAll(now, deep)
+				if deep {
+					nextDeep = now.Add(max(f.o.ScanInterval, watchedScanInterval))
+				}
 				lastScan, nextScan, fullPending = now, now.Add(f.o.ScanInterval), false
 				clear(dirty)
 			case len(dirty) > 0:

@@ -81,35 +81,57 @@ func (f *Follower) service(ctx context.Context, c *chain, now time.Time) (got, b
 		}
 	}
 	read, eof := 0, false
+	// A Numbered chain's only file is read before it is looked at: a
+	// write is one pread instead of an fstat and a pread (logmon only
+	// appends). When the read finds nothing new, the file is looked at
+	// (deleted? shorter than the offset?) and read again. While the emit
+	// queue is full it is looked at without reading: its state (deleted,
+	// bytes behind) must not wait for the sink.
+	look := !c.numbered() || len(c.files) > 1 || replaced || !f.hasRoom()
+	triedRead := false // the read before the look found nothing
 	for read < perTargetBudget {
 		cur := c.files[0]
 		hadNext := len(c.files) > 1
-		status, serr := cur.r.Stat()
-		if serr != nil {
-			f.readFailed(c, serr)
-			break
-		}
-		c.pos.seeTip(cur.n, status.Size)
-		status.Truncated = status.Truncated || replaced
-		replaced = false
-		cur.deleted = status.Deleted
-		if status.Grew {
-			c.lastGrowth = now
-		}
-		if status.Truncated {
-			f.m.Errors("file_truncated").Inc()
-			f.log.Warn(f.o.Words.File+" truncated or its content replaced; reading it again from the beginning",
-				"file", cur.r.Path(), "offset", cur.r.Offset(), "size", status.Size)
-			b, rerr := cur.r.Restart(now)
-			if err := f.send(ctx, b); err != nil {
-				return read > 0, false, err
+		readFirst := !look && !hadNext
+		look = true
+		var status tail.Status
+		if !readFirst {
+			var serr error
+			if status, serr = cur.r.Stat(); serr != nil {
+				f.readFailed(c, serr)
+				break
 			}
-			if rerr != nil {
-				f.readFailed(c, rerr)
+			c.pos.seeTip(cur.n, status.Size)
+			status.Truncated = status.Truncated || replaced
+			replaced = false
+			cur.deleted = status.Deleted
+			if status.Grew {
+				c.lastGrowth = now
 			}
-			c.lastGrowth = now
+			if status.Truncated {
+				f.m.Errors("file_truncated").Inc()
+				f.log.Warn(f.o.Words.File+" truncated or its content replaced; reading it again from the beginning",
+					"file", cur.r.Path(), "offset", cur.r.Offset(), "size", status.Size)
+				b, rerr := cur.r.Restart(now)
+				if err := f.send(ctx, b); err != nil {
+					return read > 0, false, err
+				}
+				if rerr != nil {
+					f.readFailed(c, rerr)
+				}
+				c.lastGrowth = now
+			}
 		}
-		n, atEnd, full, failed, err := f.readFile(ctx, c, cur, perTargetBudget-read, now)
+		var n int
+		var atEnd, full, failed bool
+		if triedRead && !status.Truncated && status.Size <= cur.r.Offset() {
+			// The read just before found nothing and the file did not
+			// grow since: no second read.
+			atEnd = true
+		} else {
+			triedRead = false
+			n, atEnd, full, failed, err = f.readFile(ctx, c, cur, perTargetBudget-read, now)
+		}
 		read += n
 		if err != nil {
 			return read > 0, false, err
@@ -120,6 +142,16 @@ func (f *Follower) service(ctx context.Context, c *chain, now time.Time) (got, b
 		}
 		if failed || !atEnd {
 			break
+		}
+		if readFirst {
+			if n == 0 {
+				triedRead = true // look at the file, then
+				continue
+			}
+			// The end moved without a Stat: the saved at_end must say so
+			// (a Stat marks it through the fingerprint of a short file).
+			c.pos.seeTip(cur.n, cur.r.Offset())
+			f.flusher.Mark()
 		}
 		if !hadNext {
 			eof = true
@@ -156,7 +188,11 @@ func (f *Follower) service(ctx context.Context, c *chain, now time.Time) (got, b
 		c.poll.Next = now // due again as soon as there is room
 		return read > 0, true, nil
 	}
-	f.schedule(c, now, read > 0)
+	// A chain read to the end of its last file waits for its next write
+	// event when its directory is watched; else data means polling again
+	// at once (a writer may be in the middle of a burst).
+	watched := f.watcher != nil && f.watcher.Watching(c.t.Dir)
+	f.schedule(c, now, read > 0 && !(eof && watched))
 	if eof && !c.endAt.IsZero() {
 		if err := f.maybeRelease(ctx, c, now); err != nil {
 			return read > 0, false, err

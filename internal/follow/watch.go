@@ -26,6 +26,17 @@ func (f *Follower) takeHints(now time.Time, dirty map[string]struct{}) (full boo
 	}
 	for d := range ch.Dirs {
 		dirty[d] = struct{}{}
+		// A file of the directory may have been deleted or renamed: its
+		// chain looks at it now rather than at its next safety poll.
+		for _, c := range f.byDir[d] {
+			c.poll.Next = now
+		}
+	}
+	if ch.Overflow {
+		// Writes may have gone unreported: poll every chain.
+		for _, c := range f.order {
+			c.poll.Next = now
+		}
 	}
 	return ch.Overflow
 }
@@ -33,6 +44,9 @@ func (f *Follower) takeHints(now time.Time, dirty map[string]struct{}) (full boo
 // syncWatches makes fsnotify watch the directory of every chain, or the
 // deepest existing directory on the way to it (so that its creation is
 // seen: an allocation whose directory the client has not created yet).
+// The directories it begins to watch are scanned once more, now: what was
+// created in them before the watch began is not reported, and scans leave
+// watched directories out.
 func (f *Follower) syncWatches() {
 	if f.watcher == nil {
 		return
@@ -47,7 +61,9 @@ func (f *Follower) syncWatches() {
 		if !live {
 			continue
 		}
-		if isDir(dir) {
+		// A watched directory needs no look: its removal or renaming
+		// ends its watch (fswatch forgets it then).
+		if f.watcher.Watching(dir) || isDir(dir) {
 			dirs = append(dirs, dir)
 			continue
 		}
@@ -60,7 +76,21 @@ func (f *Follower) syncWatches() {
 		}
 	}
 	f.waitingFor = waitingFor
-	f.watcher.Sync(dirs)
+	added := f.watcher.Sync(dirs)
+	if len(added) == 0 {
+		return
+	}
+	now := time.Now().Round(0)
+	for _, d := range added {
+		if cs := f.byDir[d]; len(cs) > 0 {
+			f.scanDir(d, cs, now)
+		}
+		for _, below := range waitingFor[d] {
+			if cs := f.byDir[below]; len(cs) > 0 {
+				f.scanDir(below, cs, now)
+			}
+		}
+	}
 }
 
 func isDir(p string) bool {

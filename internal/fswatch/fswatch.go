@@ -177,10 +177,13 @@ func (w *Watcher) Watching(dir string) bool {
 	return ok
 }
 
-// Sync makes the set of watched directories equal to dirs. A directory
-// that cannot be watched is logged once (until it leaves the set) and left
-// to scans and polls.
-func (w *Watcher) Sync(dirs []string) {
+// Sync makes the set of watched directories equal to dirs and returns the
+// directories it began to watch. A directory that cannot be watched is
+// logged once (until it leaves the set) and left to scans and polls.
+// Entries created in a new directory between the caller's last look and
+// its watch are not reported: a caller that lists watched directories less
+// often should list the added ones once more.
+func (w *Watcher) Sync(dirs []string) (added []string) {
 	want := make(map[string]struct{}, len(dirs))
 	for _, d := range dirs {
 		want[d] = struct{}{}
@@ -216,6 +219,7 @@ func (w *Watcher) Sync(dirs []string) {
 		if err == nil {
 			w.dirs[d] = struct{}{}
 			delete(w.failed, d)
+			added = append(added, d)
 		} else if _, logged := w.failed[d]; !logged {
 			w.failed[d] = struct{}{}
 			w.log.Warn("cannot watch directory; its files are found by scans and polls only",
@@ -223,6 +227,7 @@ func (w *Watcher) Sync(dirs []string) {
 		}
 		w.mu.Unlock()
 	}
+	return added
 }
 
 // Close stops watching and waits for the event goroutine to end.

@@ -9,8 +9,10 @@ package httpclient
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -128,9 +130,73 @@ func (c *AuthConfig) fromFile() bool {
 // DefaultConnectTimeout bounds connecting and the TLS handshake.
 const DefaultConnectTimeout = 10 * time.Second
 
-// Options are the client options an HTTP sink's config holds. The sink
-// declares the attributes (tls and auth blocks, headers, connect_timeout)
-// in its own config struct and copies them here.
+// Settings are the attributes of an HTTP sink's block that configure its
+// client: headers, connect_timeout and the auth and tls blocks. A sink's
+// config embeds it (internal/config flattens an embedded struct into the
+// enclosing block) and builds its client from Options.
+type Settings struct {
+	// Headers are added to every request.
+	Headers map[string]string `hcl:"headers"`
+	// ConnectTimeout bounds connecting and the TLS handshake.
+	ConnectTimeout time.Duration `hcl:"connect_timeout"`
+	// Auth adds basic, bearer or API key authentication.
+	Auth *AuthConfig `hcl:"auth,block"`
+	// TLS configures certificates for https.
+	TLS *TLSConfig `hcl:"tls,block"`
+}
+
+// DefaultSettings returns the defaults of Settings: DefaultConnectTimeout,
+// no headers, no auth, the system's TLS roots.
+func DefaultSettings() Settings { return Settings{ConnectTimeout: DefaultConnectTimeout} }
+
+// Options returns the client options of s, keeping up to maxConns
+// connections per host open for reuse (the sink's request concurrency).
+func (s Settings) Options(maxConns int) Options {
+	return Options{TLS: s.TLS, Auth: s.Auth, Headers: s.Headers, ConnectTimeout: s.ConnectTimeout, MaxConnsPerHost: maxConns}
+}
+
+// ParseURL parses s, the value of the attribute field, as an http:// or
+// https:// URL with a host; errors are *config.FieldError naming field.
+func ParseURL(field, s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return nil, config.Errorf(field, "invalid URL: %v", err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, config.Errorf(field, "must be an http:// or https:// URL, got %q", s)
+	case u.Host == "":
+		return nil, config.Errorf(field, "has no host: %q", s)
+	}
+	return u, nil
+}
+
+// ValidateBaseURL checks s, the value of the attribute field, as the base
+// URL of an API: an http:// or https:// URL with a host, optionally a path
+// prefix, without a query or fragment (the sink appends its paths).
+func ValidateBaseURL(field, s string) error {
+	u, err := ParseURL(field, s)
+	if err != nil {
+		return err
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return config.Errorf(field, "must not have a query or fragment: %q", s)
+	}
+	return nil
+}
+
+// Redact returns uri without its password, for logs and errors; a uri that
+// does not parse is returned as it is.
+func Redact(uri string) string {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return uri
+	}
+	return u.Redacted()
+}
+
+// Options are the client options of an HTTP sink: its Settings, or
+// attributes it declares itself (clickhouse's own auth block), and the
+// number of connections to keep.
 type Options struct {
 	TLS  *TLSConfig
 	Auth *AuthConfig
@@ -160,7 +226,7 @@ func (o Options) Validate() error {
 			return prefix("auth", err)
 		}
 	}
-	for _, name := range sortedKeys(o.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(o.Headers)) {
 		if !validHeaderName(name) {
 			return config.Errorf("headers", "%q is not a valid header name", name)
 		}
@@ -188,15 +254,6 @@ func prefix(block string, err error) error {
 		return &config.FieldError{Field: block + "." + fe.Field, Msg: fe.Msg}
 	}
 	return fmt.Errorf("%s: %w", block, err)
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // validHeaderName reports whether s is an RFC 9110 token.

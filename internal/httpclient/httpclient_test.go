@@ -388,3 +388,23 @@ func TestSendGzipsAndWaitsForTheBody(t *testing.T) {
 		t.Fatalf("plain body: %+v", s)
 	}
 }
+
+func TestSettingsOptionsAndRedact(t *testing.T) {
+	s := DefaultSettings()
+	if s.ConnectTimeout != DefaultConnectTimeout {
+		t.Fatalf("default connect_timeout = %v", s.ConnectTimeout)
+	}
+	s.Headers = map[string]string{"X-A": "b"}
+	s.TLS = &TLSConfig{ServerName: "x"}
+	s.Auth = &AuthConfig{Strategy: AuthBearer, Token: "t"}
+	o := s.Options(3)
+	if o.MaxConnsPerHost != 3 || o.TLS != s.TLS || o.Auth != s.Auth || o.Headers["X-A"] != "b" || o.ConnectTimeout != DefaultConnectTimeout {
+		t.Fatalf("Options = %+v", o)
+	}
+	if got := Redact("https://u:secret@host/p"); got != "https://u:xxxxx@host/p" {
+		t.Errorf("Redact = %q", got)
+	}
+	if got := Redact("://bad"); got != "://bad" {
+		t.Errorf("Redact of an unparsable uri = %q", got)
+	}
+}

@@ -23,8 +23,12 @@ func (c *Component) Labels() prometheus.Labels {
 
 // RegisterOrReuse registers c with reg, or returns the collector already
 // registered there under the same description, so that a component
-// rebuilt under the same id (on reload) continues its series.
+// rebuilt under the same id (on reload) continues its series. A nil reg
+// leaves c unregistered: it works, and nothing collects it.
 func RegisterOrReuse[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	if reg == nil {
+		return c, nil
+	}
 	if err := reg.Register(c); err != nil {
 		var are prometheus.AlreadyRegisteredError
 		if errors.As(err, &are) {

@@ -24,3 +24,11 @@ func TestRegisterOrReuse(t *testing.T) {
 		t.Fatal("a different collector under the same name was accepted")
 	}
 }
+
+func TestRegisterOrReuseWithoutARegisterer(t *testing.T) {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "drover_test_unregistered"})
+	got, err := RegisterOrReuse(nil, g)
+	if err != nil || got != g {
+		t.Fatalf("RegisterOrReuse(nil, g) = %v, %v; want g itself", got, err)
+	}
+}

@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -398,7 +399,7 @@ func (in Input) events() ([]event.Event, error) {
 	mf := nested(meta)
 	if len(in.NomadMeta) > 0 {
 		var fs []event.Field
-		for _, k := range sortedKeys(in.NomadMeta) {
+		for _, k := range slices.Sorted(maps.Keys(in.NomadMeta)) {
 			fs = append(fs, event.Field{Key: k, Value: event.StringValue(in.NomadMeta[k])})
 		}
 		mf = setNested(mf, []string{"nomad", "meta"}, event.ObjectValue(event.NewFields(fs...)))
@@ -418,7 +419,7 @@ func (in Input) events() ([]event.Event, error) {
 // nested builds fields from dotted paths.
 func nested(kv map[string]string) *event.Fields {
 	var f *event.Fields
-	for _, k := range sortedKeys(kv) {
+	for _, k := range slices.Sorted(maps.Keys(kv)) {
 		f = setNested(f, strings.Split(k, "."), event.StringValue(kv[k]))
 	}
 	return f
@@ -430,15 +431,6 @@ func setNested(f *event.Fields, segs []string, v event.Value) *event.Fields {
 	}
 	child, _ := f.Lookup(segs[0])
 	return f.With(event.Field{Key: segs[0], Value: event.ObjectValue(setNested(child.Object(), segs[1:], v))})
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // Main is `drover test [FILE...]`: it runs the tests of each configuration

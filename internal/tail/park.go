@@ -37,6 +37,14 @@ func (r *Reader) Park() error {
 	if r.f == nil {
 		return nil
 	}
+	// A caller that reads without a Stat before (AppendOnly readers read
+	// first) may not have seen the last modification time: take it now,
+	// so that CheckParked does not find the file changed by the writes
+	// already read. Bytes written and not read are still seen: the size
+	// is compared with the offset.
+	if fi, err := r.f.Stat(); err == nil && fi.Size() == r.readOff {
+		r.size, r.mod = fi.Size(), fi.ModTime()
+	}
 	err := r.f.Close()
 	r.f = nil
 	if err != nil {

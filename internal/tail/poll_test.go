@@ -27,6 +27,12 @@ func TestPollBackoff(t *testing.T) {
 	if d := p.Next.Sub(now); d != 500*time.Millisecond {
 		t.Fatalf("watched wait after 250ms: %v", d)
 	}
+	for range 6 {
+		p.Schedule(now, false, true, nil)
+	}
+	if d := p.Next.Sub(now); d != MaxPollWatched {
+		t.Fatalf("watched wait at the longest backoff: %v", d)
+	}
 	p.Schedule(now, true, true, nil)
 	if !p.Next.Equal(now) || !p.Due(now) {
 		t.Fatalf("after data: %v", p.Next)
@@ -62,7 +68,25 @@ func TestPollTimesShareAGrid(t *testing.T) {
 		now := base.Add(time.Duration(i) * 997 * time.Microsecond)
 		p := Poll{backoff: MaxPollWatched}
 		p.Schedule(now, false, true, nil)
-		if d := p.Next.Sub(now); d < MaxPollWatched || d >= MaxPollWatched+PollGrid {
+		if d := p.Next.Sub(now); d < MaxPollWatched || d >= MaxPollWatched+LongPollGrid {
+			t.Fatalf("poll at %v scheduled %v later", now, d)
+		}
+		if p.Next.Sub(base)%LongPollGrid != 0 {
+			t.Fatalf("poll at %v not on the grid", p.Next)
+		}
+		seen[p.Next] = true
+	}
+	// 1000 long polls spread over a second fall on 2 instants of the long
+	// grid; short backoffs on the 40 instants of the short one.
+	if len(seen) > 2 {
+		t.Errorf("%d distinct long poll times", len(seen))
+	}
+	clear(seen)
+	for i := range 1000 {
+		now := base.Add(time.Duration(i) * 997 * time.Microsecond)
+		p := Poll{backoff: 100 * time.Millisecond}
+		p.Schedule(now, false, true, nil)
+		if d := p.Next.Sub(now); d < 200*time.Millisecond || d >= 200*time.Millisecond+PollGrid {
 			t.Fatalf("poll at %v scheduled %v later", now, d)
 		}
 		if p.Next.Sub(base)%PollGrid != 0 {
@@ -70,7 +94,6 @@ func TestPollTimesShareAGrid(t *testing.T) {
 		}
 		seen[p.Next] = true
 	}
-	// 1000 polls spread over a second fall on the 40 instants of the grid.
 	if len(seen) > 41 {
 		t.Errorf("%d distinct poll times", len(seen))
 	}

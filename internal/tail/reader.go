@@ -45,6 +45,13 @@ type Options struct {
 	// OnCommit, if set, is called when the committed offset or the
 	// fingerprint changes (on any goroutine, with no lock held).
 	OnCommit func()
+	// AppendOnly says the file is only ever appended to and never
+	// truncated or rewritten in place (logmon's numbered files: a new file
+	// takes over at rotation). Stat then reads the head only to extend the
+	// fingerprint of a file shorter than MaxHead, not at every growth: a
+	// file shorter than the read offset is still reported truncated. Files
+	// that copytruncate may rotate leave it unset.
+	AppendOnly bool
 	// Logger and Metrics, if set, receive the reader's own reports: line
 	// truncation (logged once per reader, counted in
 	// Errors("line_truncated")), ReceivedEvents and ReceivedBytes.
@@ -199,8 +206,9 @@ type Status struct {
 }
 
 // Stat checks the open file: size, link count, and whether its content was
-// replaced. While the file is shorter than MaxHead it extends the
-// fingerprint to the new head (after checking the old head is unchanged).
+// replaced (its head is read when the file changed, unless AppendOnly).
+// While the file is shorter than MaxHead it extends the fingerprint to the
+// new head (after checking the old head is unchanged).
 func (r *Reader) Stat() (Status, error) {
 	if r.f == nil {
 		return Status{}, ErrParked
@@ -223,7 +231,7 @@ func (r *Reader) Stat() (Status, error) {
 		st.Truncated = true
 		return st, nil
 	}
-	if changed && r.fp.HeadLen > 0 || r.fp.HeadLen < MaxHead && st.Size > int64(r.fp.HeadLen) {
+	if changed && r.fp.HeadLen > 0 && !r.o.AppendOnly || r.fp.HeadLen < MaxHead && st.Size > int64(r.fp.HeadLen) {
 		ok, err := r.checkHead()
 		if err != nil {
 			return st, err
@@ -346,6 +354,9 @@ func (r *Reader) Read(buf []byte, now time.Time) (b *event.Batch, n int, err err
 	r.readOff += int64(n)
 	if full && err == io.EOF {
 		err = nil
+	}
+	if err == io.EOF && r.readOff > r.size {
+		r.size = r.readOff // the file is at least this long
 	}
 	switch {
 	case !r.framer.Holding():

@@ -467,3 +467,43 @@ func TestReaderMatch(t *testing.T) {
 		}
 	}
 }
+
+// An AppendOnly reader does not read the head of a file that grew past
+// MaxHead (logmon never rewrites its files), but still sees a file
+// shorter than its offset, and still extends a short fingerprint.
+func TestReaderAppendOnlyChecksOnlyShrinkage(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.log")
+	writeFile(t, path, "aaaa\n")
+	r, err := Open(path, Options{AppendOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	buf := make([]byte, 4096)
+	now := time.Unix(1, 0)
+	readAll(t, r, buf, now)
+	appendFile(t, path, strings.Repeat("x", 2000)+"\n")
+	if st, err := r.Stat(); err != nil || st.Truncated || !st.Grew {
+		t.Fatalf("status %+v err %v", st, err)
+	}
+	if fp := r.Fingerprint(); fp.HeadLen != MaxHead {
+		t.Fatalf("head len %d: the short fingerprint was not extended", fp.HeadLen)
+	}
+	readAll(t, r, buf, now)
+	// Rewritten in place past the offset: an AppendOnly reader trusts the
+	// writer and does not look (a reader without it sees the new head).
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, strings.Repeat("y", 3000)+"\n")
+	if st, err := r.Stat(); err != nil || st.Truncated {
+		t.Fatalf("status %+v err %v: the head was read", st, err)
+	}
+	// Shorter than the offset: truncated, whatever the writer promised.
+	if err := os.Truncate(path, 10); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := r.Stat(); err != nil || !st.Truncated {
+		t.Fatalf("status %+v err %v: the truncation is not seen", st, err)
+	}
+}

@@ -6,23 +6,16 @@ import (
 	"os"
 	"path/filepath"
 
-	"golang.org/x/sys/unix"
+	"github.com/drover-dev/drover/internal/dirlock"
 )
 
 // lockDir takes an exclusive flock on dir/lock, so that two buffers never
 // write one directory. The lock goes with the returned file.
 func lockDir(dir string) (*os.File, error) {
 	path := filepath.Join(dir, "lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+	f, err := dirlock.Lock(path)
+	if errors.Is(err, dirlock.ErrHeld) {
+		return nil, fmt.Errorf("disk buffer %s is in use (lock %s held)", dir, path)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fmt.Errorf("disk buffer %s is in use (lock %s held)", dir, path)
-		}
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	return f, nil
+	return f, err
 }

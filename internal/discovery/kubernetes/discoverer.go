@@ -179,7 +179,7 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []discovery.Group) error
 	wg.Go(func() { podInf.RunWithContext(ctx) })
 	wg.Go(func() { nsInf.RunWithContext(ctx) })
 	p := newPending()
-	wg.Go(func() { p.sendLoop(ctx, up, d.m) })
+	wg.Go(func() { p.SendLoop(ctx, up, func(n int) { d.m.GroupUpdates.Add(float64(n)) }) })
 	d.log.Info("watching Kubernetes pods", "node_name", d.cfg.NodeName, "pod_logs_dir", d.cfg.PodLogsDir)
 
 	// fsnotify on the pod log directory (and on the directories of pods the
@@ -214,7 +214,7 @@ func (d *Discoverer) Run(ctx context.Context, up chan<- []discovery.Group) error
 			fw.Sync(st.watchDirs(d.cfg.PodLogsDir))
 		}
 		if len(out) > 0 || full {
-			p.put(out, full)
+			p.Put(out, full)
 		}
 		next := st.nextDeadline()
 		if !st.sentFull {

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drover-dev/drover/internal/metrics"
 )
 
 // Metrics are the instruments of one watcher, labelled like drover's
@@ -53,14 +55,14 @@ func NewMetrics(reg prometheus.Registerer, kind, typ, id string) (*Metrics, erro
 	gauge := func(name, help string, extra ...string) *prometheus.GaugeVec {
 		v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "drover", Subsystem: "nomad", Name: name, Help: help},
 			append(append([]string{}, labelNames...), extra...))
-		v, e := register(reg, v)
+		v, e := metrics.RegisterOrReuse(reg, v)
 		err = errors.Join(err, e)
 		return v
 	}
 	counter := func(name, help string, extra ...string) *prometheus.CounterVec {
 		v := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "drover", Subsystem: "nomad", Name: name, Help: help},
 			append(append([]string{}, labelNames...), extra...))
-		v, e := register(reg, v)
+		v, e := metrics.RegisterOrReuse(reg, v)
 		err = errors.Join(err, e)
 		return v
 	}
@@ -78,7 +80,7 @@ func NewMetrics(reg prometheus.Registerer, kind, typ, id string) (*Metrics, erro
 		Help:    "Duration of Nomad API requests, by request; blocking queries last up to blocking_wait.",
 		Buckets: []float64{.005, .025, .1, .5, 1, 5, 30, 60, 300, 600},
 	}, append(append([]string{}, labelNames...), "request"))
-	dur, e := register(reg, dur)
+	dur, e := metrics.RegisterOrReuse(reg, dur)
 	err = errors.Join(err, e)
 	if err != nil {
 		return nil, err
@@ -103,24 +105,6 @@ func NewMetrics(reg prometheus.Registerer, kind, typ, id string) (*Metrics, erro
 		apiErrors:             apiErrors.MustCurryWith(l),
 		duration:              dur.MustCurryWith(l),
 	}, nil
-}
-
-// register registers c with reg, or returns the collector already
-// registered under the same description.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	if reg == nil {
-		return c, nil
-	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
-	}
-	return c, nil
 }
 
 // APIErrors counts a failed request of a kind.

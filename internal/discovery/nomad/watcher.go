@@ -187,7 +187,7 @@ func (w *Watcher) Run(ctx context.Context, up chan<- []Group) error {
 	defer cancel()
 	p := newPending()
 	var wg sync.WaitGroup
-	wg.Go(func() { p.sendLoop(ctx, up, w.m) })
+	wg.Go(func() { p.SendLoop(ctx, up, func(n int) { w.m.GroupUpdates.Add(float64(n)) }) })
 	err = w.watch(ctx, node, p)
 	cancel()
 	wg.Wait()
@@ -416,7 +416,7 @@ func (w *Watcher) apply(node Node, allocs []*api.Allocation, resync, full bool, 
 		w.m.ResyncCorrections.Add(float64(corrections))
 		w.log.Debug("resync found changes the blocking queries had not reported", "allocations", corrections)
 	}
-	p.put(out, full)
+	p.Put(out, full)
 }
 
 // validAllocID reports whether an allocation ID can be a directory name.

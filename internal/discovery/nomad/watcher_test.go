@@ -423,13 +423,13 @@ func TestResyncCorrections(t *testing.T) {
 	after := decodeAllocs(t, nomadtest.ListJSON(6, specs[0], specs[1]))
 	p := newPending()
 	h.w.apply(fixtureNode, before, false, true, p)
-	if gs, ok := p.take(); !ok || len(gs) != 3 {
+	if gs, ok := p.Take(); !ok || len(gs) != 3 {
 		t.Fatalf("full set: %d groups", len(gs))
 	}
 	after[1].ModifyIndex = before[1].ModifyIndex // unchanged
 	after[1].AllocModifyIndex = before[1].AllocModifyIndex
 	h.w.apply(fixtureNode, after, true, false, p)
-	gs, _ := p.take()
+	gs, _ := p.Take()
 	got := byID(gs)
 	if len(gs) != 2 || !got[specs[0].ID].Terminal || !got[specs[2].ID].Gone {
 		t.Errorf("resync groups = %+v", gs)

@@ -8,7 +8,6 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
-	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 
 	"github.com/drover-dev/drover/internal/config"
@@ -111,24 +110,5 @@ func fieldDiags(err error, ranges config.Ranges) hcl.Diagnostics {
 
 // evalContext provides env() as drover's main configuration does.
 func evalContext(lookupEnv func(string) (string, bool)) *hcl.EvalContext {
-	env := function.New(&function.Spec{
-		Description: "Returns the value of an environment variable; with a second argument, that value when the variable is not set.",
-		Params:      []function.Parameter{{Name: "name", Type: cty.String}},
-		VarParam:    &function.Parameter{Name: "default", Type: cty.String},
-		Type:        function.StaticReturnType(cty.String),
-		Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
-			name := args[0].AsString()
-			if v, ok := lookupEnv(name); ok {
-				return cty.StringVal(v), nil
-			}
-			switch len(args) {
-			case 1:
-				return cty.NilVal, fmt.Errorf("environment variable %s is not set (give a default as env(%q, \"...\"))", name, name)
-			case 2:
-				return args[1], nil
-			}
-			return cty.NilVal, errors.New("env takes a name and at most one default")
-		},
-	})
-	return &hcl.EvalContext{Functions: map[string]function.Function{"env": env}}
+	return &hcl.EvalContext{Functions: map[string]function.Function{"env": config.EnvFunction(lookupEnv, nil)}}
 }

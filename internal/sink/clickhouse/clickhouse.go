@@ -67,10 +67,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if u.Path == "" {
 		u.Path = "/"
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	s := &Sink{
 		cfg:          cfg,
 		endpoint:     u.String(),
@@ -83,28 +80,20 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		needDetect:   cfg.AsyncInsert || cfg.InsertDeduplicationToken != TokenNever,
 	}
 	cctx.Logger = log
-	opts := driver.Options{
+	s.driver, err = driver.New(driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     codec.Lines{Encoding: codec.JSON},
 		Sender:      s,
 		Destination: s.redacted,
 		Component:   cctx,
-	}
-	if cfg.Healthcheck.Enabled {
-		opts.Prober = s
-	}
-	s.driver, err = driver.New(opts)
+		Prober:      cfg.Healthcheck.Prober(s),
+	})
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Healthcheck.Enabled && cfg.Healthcheck.Required {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.Request.Timeout)
-		defer cancel()
-		if err := s.Healthcheck(ctx); err != nil {
-			client.CloseIdleConnections()
-			return nil, fmt.Errorf("healthcheck.required: %w", err)
-		}
+	if err := cfg.Healthcheck.Require(cfg.Request.Timeout, s.Healthcheck, client.CloseIdleConnections); err != nil {
+		return nil, fmt.Errorf("healthcheck.required: %w", err)
 	}
 	return s, nil
 }

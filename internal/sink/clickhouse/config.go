@@ -1,8 +1,8 @@
 package clickhouse
 
 import (
+	"maps"
 	"net/textproto"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -12,6 +12,7 @@ import (
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/template"
 )
 
@@ -91,13 +92,7 @@ func (a *AuthConfig) SetDefaults() { a.Strategy = AuthBasic }
 
 // HealthcheckConfig is the `healthcheck` block: a query sent when the sink
 // starts.
-type HealthcheckConfig struct {
-	// Enabled turns the check on (default true). A failed check is logged.
-	Enabled bool `hcl:"enabled"`
-	// Required makes a failed check fatal: the sink is not built, so
-	// drover does not start and a reload keeps the old configuration.
-	Required bool `hcl:"required"`
-}
+type HealthcheckConfig = healthcheck.Config
 
 // Values of the enum options.
 const (
@@ -147,14 +142,10 @@ var settingName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // Validate checks the configuration; errors are *config.FieldError with the
 // attribute's path in the block.
 func (c *Config) Validate() error {
-	u, err := url.Parse(c.Endpoint)
+	u, err := httpclient.ParseURL("endpoint", c.Endpoint)
 	switch {
 	case err != nil:
-		return config.Errorf("endpoint", "invalid URL: %v", err)
-	case u.Scheme != "http" && u.Scheme != "https":
-		return config.Errorf("endpoint", "must be an http:// or https:// URL, got %q", c.Endpoint)
-	case u.Host == "":
-		return config.Errorf("endpoint", "has no host: %q", c.Endpoint)
+		return err
 	case u.RawQuery != "" || u.ForceQuery:
 		return config.Errorf("endpoint", "must not have a query string; put ClickHouse settings into `settings`")
 	case u.User != nil && c.Auth != nil:
@@ -187,7 +178,7 @@ func (c *Config) Validate() error {
 	default:
 		return config.Errorf("insert_deduplication_token", `must be "auto", "always" or "never", got %q`, c.InsertDeduplicationToken)
 	}
-	for _, name := range sortedKeys(c.Settings) {
+	for _, name := range slices.Sorted(maps.Keys(c.Settings)) {
 		if !settingName.MatchString(name) {
 			return config.Errorf("settings", "%q is not a ClickHouse setting name", name)
 		}
@@ -258,13 +249,4 @@ func (c *Config) clientOptions() httpclient.Options {
 		}
 	}
 	return o
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/template"
 )
 
@@ -54,14 +55,7 @@ type Config struct {
 
 // HealthcheckConfig is the `healthcheck` block: a DescribeLogGroups call
 // made when the sink starts.
-type HealthcheckConfig struct {
-	// Enabled turns the check on (default true).
-	Enabled bool `hcl:"enabled"`
-	// Required makes a failed check fatal: the sink is not built, so drover
-	// does not start (or a reload is refused). Otherwise a failed check is
-	// logged and the sink runs, retrying as usual.
-	Required bool `hcl:"required"`
-}
+type HealthcheckConfig = healthcheck.Config
 
 // Values of the enum options.
 const (

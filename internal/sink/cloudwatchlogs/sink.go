@@ -46,10 +46,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	m := cctx.Metrics
 	if m == nil {
 		m = metrics.ForTest(string(component.KindSink), Type, cctx.ID)
@@ -96,13 +93,8 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Healthcheck.Enabled && cfg.Healthcheck.Required {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.Request.Timeout)
-		defer cancel()
-		if err := s.Healthcheck(ctx); err != nil {
-			tr.closeIdle()
-			return nil, fmt.Errorf("healthcheck.required: %w", err)
-		}
+	if err := cfg.Healthcheck.Require(cfg.Request.Timeout, s.Healthcheck, tr.closeIdle); err != nil {
+		return nil, fmt.Errorf("healthcheck.required: %w", err)
 	}
 	return s, nil
 }

@@ -24,7 +24,6 @@ package deadletter
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -129,17 +128,5 @@ func letter(e *event.Event, sink string, r Refusal, now time.Time) event.Event {
 // build builds it from a decoded and validated one. It panics like
 // component.Register on a duplicate type.
 func RegisterSink[C component.Config, S component.Sink](typ string, newConfig func() C, build func(component.Context, C) (S, error)) {
-	component.Register(component.Registration{
-		Kind:      component.KindSink,
-		Type:      typ,
-		NewConfig: func() component.Config { return newConfig() },
-		Outputs:   Outputs,
-		BuildSink: func(ctx component.Context, cfg component.Config) (component.Sink, error) {
-			c, ok := cfg.(C)
-			if !ok {
-				return nil, fmt.Errorf("%s: unexpected configuration type %T", typ, cfg)
-			}
-			return build(ctx, c)
-		},
-	})
+	component.RegisterSink(typ, newConfig, Outputs, build)
 }

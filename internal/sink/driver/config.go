@@ -70,6 +70,21 @@ func DefaultRequestConfig() RequestConfig {
 	}
 }
 
+// LocalBatchConfig and LocalRequestConfig are the fixed delivery settings
+// of the sinks that write locally (file, stdout), whose configuration has
+// no batch or request block: one write in flight, sent as soon as no more
+// input is waiting, a failed write retried after 100ms at first and 5s at
+// most.
+var (
+	LocalBatchConfig   = batch.Config{MaxEvents: batch.DefaultMaxEvents, MaxBytes: batch.DefaultMaxBytes, Timeout: 0}
+	LocalRequestConfig = RequestConfig{
+		Concurrency:         1,
+		Timeout:             time.Minute,
+		RetryInitialBackoff: 100 * time.Millisecond,
+		RetryMaxBackoff:     5 * time.Second,
+	}
+)
+
 // Validate checks the values. Field paths are relative to the block.
 func (c RequestConfig) Validate() error {
 	switch {

@@ -128,6 +128,30 @@ type Options struct {
 	// Remind is how often a lasting failure is logged again, with the
 	// backlog; delivery.DefaultRemind when 0.
 	Remind time.Duration
+	// SendWhenIdle sends a request that is not full before batch.timeout
+	// when the sink has nothing else to do: no request in flight and no
+	// input waiting, once the request has waited IdleLinger(batch.timeout)
+	// for more events. Under load requests are in flight, so they still
+	// fill; a quiet source's lines go out in a fraction of the timeout
+	// instead of all of it. Leave it unset for destinations that want few
+	// requests whatever the latency (ClickHouse inserts, CloudWatch Logs'
+	// request rate).
+	SendWhenIdle bool
+	// OrderByStream keeps each stream's events in order at the destination
+	// with request.concurrency above 1: a request goes out only when no
+	// request in flight holds events of its streams (their *event.Meta);
+	// until then the next request waits behind it. Requests of different
+	// streams are in flight at once. A destination whose own notion of a
+	// stream joins several of drover's (Loki's label sets) needs its own
+	// key and leaves it unset.
+	OrderByStream bool
+}
+
+// IdleLinger is how long a request that is not full waits for more events
+// while the sink is idle, with SendWhenIdle: a tenth of batch.timeout, at
+// most 100ms.
+func IdleLinger(timeout time.Duration) time.Duration {
+	return min(timeout/10, 100*time.Millisecond)
 }
 
 // MaxRetryAfter caps the delay a destination can ask for with Retry-After,
@@ -215,12 +239,29 @@ func (d *Driver) Run(ctx context.Context, in <-chan *event.Batch) error {
 		timer     = time.NewTimer(time.Hour)
 		timerOn   bool
 		expired   bool // the open request waited batch.timeout
+		linger    = IdleLinger(cfg.Timeout)
+		lingered  bool          // the open request waited linger (SendWhenIdle)
+		freed     chan struct{} // a request in flight ended (SendWhenIdle, OrderByStream)
+		ordered   = d.opts.OrderByStream && d.opts.Request.Concurrency > 1
+		inFlight  streamsInFlight
+		held      *batch.Request // taken, waiting until its streams are not in flight
+		heldKeys  []*event.Meta
 		open      = true
 		rest      []event.Event // events of the current source batch not yet in a request
 		restT     *batch.Ticket
 	)
 	timer.Stop()
 	defer timer.Stop()
+	idleSend := d.opts.SendWhenIdle && !immediate && linger > 0
+	afterLinger := cfg.Timeout // what the timer waits once the request lingered
+	if idleSend || ordered {
+		freed = make(chan struct{}, 1)
+	}
+	if idleSend {
+		afterLinger -= linger
+	} else {
+		lingered = true // the timer waits batch.timeout at once
+	}
 	if p := d.opts.Prober; p != nil && d.opts.Request.ProbeInterval > 0 {
 		pctx, stopProbe := context.WithCancel(ctx)
 		var probing sync.WaitGroup
@@ -244,15 +285,22 @@ func (d *Driver) Run(ctx context.Context, in <-chan *event.Batch) error {
 				restT, rest = nil, nil
 			}
 		}
-		if !open && b.Len() == 0 {
+		if !open && b.Len() == 0 && held == nil {
 			break // drained; restT is nil because an empty request takes events
 		}
 		if b.Len() > 0 && !immediate && !timerOn && !expired {
-			timer.Reset(cfg.Timeout)
+			if lingered {
+				timer.Reset(afterLinger)
+			} else {
+				timer.Reset(linger)
+			}
 			timerOn = true
 		}
 		full := b.Full() || restT != nil
-		if immediate && open && !full {
+		// With SendWhenIdle, a request that waited linger goes out when
+		// nothing is in flight and no input waits.
+		idle := idleSend && lingered && b.Len() > 0 && len(slots) == 0
+		if (immediate || idle) && open && !full {
 			// Take what is already waiting before sending a partial request.
 			select {
 			case sb, ok := <-in:
@@ -269,15 +317,20 @@ func (d *Driver) Run(ctx context.Context, in <-chan *event.Batch) error {
 			inC    <-chan *event.Batch
 			slotC  chan<- struct{}
 			timerC <-chan time.Time
+			freedC <-chan struct{}
 		)
 		if open && !full {
 			inC = in
 		}
-		if b.Len() > 0 && (full || expired || immediate || !open) {
+		heldReady := held != nil && inFlight.free(heldKeys)
+		if heldReady || held == nil && b.Len() > 0 && (full || expired || immediate || idle || !open) {
 			slotC = slots
 		}
 		if timerOn {
 			timerC = timer.C
+		}
+		if idleSend && lingered && b.Len() > 0 || held != nil && !heldReady {
+			freedC = freed
 		}
 		select {
 		case <-ctx.Done():
@@ -288,20 +341,58 @@ func (d *Driver) Run(ctx context.Context, in <-chan *event.Batch) error {
 			}
 			take(sb)
 		case <-timerC:
-			timerOn, expired = false, true
-		case slotC <- struct{}{}:
-			req := b.Take()
-			if timerOn {
-				timer.Stop()
+			timerOn = false
+			if lingered {
+				expired = true
+			} else {
+				lingered = true
 			}
-			timerOn, expired = false, false
+		case <-freedC: // look again: the sink may be idle, a stream free
+		case slotC <- struct{}{}:
+			var req *batch.Request
+			var keys []*event.Meta
+			if held != nil {
+				req, keys, held, heldKeys = held, heldKeys, nil, nil
+			} else {
+				req = b.Take()
+				if timerOn {
+					timer.Stop()
+				}
+				timerOn, expired, lingered = false, false, !idleSend
+				if ordered {
+					if keys = streamsOf(req); !inFlight.free(keys) {
+						// A stream of it is in flight: it waits (and the
+						// requests after it wait behind it).
+						held, heldKeys = req, keys
+						<-slots
+						continue
+					}
+				}
+			}
+			if ordered {
+				inFlight.hold(keys)
+			}
 			wg.Go(func() {
-				defer func() { <-slots }()
+				defer func() {
+					if ordered {
+						inFlight.release(keys)
+					}
+					<-slots
+					if freed != nil {
+						select {
+						case freed <- struct{}{}:
+						default:
+						}
+					}
+				}()
 				d.deliver(ctx, req, false)
 			})
 		}
 	}
 	if ctx.Err() != nil {
+		if held != nil {
+			held.Finish(event.Failed)
+		}
 		b.Finish(event.Failed)
 		if restT != nil {
 			restT.Done(len(rest), event.Failed)

@@ -446,3 +446,181 @@ func TestReportsDeliveryHealth(t *testing.T) {
 	}
 	h.Close()
 }
+
+// With SendWhenIdle, a request that is not full goes out once it waited
+// IdleLinger while nothing is in flight, not after batch.timeout.
+func TestSendWhenIdleSendsBeforeTimeout(t *testing.T) {
+	rec := &recorder{}
+	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 100, MaxBytes: 1 << 20, Timeout: time.Hour},
+		Request: fastRequest(2), Sender: rec, SendWhenIdle: true})
+	began := time.Now()
+	h.Send(batchOf("a", 2)...)
+	h.Send(batchOf("b", 3)...)
+	if !h.Ack() || !h.Ack() {
+		t.Fatal("ack not ok")
+	}
+	reqs := rec.requests()
+	if fmt.Sprint(reqs) != "[[a0 a1 b0 b1 b2]]" {
+		t.Fatalf("requests = %v", reqs)
+	}
+	if waited := rec.times[0].Sub(began); waited < IdleLinger(time.Hour) {
+		t.Fatalf("partial request sent after %s, before it lingered", waited)
+	}
+	h.Close()
+}
+
+// While a request is in flight, the next one keeps filling: it goes out
+// when the first one ends (the sink is idle again), with everything that
+// came meanwhile, not batch by batch.
+func TestSendWhenIdleFillsWhileInFlight(t *testing.T) {
+	release := make(chan struct{})
+	rec := &recorder{answer: func(n int, _ *batch.Request) error {
+		if n == 0 {
+			<-release
+		}
+		return nil
+	}}
+	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 100, MaxBytes: 1 << 20, Timeout: time.Hour},
+		Request: fastRequest(4), Sender: rec, SendWhenIdle: true})
+	h.Send(batchOf("a", 1)...)
+	waitUntil(t, func() bool { return len(rec.requests()) == 1 })
+	for i := range 5 {
+		h.Send(batchOf(fmt.Sprintf("b%d-", i), 1)...)
+	}
+	// Well past the linger, the second request still waits for the first.
+	time.Sleep(3 * IdleLinger(time.Hour))
+	if n := len(rec.requests()); n != 1 {
+		t.Fatalf("%d requests sent while the first was in flight: %v", n, rec.requests())
+	}
+	close(release)
+	for range 6 {
+		if !h.Ack() {
+			t.Fatal("ack not ok")
+		}
+	}
+	if got := fmt.Sprint(rec.requests()); got != "[[a0] [b0-0 b1-0 b2-0 b3-0 b4-0]]" {
+		t.Fatalf("requests = %s", got)
+	}
+	h.Close()
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// streamBatch is n events of one stream (its Meta), named prefix0...
+func streamBatch(m *event.Meta, prefix string, n int) []event.Event {
+	evs := batchOf(prefix, n)
+	for i := range evs {
+		evs[i].Meta = m
+	}
+	return evs
+}
+
+// With OrderByStream, a request of a stream that is in flight waits, while
+// requests of other streams go out beside it.
+func TestOrderByStreamHoldsOnlyTheBusyStream(t *testing.T) {
+	release := make(chan struct{})
+	rec := &recorder{answer: func(n int, _ *batch.Request) error {
+		if n == 0 {
+			<-release
+		}
+		return nil
+	}}
+	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 1, MaxBytes: 1 << 20, Timeout: time.Hour},
+		Request: fastRequest(4), Sender: rec, OrderByStream: true})
+	a, b := &event.Meta{}, &event.Meta{}
+	h.Send(streamBatch(a, "a", 1)...)
+	waitUntil(t, func() bool { return len(rec.requests()) == 1 })
+	h.Send(streamBatch(a, "a-next", 1)...)
+	h.Send(streamBatch(b, "b", 1)...)
+	// b's request cannot go out before a's second one is taken, which waits
+	// for a's first: none of them may pass.
+	time.Sleep(50 * time.Millisecond)
+	if got := fmt.Sprint(rec.requests()); got != "[[a0]]" {
+		t.Fatalf("requests while a's first is in flight: %s", got)
+	}
+	close(release)
+	for range 3 {
+		if !h.Ack() {
+			t.Fatal("ack not ok")
+		}
+	}
+	// a's second request and b's go out together once a's first is done
+	// (in either order).
+	got := fmt.Sprint(rec.requests())
+	if got != "[[a0] [a-next0] [b0]]" && got != "[[a0] [b0] [a-next0]]" {
+		t.Fatalf("requests = %s", got)
+	}
+	h.Close()
+}
+
+// Requests of different streams are in flight together; each stream's
+// events are accepted in order even when requests fail and are retried.
+func TestOrderByStreamKeepsOrderUnderRetries(t *testing.T) {
+	var mu sync.Mutex
+	accepted := map[string][]string{}
+	var inflight, peak atomic.Int32
+	attempts := map[string]int{}
+	rec := &recorder{answer: func(_ int, req *batch.Request) error {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+		}
+		msgs := messages(req)
+		mu.Lock()
+		attempts[msgs[0]]++
+		fail := attempts[msgs[0]] == 1 && len(msgs[0])%2 == 0 // every other request fails once
+		mu.Unlock()
+		time.Sleep(time.Millisecond)
+		if fail {
+			return errors.New("try again")
+		}
+		mu.Lock()
+		for _, m := range msgs {
+			s := m[:1]
+			accepted[s] = append(accepted[s], m)
+		}
+		mu.Unlock()
+		return nil
+	}}
+	req := fastRequest(4)
+	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 3, MaxBytes: 1 << 20, Timeout: time.Millisecond},
+		Request: req, Sender: rec, OrderByStream: true})
+	metas := map[string]*event.Meta{}
+	names := []string{"a", "b", "c", "d", "e", "f"}
+	for _, s := range names {
+		metas[s] = &event.Meta{}
+	}
+	const rounds = 30
+	for i := range rounds {
+		for _, s := range names {
+			h.Send(streamBatch(metas[s], fmt.Sprintf("%s-%03d-", s, i), 2)...)
+		}
+	}
+	for range rounds * len(names) {
+		if !h.Ack() {
+			t.Fatal("ack not ok")
+		}
+	}
+	h.Close()
+	for _, s := range names {
+		var want []string
+		for i := range rounds {
+			want = append(want, fmt.Sprintf("%s-%03d-0", s, i), fmt.Sprintf("%s-%03d-1", s, i))
+		}
+		if got := accepted[s]; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("stream %s accepted out of order:\n got %v\nwant %v", s, got, want)
+		}
+	}
+	if peak.Load() < 2 {
+		t.Errorf("at most %d request in flight: streams did not go out together", peak.Load())
+	}
+}

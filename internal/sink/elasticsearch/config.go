@@ -1,15 +1,14 @@
 package elasticsearch
 
 import (
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/template"
 )
 
@@ -46,17 +45,11 @@ type Config struct {
 	// "<id>.dead_letter" by a file sink, for one); a configuration that
 	// still has the block is refused with a message that says so.
 	DeadLetter *DeadLetterConfig `hcl:"dead_letter,block"`
-	// Headers are added to every request.
-	Headers map[string]string `hcl:"headers"`
-	// ConnectTimeout bounds connecting and the TLS handshake.
-	ConnectTimeout time.Duration `hcl:"connect_timeout"`
-	// Auth adds basic, bearer or API key authentication.
-	Auth *httpclient.AuthConfig `hcl:"auth,block"`
-	// TLS configures certificates for https.
-	TLS         *httpclient.TLSConfig `hcl:"tls,block"`
-	Batch       batch.Config          `hcl:"batch,block"`
-	Request     driver.RequestConfig  `hcl:"request,block"`
-	Healthcheck HealthcheckConfig     `hcl:"healthcheck,block"`
+	// headers, connect_timeout and the auth and tls blocks.
+	httpclient.Settings
+	Batch       batch.Config         `hcl:"batch,block"`
+	Request     driver.RequestConfig `hcl:"request,block"`
+	Healthcheck HealthcheckConfig    `hcl:"healthcheck,block"`
 }
 
 // DataStreamConfig is the `data_stream` block: the data stream's name is
@@ -88,14 +81,7 @@ type DeadLetterConfig struct {
 
 // HealthcheckConfig is the `healthcheck` block: GET / (cluster info) when
 // the sink starts.
-type HealthcheckConfig struct {
-	// Enabled turns the check on (default true).
-	Enabled bool `hcl:"enabled"`
-	// Required makes a failed check fatal: the sink is not built, so
-	// drover does not start (or a reload is refused). Otherwise a failed
-	// check is logged and the sink runs, retrying as usual.
-	Required bool `hcl:"required"`
-}
+type HealthcheckConfig = healthcheck.Config
 
 // Values of the enum options.
 const (
@@ -139,17 +125,17 @@ func NewConfig() *Config {
 			DefaultNamespace: DefaultNamespace,
 			DefaultName:      defaultDataStreamName,
 		},
-		ConnectTimeout: httpclient.DefaultConnectTimeout,
-		Batch:          batch.Config{MaxEvents: DefaultBatchMaxEvents, MaxBytes: DefaultBatchMaxBytes, Timeout: batch.DefaultTimeout},
-		Request:        driver.DefaultRequestConfig(),
-		Healthcheck:    HealthcheckConfig{Enabled: true},
+		Settings:    httpclient.DefaultSettings(),
+		Batch:       batch.Config{MaxEvents: DefaultBatchMaxEvents, MaxBytes: DefaultBatchMaxBytes, Timeout: batch.DefaultTimeout},
+		Request:     driver.DefaultRequestConfig(),
+		Healthcheck: HealthcheckConfig{Enabled: true},
 	}
 }
 
 // Validate checks the configuration; errors are *config.FieldError with the
 // attribute's path in the block.
 func (c *Config) Validate() error {
-	if err := validateURL("endpoint", c.Endpoint); err != nil {
+	if err := httpclient.ValidateBaseURL("endpoint", c.Endpoint); err != nil {
 		return err
 	}
 	switch c.Mode {
@@ -295,23 +281,6 @@ func literal(t *template.Template) string {
 	return string(out)
 }
 
-func validateURL(field, s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return config.Errorf(field, "invalid URL: %v", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return config.Errorf(field, "must be an http:// or https:// URL, got %q", s)
-	}
-	if u.Host == "" {
-		return config.Errorf(field, "has no host: %q", s)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return config.Errorf(field, "must not have a query or fragment: %q", s)
-	}
-	return nil
-}
-
 // action returns the effective bulk action.
 func (c *Config) action() string {
 	switch {
@@ -326,11 +295,5 @@ func (c *Config) action() string {
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func (c *Config) clientOptions() httpclient.Options {
-	return httpclient.Options{
-		TLS:             c.TLS,
-		Auth:            c.Auth,
-		Headers:         c.Headers,
-		ConnectTimeout:  c.ConnectTimeout,
-		MaxConnsPerHost: c.Request.Concurrency,
-	}
+	return c.Settings.Options(c.Request.Concurrency)
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 )
 
 // Type is the component type name.
@@ -44,10 +45,6 @@ func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 // filterPath keeps only what the sink reads of a _bulk response, which
 // makes the response of a large request several times smaller.
 const filterPath = "errors,items.*.status,items.*.error.type,items.*.error.reason"
-
-// healthcheckTimeout bounds a required healthcheck made while the sink is
-// built.
-const healthcheckTimeout = 10 * time.Second
 
 // Sink is an Elasticsearch sink. It implements component.Sink and
 // component.Healthchecker.
@@ -74,10 +71,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	root := strings.TrimSuffix(cfg.Endpoint, "/")
 	q := url.Values{"filter_path": {filterPath}}
 	if cfg.Pipeline != "" {
@@ -93,42 +87,25 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		log:     log,
 		states:  sync.Pool{New: func() any { return new(sendState) }},
 	}
-	s.redacted = redact(root + "/_bulk")
+	s.redacted = httpclient.Redact(root + "/_bulk")
 	enc := &bulkEncoder{action: s.action, route: newRouter(cfg), idField: cfg.IDField, tsKey: cfg.TimestampField}
 	cctx.Logger = log
-	opts := driver.Options{
+	s.driver, err = driver.New(driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     enc,
 		Sender:      s,
 		Destination: s.redacted,
 		Component:   cctx,
-	}
-	if cfg.Healthcheck.Enabled {
-		opts.Prober = s
-	}
-	s.driver, err = driver.New(opts)
+		Prober:      cfg.Healthcheck.Prober(s),
+	})
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Healthcheck.Required {
-		ctx, cancel := context.WithTimeout(context.Background(), healthcheckTimeout)
-		defer cancel()
-		err := s.Healthcheck(ctx)
-		s.client.CloseIdleConnections()
-		if err != nil {
-			return nil, fmt.Errorf("required healthcheck failed: %w", err)
-		}
+	if err := cfg.Healthcheck.Require(healthcheck.Timeout, s.Healthcheck, s.client.CloseIdleConnections); err != nil {
+		return nil, fmt.Errorf("required healthcheck failed: %w", err)
 	}
 	return s, nil
-}
-
-func redact(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return uri
-	}
-	return u.Redacted()
 }
 
 // Run delivers the batches of in; see component.Sink and driver.Run.
@@ -161,7 +138,7 @@ func (s *Sink) Healthcheck(ctx context.Context) error {
 	if !s.cfg.Healthcheck.Enabled {
 		return nil
 	}
-	where := redact(s.rootURL)
+	where := httpclient.Redact(s.rootURL)
 	hreq, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, s.rootURL, nil)
 	if err != nil {
 		return fmt.Errorf("healthcheck of %s: %w", where, err)

@@ -1,6 +1,7 @@
 package elasticsearch
 
 import (
+	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/jsonenc"
 )
@@ -68,93 +69,9 @@ func appendID(dst []byte, v event.Value) []byte {
 	return append(dst, '"')
 }
 
-// appendDoc appends e as one JSON object, like codec.AppendJSON but with
-// the event's time under tsKey:
-//
-//	{"<tsKey>":"<RFC 3339, nanoseconds, UTC>","message":"...",<e.Fields>,<e.Meta fields>,"truncated":true,"partial":true}
-//
-// Fields named tsKey or "message", and "truncated"/"partial" when the flag
-// is set, are left out, so that no key appears twice (a document with a
-// duplicate key is refused); a Meta field that an event field of the same
-// key overrides is left out too.
+// appendDoc appends e as one JSON object with the event's time under
+// tsKey (codec.AppendJSONTimestampAs): no key appears twice (a document
+// with a duplicate key is refused).
 func appendDoc(dst []byte, e *event.Event, tsKey string) []byte {
-	dst = append(dst, '{')
-	dst = jsonenc.AppendString(dst, tsKey)
-	dst = append(dst, ':')
-	dst = jsonenc.AppendTime(dst, e.Timestamp)
-	dst = append(dst, `,"message":`...)
-	dst = jsonenc.AppendBytes(dst, e.Message)
-	own := e.Fields
-	for _, f := range own.All() {
-		if !reserved(f.Key, tsKey, e.Flags) {
-			dst = appendMember(dst, f)
-		}
-	}
-	if e.Meta != nil {
-		dst = appendMeta(dst, e.Meta, own, tsKey, e.Flags)
-	}
-	if e.Flags&event.Truncated != 0 {
-		dst = append(dst, `,"truncated":true`...)
-	}
-	if e.Flags&event.Partial != 0 {
-		dst = append(dst, `,"partial":true`...)
-	}
-	return append(dst, '}')
-}
-
-// appendMeta appends the metadata's members: the members cached in the
-// Meta when no key needs to be left out, which is the common case, or the
-// fields one by one.
-func appendMeta(dst []byte, m *event.Meta, own *event.Fields, tsKey string, flags event.Flags) []byte {
-	cached := m.JSONMembers()
-	if len(cached) == 0 {
-		return dst
-	}
-	clean := true
-	for _, f := range m.Fields.All() {
-		if reserved(f.Key, tsKey, flags) {
-			clean = false
-			break
-		}
-		if own.Len() > 0 {
-			if _, dup := own.Lookup(f.Key); dup {
-				clean = false
-				break
-			}
-		}
-	}
-	if clean {
-		dst = append(dst, ',')
-		return append(dst, cached...)
-	}
-	for _, f := range m.Fields.All() {
-		if reserved(f.Key, tsKey, flags) {
-			continue
-		}
-		if _, dup := own.Lookup(f.Key); dup {
-			continue
-		}
-		dst = appendMember(dst, f)
-	}
-	return dst
-}
-
-func appendMember(dst []byte, f event.Field) []byte {
-	dst = append(dst, ',')
-	dst = jsonenc.AppendString(dst, f.Key)
-	dst = append(dst, ':')
-	return f.Value.AppendJSON(dst)
-}
-
-// reserved reports whether appendDoc writes key itself.
-func reserved(key, tsKey string, flags event.Flags) bool {
-	switch key {
-	case tsKey, "message":
-		return true
-	case "truncated":
-		return flags&event.Truncated != 0
-	case "partial":
-		return flags&event.Partial != 0
-	}
-	return false
+	return codec.AppendJSONTimestampAs(dst, e, tsKey)
 }

@@ -112,6 +112,28 @@ func (s *scanner) open(opening, closing byte) (empty bool, err error) {
 	return false, nil
 }
 
+// members reads the object at s, calling member with each key, s at the
+// key's value, which member must read.
+func (s *scanner) members(member func(key []byte) error) error {
+	empty, err := s.open('{', '}')
+	if err != nil || empty {
+		return err
+	}
+	for {
+		k, err := s.key()
+		if err != nil {
+			return err
+		}
+		if err := member(k); err != nil {
+			return err
+		}
+		more, err := s.next('}')
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
 // skip consumes one value of any kind.
 func (s *scanner) skip() error {
 	depth := 0

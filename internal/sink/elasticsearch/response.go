@@ -106,47 +106,22 @@ func readItems(s *scanner, visit func(n int, it *bulkItem)) error {
 // readItem reads {"<action>":{...}}; with several keys, the last one
 // counts.
 func readItem(s *scanner, it *bulkItem) error {
-	empty, err := s.open('{', '}')
-	if err != nil || empty {
-		return err
-	}
-	for {
-		k, err := s.key()
-		if err != nil {
-			return err
-		}
+	return s.members(func(k []byte) error {
 		*it = bulkItem{action: k}
 		if s.peek() == '{' {
-			if err := readResult(s, it); err != nil {
-				return err
-			}
-		} else if err := s.skip(); err != nil {
-			return err
+			return readResult(s, it)
 		}
-		more, err := s.next('}')
-		if err != nil || !more {
-			return err
-		}
-	}
+		return s.skip()
+	})
 }
 
 // readResult reads an item's result object; later duplicates of a key
 // override earlier ones.
 func readResult(s *scanner, it *bulkItem) error {
-	empty, err := s.open('{', '}')
-	if err != nil || empty {
-		return err
-	}
-	for {
-		k, err := s.key()
-		if err != nil {
-			return err
-		}
+	return s.members(func(k []byte) (err error) {
 		switch {
 		case isKey(k, "status"):
-			if it.status, err = s.integer(); err != nil {
-				return err
-			}
+			it.status, err = s.integer()
 		case isKey(k, "error"):
 			it.errType, it.errReason = nil, nil
 			switch s.peek() {
@@ -157,32 +132,16 @@ func readResult(s *scanner, it *bulkItem) error {
 			default:
 				err = s.skip()
 			}
-			if err != nil {
-				return err
-			}
 		default:
-			if err := s.skip(); err != nil {
-				return err
-			}
+			err = s.skip()
 		}
-		more, err := s.next('}')
-		if err != nil || !more {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // readError reads {"type":"...","reason":"...",...}.
 func readError(s *scanner, it *bulkItem) error {
-	empty, err := s.open('{', '}')
-	if err != nil || empty {
-		return err
-	}
-	for {
-		k, err := s.key()
-		if err != nil {
-			return err
-		}
+	return s.members(func(k []byte) (err error) {
 		switch {
 		case isKey(k, "type") && s.peek() == '"':
 			it.errType, err = s.str()
@@ -191,14 +150,8 @@ func readError(s *scanner, it *bulkItem) error {
 		default:
 			err = s.skip()
 		}
-		if err != nil {
-			return err
-		}
-		more, err := s.next('}')
-		if err != nil || !more {
-			return err
-		}
-	}
+		return err
+	})
 }
 
 // maxReasonBytes bounds a discard reason taken from an error type.

@@ -48,16 +48,11 @@ const Type = "file"
 
 func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
-// The sink's fixed delivery settings: one write at a time, sent as soon as
-// no more input is waiting.
+// The sink's fixed delivery settings (driver.LocalBatchConfig and
+// LocalRequestConfig).
 var (
-	batchConfig   = batch.Config{MaxEvents: batch.DefaultMaxEvents, MaxBytes: batch.DefaultMaxBytes, Timeout: 0}
-	requestConfig = driver.RequestConfig{
-		Concurrency:         1,
-		Timeout:             time.Minute,
-		RetryInitialBackoff: 100 * time.Millisecond,
-		RetryMaxBackoff:     5 * time.Second,
-	}
+	batchConfig   = driver.LocalBatchConfig
+	requestConfig = driver.LocalRequestConfig
 )
 
 // handle is an open file; *os.File in production.
@@ -128,11 +123,8 @@ func newSink(cctx component.Context, cfg *Config, req driver.RequestConfig, open
 	enc, _ := codec.ParseEncoding(cfg.Encoding)
 	fileMode, _ := parseMode(cfg.FileMode)
 	dirMode, _ := parseMode(cfg.DirMode)
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-		cctx.Logger = log
-	}
+	log := cctx.Log()
+	cctx.Logger = log
 	s := &Sink{
 		cfg:      cfg,
 		tmpl:     tmpl,

@@ -1,9 +1,7 @@
 package http
 
 import (
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/httpclient"
@@ -22,17 +20,11 @@ type Config struct {
 	Encoding string `hcl:"encoding" enum:"ndjson,json"`
 	// Compression is "none" (default) or "gzip".
 	Compression string `hcl:"compression" enum:"none,gzip"`
-	// Headers are added to every request.
-	Headers map[string]string `hcl:"headers"`
-	// ConnectTimeout bounds connecting and the TLS handshake.
-	ConnectTimeout time.Duration `hcl:"connect_timeout"`
-	// Auth adds basic or bearer authentication.
-	Auth *httpclient.AuthConfig `hcl:"auth,block"`
-	// TLS configures certificates for https.
-	TLS         *httpclient.TLSConfig `hcl:"tls,block"`
-	Batch       batch.Config          `hcl:"batch,block"`
-	Request     driver.RequestConfig  `hcl:"request,block"`
-	Healthcheck HealthcheckConfig     `hcl:"healthcheck,block"`
+	// headers, connect_timeout and the auth and tls blocks.
+	httpclient.Settings
+	Batch       batch.Config         `hcl:"batch,block"`
+	Request     driver.RequestConfig `hcl:"request,block"`
+	Healthcheck HealthcheckConfig    `hcl:"healthcheck,block"`
 }
 
 // HealthcheckConfig is the `healthcheck` block: a request sent when the
@@ -60,13 +52,13 @@ const (
 // batch and request blocks, healthcheck with HEAD on the uri.
 func NewConfig() *Config {
 	return &Config{
-		Method:         "POST",
-		Encoding:       EncodingNDJSON,
-		Compression:    CompressionNone,
-		ConnectTimeout: httpclient.DefaultConnectTimeout,
-		Batch:          batch.DefaultConfig(),
-		Request:        defaultRequest(),
-		Healthcheck:    HealthcheckConfig{Enabled: true, Method: "HEAD"},
+		Method:      "POST",
+		Encoding:    EncodingNDJSON,
+		Compression: CompressionNone,
+		Settings:    httpclient.DefaultSettings(),
+		Batch:       batch.DefaultConfig(),
+		Request:     defaultRequest(),
+		Healthcheck: HealthcheckConfig{Enabled: true, Method: "HEAD"},
 	}
 }
 
@@ -111,35 +103,18 @@ func (c *Config) Validate() error {
 }
 
 func validateURI(field, s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return config.Errorf(field, "invalid URL: %v", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return config.Errorf(field, "must be an http:// or https:// URL, got %q", s)
-	}
-	if u.Host == "" {
-		return config.Errorf(field, "has no host: %q", s)
-	}
-	return nil
+	_, err := httpclient.ParseURL(field, s)
+	return err
 }
 
 func (c *Config) clientOptions() httpclient.Options {
-	return httpclient.Options{
-		TLS:             c.TLS,
-		Auth:            c.Auth,
-		Headers:         c.Headers,
-		ConnectTimeout:  c.ConnectTimeout,
-		MaxConnsPerHost: c.Request.Concurrency,
-	}
+	return c.Settings.Options(c.Request.Concurrency)
 }
 
-// defaultRequest is the request block's default for the http sink: one
-// request at a time, so that the lines of one file reach the endpoint in the
-// order they were written. Raising concurrency trades that order for
-// throughput.
+// defaultRequest is the request block's default for the http sink: the
+// driver's (several requests in flight). The lines of each stream still
+// reach the endpoint in the order they were written: a request waits while
+// another one of its streams is in flight (driver.Options.OrderByStream).
 func defaultRequest() driver.RequestConfig {
-	r := driver.DefaultRequestConfig()
-	r.Concurrency = 1
-	return r
+	return driver.DefaultRequestConfig()
 }

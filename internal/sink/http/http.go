@@ -16,7 +16,6 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/textproto"
-	"net/url"
 	"strings"
 
 	"github.com/drover-dev/drover/internal/codec"
@@ -59,7 +58,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		cfg:      cfg,
 		method:   strings.ToUpper(cfg.Method),
 		uri:      cfg.URI,
-		redacted: redact(cfg.URI),
+		redacted: httpclient.Redact(cfg.URI),
 		gzip:     cfg.Compression == CompressionGzip,
 		client:   client,
 	}
@@ -82,6 +81,10 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		Sender:      s,
 		Destination: s.redacted,
 		Component:   cctx,
+		// A quiet node's lines go out within a tenth of batch.timeout.
+		SendWhenIdle: true,
+		// Several requests in flight, each stream's lines in order.
+		OrderByStream: true,
 	}
 	if cfg.Healthcheck.Enabled {
 		opts.Prober = s
@@ -91,14 +94,6 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func redact(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return uri
-	}
-	return u.Redacted()
 }
 
 // Run delivers the batches of in; see component.Sink and driver.Run.
@@ -143,11 +138,11 @@ func (s *Sink) check(ctx context.Context) error {
 	defer cancel()
 	hreq, err := nethttp.NewRequestWithContext(ctx, hc.Method, uri, nil)
 	if err != nil {
-		return fmt.Errorf("healthcheck of %s: %w", redact(uri), err)
+		return fmt.Errorf("healthcheck of %s: %w", httpclient.Redact(uri), err)
 	}
 	resp, err := s.client.Do(hreq)
 	if err != nil {
-		return fmt.Errorf("healthcheck of %s: %w", redact(uri), err)
+		return fmt.Errorf("healthcheck of %s: %w", httpclient.Redact(uri), err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.CopyN(io.Discard, resp.Body, 64<<10)
@@ -161,7 +156,7 @@ func (s *Sink) check(ctx context.Context) error {
 		}
 	}
 	if !healthy {
-		return fmt.Errorf("healthcheck of %s: %s answered %d %s", redact(uri), hc.Method, code, nethttp.StatusText(code))
+		return fmt.Errorf("healthcheck of %s: %s answered %d %s", httpclient.Redact(uri), hc.Method, code, nethttp.StatusText(code))
 	}
 	return nil
 }

@@ -604,7 +604,7 @@ func TestRegistered(t *testing.T) {
 	}
 	cfg := reg.NewConfig().(*Config)
 	if cfg.Method != "POST" || cfg.Encoding != "ndjson" || cfg.Compression != "none" || !cfg.Healthcheck.Enabled ||
-		cfg.Batch != batch.DefaultConfig() || cfg.Request != defaultRequest() || cfg.Request.Concurrency != 1 {
+		cfg.Batch != batch.DefaultConfig() || cfg.Request != defaultRequest() || cfg.Request.Concurrency != driver.DefaultConcurrency {
 		t.Fatalf("defaults %+v", cfg)
 	}
 	cfg.URI = "http://127.0.0.1:1/"

@@ -1,12 +1,14 @@
 package kafka
 
 import (
+	"maps"
 	"slices"
 	"time"
 
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/kafkaclient"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/template"
 )
 
@@ -72,13 +74,7 @@ type SASLConfig = kafkaclient.SASLConfig
 
 // HealthcheckConfig is the `healthcheck` block: a metadata request sent
 // when the sink starts.
-type HealthcheckConfig struct {
-	// Enabled turns the check on (default true). A failed check is logged.
-	Enabled bool `hcl:"enabled"`
-	// Required makes a failed check fatal: the sink is not built, so
-	// drover does not start and a reload keeps the old configuration.
-	Required bool `hcl:"required"`
-}
+type HealthcheckConfig = healthcheck.Config
 
 // Values of the enum options.
 const (
@@ -148,7 +144,7 @@ func (c *Config) Validate() error {
 	if _, err := template.Parse(c.Key); err != nil {
 		return config.Errorf("key", "%v", err)
 	}
-	for _, name := range sortedKeys(c.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		if name == "" {
 			return config.Errorf("headers", "a header name must not be empty")
 		}
@@ -190,13 +186,4 @@ func (c *Config) Validate() error {
 		return config.Errorf("batch.timeout", "must not be negative")
 	}
 	return nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

@@ -67,10 +67,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	log = log.With("brokers", strings.Join(cfg.Brokers, ","))
 	opts, err := clientOptions(cfg, log)
 	if err != nil {
@@ -100,12 +97,8 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 			sendErrors: m.Errors("send"),
 		},
 	}
-	if cfg.Healthcheck.Enabled && cfg.Healthcheck.Required {
-		ctx, cancel := context.WithTimeout(context.Background(), cfg.DeliveryTimeout)
-		defer cancel()
-		if err := s.Healthcheck(ctx); err != nil {
-			return nil, fmt.Errorf("healthcheck.required: %w", err)
-		}
+	if err := cfg.Healthcheck.Require(cfg.DeliveryTimeout, s.Healthcheck, nil); err != nil {
+		return nil, fmt.Errorf("healthcheck.required: %w", err)
 	}
 	return s, nil
 }

@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"github.com/twmb/franz-go/pkg/kgo"
+	"maps"
+	"slices"
 
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/event"
@@ -78,7 +80,7 @@ func newEncoder(c *Config) *encoder {
 	if c.Key != "" {
 		e.key = template.MustParse(c.Key)
 	}
-	for _, name := range sortedKeys(c.Headers) {
+	for _, name := range slices.Sorted(maps.Keys(c.Headers)) {
 		e.headers = append(e.headers, headerTemplate{name, template.MustParse(c.Headers[name])})
 	}
 	return e

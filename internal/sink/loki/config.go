@@ -1,16 +1,16 @@
 package loki
 
 import (
-	"net/url"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/batch"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/template"
 )
 
@@ -49,30 +49,20 @@ type Config struct {
 	// DefaultTenantID is the tenant of events for which TenantID refers to
 	// a missing field; "" sends those without the header.
 	DefaultTenantID string `hcl:"default_tenant_id"`
-	// Headers are added to every request.
-	Headers map[string]string `hcl:"headers"`
-	// ConnectTimeout bounds connecting and the TLS handshake.
-	ConnectTimeout time.Duration `hcl:"connect_timeout"`
-	// Auth adds basic or bearer authentication.
-	Auth *httpclient.AuthConfig `hcl:"auth,block"`
-	// TLS configures certificates for https.
-	TLS         *httpclient.TLSConfig `hcl:"tls,block"`
-	Batch       batch.Config          `hcl:"batch,block"`
-	Request     driver.RequestConfig  `hcl:"request,block"`
-	Healthcheck HealthcheckConfig     `hcl:"healthcheck,block"`
+	// headers, connect_timeout and the auth and tls blocks.
+	httpclient.Settings
+	Batch       batch.Config         `hcl:"batch,block"`
+	Request     driver.RequestConfig `hcl:"request,block"`
+	Healthcheck HealthcheckConfig    `hcl:"healthcheck,block"`
 }
 
 // HealthcheckConfig is the `healthcheck` block: a GET request sent when
 // the sink starts.
 type HealthcheckConfig struct {
-	// Enabled turns the check on (default true).
-	Enabled bool `hcl:"enabled"`
+	// enabled (default true) and required.
+	healthcheck.Config
 	// Path is requested below the endpoint; it must answer 2xx.
 	Path string `hcl:"path"`
-	// Required makes a failed check fatal: the sink is not built, so
-	// drover does not start (or a reload is refused). Otherwise a failed
-	// check is logged and the sink runs, retrying as usual.
-	Required bool `hcl:"required"`
 }
 
 // Values of the enum options.
@@ -100,13 +90,13 @@ const (
 // fails.
 func NewConfig() *Config {
 	return &Config{
-		Path:           DefaultPath,
-		Format:         FormatProtobuf,
-		Encoding:       EncodingJSON,
-		ConnectTimeout: httpclient.DefaultConnectTimeout,
-		Batch:          batch.DefaultConfig(),
-		Request:        defaultRequest(),
-		Healthcheck:    HealthcheckConfig{Enabled: true, Path: DefaultHealthcheckPath},
+		Path:        DefaultPath,
+		Format:      FormatProtobuf,
+		Encoding:    EncodingJSON,
+		Settings:    httpclient.DefaultSettings(),
+		Batch:       batch.DefaultConfig(),
+		Request:     defaultRequest(),
+		Healthcheck: HealthcheckConfig{Config: healthcheck.Config{Enabled: true}, Path: DefaultHealthcheckPath},
 	}
 }
 
@@ -125,7 +115,7 @@ var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 // Validate checks the configuration; errors are *config.FieldError with the
 // attribute's path in the block.
 func (c *Config) Validate() error {
-	if err := validateURL("endpoint", c.Endpoint); err != nil {
+	if err := httpclient.ValidateBaseURL("endpoint", c.Endpoint); err != nil {
 		return err
 	}
 	if !strings.HasPrefix(c.Path, "/") {
@@ -156,7 +146,7 @@ func (c *Config) Validate() error {
 	if err := validateTemplates("labels", c.Labels); err != nil {
 		return err
 	}
-	for _, name := range sortedKeys(c.LabelDefaults) {
+	for _, name := range slices.Sorted(maps.Keys(c.LabelDefaults)) {
 		if _, ok := c.Labels[name]; !ok {
 			return config.Errorf("label_defaults", "%q is not a label of the labels attribute", name)
 		}
@@ -195,7 +185,7 @@ func (c *Config) Validate() error {
 
 // validateTemplates checks a map of label names to templates.
 func validateTemplates(field string, m map[string]string) error {
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		if !labelName.MatchString(name) {
 			return config.Errorf(field, "%q is not a valid name (letters, digits and _, not starting with a digit)", name)
 		}
@@ -206,33 +196,7 @@ func validateTemplates(field string, m map[string]string) error {
 	return nil
 }
 
-func validateURL(field, s string) error {
-	u, err := url.Parse(s)
-	if err != nil {
-		return config.Errorf(field, "invalid URL: %v", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return config.Errorf(field, "must be an http:// or https:// URL, got %q", s)
-	}
-	if u.Host == "" {
-		return config.Errorf(field, "has no host: %q", s)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return config.Errorf(field, "must not have a query or fragment: %q", s)
-	}
-	return nil
-}
-
 func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
 
 // compression returns the effective compression.
 func (c *Config) compression() string {
@@ -246,13 +210,7 @@ func (c *Config) compression() string {
 }
 
 func (c *Config) clientOptions() httpclient.Options {
-	return httpclient.Options{
-		TLS:             c.TLS,
-		Auth:            c.Auth,
-		Headers:         c.Headers,
-		ConnectTimeout:  c.ConnectTimeout,
-		MaxConnsPerHost: c.Request.Concurrency,
-	}
+	return c.Settings.Options(c.Request.Concurrency)
 }
 
 // joinURL appends path to the endpoint, without doubling the slash.

@@ -12,6 +12,7 @@ import (
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/metrics"
 	"github.com/drover-dev/drover/internal/sink/batch"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/sink/sinktest"
 )
 
@@ -140,7 +141,7 @@ func TestLoadFromHCL(t *testing.T) {
 	want.Auth = &httpclient.AuthConfig{Strategy: "basic", User: "123456", Password: "glc_x"}
 	want.Batch.MaxBytes = 512 << 10
 	want.Request.Concurrency = 2
-	want.Healthcheck = HealthcheckConfig{Enabled: true, Path: "/loki/api/v1/status/buildinfo", Required: true}
+	want.Healthcheck = HealthcheckConfig{Config: healthcheck.Config{Enabled: true, Required: true}, Path: "/loki/api/v1/status/buildinfo"}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("decoded\n%+v\nwant\n%+v", got, want)
 	}

@@ -1,6 +1,8 @@
 package loki
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -35,7 +37,7 @@ type templateSet struct {
 // newTemplateSet parses a validated map of names to templates.
 func newTemplateSet(m, defaults map[string]string) templateSet {
 	s := templateSet{metaOnly: true}
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		t := template.MustParse(m[name])
 		def, hasDef := defaults[name]
 		s.list = append(s.list, namedTemplate{name: name, tmpl: t, def: def, hasDef: hasDef})

@@ -21,15 +21,14 @@ import (
 	"io"
 	"log/slog"
 	nethttp "net/http"
-	"net/url"
 	"sync"
-	"time"
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/httpclient"
 	"github.com/drover-dev/drover/internal/sink/deadletter"
 	"github.com/drover-dev/drover/internal/sink/driver"
+	"github.com/drover-dev/drover/internal/sink/healthcheck"
 	"github.com/drover-dev/drover/internal/template"
 )
 
@@ -40,10 +39,6 @@ func init() { deadletter.RegisterSink(Type, NewConfig, New) }
 
 // tenantHeader carries the tenant of a push to a multi-tenant Loki.
 const tenantHeader = "X-Scope-OrgID"
-
-// healthcheckTimeout bounds a required healthcheck made while the sink is
-// built.
-const healthcheckTimeout = 10 * time.Second
 
 // Sink is a Loki sink. It implements component.Sink and
 // component.Healthchecker.
@@ -74,10 +69,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	s := &Sink{
 		cfg:         cfg,
 		url:         joinURL(cfg.Endpoint, cfg.Path),
@@ -89,7 +81,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		client:      client,
 		log:         log,
 	}
-	s.redacted = redact(s.url)
+	s.redacted = httpclient.Redact(s.url)
 	if cfg.Format == FormatJSON {
 		s.contentType = "application/json"
 	}
@@ -108,39 +100,24 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		}
 	}
 	cctx.Logger = log
-	opts := driver.Options{
+	s.driver, err = driver.New(driver.Options{
 		Batch:       cfg.Batch,
 		Request:     cfg.Request,
 		Encoder:     lineEncoder{text: cfg.Encoding == EncodingText},
 		Sender:      s,
 		Destination: s.redacted,
 		Component:   cctx,
-	}
-	if cfg.Healthcheck.Enabled {
-		opts.Prober = s
-	}
-	s.driver, err = driver.New(opts)
+		Prober:      cfg.Healthcheck.Prober(s),
+		// A quiet node's lines go out within a tenth of batch.timeout.
+		SendWhenIdle: true,
+	})
 	if err != nil {
 		return nil, err
 	}
-	if cfg.Healthcheck.Required {
-		ctx, cancel := context.WithTimeout(context.Background(), healthcheckTimeout)
-		defer cancel()
-		err := s.Healthcheck(ctx)
-		s.client.CloseIdleConnections()
-		if err != nil {
-			return nil, fmt.Errorf("required healthcheck failed: %w", err)
-		}
+	if err := cfg.Healthcheck.Require(healthcheck.Timeout, s.Healthcheck, s.client.CloseIdleConnections); err != nil {
+		return nil, fmt.Errorf("required healthcheck failed: %w", err)
 	}
 	return s, nil
-}
-
-func redact(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return uri
-	}
-	return u.Redacted()
 }
 
 // Run delivers the batches of in; see component.Sink and driver.Run.
@@ -163,16 +140,16 @@ func (s *Sink) Healthcheck(ctx context.Context) error {
 func (s *Sink) Probe(ctx context.Context) error {
 	hreq, err := nethttp.NewRequestWithContext(ctx, nethttp.MethodGet, s.healthURL, nil)
 	if err != nil {
-		return fmt.Errorf("healthcheck of %s: %w", redact(s.healthURL), err)
+		return fmt.Errorf("healthcheck of %s: %w", httpclient.Redact(s.healthURL), err)
 	}
 	resp, err := s.client.Do(hreq)
 	if err != nil {
-		return fmt.Errorf("healthcheck of %s: %w", redact(s.healthURL), err)
+		return fmt.Errorf("healthcheck of %s: %w", httpclient.Redact(s.healthURL), err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("healthcheck of %s: GET answered %d %s: %q", redact(s.healthURL),
+		return fmt.Errorf("healthcheck of %s: GET answered %d %s: %q", httpclient.Redact(s.healthURL),
 			resp.StatusCode, nethttp.StatusText(resp.StatusCode), body)
 	}
 	return nil

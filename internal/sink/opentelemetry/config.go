@@ -1,9 +1,7 @@
 package opentelemetry
 
 import (
-	"net/url"
 	"strings"
-	"time"
 
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/httpclient"
@@ -25,8 +23,6 @@ type Config struct {
 	Encoding string `hcl:"encoding" enum:"protobuf,json"`
 	// Compression is "gzip" (default) or "none".
 	Compression string `hcl:"compression" enum:"gzip,none"`
-	// Headers are added to every request (gRPC: as metadata).
-	Headers map[string]string `hcl:"headers"`
 	// Body is "message" (default: the body is the message, the event's
 	// own fields are attributes) or "fields" (the body is a map of the
 	// message and the event's own fields).
@@ -34,12 +30,11 @@ type Config struct {
 	// SeverityField names the event field whose value gives the severity
 	// ("level" by default); "" sets none.
 	SeverityField string `hcl:"severity_field"`
-	// ConnectTimeout bounds connecting and the TLS handshake.
-	ConnectTimeout time.Duration          `hcl:"connect_timeout"`
-	Auth           *httpclient.AuthConfig `hcl:"auth,block"`
-	TLS            *httpclient.TLSConfig  `hcl:"tls,block"`
-	Batch          batch.Config           `hcl:"batch,block"`
-	Request        driver.RequestConfig   `hcl:"request,block"`
+	// headers (gRPC: sent as metadata), connect_timeout and the auth and
+	// tls blocks.
+	httpclient.Settings
+	Batch   batch.Config         `hcl:"batch,block"`
+	Request driver.RequestConfig `hcl:"request,block"`
 }
 
 // Values of the enum options.
@@ -65,15 +60,15 @@ const DefaultPath = "/v1/logs"
 func NewConfig() *Config {
 	b := batch.DefaultConfig()
 	return &Config{
-		Protocol:       ProtocolHTTP,
-		Path:           DefaultPath,
-		Encoding:       EncodingProtobuf,
-		Compression:    CompressionGzip,
-		Body:           BodyMessage,
-		SeverityField:  "level",
-		ConnectTimeout: httpclient.DefaultConnectTimeout,
-		Batch:          b,
-		Request:        driver.DefaultRequestConfig(),
+		Protocol:      ProtocolHTTP,
+		Path:          DefaultPath,
+		Encoding:      EncodingProtobuf,
+		Compression:   CompressionGzip,
+		Body:          BodyMessage,
+		SeverityField: "level",
+		Settings:      httpclient.DefaultSettings(),
+		Batch:         b,
+		Request:       driver.DefaultRequestConfig(),
 	}
 }
 
@@ -89,14 +84,10 @@ func (c *Config) Validate() error {
 		return config.Errorf("endpoint", "must not be empty")
 	}
 	if c.Protocol == ProtocolHTTP || strings.Contains(c.Endpoint, "://") {
-		u, err := url.Parse(c.Endpoint)
+		u, err := httpclient.ParseURL("endpoint", c.Endpoint)
 		switch {
 		case err != nil:
-			return config.Errorf("endpoint", "invalid URL: %v", err)
-		case u.Scheme != "http" && u.Scheme != "https":
-			return config.Errorf("endpoint", "must be an http:// or https:// URL, got %q", c.Endpoint)
-		case u.Host == "":
-			return config.Errorf("endpoint", "has no host: %q", c.Endpoint)
+			return err
 		case c.Protocol == ProtocolGRPC && strings.Trim(u.Path, "/") != "":
 			return config.Errorf("endpoint", "a gRPC endpoint has no path, got %q", c.Endpoint)
 		}
@@ -131,11 +122,5 @@ func (c *Config) Validate() error {
 }
 
 func (c *Config) clientOptions() httpclient.Options {
-	return httpclient.Options{
-		TLS:             c.TLS,
-		Auth:            c.Auth,
-		Headers:         c.Headers,
-		ConnectTimeout:  c.ConnectTimeout,
-		MaxConnsPerHost: c.Request.Concurrency,
-	}
+	return c.Settings.Options(c.Request.Concurrency)
 }

@@ -30,7 +30,6 @@ import (
 	"io"
 	"log/slog"
 	nethttp "net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -76,10 +75,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	s := &Sink{cfg: cfg, enc: newEncoder(cfg.Body, cfg.SeverityField), log: log, now: time.Now}
 	dest := cfg.Endpoint
 	switch cfg.Protocol {
@@ -96,7 +92,7 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 		}
 		s.client = client
 		s.uri = strings.TrimSuffix(cfg.Endpoint, "/") + cfg.Path
-		dest = redact(s.uri)
+		dest = httpclient.Redact(s.uri)
 	}
 	d, err := driver.New(driver.Options{
 		Batch:       cfg.Batch,
@@ -110,14 +106,6 @@ func New(cctx component.Context, cfg *Config) (*Sink, error) {
 	}
 	s.driver, s.dest = d, dest
 	return s, nil
-}
-
-func redact(uri string) string {
-	u, err := url.Parse(uri)
-	if err != nil {
-		return uri
-	}
-	return u.Redacted()
 }
 
 // Run delivers the batches of in; see component.Sink and driver.Run.

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/component"
@@ -50,16 +49,11 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// The sink's fixed delivery settings: one write in flight, sent as soon as
-// no more input is waiting.
+// The sink's fixed delivery settings (driver.LocalBatchConfig and
+// LocalRequestConfig).
 var (
-	batchConfig   = batch.Config{MaxEvents: batch.DefaultMaxEvents, MaxBytes: batch.DefaultMaxBytes, Timeout: 0}
-	requestConfig = driver.RequestConfig{
-		Concurrency:         1,
-		Timeout:             time.Minute,
-		RetryInitialBackoff: 100 * time.Millisecond,
-		RetryMaxBackoff:     5 * time.Second,
-	}
+	batchConfig   = driver.LocalBatchConfig
+	requestConfig = driver.LocalRequestConfig
 )
 
 // Sink writes to an io.Writer, os.Stdout when built from configuration.

@@ -17,20 +17,7 @@ import (
 	"github.com/drover-dev/drover/internal/tail"
 )
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSource,
-		Type:      "file",
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSource: func(ctx component.Context, cfg component.Config) (component.Source, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("file source: unexpected config type %T", cfg)
-			}
-			return New(ctx, c)
-		},
-	})
-}
+func init() { component.RegisterSource("file", NewConfig, New) }
 
 // startWatcher starts fsnotify; a variable so that tests can make it
 // unavailable.

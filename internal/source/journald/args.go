@@ -2,6 +2,8 @@ package journald
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -99,7 +101,7 @@ func (c *Config) matchArgs() []string {
 		}
 		groups = append(groups, g)
 	}
-	for _, k := range sortedKeys(c.IncludeMatches) {
+	for _, k := range slices.Sorted(maps.Keys(c.IncludeMatches)) {
 		g := make([]string, 0, len(c.IncludeMatches[k]))
 		for _, v := range c.IncludeMatches[k] {
 			g = append(g, k+"="+v)

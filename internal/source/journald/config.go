@@ -2,9 +2,10 @@ package journald
 
 import (
 	"errors"
+	"maps"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,7 +145,7 @@ func (c *Config) Validate() error {
 
 func validateMatches(attr string, m map[string][]string) []error {
 	var errs []error
-	for _, k := range sortedKeys(m) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		switch {
 		case strings.HasPrefix(k, "__"):
 			errs = append(errs, config.Errorf(attr, "field %q: fields starting with \"__\" are journal addresses, not matchable", k))
@@ -165,13 +166,4 @@ func unitName(u string) string {
 		return u + ".service"
 	}
 	return u
-}
-
-func sortedKeys(m map[string][]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -77,10 +77,7 @@ func New(cctx component.Context, cfg *Config) (*Source, error) {
 	if cctx.DataDir == "" {
 		return nil, errors.New("journald source: the data directory is not set")
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	m := cctx.Metrics
 	if m == nil {
 		m = metrics.ForTest(string(component.KindSource), SourceType, cctx.ID)

@@ -30,20 +30,7 @@ import (
 // that carry no metadata of their own.
 const SourceType = "kafka"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSource,
-		Type:      SourceType,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSource: func(ctx component.Context, cfg component.Config) (component.Source, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("kafka: unexpected configuration type %T", cfg)
-			}
-			return New(ctx, c)
-		},
-	})
-}
+func init() { component.RegisterSource(SourceType, NewConfig, New) }
 
 // Discard reasons.
 const (
@@ -176,10 +163,7 @@ func New(cctx component.Context, cfg *Config) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	log := cctx.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
+	log := cctx.Log()
 	log = log.With("brokers", strings.Join(cfg.Brokers, ","), "group", cfg.GroupID)
 	m := cctx.Metrics
 	if m == nil {

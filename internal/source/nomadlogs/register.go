@@ -1,23 +1,8 @@
 package nomadlogs
 
 import (
-	"fmt"
-
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/discovery/nomad"
 )
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindSource,
-		Type:      nomad.SourceType,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildSource: func(ctx component.Context, cfg component.Config) (component.Source, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("nomad_logs source: unexpected config type %T", cfg)
-			}
-			return New(ctx, c)
-		},
-	})
-}
+func init() { component.RegisterSource(nomad.SourceType, NewConfig, New) }

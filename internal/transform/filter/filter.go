@@ -21,14 +21,7 @@ import (
 const Type = "filter"
 
 func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindTransform,
-		Type:      Type,
-		NewConfig: func() component.Config { return &Config{} },
-		BuildTransform: func(ctx component.Context, cfg component.Config) (component.Transform, error) {
-			return New(ctx, cfg.(*Config)), nil
-		},
-	})
+	component.RegisterTransform(Type, func() *Config { return &Config{} }, nil, component.Infallible(New))
 }
 
 // Config is the configuration of a `transform "filter"` block.

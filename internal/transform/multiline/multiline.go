@@ -52,16 +52,7 @@ import (
 // Type is the component type name.
 const Type = "multiline"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindTransform,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildTransform: func(ctx component.Context, cfg component.Config) (component.Transform, error) {
-			return New(ctx, cfg.(*Config)), nil
-		},
-	})
-}
+func init() { component.RegisterTransform(Type, NewConfig, nil, component.Infallible(New)) }
 
 // Presets are the built-in pattern sets, by name.
 var Presets = map[string]Patterns{

@@ -46,16 +46,7 @@ import (
 // Type is the component type name.
 const Type = "parse"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindTransform,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildTransform: func(ctx component.Context, cfg component.Config) (component.Transform, error) {
-			return New(ctx, cfg.(*Config)), nil
-		},
-	})
-}
+func init() { component.RegisterTransform(Type, NewConfig, nil, component.Infallible(New)) }
 
 // Formats are the values of format (and of the drover.parser hint, which
 // also takes "none"; a regex cannot be hinted).

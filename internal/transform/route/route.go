@@ -29,22 +29,18 @@ const Type = "route"
 const Unmatched = "_unmatched"
 
 func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindTransform,
-		Type:      Type,
-		NewConfig: func() component.Config { return &Config{} },
-		Outputs: func(cfg component.Config) []string {
-			c := cfg.(*Config)
-			outs := make([]string, 0, len(c.Routes)+1)
-			for _, r := range c.Routes {
-				outs = append(outs, r.Name)
-			}
-			return append(outs, Unmatched)
-		},
-		BuildTransform: func(ctx component.Context, cfg component.Config) (component.Transform, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
+	component.RegisterTransform(Type, func() *Config { return &Config{} }, outputs, New)
+}
+
+// outputs names the outputs of a route transform: one per route, and
+// Unmatched.
+func outputs(cfg component.Config) []string {
+	c := cfg.(*Config)
+	outs := make([]string, 0, len(c.Routes)+1)
+	for _, r := range c.Routes {
+		outs = append(outs, r.Name)
+	}
+	return append(outs, Unmatched)
 }
 
 // Config is the configuration of a `transform "route"` block.

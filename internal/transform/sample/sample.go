@@ -19,16 +19,7 @@ import (
 // Type is the component type name.
 const Type = "sample"
 
-func init() {
-	component.Register(component.Registration{
-		Kind:      component.KindTransform,
-		Type:      Type,
-		NewConfig: func() component.Config { return NewConfig() },
-		BuildTransform: func(ctx component.Context, cfg component.Config) (component.Transform, error) {
-			return New(ctx, cfg.(*Config))
-		},
-	})
-}
+func init() { component.RegisterTransform(Type, NewConfig, nil, New) }
 
 // Config is the configuration of a `transform "sample"` block.
 type Config struct {
