@@ -50,6 +50,10 @@ type kubeFiles struct {
 	// path and id of file n as it was listed, to open it.
 	path map[uint64]string
 	id   map[uint64]tail.FileID
+	// symlinked: the files are symlinks out of the directory (docker's
+	// json-file behind cri-dockerd), whose writes fsnotify on the
+	// directory does not see.
+	symlinked bool
 }
 
 type seenFile struct {
@@ -106,6 +110,7 @@ type kubeEntry struct {
 	rotated string
 	gz      bool
 	id      tail.FileID
+	link    bool // a symlink
 }
 
 // kube reports whether the chain follows the kubelet's files.
@@ -180,6 +185,7 @@ func (f *Follower) listKube(dir string) []kubeEntry {
 		if !ok {
 			continue
 		}
+		e.link = de.Type()&fs.ModeSymlink != 0
 		if !e.gz {
 			fi, err := os.Stat(filepath.Join(dir, e.name))
 			if err != nil || !fi.Mode().IsRegular() {
@@ -206,6 +212,9 @@ func (f *Follower) attachKube(c *chain, now time.Time) {
 		c.k = &kubeFiles{seen: map[tail.FileID]seenFile{}, latest: map[string]uint64{}, path: map[uint64]string{}, id: map[uint64]tail.FileID{}}
 	}
 	es := f.listKube(c.t.Dir)
+	for _, e := range es {
+		c.k.symlinked = c.k.symlinked || e.link
+	}
 	if !c.started {
 		f.startKube(c, es, now)
 	} else {
@@ -608,4 +617,11 @@ func sameHead(path string, fp tail.Fingerprint) bool {
 	defer file.Close()
 	ok, err := tail.HeadMatches(file, fp)
 	return err != nil || ok
+}
+
+// watchesWrites reports whether fsnotify reports the writes to the
+// chain's files: its directory is watched, and its files are in it (not
+// behind symlinks, whose writes are polled).
+func (f *Follower) watchesWrites(c *chain) bool {
+	return f.watcher != nil && f.watcher.Watching(c.t.Dir) && (c.k == nil || !c.k.symlinked)
 }

@@ -191,7 +191,7 @@ func (f *Follower) service(ctx context.Context, c *chain, now time.Time) (got, b
 	// A chain read to the end of its last file waits for its next write
 	// event when its directory is watched; else data means polling again
 	// at once (a writer may be in the middle of a burst).
-	watched := f.watcher != nil && f.watcher.Watching(c.t.Dir)
+	watched := f.watchesWrites(c)
 	f.schedule(c, now, read > 0 && !(eof && watched))
 	if eof && !c.endAt.IsZero() {
 		if err := f.maybeRelease(ctx, c, now); err != nil {
@@ -359,7 +359,7 @@ func (f *Follower) schedule(c *chain, now time.Time, gotData bool) {
 	if len(c.files) > 0 {
 		r = c.files[0].r
 	}
-	c.poll.Schedule(now, gotData, f.watcher != nil && f.watcher.Watching(c.t.Dir), r)
+	c.poll.Schedule(now, gotData, f.watchesWrites(c), r)
 }
 
 // readFailed logs and counts a read error once until reading works again
