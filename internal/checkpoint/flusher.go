@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/drover-dev/drover/internal/health"
 )
 
 // Flusher persists a state periodically while it changes.
@@ -16,27 +18,31 @@ import (
 // Mark is a single atomic increment). Run calls Save every Interval when
 // something was marked since the last successful save; Flush saves at once
 // when needed (at shutdown). A failed save is retried at the next tick; it is
-// logged once per run of failures (and once when saving works again) and
+// logged once per run of failures, with a reminder every few minutes while
+// the run lasts and one line when saving works again (a health.Streak), and
 // counted every time in Errors.
 type Flusher struct {
 	interval time.Duration
 	save     func() error
-	log      *slog.Logger
 	errors   prometheus.Counter
+	failures *health.Streak
 
 	gen atomic.Uint64
 
-	mu      sync.Mutex // serialises saves
-	saved   uint64
-	failing bool
+	mu    sync.Mutex // serialises saves
+	saved uint64
 }
+
+// flusherRemind is how often a run of failed saves is logged again.
+const flusherRemind = 5 * time.Minute
 
 // NewFlusher returns a Flusher that calls save. logger and errors may be nil.
 func NewFlusher(interval time.Duration, save func() error, logger *slog.Logger, errors prometheus.Counter) *Flusher {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	return &Flusher{interval: interval, save: save, log: logger, errors: errors}
+	return &Flusher{interval: interval, save: save, errors: errors,
+		failures: health.NewStreak(health.StreakConfig{Logger: logger, Level: slog.LevelError, Remind: flusherRemind})}
 }
 
 // Mark records that the state changed.
@@ -70,16 +76,10 @@ func (f *Flusher) Flush() error {
 		if f.errors != nil {
 			f.errors.Inc()
 		}
-		if !f.failing && f.log != nil {
-			f.log.Error("saving checkpoint failed; retrying at every interval", "error", err)
-		}
-		f.failing = true
+		f.failures.Fail("saving checkpoint failed; retrying at every interval", "save_failed", err, 0)
 		return err
 	}
-	if f.failing && f.log != nil {
-		f.log.Info("saving checkpoint works again")
-	}
-	f.failing = false
+	f.failures.End("saving checkpoint works again")
 	f.saved = gen
 	return nil
 }

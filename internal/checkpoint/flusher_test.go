@@ -1,8 +1,11 @@
 package checkpoint
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -68,5 +71,36 @@ func TestFlusherRetriesAndCounts(t *testing.T) {
 	fail = false
 	if err := f.Flush(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A run of failed saves is logged once, and its end once, with the run's
+// count of failures.
+func TestFlusherLogsARunOfFailuresOnce(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, nil))
+	fail := true
+	f := NewFlusher(time.Second, func() error {
+		if fail {
+			return errors.New("disk full")
+		}
+		return nil
+	}, logger, nil)
+	f.Mark()
+	for range 3 {
+		if err := f.Flush(); err == nil {
+			t.Fatal("no error")
+		}
+	}
+	fail = false
+	if err := f.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if n := strings.Count(out, "saving checkpoint failed"); n != 1 || !strings.Contains(out, "disk full") || !strings.Contains(out, "level=ERROR") {
+		t.Fatalf("%d failure lines, want 1 at error level naming the error:\n%s", n, out)
+	}
+	if n := strings.Count(out, "saving checkpoint works again"); n != 1 || !strings.Contains(out, "failures=3") {
+		t.Fatalf("%d recovery lines, want 1 with failures=3:\n%s", n, out)
 	}
 }
