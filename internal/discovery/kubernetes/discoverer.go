@@ -685,8 +685,13 @@ func (d *Discoverer) scan(st *runState, now time.Time) {
 func (d *Discoverer) group(st *runState, ps *podState) discovery.Group {
 	g := discovery.Group{Key: ps.key}
 	if p := ps.pod; p != nil {
-		g.Terminal = terminal(p)
-		g.Gone = ps.deleted
+		// A pod deleted from the API whose directory is still on disk
+		// (a forced deletion: its containers may still write, restart,
+		// rotate) is terminal: its files are followed, new ones too, until
+		// they are quiet; it is gone once the kubelet removed the
+		// directory.
+		g.Terminal = terminal(p) || ps.deleted && ps.onDisk
+		g.Gone = ps.deleted && !ps.onDisk
 		nsLabels := st.ns[p.Namespace]
 		var pf *podFields
 		dir := filepath.Join(d.cfg.PodLogsDir, p.Namespace+"_"+p.Name+"_"+ps.key)

@@ -327,3 +327,28 @@ func TestNewPodDirectoryFoundAtOnce(t *testing.T) {
 		t.Fatalf("new container directory: %+v", g)
 	}
 }
+
+// A pod deleted from the API while its directory is on disk (a forced
+// deletion: its containers may still write, restart and rotate) is
+// terminal, so that the follower keeps finding its files until they are
+// quiet; it is gone once the kubelet removed the directory.
+func TestDeletedPodIsTerminalWhileItsDirectoryExists(t *testing.T) {
+	p := newPod("apps", "web", "u1", "app")
+	c := fake.NewClientset(newNamespace("apps", nil), p)
+	h := start(t, fromClientset(c), nil)
+	w := &podlogs.Container{Root: h.root, Namespace: "apps", Pod: "web", UID: "u1", Name: "app"}
+	must(t, w.Start())
+	full := h.next()
+	if len(full) != 1 || full[0].Terminal || full[0].Gone {
+		t.Fatalf("full set: %+v", full)
+	}
+	must(t, c.CoreV1().Pods("apps").Delete(context.Background(), p.Name, metav1.DeleteOptions{}))
+	g := h.group("u1")
+	if !g.Terminal || g.Gone || targetKeys(g) != "u1/app" {
+		t.Fatalf("deleted with its directory on disk: %+v", g)
+	}
+	must(t, w.RemovePod())
+	if g := h.group("u1"); !g.Gone {
+		t.Fatalf("after its directory was removed: %+v", g)
+	}
+}
