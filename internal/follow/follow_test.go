@@ -149,6 +149,9 @@ type world struct {
 	logMu sync.Mutex
 	f     *Follower
 	stop  func()
+	// stopped, when set, is called by stop between the end of Run and
+	// Close: the follower's state may be looked at then.
+	stopped func()
 }
 
 func (w *world) Write(p []byte) (int, error) {
@@ -191,6 +194,9 @@ func (w *world) start() {
 		cancel()
 		if err := <-done; err != nil {
 			w.t.Errorf("Run: %v", err)
+		}
+		if w.stopped != nil {
+			w.stopped()
 		}
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
