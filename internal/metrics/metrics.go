@@ -33,6 +33,7 @@ type Registry struct {
 	filesOpen      *prometheus.GaugeVec
 	bytesBehind    *prometheus.GaugeVec
 	checkpointLag  *prometheus.GaugeVec
+	inFlight       *prometheus.GaugeVec
 	retries        *prometheus.CounterVec
 	files          fileSeries
 	requestSeconds *prometheus.HistogramVec
@@ -68,6 +69,7 @@ func New() *Registry {
 	r.bufferAge = gauge("buffer_oldest_event_age_seconds", "Age of the oldest record in the component's disk buffer that the sink has not acknowledged, by the time it was written to the buffer; 0 when there is none.")
 	r.filesOpen = gauge("files_open", "Files the source holds open.")
 	r.bytesBehind = gauge("file_bytes_behind", "Bytes between the read position and the end of the file.", "file")
+	r.inFlight = gauge("component_requests_in_flight", "Requests a sink has sent and has no verdict for yet (retries of a request included).")
 	r.checkpointLag = gauge("checkpoint_unacknowledged_batches", "Batches emitted by the source and not yet acknowledged by every sink.")
 	r.requestSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: ns, Name: "component_request_duration_seconds",
@@ -116,6 +118,7 @@ func (r *Registry) Component(kind, typ, id string) *Component {
 		BufferAge:      &lazyGauge{vec: r.bufferAge, labels: l},
 		FilesOpen:      &lazyGauge{vec: r.filesOpen, labels: l},
 		Unacknowledged: &lazyGauge{vec: r.checkpointLag, labels: l},
+		InFlight:       &lazyGauge{vec: r.inFlight, labels: l},
 	}
 	shown := []prometheus.Collector{c.ReceivedEvents, c.SentEvents}
 	switch kind {
@@ -145,6 +148,7 @@ type Component struct {
 	BufferAge      prometheus.Gauge // seconds since the oldest unacknowledged record entered a disk buffer
 	FilesOpen      prometheus.Gauge
 	Unacknowledged prometheus.Gauge
+	InFlight       prometheus.Gauge // requests a sink sent without a verdict yet
 }
 
 func (c *Component) with(extra, value string) prometheus.Labels {

@@ -166,7 +166,8 @@ func kindOrder(kind string) int {
 func sinkOf(f figureSet, conds []health.Condition) *Sink {
 	s := &Sink{
 		Queue: f.get("buffer_events"), QueueBytes: f.get("buffer_bytes"), OldestAge: f.get("buffer_oldest_event_age_seconds"),
-		Retries: f.get("component_retries_total"), Failures: f.get("component_delivery_failures_total"),
+		InFlight: f.get("component_requests_in_flight"),
+		Retries:  f.get("component_retries_total"), Failures: f.get("component_delivery_failures_total"),
 	}
 	if ts := f.get("component_last_delivery_timestamp_seconds"); ts > 0 {
 		s.LastDelivery = time.Unix(0, int64(ts*1e9)).UTC()

@@ -44,6 +44,7 @@ func TestCollectorAssemblesTheStatus(t *testing.T) {
 	src.SentEvents.Add(100)
 	src.BytesBehind("/a").Set(10)
 	sink.BufferEvents.Set(7)
+	sink.InFlight.Set(2)
 	sink.LastDelivery().Set(float64(clock.Add(-time.Minute).Unix()))
 	st := c.Status()
 	if len(st.Components) != 2 || st.Components[0].ID != "files" || st.Components[1].ID != "out" {
@@ -54,7 +55,7 @@ func TestCollectorAssemblesTheStatus(t *testing.T) {
 		t.Errorf("source: %+v", files)
 	}
 	if out.State != health.Failing || out.Sink == nil || !out.Sink.Retrying || out.Sink.Reason != "unreachable" ||
-		out.Sink.LastError != "connection refused" || out.Sink.Queue != 7 || !out.Sink.LastDelivery.Equal(clock.Add(-time.Minute)) {
+		out.Sink.LastError != "connection refused" || out.Sink.Queue != 7 || out.Sink.InFlight != 2 || !out.Sink.LastDelivery.Equal(clock.Add(-time.Minute)) {
 		t.Errorf("sink: %+v %+v", out, out.Sink)
 	}
 	if len(st.Targets) != 2 || st.Targets[0].Key != "a" || st.Targets[0].Component != "files" {

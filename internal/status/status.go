@@ -192,7 +192,9 @@ type Sink struct {
 	// disk buffer, in seconds.
 	Queue      float64 `json:"queue_events"`
 	QueueBytes float64 `json:"queue_bytes"`
-	OldestAge  float64 `json:"oldest_age_seconds,omitempty"`
+	// InFlight is the number of requests sent without a verdict yet.
+	InFlight  float64 `json:"requests_in_flight"`
+	OldestAge float64 `json:"oldest_age_seconds,omitempty"`
 	// Retries are requests sent again; Failures the failed attempts.
 	Retries  float64 `json:"retries"`
 	Failures float64 `json:"failures"`

@@ -211,7 +211,7 @@ function renderSinks(d) {
     const retry = s.retrying ? '<span class="err">retrying (' + esc(s.reason) + ') since ' + ago(s.retrying_since) + '</span>' : 'no';
     return '<tr data-id="' + esc(c.id) + '" data-state="' + esc(c.state) + '"><td>' + esc(c.id) + '</td><td>' + esc(c.type) +
       '</td><td>' + badge(c.state) + '</td><td class="num">' + num(c.rate_out) + '</td><td class="num">' +
-      num(s.queue_events) + '</td><td>' + retry + '</td><td class="err">' + esc(s.last_error) + '</td><td>' +
+      num(s.queue_events) + '</td><td class="num">' + num(s.requests_in_flight) + '</td><td>' + retry + '</td><td class="err">' + esc(s.last_error) + '</td><td>' +
       ago(s.last_delivery) + '</td><td class="num">' + num(s.failures) + '</td></tr>';
   });
   $('#sinks tbody').innerHTML = rows.join('');

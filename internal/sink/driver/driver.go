@@ -179,6 +179,7 @@ type Driver struct {
 
 type instruments struct {
 	sentEvents, sentBytes, retries, sendErrors         prometheus.Counter
+	inFlight                                           prometheus.Gauge
 	durOK, durRetry, durSplit, durRejected, durPartial prometheus.Observer
 }
 
@@ -208,6 +209,7 @@ func New(o Options) (*Driver, error) {
 			sentEvents:  m.SentEvents,
 			sentBytes:   m.SentBytes,
 			retries:     m.Retries,
+			inFlight:    m.InFlight,
 			sendErrors:  m.Errors("send"),
 			durOK:       m.RequestDuration("ok"),
 			durRetry:    m.RequestDuration("retry"),
@@ -385,6 +387,8 @@ func (d *Driver) Run(ctx context.Context, in <-chan *event.Batch) error {
 						}
 					}
 				}()
+				d.m.inFlight.Inc()
+				defer d.m.inFlight.Dec()
 				d.deliver(ctx, req, false)
 			})
 		}

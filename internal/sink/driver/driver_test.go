@@ -272,12 +272,19 @@ func TestConcurrencyBoundAndBackpressure(t *testing.T) {
 	if h.Offer(50*time.Millisecond, batchOf("late", 1)...) {
 		t.Fatal("driver took input although every request slot was busy and the next request full")
 	}
+	// The sink's requests-in-flight gauge shows the three.
+	if got := testutil.ToFloat64(h.cctx.Metrics.InFlight); got != 3 {
+		t.Fatalf("requests in flight gauge = %v, want 3", got)
+	}
 	close(release)
 	h.Close()
 	for range 4 {
 		if !h.Ack() {
 			t.Fatal("ack not ok")
 		}
+	}
+	if got := testutil.ToFloat64(h.cctx.Metrics.InFlight); got != 0 {
+		t.Fatalf("requests in flight gauge = %v after every verdict, want 0", got)
 	}
 	if p := peak.Load(); p != 3 {
 		t.Fatalf("peak concurrency %d, want 3", p)
