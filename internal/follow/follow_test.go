@@ -218,14 +218,7 @@ func (w *world) target() discovery.Target {
 
 func (w *world) write(n int, text string) {
 	w.t.Helper()
-	f, err := os.OpenFile(filepath.Join(w.dir, fmt.Sprintf("t.%d", n)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(text); err != nil {
-		w.t.Fatal(err)
-	}
+	appendTo(w.t, filepath.Join(w.dir, fmt.Sprintf("t.%d", n)), text)
 }
 
 // A gone group (its files deleted) is read to its end through the open
