@@ -125,9 +125,7 @@ func (f *Follower) unpark(c *chain, now time.Time) (open, replaced bool) {
 		f.mu.Lock()
 		cur.fp.end = cur.r.LineStart()
 		f.mu.Unlock()
-		if f.byPath[path] == c {
-			delete(f.byPath, path)
-		}
+		f.unindexFile(c, cur)
 		_ = cur.slot.Close()
 		c.files[0] = nil
 		c.files = c.files[1:]

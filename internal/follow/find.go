@@ -27,10 +27,13 @@ func pollAt(t time.Time) tail.Poll { return tail.Poll{Next: t} }
 // changes are reported as they happen (a lost event asks for a deep scan),
 // and listing a thousand directories every scan_interval is most of what
 // an idle node costs. The run loop asks for a deep scan every
-// watchedScanInterval.
+// watchedScanInterval. A directory whose files are symlinks out of it
+// (docker's json-file behind cri-dockerd) is scanned every time: docker
+// rotates in its own directory, and the symlink, unchanged, brings no
+// event.
 func (f *Follower) scanAll(now time.Time, deep bool) {
 	for dir, cs := range f.byDir {
-		if !deep && f.watcher != nil && f.watcher.Watching(dir) {
+		if !deep && f.watcher != nil && f.watcher.Watching(dir) && !symlinksOut(cs) {
 			continue
 		}
 		f.scanDir(dir, cs, now)
@@ -43,6 +46,18 @@ func (f *Follower) scanAll(now time.Time, deep bool) {
 	f.prunePositions(now)
 	f.syncWatches()
 	f.reportStates()
+}
+
+// symlinksOut reports whether a chain of cs follows files through
+// symlinks out of their directory, which fsnotify on it does not see
+// change.
+func symlinksOut(cs []*chain) bool {
+	for _, c := range cs {
+		if !c.closed && c.k != nil && c.k.symlinked {
+			return true
+		}
+	}
+	return false
 }
 
 // scanDirs finds the files of the targets in the given directories, and in

@@ -149,6 +149,9 @@ type world struct {
 	logMu sync.Mutex
 	f     *Follower
 	stop  func()
+	// stopped, when set, is called by stop between the end of Run and
+	// Close: the follower's state may be looked at then.
+	stopped func()
 }
 
 func (w *world) Write(p []byte) (int, error) {
@@ -192,6 +195,9 @@ func (w *world) start() {
 		if err := <-done; err != nil {
 			w.t.Errorf("Run: %v", err)
 		}
+		if w.stopped != nil {
+			w.stopped()
+		}
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
 		if err := f.Close(cctx); err != nil {
@@ -212,14 +218,7 @@ func (w *world) target() discovery.Target {
 
 func (w *world) write(n int, text string) {
 	w.t.Helper()
-	f, err := os.OpenFile(filepath.Join(w.dir, fmt.Sprintf("t.%d", n)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer f.Close()
-	if _, err := f.WriteString(text); err != nil {
-		w.t.Fatal(err)
-	}
+	appendTo(w.t, filepath.Join(w.dir, fmt.Sprintf("t.%d", n)), text)
 }
 
 // A gone group (its files deleted) is read to its end through the open

@@ -35,14 +35,16 @@ const (
 	// that come within it are read together, at most wakeGap later. New
 	// files are looked at without waiting (fswatch.Coalesce).
 	wakeGap = 20 * time.Millisecond
-	// watchedScanInterval is the period of the deep scan, which also lists
-	// the directories fsnotify watches (see scanAll); at least
-	// ScanInterval.
-	watchedScanInterval = 10 * time.Second
 	// rediscoverDelay is the pause before a discoverer whose Run failed
 	// runs again.
 	rediscoverDelay = time.Second
 )
+
+// watchedScanInterval is the period of the deep scan, which also lists
+// the directories fsnotify watches (see scanAll); at least ScanInterval.
+// A variable for the tests, which make it long to prove that what
+// fsnotify reports (or the scan of what it cannot) is enough.
+var watchedScanInterval = 10 * time.Second
 
 // Read positions of targets without a saved position.
 const (

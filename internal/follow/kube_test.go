@@ -1,10 +1,17 @@
 package follow
 
 import (
+	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/drover-dev/drover/internal/discovery"
+	"github.com/drover-dev/drover/internal/event"
 )
 
 // The kubelet's names parse, and sort as the scheme orders them: by
@@ -58,4 +65,74 @@ func FuzzParseKubeName(f *testing.F) {
 			t.Fatalf("%q: compressed without a rotation time", name)
 		}
 	})
+}
+
+// A rotation is followed as soon as it happens, without the deep scan of
+// watched directories: the kubelet's (rename 0.log, create a new one in
+// the watched directory, which fsnotify reports) and docker's behind
+// cri-dockerd (0.log a symlink to a file in docker's directory, renamed
+// and created anew there: the symlink does not change, so the container's
+// directory brings no event and is scanned every scan_interval). The
+// write events of the new live file reach the chain once the renamed one
+// is left.
+func TestKubeRotationFollowedWithoutDeepScan(t *testing.T) {
+	defer func(d time.Duration) { watchedScanInterval = d }(watchedScanInterval)
+	watchedScanInterval = time.Hour
+	for _, docker := range []bool{false, true} {
+		t.Run(map[bool]string{false: "kubelet", true: "docker"}[docker], func(t *testing.T) {
+			w := newWorld(t)
+			live := filepath.Join(w.dir, "0.log")
+			if docker {
+				dockerDir := filepath.Join(filepath.Dir(w.dir), "docker", "abc")
+				if err := os.MkdirAll(dockerDir, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				live = filepath.Join(dockerDir, "abc-json.log")
+				if err := os.Symlink(live, filepath.Join(w.dir, "0.log")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			appendTo(t, live, "first\n")
+			w.start()
+			tg := discovery.Target{Key: "uid/app", Dir: w.dir, Name: "app", Scheme: discovery.Kubernetes,
+				Meta: event.NewMeta("test", nil), Attrs: []slog.Attr{slog.String("container", "app")}}
+			w.disc.Send(discovery.Group{Key: "uid", Targets: []discovery.Target{tg}})
+			waitFor(t, "the first line", func() bool { return w.out.n("first") == 1 })
+			for i := range 3 {
+				rotated := filepath.Join(w.dir, "0.log.20261207-17201"+strconv.Itoa(i))
+				if docker {
+					rotated = live + "." + strconv.Itoa(i+1)
+				}
+				if err := os.Rename(live, rotated); err != nil {
+					t.Fatal(err)
+				}
+				line := "after rotation " + strconv.Itoa(i)
+				appendTo(t, live, line+"\n")
+				waitFor(t, "the line written after the rotation", func() bool { return w.out.n(line) == 1 })
+			}
+			// The rotated file was left for the new one; the new one's write
+			// events still find the chain (the renamed file was opened as
+			// 0.log too).
+			waitFor(t, "the rotated file left", func() bool { return w.logged("read to its end; reading the next one") })
+			w.stopped = func() {
+				if c := w.f.byPath[filepath.Join(w.dir, "0.log")]; c == nil || c != w.f.chains["uid/app"] {
+					t.Errorf("the write events of the new 0.log find no chain")
+				}
+			}
+			w.stop()
+			w.stop = nil
+		})
+	}
+}
+
+func appendTo(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
 }

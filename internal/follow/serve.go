@@ -267,9 +267,7 @@ func (f *Follower) leave(ctx context.Context, c *chain, now time.Time) error {
 		c.pos.path = next.r.Path() // where a chain whose file is gone resumes (kube.go)
 	}
 	f.mu.Unlock()
-	if f.byPath[cur.r.Path()] == c {
-		delete(f.byPath, cur.r.Path())
-	}
+	f.unindexFile(c, cur)
 	if err := cur.slot.Close(); err != nil {
 		f.log.Warn("closing "+f.o.Words.File, "file", cur.r.Path(), "error", err)
 	}
@@ -278,6 +276,23 @@ func (f *Follower) leave(ctx context.Context, c *chain, now time.Time) error {
 	f.flusher.Mark()
 	f.log.Debug(f.o.Words.File+" read to its end; reading the next one", "file", cur.r.Path(), "next", next.r.Path(), "line_continues", held)
 	return nil
+}
+
+// unindexFile takes file cf of chain c out of byPath, unless another
+// open file of the chain has its path: a Kubernetes chain's renamed file
+// keeps the path it was opened under (0.log), which is the path of the
+// new live file too, whose write events must still find the chain.
+func (f *Follower) unindexFile(c *chain, cf *chainFile) {
+	p := cf.r.Path()
+	if f.byPath[p] != c {
+		return
+	}
+	for _, o := range c.files {
+		if o != cf && o.r.Path() == p {
+			return
+		}
+	}
+	delete(f.byPath, p)
 }
 
 // maybeRelease releases a chain that will not be written any more once its
