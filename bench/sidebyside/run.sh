@@ -3,7 +3,8 @@
 # docs/benchmarks.md, "Side by side with Fluent Bit"). Uses the reference
 # tools built outside the project by ../shared/anchors (never committed):
 # $ANCHORS/bin/{fluent-bit,genlogs,sink,benchrun,manywriter} and the Fluent
-# Bit configurations in $ANCHORS_CONFIGS.
+# Bit configurations in $ANCHORS_CONFIGS (default $ANCHORS/configs). ANCHORS
+# must be set: where those tools were built.
 #
 #   bench/sidebyside/run.sh backlog   [RUNS]   1 GiB of JSON lines, one file, http NDJSON
 #   bench/sidebyside/run.sh many      [RUNS]   1000 files at 1 line/s each for 60 s, http
@@ -11,11 +12,11 @@
 # DROVER is the drover binary (default: bin/drover, `make build`). Results
 # are appended as JSON lines to $OUT (default ./sidebyside.jsonl).
 set -euo pipefail
-ANCHORS=${ANCHORS:-/work/anchors}
-ANCHORS_CONFIGS=${ANCHORS_CONFIGS:-/work/shared/anchors/configs}
+: "${ANCHORS:?set ANCHORS to the directory the reference tools were built in (see ../shared/anchors)}"
+ANCHORS_CONFIGS=${ANCHORS_CONFIGS:-$ANCHORS/configs}
 DROVER=${DROVER:-bin/drover}
 OUT=${OUT:-$PWD/sidebyside.jsonl}
-WORK=${WORK:-$(mktemp -d /tmp/sidebyside.XXXXXX)}
+WORK=${WORK:-$(mktemp -d -t sidebyside.XXXXXX)}
 DATA=${DATA:-$WORK/bench-1g.log}
 what=${1:-backlog}
 runs=${2:-3}
