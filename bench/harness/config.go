@@ -44,7 +44,11 @@ source "nomad_logs" "tasks" {
 	}
 	input := `"tasks"`
 	if transforms {
-		b.WriteString(transformPipeline)
+		parse := parseDropOriginal
+		if s.KeepOriginal {
+			parse = parseKeepOriginal
+		}
+		b.WriteString(parse + transformPipeline)
 		input = `"by_level.app"`
 	}
 	switch sink {
@@ -74,17 +78,45 @@ sink "loki" "out" {
 	return b.String(), nil
 }
 
-// transformPipeline parses every line as JSON (the generator's JSON
-// streams), filters on a parsed field and routes on another, keeping every
-// line (the receiver checks that each arrives, in order: a sink that read
-// two outputs of a route could see a stream's lines out of order across
-// them).
-const transformPipeline = `
+// The parse of the transform scenarios: every line as JSON (the
+// generator's JSON streams; its plain streams' lines fail and pass as they
+// are, with a parse_error field). parseDropOriginal ships the fields with
+// the line's msg as the message and its ts as the event's time (the
+// receiver finds the header in the fields: recvOptions);
+// parseKeepOriginal keeps the whole line as the message.
+const (
+	parseDropOriginal = `
+transform "parse" "json" {
+  inputs           = ["tasks"]
+  format           = "json"
+  drop_original    = true
+  message_field    = "msg"
+  timestamp_field  = "ts"
+  timestamp_format = "unix_ns"
+}
+`
+	parseKeepOriginal = `
 transform "parse" "json" {
   inputs = ["tasks"]
   format = "json"
 }
+`
+)
 
+// parsedMessageField is what the receiver must know of a scenario's
+// parse: the line's field that became the message ("" when none did).
+func parsedMessageField(s Scenario) string {
+	if s.Transforms && !s.KeepOriginal {
+		return "msg"
+	}
+	return ""
+}
+
+// transformPipeline filters on a parsed field and routes on another,
+// keeping every line (the receiver checks that each arrives, in order: a
+// sink that read two outputs of a route could see a stream's lines out of
+// order across them).
+const transformPipeline = `
 transform "filter" "no_trace" {
   inputs    = ["json"]
   condition = "level != \"trace\" && !(nomad.job_name == \"noisy\" && level == \"debug\")"

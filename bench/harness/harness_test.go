@@ -36,8 +36,10 @@ func TestRunSmallScenarios(t *testing.T) {
 	for _, s := range []Scenario{
 		{Name: "small-backlog", Streams: 3, Sink: "http", Backlog: 2 * MiB, MaxFileSize: 256 << 10},
 		// A JSON stream through parse, filter and route: every line still
-		// arrives once, in order, unchanged.
+		// arrives once, in order, its fields those of the line written
+		// (parsed, the line's msg the message; or kept whole).
 		{Name: "small-transforms", Streams: 1, Sink: "http", Backlog: 2 * MiB, MaxFileSize: 256 << 10, Transforms: true},
+		{Name: "small-transforms-keep", Streams: 1, Sink: "http", Backlog: 2 * MiB, MaxFileSize: 256 << 10, Transforms: true, KeepOriginal: true},
 		{Name: "small-rate", Streams: 4, Sink: "loki", Rate: 512 << 10, Duration: 2 * time.Second,
 			Idle: time.Second, MaxFileSize: 128 << 10, MaxFiles: 2},
 		// Kubernetes containers: CRI lines (long ones split into P

@@ -144,7 +144,8 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 	for i, st := range layout.Streams {
 		allocIDs[i] = layout.Allocs[st.Alloc].ID
 	}
-	rcv := recv.New(recv.Options{Streams: s.Streams, AllocIDs: allocIDs, CheckEvery: o.CheckEvery})
+	rcv := recv.New(recv.Options{Streams: s.Streams, AllocIDs: allocIDs, CheckEvery: o.CheckEvery,
+		ParsedMessageField: parsedMessageField(s)})
 	rs, err := recv.Start("127.0.0.1:0", rcv)
 	if err != nil {
 		return res, err

@@ -6,9 +6,11 @@
 // what bench/gen wrote, and records when each arrived.
 //
 // Every event must carry its line in "message" (the http sink's objects;
-// the Loki sink's lines with encoding = "json"). From the line's header
-// (gen.ParseHeader) the receiver learns its stream, sequence number and
-// write time: it counts unique lines per stream with a bitmap (so
+// the Loki sink's lines with encoding = "json"), or, for a JSON line that a
+// parse transform made into fields, the line's header fields "ts", "sid"
+// and "seq" as members of the event (see Options.ParsedMessageField). From
+// the line's header (gen.ParseHeader) the receiver learns its stream,
+// sequence number and write time: it counts unique lines per stream with a bitmap (so
 // duplicates are seen), lines that arrive after a later line of their
 // stream, and the latency from write to arrival. Optionally every event
 // must carry its allocation's ID ("alloc_id":"..."), and a sample of the
@@ -20,6 +22,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -37,6 +40,13 @@ type Options struct {
 	// CheckEvery: lines whose sequence number is a multiple of CheckEvery
 	// are decoded and compared with what the generator wrote. 0: none.
 	CheckEvery int
+	// ParsedMessageField is, for JSON lines that arrive parsed (their
+	// fields members of the event, the message no longer the line), the
+	// key of the line's field that became the event's message ("msg" for
+	// parse's message_field = "msg"; "" when the message is still the
+	// whole line). A checked parsed event must hold every other field of
+	// the line, with its value, as a member.
+	ParsedMessageField string
 }
 
 // Stats is what a Receiver counted.
@@ -124,7 +134,12 @@ func (r *Receiver) Latencies(q ...float64) ([]time.Duration, int) {
 	return out, len(l)
 }
 
-var messageKey = []byte(`"message":"`)
+var (
+	messageKey = []byte(`"message":"`)
+	tsKey      = []byte(`,"ts":`)
+	sidKey     = []byte(`,"sid":`)
+	seqKey     = []byte(`,"seq":`)
+)
 
 // events counts one request's events; each is one JSON object.
 func (r *Receiver) events(objs [][]byte, arrived time.Time, wire, body int) {
@@ -159,7 +174,21 @@ func (r *Receiver) event(obj []byte, now int64) {
 		r.problem("event without a message: %.200s", obj)
 		return
 	}
-	ts, sid, seq, ok := gen.ParseHeader(obj[i+len(messageKey):])
+	var (
+		ts         int64
+		sid        int
+		seq        uint64
+		ok, parsed bool
+	)
+	// A parsed line's message is its msg, whose words may look like a
+	// header: its members come first.
+	if r.o.ParsedMessageField != "" {
+		ts, sid, seq, ok = parsedHeader(obj)
+		parsed = ok
+	}
+	if !ok {
+		ts, sid, seq, ok = gen.ParseHeader(obj[i+len(messageKey):])
+	}
 	if !ok || sid < 0 || sid >= r.o.Streams {
 		r.st.Invalid++
 		r.problem("message without a generator header: %.200s", obj)
@@ -190,8 +219,77 @@ func (r *Receiver) event(obj []byte, now int64) {
 		r.latencies = append(r.latencies, now-ts)
 	}
 	if r.o.CheckEvery > 0 && seq%uint64(r.o.CheckEvery) == 0 {
-		r.check(obj, sid, seq, ts)
+		if parsed {
+			r.checkParsed(obj, sid, seq, ts)
+		} else {
+			r.check(obj, sid, seq, ts)
+		}
 	}
+}
+
+// parsedHeader reads a line's header from the members "ts", "sid" and
+// "seq" of an event (a JSON line parsed into fields). A JSON string holds
+// no unescaped quote, so `,"sid":` cannot match inside one; the first
+// match is taken, which is the top-level member unless an object nested
+// before it has the same key (the generator's lines have none).
+func parsedHeader(obj []byte) (ts int64, sid int, seq uint64, ok bool) {
+	var nums [3]uint64
+	for k, key := range [][]byte{tsKey, sidKey, seqKey} {
+		i := bytes.Index(obj, key)
+		if i < 0 {
+			return 0, 0, 0, false
+		}
+		b := obj[i+len(key):]
+		j := 0
+		for j < len(b) && b[j] >= '0' && b[j] <= '9' && j < 20 {
+			nums[k] = nums[k]*10 + uint64(b[j]-'0')
+			j++
+		}
+		if j == 0 {
+			return 0, 0, 0, false
+		}
+	}
+	return int64(nums[0]), int(nums[1]), nums[2], true
+}
+
+// checkParsed compares a parsed event with the JSON line the generator
+// wrote: every field of the line must be a member of the event with the
+// same value, but ParsedMessageField, which must be the message.
+func (r *Receiver) checkParsed(obj []byte, sid int, seq uint64, ts int64) {
+	r.st.Checked++
+	got, err := decodeNumbers(obj)
+	if err != nil {
+		r.st.Mismatched++
+		r.problem("stream %d line %d: event is not valid JSON: %v", sid, seq, err)
+		return
+	}
+	line := gen.AppendLine(nil, sid, seq, ts)
+	want, err := decodeNumbers(line)
+	if err != nil {
+		r.st.Mismatched++
+		r.problem("stream %d line %d: arrived parsed, but the line written is not JSON: %q", sid, seq, line)
+		return
+	}
+	for k, w := range want {
+		key := k
+		if k == r.o.ParsedMessageField {
+			key = "message"
+		}
+		if g, ok := got[key]; !ok || !reflect.DeepEqual(g, w) {
+			r.st.Mismatched++
+			r.problem("stream %d line %d: field %q is %v (present: %t), want %v, of line %q", sid, seq, key, g, ok, w, line)
+			return
+		}
+	}
+}
+
+// decodeNumbers decodes a JSON object, numbers as written.
+func decodeNumbers(b []byte) (map[string]any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var m map[string]any
+	err := d.Decode(&m)
+	return m, err
 }
 
 // check compares an event's message with the line the generator wrote.

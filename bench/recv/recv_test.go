@@ -13,6 +13,8 @@ import (
 	"github.com/drover-dev/drover/bench/gen"
 	"github.com/drover-dev/drover/internal/codec"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/transform/parse"
+	"github.com/drover-dev/drover/internal/transform/transformtest"
 )
 
 func metaFor(alloc string) *event.Meta {
@@ -109,5 +111,89 @@ func TestReceiverDecodesLokiPushes(t *testing.T) {
 	st := r.Stats()
 	if st.Lines != 4 || st.Mismatched != 0 || st.WrongMeta != 0 || st.Invalid != 0 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// parsedEvents runs the lines through the parse transform as the
+// transform scenarios configure it: JSON fields at the top level, the
+// line's msg the message, its ts the event's time.
+func parsedEvents(t *testing.T, meta *event.Meta, evs ...*event.Event) []event.Event {
+	t.Helper()
+	c := parse.NewConfig()
+	c.Format, c.DropOriginal, c.MessageField = "json", true, "msg"
+	c.TimestampField, c.TimestampFormat = "ts", "unix_ns"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, _ := transformtest.Context(parse.Type)
+	in := make([]event.Event, 0, len(evs))
+	for _, e := range evs {
+		e.Meta = meta
+		in = append(in, *e)
+	}
+	out := &transformtest.Collector{}
+	if _, err := transformtest.Process(parse.New(ctx, c), out, in...); err != nil {
+		t.Fatal(err)
+	}
+	return out.Events()
+}
+
+func TestReceiverIdentifiesParsedLines(t *testing.T) {
+	r := New(Options{Streams: 2, AllocIDs: []string{"a0", "a1"}, CheckEvery: 1, ParsedMessageField: "msg"})
+	srv, err := Start("127.0.0.1:0", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := time.Now().UnixNano()
+	good := metaFor("a0")
+	// Stream 0 writes JSON: its lines arrive parsed. Stream 1 writes
+	// logfmt, which the JSON parser leaves as it is.
+	evs := parsedEvents(t, good, ev(0, 0, ts, nil), ev(0, 2, ts, nil), ev(0, 1, ts, nil), ev(0, 2, ts, nil))
+	evs = append(evs, parsedEvents(t, metaFor("a1"), ev(1, 0, ts, nil))...)
+	tampered := parsedEvents(t, good, ev(0, 3, ts, nil))[0]
+	tampered.Fields = tampered.Fields.With(event.Field{Key: "level", Value: event.StringValue("nope")})
+	wrongMsg := parsedEvents(t, good, ev(0, 4, ts, nil))[0]
+	wrongMsg.Message = []byte("not the msg")
+	evs = append(evs, tampered, wrongMsg)
+	for i, e := range evs[:4] {
+		if !bytes.Contains(codec.AppendJSON(nil, &e), []byte(`,"sid":0,`)) || bytes.Contains(e.Message, []byte(`"sid"`)) {
+			t.Fatalf("event %d is not parsed: %s", i, codec.AppendJSON(nil, &e))
+		}
+	}
+	var body []byte
+	enc := codec.Lines{Encoding: codec.JSON}
+	for _, e := range evs {
+		body = enc.AppendEvent(body, &e, 0)
+	}
+	post(t, srv.URL()+"/ingest", "application/x-ndjson", body)
+
+	st := r.Stats()
+	if st.Lines != 6 || st.PerStream[0] != 5 || st.PerStream[1] != 1 {
+		t.Errorf("lines %d %v, want 6 [5 1]", st.Lines, st.PerStream)
+	}
+	if st.Duplicates != 1 || st.OutOfOrder != 1 || st.Invalid != 0 || st.WrongMeta != 0 || st.Checked != 6 || st.Mismatched != 2 {
+		t.Errorf("stats %+v", st)
+	}
+	if !strings.Contains(st.FirstProblem, `"level"`) {
+		t.Errorf("first problem %q, want the tampered level", st.FirstProblem)
+	}
+}
+
+func TestParsedHeader(t *testing.T) {
+	for _, c := range []struct {
+		obj          string
+		ts, sid, seq uint64
+		ok           bool
+	}{
+		{`{"message":"x","ts":12,"sid":3,"seq":45}`, 12, 3, 45, true},
+		{`{"message":"x","seq":45,"level":"info","sid":3,"ts":12}`, 12, 3, 45, true},
+		{`{"message":"a \",\"sid\":9","ts":12,"seq":45}`, 0, 0, 0, false},
+		{`{"message":"x","ts":12,"sid":"3","seq":45}`, 0, 0, 0, false},
+	} {
+		ts, sid, seq, ok := parsedHeader([]byte(c.obj))
+		if ok != c.ok || ok && (uint64(ts) != c.ts || uint64(sid) != c.sid || seq != c.seq) {
+			t.Errorf("%s: %d %d %d %t", c.obj, ts, sid, seq, ok)
+		}
 	}
 }
