@@ -41,10 +41,37 @@ type Decoder struct {
 	strs  []byte
 	src   []byte
 	pos   int
+
+	// take is the top-level key that ObjectTaking sets aside; taken and
+	// found what it found.
+	take      string
+	taking    bool
+	taken     event.Value
+	foundTake bool
 }
 
 // Object decodes src, a JSON object with optional white space around it.
 func (d *Decoder) Object(src []byte) (*event.Fields, error) {
+	d.taking = false
+	return d.decode(src)
+}
+
+// ObjectTaking decodes src as Object does, but sets the top-level member
+// key aside: the fields do not hold it, and v is its value (found says
+// whether the object had it; the last one counts when it had it twice).
+// This is how a parser makes one member the event's message without
+// copying the others.
+func (d *Decoder) ObjectTaking(src []byte, key string) (f *event.Fields, v event.Value, found bool, err error) {
+	d.take, d.taking, d.taken, d.foundTake = key, true, event.Value{}, false
+	f, err = d.decode(src)
+	d.taking = false
+	if err != nil {
+		return nil, event.Value{}, false, err
+	}
+	return f, d.taken, d.foundTake, nil
+}
+
+func (d *Decoder) decode(src []byte) (*event.Fields, error) {
 	d.src, d.pos = src, 0
 	d.skipSpace()
 	if d.pos >= len(src) || src[d.pos] != '{' {
@@ -106,31 +133,10 @@ func (d *Decoder) object(depth int) (*event.Fields, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Keys are unique: a duplicate replaces the earlier value. Objects
-		// with many keys get an index, so that a line of thousands of
-		// keys costs no quadratic time.
-		pending := d.arena.Pending(base)
-		switch {
-		case index != nil:
-			if i, ok := index[key]; ok {
-				pending[i].Value = v
-			} else {
-				index[key] = len(pending)
-				d.arena.Push(event.Field{Key: key, Value: v})
-			}
-		case len(pending) < 32:
-			d.arena.Set(base, key, v)
-		default:
-			index = make(map[string]int, 64)
-			for i, f := range pending {
-				index[f.Key] = i
-			}
-			if i, ok := index[key]; ok {
-				pending[i].Value = v
-			} else {
-				index[key] = len(pending)
-				d.arena.Push(event.Field{Key: key, Value: v})
-			}
+		if depth == 0 && d.taking && key == d.take {
+			d.taken, d.foundTake = v, true
+		} else {
+			d.member(base, &index, key, v)
 		}
 		d.skipSpace()
 		if d.pos >= len(d.src) {
@@ -144,6 +150,36 @@ func (d *Decoder) object(depth int) (*event.Fields, error) {
 			return d.arena.Finish(base), nil
 		default:
 			return nil, d.errorf("expected ',' or '}'")
+		}
+	}
+}
+
+// member adds key: v to the object started at base.
+func (d *Decoder) member(base int, index *map[string]int, key string, v event.Value) {
+	// Keys are unique: a duplicate replaces the earlier value. Objects
+	// with many keys get an index, so that a line of thousands of
+	// keys costs no quadratic time.
+	pending := d.arena.Pending(base)
+	switch {
+	case *index != nil:
+		if i, ok := (*index)[key]; ok {
+			pending[i].Value = v
+		} else {
+			(*index)[key] = len(pending)
+			d.arena.Push(event.Field{Key: key, Value: v})
+		}
+	case len(pending) < 32:
+		d.arena.Set(base, key, v)
+	default:
+		*index = make(map[string]int, 64)
+		for i, f := range pending {
+			(*index)[f.Key] = i
+		}
+		if i, ok := (*index)[key]; ok {
+			pending[i].Value = v
+		} else {
+			(*index)[key] = len(pending)
+			d.arena.Push(event.Field{Key: key, Value: v})
 		}
 	}
 }

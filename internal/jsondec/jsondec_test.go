@@ -67,6 +67,35 @@ func TestFieldsSurviveLaterObjects(t *testing.T) {
 	}
 }
 
+func TestObjectTaking(t *testing.T) {
+	var d Decoder
+	for _, c := range []struct {
+		in, fields string
+		taken      string
+		found      bool
+	}{
+		{`{"a":1,"msg":"x\"y","b":{"msg":2}}`, `{"a":1,"b":{"msg":2}}`, `"x\"y"`, true},
+		{`{"msg":1,"a":true,"msg":[3]}`, `{"a":true}`, `[3]`, true},
+		{`{"a":{"msg":1}}`, `{"a":{"msg":1}}`, `null`, false},
+		{`{}`, `{}`, `null`, false},
+	} {
+		f, v, found, err := d.ObjectTaking([]byte(c.in), "msg")
+		if err != nil {
+			t.Fatalf("%s: %v", c.in, err)
+		}
+		if got := string(f.AppendJSON(nil)); got != c.fields || string(v.AppendJSON(nil)) != c.taken || found != c.found {
+			t.Errorf("%s: fields %s, taken %s %t; want %s, %s %t", c.in, got, v.AppendJSON(nil), found, c.fields, c.taken, c.found)
+		}
+	}
+	// Object after ObjectTaking takes nothing.
+	if f, err := d.Object([]byte(`{"msg":1}`)); err != nil || f.Len() != 1 {
+		t.Fatalf("Object after ObjectTaking: %v %v", f, err)
+	}
+	if _, _, _, err := d.ObjectTaking([]byte(`{"msg":"x",}`), "msg"); err == nil {
+		t.Fatal("no error for invalid JSON")
+	}
+}
+
 func BenchmarkObject(b *testing.B) {
 	line := []byte(`{"time":"2026-12-07T10:00:00.123Z","level":"info","msg":"request served","method":"GET","path":"/api/v1/users/42","status":200,"duration_ms":12.5,"user":{"id":42,"name":"ana"}}`)
 	var d Decoder
@@ -106,6 +135,23 @@ func FuzzObject(f *testing.F) {
 		}
 		if !reflect.DeepEqual(want, got) {
 			t.Fatalf("%q decoded as %q", in, out)
+		}
+		// Taking a member aside leaves the others, and the member is
+		// what Object decoded.
+		rest, v, found, err := d.ObjectTaking(in, "a")
+		if err != nil {
+			t.Fatalf("%q: ObjectTaking: %v", in, err)
+		}
+		all := fs
+		if found {
+			all = rest.With(event.Field{Key: "a", Value: v})
+		}
+		var again any
+		if json.Unmarshal(all.AppendJSON(nil), &again) != nil || !reflect.DeepEqual(got, again) {
+			t.Fatalf("%q: ObjectTaking gave %s and %s", in, rest.AppendJSON(nil), v.AppendJSON(nil))
+		}
+		if _, dup := rest.Lookup("a"); dup {
+			t.Fatalf("%q: ObjectTaking left \"a\" in %s", in, rest.AppendJSON(nil))
 		}
 	})
 }

@@ -34,6 +34,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/config"
@@ -239,10 +240,23 @@ func (p *Parser) parse(s *scratch, e *event.Event, format string) error {
 		str := v.Str()
 		in = []byte(str)
 	}
-	if format == "json" && !p.cfg.DropOriginal && (p.cfg.Target != "" || e.Fields.Len() == 0) {
-		// The common case: the decoder's fields are the event's, as they are.
-		f, err := s.json.Object(in)
-		if err != nil {
+	if format == "json" && (p.cfg.Target != "" || e.Fields.Len() == 0) {
+		// The common case: the decoder's fields are the event's, as they
+		// are; with drop_original, the decoder sets the message field
+		// aside.
+		var (
+			f   *event.Fields
+			err error
+		)
+		if p.cfg.DropOriginal {
+			var msg event.Value
+			var found bool
+			f, msg, found, err = s.json.ObjectTaking(in, p.cfg.MessageField)
+			if err != nil {
+				return err
+			}
+			e.Message = messageOf(msg, found)
+		} else if f, err = s.json.Object(in); err != nil {
 			return err
 		}
 		tsErr := p.applyTimestamp(e, f.All())
@@ -322,7 +336,7 @@ func (p *Parser) parse(s *scratch, e *event.Event, format string) error {
 		e.Message = nil
 		for i, f := range s.arena.Pending(parsedMark) {
 			if f.Key == p.cfg.MessageField {
-				e.Message = f.Value.AppendText(nil)
+				e.Message = messageOf(f.Value, true)
 				s.arena.Remove(parsedMark, i)
 				break
 			}
@@ -344,6 +358,21 @@ func (p *Parser) parse(s *scratch, e *event.Event, format string) error {
 	}
 	p.timestampError(e, tsErr)
 	return nil
+}
+
+// messageOf returns the message made of a parsed field's value: a string
+// as it is, without copying (it points into the line or the decoder's
+// memory, neither of which changes again; its capacity ends with it, so
+// that an append copies), anything else as text; nil when not found.
+func messageOf(v event.Value, found bool) []byte {
+	switch {
+	case !found:
+		return nil
+	case v.Kind() == event.KindString || v.Kind() == event.KindBytes:
+		s := v.Str()
+		return unsafe.Slice(unsafe.StringData(s), len(s))[:len(s):len(s)]
+	}
+	return v.AppendText(nil)
 }
 
 // applyTimestamp sets e's timestamp from the parsed timestamp field.

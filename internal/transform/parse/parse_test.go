@@ -60,6 +60,16 @@ func TestFormats(t *testing.T) {
 			`{` + ts + `,"message":"{\"a\":1}","app":{"a":1}}`},
 		{"json drop original", func(c *Config) { c.Format = "json"; c.DropOriginal = true; c.MessageField = "msg" }, `{"msg":"hi","a":1}`,
 			`{` + ts + `,"message":"hi","a":1}`},
+		{"json drop original escaped, last one counts", func(c *Config) { c.Format = "json"; c.DropOriginal = true; c.MessageField = "msg" },
+			`{"msg":"no","a":{"msg":"nested"},"msg":"say \"hi\"\tC:\\x"}`,
+			`{` + ts + `,"message":"say \"hi\"\tC:\\x","a":{"msg":"nested"}}`},
+		{"json drop original not a string", func(c *Config) { c.Format = "json"; c.DropOriginal = true; c.MessageField = "msg" },
+			`{"a":1,"msg":{"b":[2]}}`, `{` + ts + `,"message":"{\"b\":[2]}","a":1}`},
+		{"json drop original absent", func(c *Config) { c.Format = "json"; c.DropOriginal = true }, `{"a":1}`,
+			`{` + ts + `,"message":"","a":1}`},
+		{"json drop original target", func(c *Config) {
+			c.Format, c.DropOriginal, c.MessageField, c.Target = "json", true, "msg", "app"
+		}, `{"msg":"hi","a":1}`, `{` + ts + `,"message":"hi","app":{"a":1}}`},
 		{"json timestamp", func(c *Config) {
 			c.Format = "json"
 			c.TimestampField = "ts"
@@ -188,6 +198,13 @@ func benchLines(n int, f func(i int) string) []string {
 	return out
 }
 
+// appLine is a JSON line as bench/gen writes them: a header, the fields
+// of a request log and a message with quotes, backslashes, tabs and
+// non-ASCII words to unescape.
+func appLine(i int) string {
+	return fmt.Sprintf(`{"ts":1765184400%09d,"sid":0,"seq":%d,"level":"info","caller":"server.go:212","method":"GET","path":"/api/v1/orders","status":200,"duration_ms":%d,"trace_id":"4f1c9a0e2b7d8c3f5a6e1d0b9c8a7f6e","msg":"request completed upstream café \"quoted\" Zürich C:\\tmp\\x connection reset by peer tab\there 東京 retrying in cache miss for key user session expired token refreshed naïve query took rows returned payload validated"}`, i, i, i%2000)
+}
+
 func BenchmarkParse(b *testing.B) {
 	for _, c := range []struct {
 		name string
@@ -197,6 +214,14 @@ func BenchmarkParse(b *testing.B) {
 		{"json", func(c *Config) { c.Format = "json" }, func(i int) string {
 			return fmt.Sprintf(`{"time":"2026-12-07T10:00:00.123Z","level":"info","msg":"request %d served","method":"GET","path":"/api/v1/users/42","status":200,"duration_ms":12.5}`, i)
 		}},
+		// A line of the end-to-end benchmark's generator (bench/gen):
+		// parsed keeping the line as the message, and as the transform
+		// scenario ships it, the line's msg the message.
+		{"json_app_keep", func(c *Config) { c.Format = "json" }, appLine},
+		{"json_app_drop_original", func(c *Config) {
+			c.Format, c.DropOriginal, c.MessageField = "json", true, "msg"
+			c.TimestampField, c.TimestampFormat = "ts", "unix_ns"
+		}, appLine},
 		{"json_timestamp", func(c *Config) { c.Format = "json"; c.TimestampField = "time" }, func(i int) string {
 			return fmt.Sprintf(`{"time":"2026-12-07T10:00:00.123Z","level":"info","msg":"request %d served","status":200}`, i)
 		}},
