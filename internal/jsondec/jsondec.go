@@ -11,7 +11,9 @@
 package jsondec
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -375,21 +377,48 @@ func (d *Decoder) skipValue(depth int) error {
 func (d *Decoder) string() (string, error) {
 	d.pos++
 	start := d.pos
-	for d.pos < len(d.src) {
-		c := d.src[d.pos]
-		switch {
-		case c == '"':
-			s := d.src[start:d.pos]
-			d.pos++
-			return unsafe.String(unsafe.SliceData(s), len(s)), nil
-		case c == '\\':
-			return d.escapedString(start)
-		case c < 0x20:
-			return "", d.errorf("control character in string")
-		}
-		d.pos++
+	d.pos = plainRun(d.src, d.pos)
+	if d.pos >= len(d.src) {
+		return "", d.errorf("unterminated string")
 	}
-	return "", d.errorf("unterminated string")
+	switch d.src[d.pos] {
+	case '"':
+		s := d.src[start:d.pos]
+		d.pos++
+		return unsafe.String(unsafe.SliceData(s), len(s)), nil
+	case '\\':
+		return d.escapedString(start)
+	}
+	return "", d.errorf("control character in string")
+}
+
+// Word-at-a-time constants.
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// plainRun returns the index of the first byte at or after i that ends a
+// run of a string's plain bytes: a quote, a backslash or a control
+// character; len(src) if none does. It looks at 8 bytes at a time (the
+// mask's lowest set bit marks the first such byte exactly; higher ones
+// may be wrong).
+func plainRun(src []byte, i int) int {
+	for ; i+8 <= len(src); i += 8 {
+		v := binary.LittleEndian.Uint64(src[i:])
+		control := (v - 0x20*lsb) &^ v & msb
+		q := v ^ '"'*lsb
+		b := v ^ '\\'*lsb
+		if m := control | (q-lsb)&^q&msb | (b-lsb)&^b&msb; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(src); i++ {
+		if c := src[i]; c == '"' || c == '\\' || c < 0x20 {
+			return i
+		}
+	}
+	return i
 }
 
 func (d *Decoder) escapedString(start int) (string, error) {
@@ -401,10 +430,7 @@ func (d *Decoder) escapedString(start int) (string, error) {
 	d.strs = append(d.strs, d.src[start:d.pos]...)
 	for d.pos < len(d.src) {
 		// Copy the run up to the next quote, backslash or control byte.
-		run := d.pos
-		for run < len(d.src) && d.src[run] != '"' && d.src[run] != '\\' && d.src[run] >= 0x20 {
-			run++
-		}
+		run := plainRun(d.src, d.pos)
 		d.strs = append(d.strs, d.src[d.pos:run]...)
 		d.pos = run
 		if d.pos >= len(d.src) {

@@ -155,3 +155,29 @@ func FuzzObject(f *testing.F) {
 		}
 	})
 }
+
+func TestPlainRun(t *testing.T) {
+	naive := func(b []byte, i int) int {
+		for ; i < len(b); i++ {
+			if b[i] == '"' || b[i] == '\\' || b[i] < 0x20 {
+				break
+			}
+		}
+		return i
+	}
+	for n := 0; n < 24; n++ {
+		for at := 0; at <= n; at++ {
+			for _, c := range []byte{'"', '\\', 0, 0x1f, 0x20, '!', '#', '[', ']', 0x7f, 0x80, 0xe9, 0xff} {
+				b := bytes.Repeat([]byte("aé"), n)[:n]
+				if at < n {
+					b[at] = c
+				}
+				for from := 0; from <= n; from += 3 {
+					if got, want := plainRun(b, from), naive(b, from); got != want {
+						t.Fatalf("plainRun(%q, %d) = %d, want %d", b, from, got, want)
+					}
+				}
+			}
+		}
+	}
+}
