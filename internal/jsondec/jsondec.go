@@ -264,6 +264,17 @@ func (d *Decoder) number() (event.Value, error) {
 		}
 	}
 	text := d.src[start:d.pos]
+	if isInt && d.pos-intStart <= 18 {
+		// Fits in an int64: no need for strconv.
+		var n int64
+		for _, c := range d.src[intStart:d.pos] {
+			n = n*10 + int64(c-'0')
+		}
+		if start != intStart {
+			n = -n
+		}
+		return event.IntValue(n), nil
+	}
 	s := unsafe.String(unsafe.SliceData(text), len(text))
 	if isInt {
 		if i, err := strconv.ParseInt(s, 10, 64); err == nil {

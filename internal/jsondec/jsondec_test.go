@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -178,6 +179,29 @@ func TestPlainRun(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+func TestIntegers(t *testing.T) {
+	var d Decoder
+	for _, n := range []string{"0", "-0", "7", "-7", "999999999999999999", "-999999999999999999", "1000000000000000000",
+		"9223372036854775807", "-9223372036854775808", "9223372036854775808", "-12345678901234567890"} {
+		f, err := d.Object([]byte(`{"n":` + n + `}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want any
+		if err := json.Unmarshal([]byte(n), &want); err != nil {
+			t.Fatal(err)
+		}
+		v, _ := f.Lookup("n")
+		var got any
+		if err := json.Unmarshal(v.AppendJSON(nil), &got); err != nil || got != want {
+			t.Errorf("%s decoded as %s", n, v.AppendJSON(nil))
+		}
+		if i, err := strconv.ParseInt(n, 10, 64); err == nil && (v.Kind() != event.KindInt || v.Int() != i) {
+			t.Errorf("%s: kind %v, %d", n, v.Kind(), v.Int())
 		}
 	}
 }
