@@ -3,6 +3,7 @@ package transform
 import (
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/drover-dev/drover/internal/event"
 )
@@ -16,12 +17,29 @@ func SplitPath(path string) []string { return strings.Split(path, ".") }
 // into the event's own fields with the change: an event's own field
 // overrides its metadata's.
 func SetPath(e *event.Event, segs []string, v event.Value) {
-	e.Fields = setIn(e.Fields, e.Meta, segs, v)
+	var s *Scratch
+	s.SetPath(e, segs, v)
 }
 
-func setIn(own *event.Fields, meta *event.Meta, segs []string, v event.Value) *event.Fields {
+// Scratch is memory for the fields and strings a transform makes while it
+// processes batches, allocated in bulk rather than per event. What it
+// handed out stays valid and unchanged after later calls: it only ever
+// appends, and starts a new chunk when one is full; so a Scratch may serve
+// one batch after another (from a sync.Pool), but one at a time. Its zero
+// value is ready; a nil *Scratch allocates per call.
+type Scratch struct {
+	fields event.FieldArena
+	text   []byte
+}
+
+// SetPath is the package's SetPath with the new field lists made in s.
+func (s *Scratch) SetPath(e *event.Event, segs []string, v event.Value) {
+	e.Fields = s.setIn(e.Fields, e.Meta, segs, v)
+}
+
+func (s *Scratch) setIn(own *event.Fields, meta *event.Meta, segs []string, v event.Value) *event.Fields {
 	if len(segs) == 1 {
-		return own.With(event.Field{Key: segs[0], Value: v})
+		return s.with(own, segs[0], v)
 	}
 	var child *event.Fields
 	if cv, ok := own.Lookup(segs[0]); ok {
@@ -31,7 +49,40 @@ func setIn(own *event.Fields, meta *event.Meta, segs []string, v event.Value) *e
 			child = mv.Object()
 		}
 	}
-	return own.With(event.Field{Key: segs[0], Value: event.ObjectValue(setIn(child, nil, segs[1:], v))})
+	return s.with(own, segs[0], event.ObjectValue(s.setIn(child, nil, segs[1:], v)))
+}
+
+// with returns a copy of f with key set to v.
+func (s *Scratch) with(f *event.Fields, key string, v event.Value) *event.Fields {
+	if s == nil {
+		return f.With(event.Field{Key: key, Value: v})
+	}
+	m := s.fields.Mark()
+	for _, fl := range f.All() {
+		s.fields.Push(fl)
+	}
+	s.fields.Set(m, key, v)
+	return s.fields.Finish(m)
+}
+
+// Text returns a copy of str as bytes (capacity ends with it, so an
+// append copies).
+func (s *Scratch) Text(str string) []byte {
+	if s == nil {
+		return []byte(str)
+	}
+	if cap(s.text)-len(s.text) < len(str) {
+		s.text = make([]byte, 0, max(4096, len(str)))
+	}
+	start := len(s.text)
+	s.text = append(s.text, str...)
+	return s.text[start:len(s.text):len(s.text)]
+}
+
+// String returns a copy of b as a string.
+func (s *Scratch) String(b []byte) string {
+	t := s.Text(unsafe.String(unsafe.SliceData(b), len(b)))
+	return unsafe.String(unsafe.SliceData(t), len(t))
 }
 
 // DeletePath removes the field at path segs from e's own fields and, when

@@ -24,6 +24,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/drover-dev/drover/internal/component"
@@ -268,11 +269,13 @@ type Remap struct {
 	redact          *Redact
 	redactPaths     [][]string
 	discards        *transform.Discards
+	scratch         sync.Pool
 }
 
 // New returns a remap transform for a validated config.
 func New(ctx component.Context, cfg *Config) *Remap {
 	r := &Remap{discards: transform.NewDiscards(ctx), redact: cfg.Redact}
+	r.scratch.New = func() any { return &scratch{} }
 	for _, m := range cfg.Copy {
 		r.copies = append(r.copies, move{from: transform.SplitPath(m.From), to: transform.SplitPath(m.To)})
 	}
@@ -295,45 +298,47 @@ func New(ctx component.Context, cfg *Config) *Remap {
 
 // Process implements component.Transform.
 func (r *Remap) Process(ctx context.Context, b *event.Batch, out component.Emitter) error {
+	s := r.scratch.Get().(*scratch)
+	defer r.scratch.Put(s)
 	evs := make([]event.Event, len(b.Events))
 	errs := 0
-	var buf []byte
+	mem := &s.mem
 	for i := range b.Events {
 		evs[i] = b.Events[i]
 		e := &evs[i]
 		for _, m := range r.copies {
 			if v, ok := e.GetPath(m.from); ok {
-				write(e, m.to, v)
+				write(mem, e, m.to, v)
 			}
 		}
 		for _, m := range r.renames {
 			if v, ok := e.GetPath(m.from); ok {
 				transform.DeletePath(e, m.from, m.cache)
-				write(e, m.to, v)
+				write(mem, e, m.to, v)
 			}
 		}
-		for _, s := range r.sets {
+		for _, st := range r.sets {
 			var v event.Value
 			switch {
-			case s.src.literal:
-				v = event.StringValue(s.src.Value)
-			case s.src.tmpl != nil:
-				buf, _ = s.src.tmpl.Render(buf[:0], e)
-				v = event.StringValue(string(buf))
+			case st.src.literal:
+				v = event.StringValue(st.src.Value)
+			case st.src.tmpl != nil:
+				s.buf, _ = st.src.tmpl.Render(s.buf[:0], e)
+				v = event.StringValue(mem.String(s.buf))
 			default:
 				var err error
-				if v, err = s.src.expr.Eval(e); err != nil {
+				if v, err = st.src.expr.Eval(e); err != nil {
 					errs++
 					continue
 				}
 			}
-			write(e, s.path, v)
+			write(mem, e, st.path, v)
 		}
 		for _, d := range r.deletes {
 			transform.DeletePath(e, d.path, d.cache)
 		}
 		if r.redact != nil {
-			r.redactEvent(e)
+			r.redactEvent(mem, e)
 		}
 	}
 	if errs > 0 {
@@ -342,12 +347,23 @@ func (r *Remap) Process(ctx context.Context, b *event.Batch, out component.Emitt
 	return out.Emit(ctx, &event.Batch{Events: evs, Ack: b.Ack})
 }
 
+// scratch is the memory of one Process call at a time: what mem hands
+// out stays valid after it returns to the pool.
+type scratch struct {
+	mem transform.Scratch
+	buf []byte
+}
+
 // write sets a path, with "message" and "timestamp" the event's own.
-func write(e *event.Event, path []string, v event.Value) {
+func write(mem *transform.Scratch, e *event.Event, path []string, v event.Value) {
 	if len(path) == 1 {
 		switch path[0] {
 		case "message":
-			e.Message = v.AppendText(nil)
+			if v.Kind() == event.KindString || v.Kind() == event.KindBytes {
+				e.Message = mem.Text(v.Str())
+			} else {
+				e.Message = v.AppendText(nil)
+			}
 			return
 		case "timestamp":
 			switch v.Kind() {
@@ -361,10 +377,10 @@ func write(e *event.Event, path []string, v event.Value) {
 			return
 		}
 	}
-	transform.SetPath(e, path, v)
+	mem.SetPath(e, path, v)
 }
 
-func (r *Remap) redactEvent(e *event.Event) {
+func (r *Remap) redactEvent(mem *transform.Scratch, e *event.Event) {
 	for _, p := range r.redactPaths {
 		if len(p) == 1 && p[0] == "message" {
 			if m, ok := r.mask(e.Message); ok {
@@ -377,7 +393,7 @@ func (r *Remap) redactEvent(e *event.Event) {
 			continue
 		}
 		if m, ok := r.mask([]byte(v.Str())); ok {
-			transform.SetPath(e, p, event.StringValue(string(m)))
+			mem.SetPath(e, p, event.StringValue(mem.String(m)))
 		}
 	}
 }

@@ -122,3 +122,27 @@ func BenchmarkRemap(b *testing.B) {
 		transformtest.Bench(b, r, &transformtest.Sink{}, withSecrets)
 	})
 }
+
+// The fields and strings a batch got stay as they were while later
+// batches reuse the transform's memory.
+func TestEarlierBatchesStayIntact(t *testing.T) {
+	r := newRemap(t, &Config{Set: []Set{
+		{Field: "service", Template: "{{ nomad.job_name }}-{{ n }}"},
+		{Field: "labels.n", Template: "{{ n }}"},
+		{Field: "message", Template: "m{{ n }}"},
+	}})
+	m := transformtest.Meta("prod", "api")
+	var kept [][]event.Event
+	for b := range 300 {
+		e := event.Event{Message: []byte("x"), Meta: m, Fields: event.NewFields(event.Field{Key: "n", Value: event.IntValue(int64(b))})}
+		kept = append(kept, apply(t, r, e, e))
+	}
+	for b, evs := range kept {
+		for _, e := range evs {
+			want := fmt.Sprintf(`"message":"m%d","n":%d,"service":"api-%d","labels":{"n":"%d"}`, b, b, b, b)
+			if got := string(codec.AppendJSON(nil, &e)); !strings.Contains(got, want) {
+				t.Fatalf("batch %d changed: %s, want %s", b, got, want)
+			}
+		}
+	}
+}
