@@ -33,7 +33,7 @@ import (
 )
 
 // DefaultRemind is how often a lasting failure is logged again.
-const DefaultRemind = 5 * time.Minute
+const DefaultRemind = health.DefaultRemind
 
 // Config configures a Tracker.
 type Config struct {
