@@ -30,6 +30,15 @@ func ev(sid int, seq uint64, ts int64, meta *event.Meta) *event.Event {
 	return &event.Event{Timestamp: time.Unix(0, ts), Message: gen.AppendLine(nil, sid, seq, ts), Meta: meta}
 }
 
+// ndjson is the http sink's body of the events.
+func ndjson(evs ...*event.Event) []byte {
+	var body []byte
+	for _, e := range evs {
+		body = codec.Lines{Encoding: codec.JSON}.AppendEvent(body, e, 0)
+	}
+	return body
+}
+
 func post(t *testing.T, url, contentType string, body []byte) {
 	t.Helper()
 	resp, err := http.Post(url, contentType, bytes.NewReader(body))
@@ -52,18 +61,14 @@ func TestReceiverCountsAndChecksSinkBodies(t *testing.T) {
 	r.RecordLatency(true)
 	good, other := metaFor("a0"), metaFor("zz")
 	ts := time.Now().Add(-50 * time.Millisecond).UnixNano()
-	var body []byte
-	enc := codec.Lines{Encoding: codec.JSON}
-	for _, e := range []*event.Event{
+	tampered := ev(1, 2, ts, good)
+	tampered.Message = append(tampered.Message[:len(tampered.Message)-3], "xyz"...)
+	body := ndjson(
 		ev(0, 0, ts, good), ev(0, 2, ts, good), ev(0, 1, ts, good), // 1 arrives late
 		ev(1, 0, ts, good), ev(1, 0, ts, good), // duplicate
 		ev(1, 1, ts, other), // wrong allocation
-	} {
-		body = enc.AppendEvent(body, e, 0)
-	}
-	tampered := ev(1, 2, ts, good)
-	tampered.Message = append(tampered.Message[:len(tampered.Message)-3], "xyz"...)
-	body = enc.AppendEvent(body, tampered, 0)
+		tampered,
+	)
 	body = append(body, `{"message":"no header here"}`+"\n"...)
 	post(t, srv.URL()+"/ingest", "application/x-ndjson", body)
 	// The same lines again as a JSON array: all duplicates.
@@ -161,12 +166,11 @@ func TestReceiverIdentifiesParsedLines(t *testing.T) {
 			t.Fatalf("event %d is not parsed: %s", i, codec.AppendJSON(nil, &e))
 		}
 	}
-	var body []byte
-	enc := codec.Lines{Encoding: codec.JSON}
-	for _, e := range evs {
-		body = enc.AppendEvent(body, &e, 0)
+	var ptrs []*event.Event
+	for i := range evs {
+		ptrs = append(ptrs, &evs[i])
 	}
-	post(t, srv.URL()+"/ingest", "application/x-ndjson", body)
+	post(t, srv.URL()+"/ingest", "application/x-ndjson", ndjson(ptrs...))
 
 	st := r.Stats()
 	if st.Lines != 6 || st.PerStream[0] != 5 || st.PerStream[1] != 1 {
