@@ -248,8 +248,9 @@ func (w *Watcher) list(ctx context.Context, nodeID string, index uint64, wait ti
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	allocs, meta, err := w.client.Nodes().Allocations(nodeID, q.WithContext(rctx))
 	path := "/v1/node/" + nodeID + "/allocations"
+	var slim []*slimAlloc
+	meta, err := w.client.Raw().Query(path, &slim, q.WithContext(rctx))
 	op := "listing the allocations of node " + nodeID
 	if err == nil && meta.LastIndex == 0 {
 		err = errors.New("answer without X-Nomad-Index")
@@ -258,7 +259,7 @@ func (w *Watcher) list(ctx context.Context, nodeID string, index uint64, wait ti
 	if err != nil {
 		return nil, nil, newAPIError(ctx, op, path, capNodeAllocs, err)
 	}
-	return allocs, meta, nil
+	return allocations(slim), meta, nil
 }
 
 // watch is the loop of blocking queries. It returns nil when ctx ends, or
