@@ -117,7 +117,11 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 	if s.Kubernetes {
 		layout = gen.NewKubeLayout(filepath.Join(dir, "pods"), s.Streams)
 	}
-	w, err := gen.NewWriter(layout, s.MaxFileSize, s.MaxFiles)
+	atStart := layout
+	if s.NewAllocs > 0 {
+		atStart = layout.First(len(layout.Allocs) - s.NewAllocs)
+	}
+	w, err := gen.NewWriter(atStart, s.MaxFileSize, s.MaxFiles)
 	if err != nil {
 		return res, err
 	}
@@ -130,6 +134,7 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		}
 	}()
 	var nomadURL, kubeconfig string
+	var nomad *nomadtest.Server
 	if s.Kubernetes {
 		var stop func()
 		if kubeconfig, stop, err = servePods(dir, layout); err != nil {
@@ -137,7 +142,8 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		}
 		defer stop()
 	} else {
-		nomadURL = serveAllocs(tb, dir, layout)
+		nomad = serveAllocs(tb, dir, atStart)
+		nomadURL = nomad.URL()
 	}
 
 	allocIDs := make([]string, s.Streams)
@@ -195,7 +201,57 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		profiled <- nil
 	}
 
-	if s.Backlog > 0 {
+	newBytes, newLines := int64(0), uint64(0)
+	written := func() []uint64 { return w.Lines() }
+	switch {
+	case s.NewAllocs > 0:
+		rcv.RecordLatency(true)
+		before, err := proc.Read(p.Pid())
+		if err != nil {
+			return res, err
+		}
+		self0, err := proc.Read(os.Getpid())
+		if err != nil {
+			return res, err
+		}
+		lines := make([]uint64, s.Streams)
+		copy(lines, w.Lines())
+		t0 := time.Now()
+		for i := len(layout.Allocs) - s.NewAllocs; i < len(layout.Allocs); i++ {
+			addAlloc(nomad, layout.Allocs[i])
+			n, err := layout.StartAlloc(i, s.MaxFileSize, s.MaxFiles)
+			if err != nil {
+				return res, err
+			}
+			newBytes += n
+			for _, st := range layout.Streams {
+				if st.Alloc == i {
+					lines[st.ID]++
+					newLines++
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return res, ctx.Err()
+			case <-time.After(s.NewAllocEvery):
+			}
+		}
+		written = func() []uint64 { return lines }
+		res.Elapsed = time.Since(t0)
+		if err := waitAll(ctx, rcv, w.TotalLines()+newLines); err != nil {
+			res.Problems = append(res.Problems, err.Error())
+		}
+		after, err := proc.Read(p.Pid())
+		if err != nil {
+			return res, err
+		}
+		res.CPU, res.CPUWindow, res.PeakRSS = after.CPU-before.CPU, time.Since(t0), after.PeakRSS
+		if self, err := proc.Read(os.Getpid()); err == nil {
+			res.HarnessCPU = self.CPU - self0.CPU
+		}
+		q, n := rcv.Latencies(0.5, 0.99)
+		res.P50, res.P99, res.Latencies = q[0], q[1], n
+	case s.Backlog > 0:
 		if err := waitAll(ctx, rcv, w.TotalLines()); err != nil {
 			res.Problems = append(res.Problems, err.Error())
 		}
@@ -210,7 +266,7 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		if self, err := proc.Read(os.Getpid()); err == nil {
 			res.HarnessCPU = self.CPU - self0.CPU
 		}
-	} else {
+	default:
 		rcv.RecordLatency(true)
 		before, err := proc.Read(p.Pid())
 		if err != nil {
@@ -239,7 +295,7 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		q, n := rcv.Latencies(0.5, 0.99)
 		res.P50, res.P99, res.Latencies = q[0], q[1], n
 	}
-	res.Lines, res.Bytes = w.TotalLines(), w.Bytes()
+	res.Lines, res.Bytes = w.TotalLines()+newLines, w.Bytes()+newBytes
 
 	if s.Idle > 0 {
 		before, err := proc.Read(p.Pid())
@@ -271,13 +327,13 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		res.Problems = append(res.Problems, stopErr.Error())
 	}
 	res.Received = rcv.Stats()
-	res.Problems = append(res.Problems, verify(res.Received, w.Lines())...)
+	res.Problems = append(res.Problems, verify(res.Received, written())...)
 	return res, nil
 }
 
 // serveAllocs starts the fake Nomad API with the layout's allocations on
-// its node, and returns its address.
-func serveAllocs(tb *programTB, dir string, l *gen.Layout) string {
+// its node.
+func serveAllocs(tb *programTB, dir string, l *gen.Layout) *nomadtest.Server {
 	srv := nomadtest.New(tb)
 	agent := srv.Agent()
 	agent.NodeName = "bench-node"
@@ -285,13 +341,18 @@ func serveAllocs(tb *programTB, dir string, l *gen.Layout) string {
 	agent.AllocDir = l.AllocDir
 	srv.SetAgent(agent)
 	for _, a := range l.Allocs {
-		srv.AddAlloc(nomadtest.Alloc{
-			ID: a.ID, Namespace: a.Namespace, Job: a.Job, Group: a.Group, Index: a.Index,
-			JobMeta: map[string]string{"team": "payments", "version": "1.4.2"},
-			Tasks:   []nomadtest.Task{{Name: gen.Task, Meta: map[string]string{"owner": "bench"}}},
-		})
+		addAlloc(srv, a)
 	}
-	return srv.URL()
+	return srv
+}
+
+// addAlloc puts an allocation of the layout on the fake Nomad API's node.
+func addAlloc(srv *nomadtest.Server, a gen.Alloc) {
+	srv.AddAlloc(nomadtest.Alloc{
+		ID: a.ID, Namespace: a.Namespace, Job: a.Job, Group: a.Group, Index: a.Index,
+		JobMeta: map[string]string{"team": "payments", "version": "1.4.2"},
+		Tasks:   []nomadtest.Task{{Name: gen.Task, Meta: map[string]string{"owner": "bench"}}},
+	})
 }
 
 // stallTimeout is how long waitAll waits without a new line arriving.
