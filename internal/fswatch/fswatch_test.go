@@ -3,6 +3,7 @@ package fswatch
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -197,4 +198,87 @@ func TestStartOrWarn(t *testing.T) {
 		t.Fatal("no watcher")
 	}
 	w.Close()
+}
+
+// TestRenamedDirectory: a watched directory that is renamed is forgotten
+// (its watch removed: writes under its new name are not reported under the
+// old one), and reported with its parent.
+func TestRenamedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, err := New(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Sync([]string{dir, sub})
+	moved := filepath.Join(dir, "moved")
+	if err := os.Rename(sub, moved); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, w, "the rename", func(c Changes) bool {
+		_, parent := c.Dirs[dir]
+		_, self := c.Dirs[sub]
+		return parent && self
+	})
+	waitFor(t, "the renamed directory forgotten", func() bool { return !w.Watching(sub) })
+	if err := os.WriteFile(filepath.Join(moved, "a.log"), []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// A write in a watched directory after it: every hint before it has
+	// been read once it is seen.
+	mark := filepath.Join(dir, "mark")
+	if err := os.WriteFile(mark, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := collect(t, w, "the mark", func(c Changes) bool { _, ok := c.Written[mark]; return ok })
+	for p := range c.Written {
+		if p != mark {
+			t.Fatalf("write reported for %s after its directory was renamed", p)
+		}
+	}
+}
+
+// TestManyWrites: writes to many files, read in batches, are each
+// reported once with their path.
+func TestManyWrites(t *testing.T) {
+	dir := t.TempDir()
+	w, err := New(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.Sync([]string{dir})
+	const n = 3000
+	want := map[string]bool{}
+	for i := range n {
+		p := filepath.Join(dir, fmt.Sprintf("file-with-a-longer-name-%04d.log", i))
+		want[p] = true
+		if err := os.WriteFile(p, []byte("x\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := collect(t, w, "every write", func(c Changes) bool { return len(c.Written) >= n || c.Overflow })
+	if c.Overflow {
+		t.Skip("the kernel's queue overflowed (fs.inotify.max_queued_events is small here)")
+	}
+	for p := range c.Written {
+		if !want[p] {
+			t.Fatalf("write reported for %q, not a file written", p)
+		}
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
