@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/nomad/api"
@@ -100,5 +101,45 @@ func TestSlimDecodingBuildsTheSameGroups(t *testing.T) {
 		if name == "rich" && !bytes.Contains(bl.Group(got[0], nil).Targets[0].Meta.JSONMembers(), []byte(`"task-svc"`)) {
 			t.Fatalf("rich: services missing from %s", bl.Group(got[0], nil).Targets[0].Meta.JSONMembers())
 		}
+	}
+}
+
+func TestDecodeList(t *testing.T) {
+	for _, c := range []struct {
+		body string
+		n    int
+		bad  bool
+	}{
+		{body: `null`},
+		{body: `[]`},
+		{body: ` [ {"ID":"a","Job":{"ID":"j","Unknown":[1,2,{"x":null}]}} , {"ID":"b"} ] `, n: 2},
+		{body: `{"ID":"a"}`, bad: true},
+		{body: `[{"ID":"a"}`, bad: true},
+		{body: `[{"ID":"a"}] [`, bad: true},
+		{body: `[{"ID":1}]`, bad: true},
+		{body: ``, bad: true},
+	} {
+		got, err := decodeList(strings.NewReader(c.body))
+		if (err != nil) != c.bad || len(got) != c.n {
+			t.Errorf("%q: %d allocations, error %v", c.body, len(got), err)
+		}
+	}
+}
+
+// TestUnixSocketUsesTheAPIClient: an agent on a unix socket is asked
+// through the API client's own transport (lists decoded whole).
+func TestUnixSocketUsesTheAPIClient(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Nomad.Address = "unix:///run/nomad.sock"
+	w, err := New(Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.streams {
+		t.Fatal("a unix socket address got the streaming client")
+	}
+	cfg.Nomad.Address = "http://127.0.0.1:4646"
+	if w, err = New(Options{Config: cfg}); err != nil || !w.streams {
+		t.Fatalf("an http address: streams %v, error %v", w != nil && w.streams, err)
 	}
 }
