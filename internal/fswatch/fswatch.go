@@ -198,7 +198,13 @@ func (w *Watcher) handle(i int, buf []byte) {
 		}
 		p := dir
 		if len(name) > 0 {
-			p = filepath.Join(dir, string(name))
+			// dir is clean (filepath.Join of a clean directory and a
+			// name is a concatenation) unless it is the root.
+			if dir == "/" {
+				p = "/" + string(name)
+			} else {
+				p = dir + "/" + string(name)
+			}
 		}
 		if ev.Mask&unix.IN_MODIFY != 0 {
 			if len(name) > 0 {
@@ -308,8 +314,9 @@ func (w *Watcher) Watching(dir string) bool {
 	return ok
 }
 
-// Sync makes the set of watched directories equal to dirs and returns the
-// directories it began to watch. A directory that cannot be watched is
+// Sync makes the set of watched directories equal to dirs (clean paths, as
+// filepath.Join and filepath.Dir return them: a file in dir is reported
+// as dir + "/" + its name) and returns the directories it began to watch. A directory that cannot be watched is
 // logged once (until it leaves the set) and left to scans and polls.
 // Entries created in a new directory between the caller's last look and
 // its watch are not reported: a caller that lists watched directories less

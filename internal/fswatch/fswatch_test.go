@@ -10,10 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -281,4 +283,32 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// BenchmarkHandle turns one read of 100 write events (each a file of
+// another stream, as on a node of many streams) into hints.
+func BenchmarkHandle(b *testing.B) {
+	w := &Watcher{log: slog.New(slog.DiscardHandler), wake: make(chan struct{}, 1), pending: newChanges(),
+		dirs: map[string][queues]int32{}}
+	w.q[writes].byWD = map[int32]string{}
+	var buf []byte
+	for i := range 100 {
+		wd := int32(i + 1)
+		w.q[writes].byWD[wd] = fmt.Sprintf("/var/lib/nomad/alloc/b0b0%04x-0000-4000-8000-000000000000/alloc/logs", i)
+		name := []byte("app.stdout.0")
+		name = append(name, make([]byte, 16-len(name))...) // padded as the kernel pads
+		ev := unix.InotifyEvent{Wd: wd, Mask: unix.IN_MODIFY, Len: uint32(len(name))}
+		buf = append(buf, unsafe.Slice((*byte)(unsafe.Pointer(&ev)), unix.SizeofInotifyEvent)...)
+		buf = append(buf, name...)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.handle(writes, buf)
+		w.Take()
+		select {
+		case <-w.wake:
+		default:
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/event")
 }
