@@ -262,13 +262,16 @@ func (w *Watcher) Wake() <-chan struct{} { return w.wake }
 
 // Coalesce is called by a run loop that Wake woke up: it waits until gap
 // has passed since last (the loop's previous pass), so that writes to
-// many files within gap cost one pass instead of one each. It returns at
+// many files within gap cost one pass instead of one each. Writes are
+// read in batches of WriteBatch already, so it waits WriteBatch less (a
+// gap of WriteBatch does not wait: the write that waited longest in the
+// kernel's queue is not held back twice). It returns at
 // once when the pending hints include a directory change or an overflow
 // (a new file must be opened before it can be deleted again: logmon
 // purges within milliseconds), and reports false when ctx ended. The
 // hints stay pending for Take.
 func (w *Watcher) Coalesce(ctx context.Context, last time.Time, gap time.Duration) bool {
-	d := gap - time.Since(last)
+	d := gap - WriteBatch - time.Since(last)
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
