@@ -203,55 +203,7 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 
 	newBytes, newLines := int64(0), uint64(0)
 	written := func() []uint64 { return w.Lines() }
-	switch {
-	case s.NewAllocs > 0:
-		rcv.RecordLatency(true)
-		before, err := proc.Read(p.Pid())
-		if err != nil {
-			return res, err
-		}
-		self0, err := proc.Read(os.Getpid())
-		if err != nil {
-			return res, err
-		}
-		lines := make([]uint64, s.Streams)
-		copy(lines, w.Lines())
-		t0 := time.Now()
-		for i := len(layout.Allocs) - s.NewAllocs; i < len(layout.Allocs); i++ {
-			addAlloc(nomad, layout.Allocs[i])
-			n, err := layout.StartAlloc(i, s.MaxFileSize, s.MaxFiles)
-			if err != nil {
-				return res, err
-			}
-			newBytes += n
-			for _, st := range layout.Streams {
-				if st.Alloc == i {
-					lines[st.ID]++
-					newLines++
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return res, ctx.Err()
-			case <-time.After(s.NewAllocEvery):
-			}
-		}
-		written = func() []uint64 { return lines }
-		res.Elapsed = time.Since(t0)
-		if err := waitAll(ctx, rcv, w.TotalLines()+newLines); err != nil {
-			res.Problems = append(res.Problems, err.Error())
-		}
-		after, err := proc.Read(p.Pid())
-		if err != nil {
-			return res, err
-		}
-		res.CPU, res.CPUWindow, res.PeakRSS = after.CPU-before.CPU, time.Since(t0), after.PeakRSS
-		if self, err := proc.Read(os.Getpid()); err == nil {
-			res.HarnessCPU = self.CPU - self0.CPU
-		}
-		q, n := rcv.Latencies(0.5, 0.99)
-		res.P50, res.P99, res.Latencies = q[0], q[1], n
-	case s.Backlog > 0:
+	if s.Backlog > 0 {
 		if err := waitAll(ctx, rcv, w.TotalLines()); err != nil {
 			res.Problems = append(res.Problems, err.Error())
 		}
@@ -266,7 +218,7 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		if self, err := proc.Read(os.Getpid()); err == nil {
 			res.HarnessCPU = self.CPU - self0.CPU
 		}
-	default:
+	} else {
 		rcv.RecordLatency(true)
 		before, err := proc.Read(p.Pid())
 		if err != nil {
@@ -277,11 +229,18 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 			return res, err
 		}
 		t0 := time.Now()
-		if err := w.Rate(ctx, s.Rate, s.Duration); err != nil {
+		if s.NewAllocs > 0 {
+			lines, n, b, err := startAllocs(ctx, nomad, layout, s, w.Lines())
+			if err != nil {
+				return res, err
+			}
+			written = func() []uint64 { return lines }
+			newLines, newBytes = n, b
+		} else if err := w.Rate(ctx, s.Rate, s.Duration); err != nil {
 			return res, err
 		}
 		res.Elapsed = time.Since(t0)
-		if err := waitAll(ctx, rcv, w.TotalLines()); err != nil {
+		if err := waitAll(ctx, rcv, w.TotalLines()+newLines); err != nil {
 			res.Problems = append(res.Problems, err.Error())
 		}
 		after, err := proc.Read(p.Pid())
@@ -353,6 +312,35 @@ func addAlloc(srv *nomadtest.Server, a gen.Alloc) {
 		JobMeta: map[string]string{"team": "payments", "version": "1.4.2"},
 		Tasks:   []nomadtest.Task{{Name: gen.Task, Meta: map[string]string{"owner": "bench"}}},
 	})
+}
+
+// startAllocs starts the scenario's new allocations, one every
+// s.NewAllocEvery (see Scenario.NewAllocs), and returns the lines written
+// per stream (atStart's, then one per stream of each new allocation), and
+// the lines and bytes the new allocations wrote.
+func startAllocs(ctx context.Context, nomad *nomadtest.Server, l *gen.Layout, s Scenario, atStart []uint64) (lines []uint64, n uint64, bytes int64, err error) {
+	lines = make([]uint64, s.Streams)
+	copy(lines, atStart)
+	for i := len(l.Allocs) - s.NewAllocs; i < len(l.Allocs); i++ {
+		addAlloc(nomad, l.Allocs[i])
+		b, err := l.StartAlloc(i, s.MaxFileSize, s.MaxFiles)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		bytes += b
+		for _, st := range l.Streams {
+			if st.Alloc == i {
+				lines[st.ID]++
+				n++
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, 0, ctx.Err()
+		case <-time.After(s.NewAllocEvery):
+		}
+	}
+	return lines, n, bytes, nil
 }
 
 // stallTimeout is how long waitAll waits without a new line arriving.
