@@ -167,18 +167,51 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// kubeListed, when set (by tests), is called by listKube between the
+// listing of a directory and the stat of its files.
+var kubeListed func(dir string)
+
+// kubeListTries bounds the listings of one look at a directory whose
+// names keep changing while its files are looked at.
+const kubeListTries = 4
+
 // listKube lists the files of a Kubernetes target's directory in the
 // scheme's order, with their identities (symlinks followed: docker's
 // json-file behind cri-dockerd). Compressed files have no identity.
+//
+// A name is stat'ed after the listing: a rotation in between (0.log
+// renamed, a new 0.log created) would pair the name with the new file and
+// leave the renamed one out of the listing, and a chain that took the new
+// file for its first would count the renamed one, seen at the next look,
+// as newer, or not at all after a restart (the files before a saved
+// position are done). The directory is listed again after the stats, and
+// the look counts only when the names did not change meanwhile (a
+// rotation adds a name).
 func (f *Follower) listKube(dir string) []kubeEntry {
 	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			f.openFailed(dir, err)
+	for try := 1; ; try++ {
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				f.openFailed(dir, err)
+			}
+			return nil
 		}
-		return nil
+		delete(f.failing, dir)
+		if kubeListed != nil {
+			kubeListed(dir)
+		}
+		out := statKube(dir, entries)
+		again, aerr := os.ReadDir(dir)
+		if aerr == nil && sameKubeNames(entries, again) || try == kubeListTries {
+			return out
+		}
+		entries, err = again, aerr
 	}
-	delete(f.failing, dir)
+}
+
+// statKube returns the files of the scheme among entries, in order, with
+// their identities.
+func statKube(dir string, entries []os.DirEntry) []kubeEntry {
 	out := make([]kubeEntry, 0, len(entries))
 	for _, de := range entries {
 		e, ok := parseKubeName(de.Name())
@@ -199,6 +232,32 @@ func (f *Follower) listKube(dir string) []kubeEntry {
 	}
 	slices.SortFunc(out, compareKube)
 	return out
+}
+
+// sameKubeNames reports whether two listings of a directory (sorted by
+// name, as os.ReadDir returns them) hold the same names of the scheme.
+func sameKubeNames(a, b []os.DirEntry) bool {
+	i, j := 0, 0
+	for {
+		for i < len(a) && !isKubeName(a[i].Name()) {
+			i++
+		}
+		for j < len(b) && !isKubeName(b[j].Name()) {
+			j++
+		}
+		if i == len(a) || j == len(b) {
+			return i == len(a) && j == len(b)
+		}
+		if a[i].Name() != b[j].Name() {
+			return false
+		}
+		i, j = i+1, j+1
+	}
+}
+
+func isKubeName(name string) bool {
+	_, ok := parseKubeName(name)
+	return ok
 }
 
 // attachKube looks at a Kubernetes target's files and opens the ones the
