@@ -61,12 +61,13 @@ type seenFile struct {
 	name string
 }
 
-// known reports whether e is a file the chain has seen. An inode is
+// knownKube reports whether e is a file the chain has seen. An inode is
 // reused once its file is deleted and closed, so a closed file's identity
 // names it only under the name it had, or under the rotated name of its
 // live name (the kubelet's rename); a file that the chain still holds
 // open cannot share its inode with another.
-func (k *kubeFiles) known(c *chain, e kubeEntry) bool {
+func (f *Follower) knownKube(c *chain, e kubeEntry) bool {
+	k := c.k
 	s, ok := k.seen[e.id]
 	if !ok {
 		return false
@@ -89,6 +90,9 @@ func (k *kubeFiles) known(c *chain, e kubeEntry) bool {
 	if e.name != s.name {
 		k.seen[e.id] = seenFile{n: s.n, name: e.name}
 		k.latest[e.name] = max(k.latest[e.name], s.n)
+		if k.id[s.n] == e.id {
+			f.renamed(c, s.n, e.name) // not a file done before the chain's start
+		}
 	}
 	return true
 }
@@ -279,7 +283,7 @@ func (f *Follower) attachKube(c *chain, now time.Time) {
 	} else {
 		var fresh []kubeEntry
 		for _, e := range es {
-			if !e.gz && !c.k.known(c, e) {
+			if !e.gz && !f.knownKube(c, e) {
 				fresh = append(fresh, e)
 			}
 		}
@@ -318,6 +322,7 @@ func (f *Follower) openKube(c *chain, es []kubeEntry, start int64) bool {
 			}
 			return false
 		}
+		f.nameLast(c, e.name)
 	}
 	return true
 }
@@ -344,6 +349,7 @@ func (f *Follower) openGz(c *chain, e kubeEntry, off int64) bool {
 	if !f.open(c, n, off, false) {
 		return false
 	}
+	f.nameLast(c, e.name)
 	f.mu.Lock()
 	c.pos.path = strings.TrimSuffix(gzPath, ".gz")
 	f.mu.Unlock()
@@ -397,6 +403,7 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 	n, fp, off, has := saved.current()
 	f.mu.Unlock()
 	if has {
+		f.reportLaterGone(c, es, saved)
 		i := slices.IndexFunc(live, func(e kubeEntry) bool { return e.id == fp.FileID })
 		if i >= 0 && !sameHead(filepath.Join(c.t.Dir, live[i].name), fp) {
 			i = -1 // another file under the inode of the saved one, deleted since
@@ -613,10 +620,16 @@ func (f *Follower) lostKube(c *chain, es []kubeEntry, why string, kv ...any) {
 			gz = append(gz, e.name)
 		}
 	}
-	f.m.Errors("purged").Inc()
-	f.losses.Add(tail.LostPurged, 1)
+	f.reportLostKube(c, 1, why, append([]any{"compressed_files", gz}, kv...)...)
+}
+
+// reportLostKube logs the loss of n files of a Kubernetes chain, then
+// counts it.
+func (f *Follower) reportLostKube(c *chain, n int, why string, kv ...any) {
 	f.log.Error(f.o.Words.File+"s were compressed or deleted before drover read them; their lines are lost",
-		c.with(append([]any{"compressed_files", gz, "reason", why}, kv...)...)...)
+		c.with(append([]any{"reason", why}, kv...)...)...)
+	f.m.Errors("purged").Add(float64(n))
+	f.losses.Add(tail.LostPurged, uint64(n))
 }
 
 // pruneKube forgets the identities of files that left the directory and
@@ -658,7 +671,7 @@ func (f *Follower) kubePending(c *chain) bool {
 		return false
 	}
 	for _, e := range f.listKube(c.t.Dir) {
-		if !e.gz && !c.k.known(c, e) {
+		if !e.gz && !f.knownKube(c, e) {
 			return true
 		}
 	}
