@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,6 +116,17 @@ type kubeEntry struct {
 	gz      bool
 	id      tail.FileID
 	link    bool // a symlink
+	// path is where a file out of the directory is (docker's rotated
+	// json-file beside the target of a symlink); "" for the directory's.
+	path string
+}
+
+// at is the path of the file e of directory dir.
+func (e kubeEntry) at(dir string) string {
+	if e.path != "" {
+		return e.path
+	}
+	return filepath.Join(dir, e.name)
 }
 
 // kube reports whether the chain follows the kubelet's files.
@@ -313,7 +325,7 @@ func (f *Follower) openKube(c *chain, es []kubeEntry, start int64) bool {
 			continue
 		}
 		prev, had := c.k.seen[e.id]
-		c.k.path[n], c.k.id[n] = filepath.Join(c.t.Dir, e.name), e.id
+		c.k.path[n], c.k.id[n] = e.at(c.t.Dir), e.id
 		c.k.mark(e, n)
 		if !f.open(c, n, off, i == len(es)-1) {
 			delete(c.k.seen, e.id)
@@ -403,11 +415,25 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 	n, fp, off, has := saved.current()
 	f.mu.Unlock()
 	if has {
-		f.reportLaterGone(c, es, saved)
-		i := slices.IndexFunc(live, func(e kubeEntry) bool { return e.id == fp.FileID })
-		if i >= 0 && !sameHead(filepath.Join(c.t.Dir, live[i].name), fp) {
-			i = -1 // another file under the inode of the saved one, deleted since
+		find := func() int {
+			i := slices.IndexFunc(live, func(e kubeEntry) bool { return e.id == fp.FileID })
+			if i >= 0 && !sameHead(live[i].at(c.t.Dir), fp) {
+				i = -1 // another file under the inode of the saved one, deleted since
+			}
+			return i
 		}
+		i := find()
+		if i < 0 {
+			if rotated := dockerRotated(c.t.Dir, es); len(rotated) > 0 {
+				// docker rotated the saved file beside the symlink's
+				// target while drover was not running.
+				es = append(slices.Clone(es), rotated...)
+				slices.SortFunc(es, compareKube)
+				live = slices.DeleteFunc(slices.Clone(es), func(e kubeEntry) bool { return e.gz })
+				i = find()
+			}
+		}
+		f.reportLaterGone(c, es, saved)
 		if i < 0 {
 			f.startKubeAfterLost(c, es, n, now)
 			return
@@ -419,7 +445,7 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 		c.pos = &position{lastSeen: now, path: saved.path}
 		f.mu.Unlock()
 		c.started, c.nextN = true, n
-		c.k.path[n], c.k.id[n] = filepath.Join(c.t.Dir, live[i].name), live[i].id
+		c.k.path[n], c.k.id[n] = live[i].at(c.t.Dir), live[i].id
 		c.k.mark(live[i], n)
 		if !f.openResume(c, n, fp, off, saved.path, i == len(live)-1) {
 			delete(c.k.seen, live[i].id)
@@ -696,4 +722,54 @@ func sameHead(path string, fp tail.Fingerprint) bool {
 // behind symlinks, whose writes are polled).
 func (f *Follower) watchesWrites(c *chain) bool {
 	return f.watcher != nil && f.watcher.Watching(c.t.Dir) && (c.k == nil || !c.k.symlinked)
+}
+
+// dockerRotated lists the files docker's json-file driver rotated beside
+// the targets of the symlinks among es, the files of directory dir
+// (cri-dockerd's layout: 0.log -> /var/lib/docker/containers/<id>/<id>-json.log,
+// rotated to <id>-json.log.1, .2, … under max-file, .1 the newest), as
+// entries of the symlink's restart that sort before it, oldest first.
+// Compressed ones (docker's compress option, <id>-json.log.<N>.gz) are
+// left out.
+func dockerRotated(dir string, es []kubeEntry) []kubeEntry {
+	var out []kubeEntry
+	for _, e := range es {
+		if !e.link || e.gz || e.path != "" {
+			continue
+		}
+		target, err := filepath.EvalSymlinks(filepath.Join(dir, e.name))
+		if err != nil {
+			continue
+		}
+		des, err := os.ReadDir(filepath.Dir(target))
+		if err != nil {
+			continue
+		}
+		base := filepath.Base(target)
+		for _, de := range des {
+			suffix, ok := strings.CutPrefix(de.Name(), base+".")
+			if !ok {
+				continue
+			}
+			k, err := strconv.ParseUint(suffix, 10, 32)
+			if err != nil || k == 0 || suffix[0] == '0' {
+				continue
+			}
+			path := filepath.Join(filepath.Dir(target), de.Name())
+			fi, err := os.Stat(path)
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			id, ok := tail.IDOf(fi)
+			if !ok {
+				continue
+			}
+			// Sorts before the live file (rotated != ""), the oldest
+			// (highest number) first; no kubelet rotation name starts
+			// with "~".
+			out = append(out, kubeEntry{name: de.Name(), restart: e.restart, rotated: fmt.Sprintf("~%010d", math.MaxUint32-k),
+				id: id, path: path})
+		}
+	}
+	return out
 }

@@ -107,7 +107,7 @@ func (f *Follower) reportLaterGone(c *chain, es []kubeEntry, saved *position) {
 // and head, or a compressed file whose head is l's.
 func laterPresent(dir string, es []kubeEntry, l LaterFile) bool {
 	for _, e := range es {
-		if !e.gz && e.id == l.Fingerprint.FileID && sameHead(filepath.Join(dir, e.name), l.Fingerprint) {
+		if !e.gz && e.id == l.Fingerprint.FileID && sameHead(e.at(dir), l.Fingerprint) {
 			return true
 		}
 	}

@@ -141,3 +141,46 @@ func TestKubeStartReportsTheLaterFilesRemovedMeanwhile(t *testing.T) {
 		t.Fatalf("losses counted %v, want 1", got)
 	}
 }
+
+// docker's json-file layout behind cri-dockerd (0.log a symlink to
+// <id>-json.log in docker's directory): a file docker rotated to
+// <id>-json.log.1 while drover was not running, holding the saved
+// position, is found beside the symlink's target and read from the
+// position, then the newer files; nothing is reported lost.
+func TestKubeDockerFileRotatedWhileDownIsRead(t *testing.T) {
+	w := newWorld(t)
+	dockerDir := filepath.Join(filepath.Dir(w.dir), "docker", "abc")
+	if err := os.MkdirAll(dockerDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	live := filepath.Join(dockerDir, "abc-json.log")
+	if err := os.Symlink(live, filepath.Join(w.dir, "0.log")); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, live, "l1\nl2\n")
+	fp := fingerprintOf(t, live)
+	// While drover was not running: two rotations.
+	if err := os.Rename(live, live+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, live, "l3\n")
+	if err := os.Rename(live+".1", live+".2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(live, live+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendTo(t, live, "l4\n")
+	w.store.saved = []Position{{Key: "uid/app", File: 0, Path: filepath.Join(w.dir, "0.log"), Fingerprint: fp, Offset: 3, AtEnd: &no}}
+	w.store.saves = 1
+	w.start()
+	w.disc.Send(discovery.Group{Key: "uid", Targets: []discovery.Target{kubeTarget(w.dir)}})
+	waitFor(t, "the lines after the position", func() bool { return w.out.n("l2") == 1 && w.out.n("l3") == 1 && w.out.n("l4") == 1 })
+	appendTo(t, live, "l5\n")
+	waitFor(t, "a line written since", func() bool { return w.out.n("l5") == 1 })
+	w.stop()
+	w.stop = nil
+	if w.out.n("l1") != 0 || strings.Contains(w.logs.String(), "lines are lost") {
+		t.Fatalf("l1 read again (%d) or a loss reported:\n%s", w.out.n("l1"), w.logs.String())
+	}
+}
