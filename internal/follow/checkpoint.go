@@ -97,6 +97,7 @@ func (f *Follower) load() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	f.removeStaleTemps()
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()

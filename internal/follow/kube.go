@@ -349,7 +349,7 @@ func (f *Follower) openGz(c *chain, e kubeEntry, off int64) bool {
 	gzPath := filepath.Join(c.t.Dir, e.name)
 	// Beside the checkpoint: the data directory is writable where the
 	// root filesystem is not (the DaemonSet's).
-	tmp, id, err := decompressToTemp(gzPath, filepath.Dir(f.o.Store.Path()))
+	tmp, id, err := decompressToTemp(gzPath, f.gzTemp())
 	if err != nil {
 		f.m.Errors("read").Inc()
 		f.lostKube(c, []kubeEntry{e}, "cannot decompress", "error", err)
@@ -369,9 +369,31 @@ func (f *Follower) openGz(c *chain, e kubeEntry, off int64) bool {
 	return true
 }
 
-// decompressToTemp decompresses path into a new temporary file in dir and
-// returns its path and identity.
-func decompressToTemp(path, dir string) (string, tail.FileID, error) {
+// gzTemp is the pattern of the temporary files of decompressed files:
+// hidden, beside the checkpoint, named after it (sources share the
+// checkpoint directory).
+func (f *Follower) gzTemp() string {
+	return filepath.Join(filepath.Dir(f.o.Store.Path()), "."+filepath.Base(f.o.Store.Path())+".gz-*")
+}
+
+// removeStaleTemps removes the temporary files of decompressed files that
+// a process killed while it decompressed one left behind (they are
+// unlinked once opened); called at start, before anything is read.
+func (f *Follower) removeStaleTemps() {
+	stale, _ := filepath.Glob(f.gzTemp())
+	for _, p := range stale {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			f.log.Warn("cannot remove a stale temporary file", "file", p, "error", err)
+			continue
+		}
+		f.log.Info("removed the temporary file of a decompressed "+f.o.Words.File+" a previous process left behind", "file", p)
+	}
+}
+
+// decompressToTemp decompresses path into a new temporary file named by
+// pattern (os.CreateTemp's, with a directory) and returns its path and
+// identity.
+func decompressToTemp(path, pattern string) (string, tail.FileID, error) {
 	src, err := os.Open(path)
 	if err != nil {
 		return "", tail.FileID{}, err
@@ -381,10 +403,11 @@ func decompressToTemp(path, dir string) (string, tail.FileID, error) {
 	if err != nil {
 		return "", tail.FileID{}, fmt.Errorf("decompressing %s: %w", path, err)
 	}
+	dir := filepath.Dir(pattern)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", tail.FileID{}, err
 	}
-	dst, err := os.CreateTemp(dir, ".kubelet-gz-*")
+	dst, err := os.CreateTemp(dir, filepath.Base(pattern))
 	if err != nil {
 		return "", tail.FileID{}, err
 	}

@@ -184,3 +184,46 @@ func TestKubeDockerFileRotatedWhileDownIsRead(t *testing.T) {
 		t.Fatalf("l1 read again (%d) or a loss reported:\n%s", w.out.n("l1"), w.logs.String())
 	}
 }
+
+// The temporary file of a decompressed file that a process killed while
+// it decompressed left behind is removed at the next start; the other
+// files beside the checkpoint stay.
+func TestStaleDecompressedTempRemovedAtStart(t *testing.T) {
+	w := newWorld(t)
+	dir := t.TempDir()
+	w.store.path = filepath.Join(dir, "kubernetes_logs-pods.json")
+	stale := filepath.Join(dir, ".kubernetes_logs-pods.json.gz-123456")
+	other := filepath.Join(dir, ".kubernetes_logs-other.json.gz-123456")
+	for _, p := range []string{stale, other, w.store.path} {
+		appendTo(t, p, "x\n")
+	}
+	w.start()
+	waitFor(t, "the stale file removed", func() bool { _, err := os.Stat(stale); return os.IsNotExist(err) })
+	for _, p := range []string{other, w.store.path} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+	}
+	if !w.logged("removed the temporary file of a decompressed") {
+		t.Fatalf("the removal is not logged:\n%s", w.logs.String())
+	}
+}
+
+// A compressed file is decompressed beside the checkpoint under the name
+// the start's cleanup knows.
+func TestDecompressedTempNamedForTheCleanup(t *testing.T) {
+	w := newWorld(t)
+	w.store.path = filepath.Join(t.TempDir(), "kubernetes_logs-pods.json")
+	w.f = &Follower{o: Options{Store: w.store}}
+	src := filepath.Join(w.dir, "0.log.20261207-000000")
+	appendTo(t, src, "a\n")
+	gzipFile(t, src)
+	tmp, _, err := decompressToTemp(src+".gz", w.f.gzTemp())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(tmp)
+	if m, _ := filepath.Match(w.f.gzTemp(), tmp); !m {
+		t.Fatalf("%s does not match %s", tmp, w.f.gzTemp())
+	}
+}
