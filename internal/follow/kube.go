@@ -55,6 +55,10 @@ type kubeFiles struct {
 	// json-file behind cri-dockerd), whose writes fsnotify on the
 	// directory does not see.
 	symlinked bool
+	// restartsReported: the loss of the files of restarts removed before
+	// the chain started was reported (a start that has to wait looks
+	// again).
+	restartsReported bool
 }
 
 type seenFile struct {
@@ -498,6 +502,15 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 		}
 		f.startsDone = f.startsDone || f.o.ReadFromEveryStart
 		return
+	}
+	if first := es[0].restart; first > 0 && !(f.fresh && f.initial) && !c.k.restartsReported {
+		// The runtime writes <restart>.log from 0 on and the kubelet
+		// removes the files of the restarts before the previous one: a
+		// container first seen at a later restart lost the lines of the
+		// earlier ones, which no drover read (the container has no
+		// position).
+		c.k.restartsReported = true
+		f.reportLostKube(c, 1, "removed before drover saw the container", "first_restart_found", first)
 	}
 	toOpen := live
 	switch {

@@ -227,3 +227,41 @@ func TestDecompressedTempNamedForTheCleanup(t *testing.T) {
 		t.Fatalf("%s does not match %s", tmp, w.f.gzTemp())
 	}
 }
+
+// A container first seen (no position, not drover's first start) at a
+// later restart, the files of the earlier ones removed by the kubelet
+// already, is reported once: their lines were never read. Its files are
+// read.
+func TestKubeContainerFirstSeenAfterItsFirstRestartsReported(t *testing.T) {
+	w := newWorld(t)
+	appendTo(t, filepath.Join(w.dir, "1.log"), "b1\n")
+	appendTo(t, filepath.Join(w.dir, "2.log"), "c1\n")
+	w.store.saves = 1 // a checkpoint existed: not the first start
+	w.start()
+	w.disc.Send(discovery.Group{Key: "uid", Targets: []discovery.Target{kubeTarget(w.dir)}})
+	waitFor(t, "the lines of the files there", func() bool { return w.out.n("b1") == 1 && w.out.n("c1") == 1 })
+	w.stop()
+	w.stop = nil
+	const report = `reason="removed before drover saw the container" first_restart_found=1`
+	if n := strings.Count(w.logs.String(), report); n != 1 {
+		t.Fatalf("%d reports, want 1:\n%s", n, w.logs.String())
+	}
+	if got := testutil.ToFloat64(w.f.losses.Counter(tail.LostPurged)); got != 1 {
+		t.Fatalf("losses counted %v, want 1", got)
+	}
+}
+
+// On drover's first start the files there are all it can know of: no
+// report, as for files compressed before it came.
+func TestKubeContainerAtALaterRestartOnTheFirstStartNotReported(t *testing.T) {
+	w := newWorld(t)
+	appendTo(t, filepath.Join(w.dir, "1.log"), "b1\n")
+	w.start()
+	w.disc.Send(discovery.Group{Key: "uid", Targets: []discovery.Target{kubeTarget(w.dir)}})
+	waitFor(t, "the line", func() bool { return w.out.n("b1") == 1 })
+	w.stop()
+	w.stop = nil
+	if strings.Contains(w.logs.String(), "lines are lost") {
+		t.Fatalf("a loss reported:\n%s", w.logs.String())
+	}
+}
