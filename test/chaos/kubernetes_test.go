@@ -255,12 +255,14 @@ func (w *kubeWorld) onePod(ctx context.Context, rng *rand.Rand) {
 			if rng.IntN(200) == 0 {
 				line += " " + strings.Repeat("x", 16384+rng.IntN(30000)) // split into P records
 			}
+			// Counted before it is written: drover may read, ship and
+			// deliver it before WriteLine returns.
+			w.chk.wrote(uid+"/"+c.Name, seqs[i]+1)
 			if err := c.WriteLine("stdout", line); err != nil {
 				w.fail(fmt.Sprintf("writing %s: %v", name, err))
 				return
 			}
 			seqs[i]++
-			w.chk.wrote(uid+"/"+c.Name, seqs[i])
 			switch r := rng.IntN(400); {
 			case r < 3:
 				if err := c.Rotate(); err != nil {
