@@ -111,6 +111,7 @@ func TestDecodeList(t *testing.T) {
 		bad  bool
 	}{
 		{body: `null`},
+		{body: `null0`, bad: true},
 		{body: `[]`},
 		{body: ` [ {"ID":"a","Job":{"ID":"j","Unknown":[1,2,{"x":null}]}} , {"ID":"b"} ] `, n: 2},
 		{body: `{"ID":"a"}`, bad: true},

@@ -107,22 +107,21 @@ func decodeList(r io.Reader) ([]*slimAlloc, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding the allocation list: %w", err)
 	}
-	if tok == nil {
-		return nil, nil // null
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '[' {
-		return nil, fmt.Errorf("decoding the allocation list: want an array, got %v", tok)
-	}
 	var out []*slimAlloc
-	for dec.More() {
-		a := new(slimAlloc)
-		if err := dec.Decode(a); err != nil {
+	if tok != nil { // null is an empty list
+		if d, ok := tok.(json.Delim); !ok || d != '[' {
+			return nil, fmt.Errorf("decoding the allocation list: want an array, got %v", tok)
+		}
+		for dec.More() {
+			a := new(slimAlloc)
+			if err := dec.Decode(a); err != nil {
+				return nil, fmt.Errorf("decoding the allocation list: %w", err)
+			}
+			out = append(out, a)
+		}
+		if _, err := dec.Token(); err != nil {
 			return nil, fmt.Errorf("decoding the allocation list: %w", err)
 		}
-		out = append(out, a)
-	}
-	if _, err := dec.Token(); err != nil {
-		return nil, fmt.Errorf("decoding the allocation list: %w", err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, errors.New("decoding the allocation list: data after the array")
