@@ -61,6 +61,10 @@ func openBelow(t testing.TB, dir string) int {
 		if err != nil || !strings.HasPrefix(target, dir+string(filepath.Separator)) {
 			continue
 		}
+		// Directories listed by a scan are not files the budget holds.
+		if fi, err := os.Stat(filepath.Join("/proc/self/fd", e.Name())); err != nil || fi.IsDir() {
+			continue
+		}
 		info, err := os.ReadFile(filepath.Join("/proc/self/fdinfo", e.Name()))
 		if err != nil {
 			continue
