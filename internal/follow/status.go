@@ -28,21 +28,11 @@ type statusBoard struct {
 
 	mu    sync.Mutex
 	fresh chan struct{} // closed when a snapshot is published
-
-	// acked is touched by the run loop only: where each target's
-	// acknowledged position stood at the last snapshot, and since when.
-	acked map[string]ackMark
 }
 
 type targetsSnapshot struct {
 	at      time.Time
 	targets []status.Target
-}
-
-type ackMark struct {
-	n   uint64
-	off int64
-	at  time.Time
 }
 
 // freshSignal returns the channel the next publication closes.
@@ -69,8 +59,8 @@ func (b *statusBoard) publish(s *targetsSnapshot) {
 // and positions, for the status page (status.Describer). It is safe to
 // call at any time from any goroutine; it never waits for the pipeline,
 // and for the run loop at most a second. The first call after a while
-// starts the snapshots: a target's LastAcknowledged is only known from
-// then on.
+// starts the snapshots; a target's LastAcknowledged is exact from the
+// start (the commit hook of its files stores it, see commitHook).
 func (f *Follower) Targets() []status.Target {
 	now := time.Now()
 	f.board.asked.Store(now.UnixNano())
@@ -104,35 +94,18 @@ func cloneTargets(s *targetsSnapshot) []status.Target {
 func (f *Follower) publishStatus(now time.Time) {
 	asked := f.board.asked.Load()
 	if asked == 0 || now.UnixNano()-asked > int64(statusInterest) {
-		if f.board.acked != nil {
-			f.board.acked = nil // nobody looks: forget, and cost nothing
-		}
-		return
+		return // nobody looks: cost nothing
 	}
 	if cur := f.board.cur.Load(); cur != nil && now.Sub(cur.at) < statusRefresh {
 		return
 	}
-	prev := f.board.acked
-	next := make(map[string]ackMark, len(f.order))
 	out := make([]status.Target, 0, len(f.order))
 	for _, c := range f.order {
 		if c.closed {
 			continue
 		}
-		t := chainStatus(c)
-		if len(c.files) > 0 {
-			m := ackMark{n: c.files[0].n, off: t.Acknowledged}
-			if p, ok := prev[c.key]; ok && p.n == m.n && p.off == m.off {
-				m.at = p.at
-			} else if ok {
-				m.at = now // moved since the last snapshot
-			}
-			next[c.key] = m
-			t.LastAcknowledged = m.at
-		}
-		out = append(out, t)
+		out = append(out, chainStatus(c))
 	}
-	f.board.acked = next
 	f.board.publish(&targetsSnapshot{at: now, targets: out})
 }
 
@@ -159,6 +132,7 @@ func chainStatus(c *chain) status.Target {
 	if !c.lastGrowth.IsZero() && c.started {
 		t.LastRead = c.lastGrowth
 	}
+	t.LastAcknowledged = c.lastAcknowledged()
 	t.Path = c.t.Path()
 	if len(c.files) > 0 {
 		cf := c.files[0]

@@ -2,6 +2,7 @@ package follow
 
 import (
 	"testing"
+	"time"
 
 	"github.com/drover-dev/drover/internal/discovery"
 	"github.com/drover-dev/drover/internal/status"
@@ -61,5 +62,67 @@ func TestTargetsShowTargetsWaitingForMetadata(t *testing.T) {
 	waitFor(t, "the target waiting for its metadata", func() bool {
 		tg, ok := targetOf(w.f.Targets(), "g/t")
 		return ok && tg.State == status.StateWaitingMetadata && !tg.Shipped()
+	})
+}
+
+// The time of the last acknowledgement is kept from the start, before
+// anyone asks: the first Targets call shows when the lines were
+// acknowledged, not when it was asked; it stays while nothing moves, and
+// opening a file at its saved offset is no acknowledgement.
+func TestLastAcknowledgedIsExactBeforeAnyRequest(t *testing.T) {
+	w := newWorld(t)
+	w.write(0, "one\ntwo\n")
+	w.start()
+	w.out.setBlocked(true)
+	w.disc.Send(discovery.Group{Key: "g", Targets: []discovery.Target{w.target()}})
+	waitFor(t, "the batch held by the sink", func() bool { return w.f.inflight.Count() > 0 })
+	before := time.Now()
+	w.out.setBlocked(false)
+	waitFor(t, "the position saved", func() bool {
+		p, ok := w.store.position("g/t")
+		return ok && p.Offset == 8
+	})
+	after := time.Now()
+	tg, ok := targetOf(w.f.Targets(), "g/t")
+	if !ok || tg.Acknowledged != 8 {
+		t.Fatalf("target: %+v", tg)
+	}
+	if tg.LastAcknowledged.Before(before) || tg.LastAcknowledged.After(after) {
+		t.Fatalf("last acknowledged %v, want between %v and %v", tg.LastAcknowledged, before, after)
+	}
+	first := tg.LastAcknowledged
+	// Nothing moves: a later look shows the same time.
+	if tg, _ := targetOf(w.f.Targets(), "g/t"); !tg.LastAcknowledged.Equal(first) {
+		t.Fatalf("last acknowledged moved from %v to %v without an acknowledgement", first, tg.LastAcknowledged)
+	}
+}
+
+// After a restart, a file opened at its saved position shows no
+// acknowledgement until a line of it is acknowledged.
+func TestLastAcknowledgedNotSetByOpening(t *testing.T) {
+	w := newWorld(t)
+	w.write(0, "one\n")
+	w.start()
+	w.disc.Send(discovery.Group{Key: "g", Targets: []discovery.Target{w.target()}})
+	waitFor(t, "the position saved", func() bool {
+		p, ok := w.store.position("g/t")
+		return ok && p.Offset == 4
+	})
+	w.stop()
+	w.stop = nil
+	w.start()
+	w.disc.Send(discovery.Group{Key: "g", Targets: []discovery.Target{w.target()}})
+	waitFor(t, "the target followed again", func() bool {
+		tg, ok := targetOf(w.f.Targets(), "g/t")
+		return ok && tg.ReadOffset == 4 && tg.Acknowledged == 4
+	})
+	if tg, _ := targetOf(w.f.Targets(), "g/t"); !tg.LastAcknowledged.IsZero() {
+		t.Fatalf("target opened at its saved position shows an acknowledgement: %+v", tg)
+	}
+	before := time.Now()
+	w.write(0, "two\n")
+	waitFor(t, "the new line acknowledged", func() bool {
+		tg, _ := targetOf(w.f.Targets(), "g/t")
+		return tg.Acknowledged == 8 && !tg.LastAcknowledged.Before(before)
 	})
 }

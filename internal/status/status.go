@@ -110,7 +110,8 @@ type Target struct {
 	Unacknowledged bool `json:"unacknowledged"`
 	// LastRead is when the target last yielded data (zero: not since it
 	// was followed). LastAcknowledged is when its acknowledged position
-	// was last seen to move (zero: not since anyone asked).
+	// last moved: every sink acknowledged a line of it (zero: not since
+	// it was followed in this run of drover).
 	LastRead         time.Time `json:"last_read,omitzero"`
 	LastAcknowledged time.Time `json:"last_acknowledged,omitzero"`
 }
