@@ -284,6 +284,7 @@ function detailHTML(v) {
     return '<dl>' + Object.keys(v).map((k) => '<dt>' + esc(k.replace(/_/g, ' ')) + '</dt><dd>' +
       (typeof v[k] === 'string' && /^\d{4}-\d\d-\d\dT/.test(v[k]) ? ago(v[k]) : detailHTML(v[k])) + '</dd>').join('') + '</dl>';
   }
+  if (typeof v === 'number' && !Number.isInteger(v)) return esc(String(+v.toPrecision(3))); // a lag in seconds
   return esc(v);
 }
 
