@@ -81,6 +81,13 @@ const (
 	// ConditionRead: a source cannot read its input (journalctl fails,
 	// files cannot be opened).
 	ConditionRead = "read"
+	// ConditionBuffer: a sink's disk buffer cannot write (failing: the
+	// batches are released failed and their sources read them again).
+	ConditionBuffer = "buffer"
+	// ConditionBufferPosition: a sink's disk buffer cannot save its
+	// acknowledged position (degraded: delivered segments stay on disk
+	// until it can).
+	ConditionBufferPosition = "buffer_position"
 	// ConditionDiscards: the component discarded more of its events than
 	// the readiness policy allows (see Policy); set by the Monitor.
 	ConditionDiscards = "discards"

@@ -29,6 +29,10 @@ type StreakConfig struct {
 	Now func() time.Time
 }
 
+// DefaultRemind is how often a lasting run of failures is logged again
+// unless a component has a reason to choose otherwise.
+const DefaultRemind = 5 * time.Minute
+
 // Streak follows a run of consecutive failures of one kind (a sink's
 // sends, a source's connection to its API), so that a failing dependency
 // is logged once, not once per attempt:

@@ -62,6 +62,7 @@ func openDiskQueue(cctx component.Context, b config.Buffer) (*diskQueue, error) 
 		Limits:  diskLimits(b),
 		Logger:  cctx.Logger,
 		Metrics: cctx.Metrics,
+		Health:  cctx.Health,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening the disk buffer: %w", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/drover-dev/drover/internal/checkpoint"
+	"github.com/drover-dev/drover/internal/health"
 	"github.com/drover-dev/drover/internal/metrics"
 )
 
@@ -59,6 +60,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics are the sink's instruments; nil for a private set.
 	Metrics *metrics.Component
+	// Health is the sink's Reporter: a run of write failures holds the
+	// buffer condition failing, one of position saves the buffer_position
+	// condition degraded; nil reports nowhere.
+	Health *health.Reporter
 }
 
 const (
@@ -113,7 +118,9 @@ type Buffer struct {
 	// scanOldest is the write time of the oldest record found at Open, until
 	// the reader has read one.
 	scanOldest int64
-	ackFailing bool
+	// writeFails and ackFails follow runs of write and position-save
+	// failures: logged once, reminded, recovery logged, health held.
+	writeFails, ackFails *health.Streak
 
 	wake      chan struct{} // capacity 1: the writer has work
 	stopWrite chan struct{}
@@ -167,6 +174,10 @@ func Open(opts Options) (*Buffer, error) {
 		stopMaint: make(chan struct{}),
 		closed:    make(chan struct{}),
 	}
+	b.writeFails = health.NewStreak(health.StreakConfig{Logger: b.log, Health: opts.Health,
+		Condition: health.ConditionBuffer, Level: slog.LevelError, Remind: health.DefaultRemind})
+	b.ackFails = health.NewStreak(health.StreakConfig{Logger: b.log, Health: opts.Health,
+		Condition: health.ConditionBufferPosition, State: health.Degraded, Level: slog.LevelError, Remind: health.DefaultRemind})
 	if err := b.recover(); err != nil {
 		lock.Close()
 		return nil, err

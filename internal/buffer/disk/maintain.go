@@ -38,16 +38,11 @@ func (b *Buffer) persist(pos position) error {
 	}
 	if err := saveAck(b.dir, pos); err != nil {
 		b.m.Errors("buffer_ack").Inc()
-		if !b.ackFailing {
-			b.ackFailing = true
-			b.log.Error("disk buffer: cannot save the acknowledged position; retrying (acknowledged segments are kept meanwhile)", "error", err)
-		}
+		b.ackFails.Fail("disk buffer: cannot save the acknowledged position; retrying (acknowledged segments are kept meanwhile)",
+			"ack_save_failed", err, 0)
 		return err
 	}
-	if b.ackFailing {
-		b.ackFailing = false
-		b.log.Info("disk buffer: saving the acknowledged position works again")
-	}
+	b.ackFails.End("disk buffer: saving the acknowledged position works again")
 	b.mu.Lock()
 	b.persisted = pos
 	var doomed, keep []*segment

@@ -24,7 +24,6 @@ type writer struct {
 	toSeal   []*segment
 	dirDirty bool
 	lastSync time.Time
-	failing  bool
 }
 
 // writeLoop writes what Push admitted and fsyncs it at most once per fsync
@@ -192,10 +191,7 @@ func (w *writer) sync(now time.Time) {
 		s.w = nil
 	}
 	w.toSeal, w.dirDirty = nil, false
-	if w.failing {
-		w.failing = false
-		b.log.Info("disk buffer: writing works again")
-	}
+	b.writeFails.End("disk buffer: writing works again")
 	for i, r := range w.unsynced {
 		r.parent.Release(event.Delivered)
 		w.unsynced[i] = nil
@@ -231,16 +227,14 @@ func (w *writer) syncFiles() error {
 func (w *writer) fail(err error, unwritten []*record) {
 	b := w.b
 	b.m.Errors("buffer_write").Inc()
-	if !w.failing {
-		w.failing = true
-		b.log.Error("disk buffer: write failed; the batches concerned are released as failed and read again by their sources", "error", err)
-	}
 	failed := append(w.unsynced, unwritten...)
 	var events, bytes, unwrittenBytes int64
 	for _, r := range failed {
 		events += r.events
 		bytes += r.size
 	}
+	b.writeFails.Fail("disk buffer: write failed; the batches concerned are released as failed and read again by their sources",
+		"write_failed", err, int(events))
 	for _, r := range unwritten {
 		unwrittenBytes += r.size
 		r.free()

@@ -33,7 +33,7 @@ import (
 )
 
 // DefaultRemind is how often a lasting failure is logged again.
-const DefaultRemind = 5 * time.Minute
+const DefaultRemind = health.DefaultRemind
 
 // Config configures a Tracker.
 type Config struct {
@@ -170,12 +170,12 @@ func (t *Tracker) Wake() {
 	t.mu.Unlock()
 }
 
-// Sleep waits d, until Wake is called or until ctx ends; it reports
-// whether ctx is still alive.
-func (t *Tracker) Sleep(ctx context.Context, d time.Duration) bool {
-	t.mu.Lock()
-	wake := t.wake
-	t.mu.Unlock()
+// Sleep waits d, until a Wake that closes woken or until ctx ends; it
+// reports whether ctx is still alive. woken is what Woken returned when the
+// failed attempt began: a delivery that woke the sleepers while the attempt
+// was still under way ends the sleep at once, since the destination took
+// events after the attempt was sent.
+func (t *Tracker) Sleep(ctx context.Context, d time.Duration, woken <-chan struct{}) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
@@ -183,7 +183,7 @@ func (t *Tracker) Sleep(ctx context.Context, d time.Duration) bool {
 	defer timer.Stop()
 	select {
 	case <-timer.C:
-	case <-wake:
+	case <-woken:
 	case <-ctx.Done():
 	}
 	return ctx.Err() == nil

@@ -110,7 +110,7 @@ func TestRefusalsAreCountedByReason(t *testing.T) {
 func TestSleepEndsOnWakeOrContext(t *testing.T) {
 	tr := New(Config{})
 	woke := make(chan bool)
-	go func() { woke <- tr.Sleep(context.Background(), time.Hour) }()
+	go func() { woke <- tr.Sleep(context.Background(), time.Hour, tr.Woken()) }()
 	// Wake until the sleeper is woken: it may not sleep yet.
 	for done := false; !done; {
 		tr.Wake()
@@ -125,11 +125,27 @@ func TestSleepEndsOnWakeOrContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if tr.Sleep(ctx, time.Hour) {
+	if tr.Sleep(ctx, time.Hour, tr.Woken()) {
 		t.Fatal("Sleep with an ended context reported it alive")
 	}
-	if !tr.Sleep(context.Background(), time.Millisecond) {
+	if !tr.Sleep(context.Background(), time.Millisecond, tr.Woken()) {
 		t.Fatal("a full sleep reported an ended context")
+	}
+}
+
+func TestSleepEndsAtOnceAfterAWakeDuringTheAttempt(t *testing.T) {
+	tr := New(Config{})
+	woken := tr.Woken() // the attempt begins
+	tr.Wake()           // another request is delivered while it is under way
+	done := make(chan bool)
+	go func() { done <- tr.Sleep(context.Background(), time.Hour, woken) }()
+	select {
+	case ok := <-done:
+		if !ok {
+			t.Fatal("Sleep reported an ended context")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a failed attempt slept although a delivery woke the sleepers while it was under way")
 	}
 }
 

@@ -421,6 +421,7 @@ func (d *Driver) deliver(ctx context.Context, req *batch.Request, part bool) {
 			req.Finish(event.Failed)
 			return
 		}
+		woken := d.track.Woken()
 		actx, cancel := context.WithTimeout(ctx, d.opts.Request.Timeout)
 		t0 := time.Now()
 		err := d.opts.Sender.Send(actx, req)
@@ -482,7 +483,7 @@ func (d *Driver) deliver(ctx context.Context, req *batch.Request, part bool) {
 			wait = min(hint, MaxRetryAfter)
 		}
 		d.track.Failed(err, req.Len(), "events", req.Len(), "attempt", attempt, "retry_in", wait)
-		if !d.track.Sleep(ctx, wait) {
+		if !d.track.Sleep(ctx, wait, woken) {
 			req.Finish(event.Failed)
 			return
 		}

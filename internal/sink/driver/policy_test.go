@@ -444,3 +444,50 @@ func TestDeliveryWakesOtherSleepingRetries(t *testing.T) {
 	}
 	h.Close()
 }
+
+// A request whose failure is answered after another request was delivered
+// (the destination came back while it was under way) is sent again at
+// once, not after its backoff: the wake-up it would have slept through
+// already happened.
+func TestFailureAnsweredAfterADeliveryIsRetriedAtOnce(t *testing.T) {
+	var up atomic.Bool
+	release := make(chan struct{})
+	var bFailed atomic.Bool
+	rec := &recorder{answer: func(n int, req *batch.Request) error {
+		if messages(req)[0] == "b0" && bFailed.CompareAndSwap(false, true) {
+			<-release // answered after the first delivery
+			return errors.New("connection reset")
+		}
+		if !up.Load() {
+			return errors.New("connection refused")
+		}
+		return nil
+	}}
+	req := fastRequest(3)
+	// Backoffs of 5s and more: only a wake-up delivers within the test.
+	req.RetryInitialBackoff, req.RetryMaxBackoff = 10*time.Second, time.Minute
+	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 1, MaxBytes: 1 << 20, Timeout: time.Millisecond},
+		Request: req, Sender: rec})
+	h.Send(batchOf("a", 1)...)
+	sinktest.WaitFor(t, "a failing", func() bool { return len(rec.requests()) >= 1 })
+	h.Send(batchOf("b", 1)...)
+	sinktest.WaitFor(t, "b under way", func() bool { return len(rec.requests()) >= 2 })
+	up.Store(true)
+	began := time.Now()
+	h.Send(batchOf("c", 1)...)
+	// c is delivered and wakes a, which is delivered too; b's failure is
+	// answered after both, when no sleeper is left to be woken.
+	for range 2 {
+		if !h.Ack() {
+			t.Fatal("ack not ok")
+		}
+	}
+	close(release)
+	if !h.Ack() {
+		t.Fatal("ack not ok")
+	}
+	if took := time.Since(began); took > 4*time.Second {
+		t.Fatalf("a request that failed while another was delivered was sent again %s later", took)
+	}
+	h.Close()
+}

@@ -92,7 +92,7 @@ func New(cctx component.Context, cfg *Config) (*Source, error) {
 		build:      newBuilder(cctx.ID, cctx.Host, cfg),
 		stderrSeen: map[string]bool{},
 		failures: health.NewStreak(health.StreakConfig{Logger: log, Health: cctx.Health, Condition: health.ConditionRead,
-			Level: slog.LevelError, Remind: 5 * time.Minute}),
+			Level: slog.LevelError, Remind: health.DefaultRemind}),
 	}
 	s.flusher = checkpoint.NewFlusher(cfg.CheckpointInterval, s.save, log, m.Errors("checkpoint"))
 	return s, nil

@@ -192,11 +192,11 @@ func New(cctx component.Context, cfg *Config) (*Source, error) {
 		ins:   ins,
 		parts: map[tp]*partition{},
 		api: health.NewStreak(health.StreakConfig{Logger: log, Health: cctx.Health, Condition: health.ConditionAPI,
-			Remind: 5 * time.Minute}),
+			Remind: health.DefaultRemind}),
 		commit: health.NewStreak(health.StreakConfig{Logger: log, Health: cctx.Health, Condition: ConditionCommits,
-			State: health.Degraded, Remind: 5 * time.Minute}),
-		decErr: health.NewStreak(health.StreakConfig{Logger: log, Remind: 5 * time.Minute}),
-		empty:  health.NewStreak(health.StreakConfig{Logger: log, Remind: 5 * time.Minute}),
+			State: health.Degraded, Remind: health.DefaultRemind}),
+		decErr: health.NewStreak(health.StreakConfig{Logger: log, Remind: health.DefaultRemind}),
+		empty:  health.NewStreak(health.StreakConfig{Logger: log, Remind: health.DefaultRemind}),
 	}
 	s.dec = newDecoder(cfg.Decoding, cctx.ID, s.plain)
 	s.opts = append(conn, s.consumerOptions()...)

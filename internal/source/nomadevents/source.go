@@ -84,7 +84,7 @@ func New(cctx component.Context, cfg *Config) (*Source, error) {
 		meta:   newMeta(cctx.ID, cctx.Host),
 		file:   checkpoint.File{Path: checkpoint.PathFor(cctx.DataDir, SourceType, cctx.ID), Version: stateVersion},
 		failures: health.NewStreak(health.StreakConfig{Logger: log, Health: cctx.Health, Condition: health.ConditionAPI,
-			Remind: 5 * time.Minute}),
+			Remind: health.DefaultRemind}),
 	}
 	s.flusher = checkpoint.NewFlusher(cfg.CheckpointInterval, s.save, log, m.Errors("checkpoint"))
 	return s, nil
