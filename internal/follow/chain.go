@@ -71,8 +71,9 @@ type chain struct {
 	wake bool
 
 	// ackedAt is the UnixNano of the last time the committed position
-	// of one of its files moved (0: never), for the status page; stored
-	// by the files' commitHook on the acknowledging goroutines.
+	// of one of its files moved (0: never), to within a scan interval,
+	// for the status page; stored by the files' commitHook on the
+	// acknowledging goroutines.
 	ackedAt atomic.Int64
 }
 
@@ -80,18 +81,22 @@ type chain struct {
 // file's committed position moves (a batch acknowledged by every sink,
 // bytes skipped, a rewind) and marks the checkpoint dirty; once armed
 // (after the file's start offset was set, which commits too) it also
-// stores the time in the chain, with one atomic store: no lock, no
-// allocation.
+// stores the time in the chain: the follower's clock (statusBoard.tick),
+// at most a scan interval old. Atomic loads and at most one store per
+// tick of the clock: no lock, no allocation, no clock read.
 type commitHook struct {
 	c     *chain
 	mark  func()
+	clock *atomic.Int64
 	armed atomic.Bool
 }
 
 func (h *commitHook) run() {
 	h.mark()
-	if h.armed.Load() {
-		h.c.ackedAt.Store(time.Now().UnixNano())
+	// Stored only when the clock moved since: within one tick of the
+	// clock, acknowledgements cost plain loads, not a locked store.
+	if now := h.clock.Load(); h.armed.Load() && h.c.ackedAt.Load() != now {
+		h.c.ackedAt.Store(now)
 	}
 }
 

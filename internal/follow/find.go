@@ -400,7 +400,7 @@ func (f *Follower) openAt(c *chain, n uint64, newest bool, startAt func(*tail.Re
 		return false
 	}
 	path := f.pathOf(c, n)
-	hook := &commitHook{c: c, mark: f.flusher.Mark}
+	hook := &commitHook{c: c, mark: f.flusher.Mark, clock: &f.board.clock}
 	r, err := tail.Open(path, tail.Options{
 		MaxLineBytes:       f.o.MaxLineBytes,
 		MaxBatchEvents:     tail.DefaultMaxBatchEvents,

@@ -28,7 +28,16 @@ type statusBoard struct {
 
 	mu    sync.Mutex
 	fresh chan struct{} // closed when a snapshot is published
+
+	// clock is the UnixNano of the run loop's last iteration: the time
+	// the commit hooks store (commitHook), read with one atomic load
+	// instead of a clock read per acknowledgement. The run loop wakes at
+	// least every scan interval, so it is at most that old.
+	clock atomic.Int64
 }
+
+// tick sets the clock; the run loop calls it at every iteration.
+func (b *statusBoard) tick(now time.Time) { b.clock.Store(now.UnixNano()) }
 
 type targetsSnapshot struct {
 	at      time.Time

@@ -111,7 +111,8 @@ type Target struct {
 	// LastRead is when the target last yielded data (zero: not since it
 	// was followed). LastAcknowledged is when its acknowledged position
 	// last moved: every sink acknowledged a line of it (zero: not since
-	// it was followed in this run of drover).
+	// it was followed in this run of drover); a follower's target gives
+	// it to within its scan interval.
 	LastRead         time.Time `json:"last_read,omitzero"`
 	LastAcknowledged time.Time `json:"last_acknowledged,omitzero"`
 }
