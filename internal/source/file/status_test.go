@@ -3,6 +3,7 @@ package file
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/drover-dev/drover/internal/status"
@@ -44,4 +45,42 @@ func TestDescribeListsExcludedFilesWithTheirRule(t *testing.T) {
 	if n := h.rec.count(skipped) + h.rec.count(late); n != 0 {
 		t.Errorf("%d lines of excluded files read", n)
 	}
+}
+
+// Under max_open_files, a new file waits for room while the open one has
+// unread data: the status shows it waiting_for_room (not shipped), the
+// open one following and behind; once the open one is read to its end it
+// is parked and the new one is followed.
+func TestDescribeShowsWaitingForRoomAndParked(t *testing.T) {
+	dir := t.TempDir()
+	big, late := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
+	writeFile(t, big, strings.Repeat("a line of the big file\n", 50000))
+	cfg := testConfig(filepath.Join(dir, "*.log"))
+	cfg.MaxOpenFiles = 1
+	rec := newRecorder()
+	rec.block = make(chan struct{})
+	h := newHarness(t, t.TempDir(), cfg, rec).start()
+	defer h.stop()
+	waitFor(t, "the big file's reading stalled", func() bool { return rec.emits.Load() > 0 })
+	writeFile(t, late, "late\n")
+	byPath := func() map[string]status.Target {
+		m := map[string]status.Target{}
+		for _, tg := range h.src.Describe().Targets {
+			m[tg.Labels["file"]] = tg
+		}
+		return m
+	}
+	waitFor(t, "b.log waiting for room", func() bool {
+		m := byPath()
+		return m[late].State == status.StateWaitingRoom && m[big].State == status.StateFollowing && m[big].BytesBehind > 0
+	})
+	if m := byPath(); m[late].Shipped() || m[big].Shipped() {
+		t.Fatalf("shipped while stalled: %+v", m)
+	}
+	close(rec.block)
+	waitLines(t, rec, late, []string{"late"})
+	waitFor(t, "a.log parked, b.log followed", func() bool {
+		m := byPath()
+		return m[big].State == status.StateParked && m[big].Shipped() && m[late].State == status.StateFollowing && m[late].Shipped()
+	})
 }
