@@ -29,6 +29,11 @@ type statusBoard struct {
 	mu    sync.Mutex
 	fresh chan struct{} // closed when a snapshot is published
 
+	// released are the targets released with their position kept (read
+	// to their end, or no longer named), by key, shown until the position
+	// is forgotten or the target is followed again. The run loop only.
+	released map[string]*chain
+
 	// clock is the UnixNano of the run loop's last iteration: the time
 	// the commit hooks store (commitHook), read with one atomic load
 	// instead of a clock read per acknowledgement. The run loop wakes at
@@ -108,14 +113,65 @@ func (f *Follower) publishStatus(now time.Time) {
 	if cur := f.board.cur.Load(); cur != nil && now.Sub(cur.at) < statusRefresh {
 		return
 	}
-	out := make([]status.Target, 0, len(f.order))
+	out := make([]status.Target, 0, len(f.order)+len(f.board.released))
 	for _, c := range f.order {
 		if c.closed {
 			continue
 		}
 		out = append(out, chainStatus(c))
 	}
+	out = f.releasedStatus(out)
 	f.board.publish(&targetsSnapshot{at: now, targets: out})
+}
+
+// noteReleased keeps a chain released with its position kept, so that the
+// status shows it released (and whether its last lines were acknowledged)
+// until its position is forgotten. It runs on the run loop, from forget.
+func (f *Follower) noteReleased(c *chain) {
+	if f.board.released == nil {
+		f.board.released = map[string]*chain{}
+	}
+	f.board.released[c.key] = c
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.board.released) > 2*len(f.positions)+64 {
+		f.pruneReleased() // nobody looked for a while
+	}
+}
+
+// pruneReleased drops the released chains whose position was forgotten or
+// belongs to a chain followed again. f.mu is held.
+func (f *Follower) pruneReleased() {
+	for k, c := range f.board.released {
+		if f.positions[k] != c.pos || f.chains[k] != nil {
+			delete(f.board.released, k)
+		}
+	}
+}
+
+// releasedStatus appends the released targets to out: state released,
+// acknowledged up to their position, unacknowledged while a batch of
+// theirs is in flight. It runs on the run loop.
+func (f *Follower) releasedStatus(out []status.Target) []status.Target {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pruneReleased()
+	for _, c := range f.board.released {
+		t := chainStatus(c)
+		t.State, t.Reason, t.Files, t.BytesBehind = status.StateReleased, "", 0, 0
+		n, _, off, ok := c.pos.current()
+		t.Acknowledged, t.ReadOffset = off, off
+		if p := c.pos.filePath(n); ok && p != "" {
+			t.Path = p
+		}
+		for _, fp := range c.pos.files {
+			if fp.prog.Pending() > 0 || fp.prog.Failed() {
+				t.Unacknowledged = true
+			}
+		}
+		out = append(out, t)
+	}
+	return out
 }
 
 // chainStatus describes one chain. It runs on the run loop.

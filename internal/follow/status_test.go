@@ -1,6 +1,8 @@
 package follow
 
 import (
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,5 +130,43 @@ func TestLastAcknowledgedNotSetByOpening(t *testing.T) {
 	waitFor(t, "the new line acknowledged", func() bool {
 		tg, _ := targetOf(w.f.Targets(), "g/t")
 		return tg.Acknowledged == 8 && !tg.LastAcknowledged.Before(before.Add(-scanInterval))
+	})
+}
+
+// A terminal target is shown draining while what is left is read, then
+// released, and shipped once its last lines are acknowledged: a finished
+// allocation's streams stay in the status (explain can say they were
+// shipped) until their position is forgotten.
+func TestTargetsShowDrainingThenReleased(t *testing.T) {
+	w := newWorld(t)
+	w.write(0, "one\n")
+	w.start()
+	w.disc.Send(discovery.Group{Key: "g", Targets: []discovery.Target{w.target()}})
+	waitFor(t, "the first line", func() bool { return w.out.n("one") == 1 })
+	w.out.setBlocked(true)
+	w.write(0, strings.Repeat("more\n", 100000)) // more than the queue of batches holds
+	w.disc.Send(discovery.Group{Key: "g", Terminal: true, Targets: []discovery.Target{w.target()}})
+	waitFor(t, "the target draining", func() bool {
+		tg, ok := targetOf(w.f.Targets(), "g/t")
+		return ok && tg.State == status.StateDraining && tg.BytesBehind > 0 && !tg.Shipped()
+	})
+	w.out.setBlocked(false)
+	waitFor(t, "the target released and shipped", func() bool {
+		tg, ok := targetOf(w.f.Targets(), "g/t")
+		return ok && tg.State == status.StateReleased && tg.Shipped() && tg.Acknowledged == int64(len("one\n")+len("more\n")*100000) &&
+			tg.Labels["stream"] == "t" && tg.Path == filepath.Join(w.dir, "t.0")
+	})
+	// Followed again (named by a new group), it is one target, following.
+	w.write(1, "again\n")
+	w.disc.Send(discovery.Group{Key: "g", Targets: []discovery.Target{w.target()}})
+	waitFor(t, "the target followed again", func() bool {
+		n := 0
+		for _, tg := range w.f.Targets() {
+			if tg.Key == "g/t" {
+				n++
+			}
+		}
+		tg, _ := targetOf(w.f.Targets(), "g/t")
+		return n == 1 && tg.State != status.StateReleased
 	})
 }

@@ -71,6 +71,11 @@ const (
 	StateWaitingMetadata = "waiting_for_metadata"
 	// StateWaitingFile: no file of the target exists yet.
 	StateWaitingFile = "waiting_for_file"
+	// StateReleased: the target was read to its end and released (its
+	// allocation or pod ended, its file disappeared) or is no longer
+	// selected; its files are closed and its position is kept. Shipped
+	// once its last lines are acknowledged.
+	StateReleased = "released"
 	// StateExcluded: the source's selection leaves the target out; Reason
 	// names the rule or hint.
 	StateExcluded = "excluded"

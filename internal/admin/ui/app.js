@@ -231,7 +231,7 @@ function targetText(t) {
   return [t.component, t.key, t.path, t.state, t.reason].concat(Object.values(t.labels || {})).join(' ').toLowerCase();
 }
 
-const stateRank = { failing: 0, waiting_for_room: 1, waiting_for_metadata: 2, waiting_for_file: 3, draining: 4, following: 5, parked: 6, excluded: 7 };
+const stateRank = { failing: 0, waiting_for_room: 1, waiting_for_metadata: 2, waiting_for_file: 3, draining: 4, following: 5, parked: 6, released: 7, excluded: 8 };
 
 function renderTargets() {
   const d = view.data;
