@@ -209,6 +209,7 @@ func (w *world) start() {
 	w.t.Cleanup(func() {
 		if w.stop != nil {
 			w.stop()
+			w.stop = nil
 		}
 	})
 }

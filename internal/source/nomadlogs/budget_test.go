@@ -17,6 +17,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/discovery/nomad"
 	"github.com/drover-dev/drover/internal/nomadtest"
+	"github.com/drover-dev/drover/internal/source/reading"
 )
 
 // peakOf samples files_open every millisecond (the budget updates it at
@@ -92,7 +93,7 @@ func TestTwoThousandStreamsWithinTheBudget(t *testing.T) {
 		// The defaults: with thousands of streams, a scan and a checkpoint
 		// are not free (and tests run with -race on busy machines).
 		c.ScanInterval = DefaultScanInterval
-		c.CheckpointInterval = DefaultCheckpointInterval
+		c.CheckpointInterval = reading.DefaultCheckpointInterval
 	})
 	type streamFile struct{ dir, task, stream string }
 	var streams []streamFile
