@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 )
 
 // Task is the task name of every benchmark allocation.
@@ -98,15 +99,8 @@ func (l *Layout) Create(maxSize int64, maxFiles int) (files []streamFile, err er
 		}
 	}()
 	for _, a := range l.Allocs {
-		dir := LogsDir(l.AllocDir, a.ID)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return files, fmt.Errorf("creating allocation directory: %w", err)
-		}
-		for _, s := range []string{"stdout", "stderr"} {
-			fifo := filepath.Join(dir, "."+Task+"."+s+".fifo")
-			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-				return files, fmt.Errorf("creating %s: %w", fifo, err)
-			}
+		if err := l.createAllocDir(a); err != nil {
+			return files, err
 		}
 	}
 	for _, st := range l.Streams {
@@ -125,6 +119,79 @@ func (l *Layout) Create(maxSize int64, maxFiles int) (files []streamFile, err er
 		_ = f.Close()
 	}
 	return files, nil
+}
+
+// createAllocDir makes an allocation's log directory with logmon's named
+// pipes .app.stdout.fifo and .app.stderr.fifo.
+func (l *Layout) createAllocDir(a Alloc) error {
+	dir := LogsDir(l.AllocDir, a.ID)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating allocation directory: %w", err)
+	}
+	for _, s := range []string{"stdout", "stderr"} {
+		fifo := filepath.Join(dir, "."+Task+"."+s+".fifo")
+		if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			return fmt.Errorf("creating %s: %w", fifo, err)
+		}
+	}
+	return nil
+}
+
+// First returns the layout of the first n allocations (and their streams)
+// of l: the node before the others start.
+func (l *Layout) First(n int) *Layout {
+	sub := *l
+	sub.Allocs = l.Allocs[:n]
+	sub.Streams = nil
+	for _, st := range l.Streams {
+		if st.Alloc < n {
+			sub.Streams = append(sub.Streams, st)
+		}
+	}
+	return &sub
+}
+
+// StartAlloc starts allocation i of a Nomad layout as its task's first
+// moments look on disk: logmon creates the log directory, its pipes and
+// file 0 of both streams, and the task writes its first line to each of
+// its streams (sequence number 0, stamped with the time of the write). It
+// returns the bytes written.
+func (l *Layout) StartAlloc(i int, maxSize int64, maxFiles int) (int64, error) {
+	a := l.Allocs[i]
+	if err := l.createAllocDir(a); err != nil {
+		return 0, err
+	}
+	var files []*File
+	defer func() {
+		for _, f := range files {
+			_ = f.Close()
+		}
+	}()
+	for _, st := range l.Streams {
+		if st.Alloc != i {
+			continue
+		}
+		f, err := CreateFile(st.Dir, Task, st.Name, maxSize, maxFiles)
+		if err != nil {
+			return 0, err
+		}
+		files = append(files, f)
+	}
+	var n int64
+	var buf []byte
+	k := 0
+	for _, st := range l.Streams {
+		if st.Alloc != i {
+			continue
+		}
+		buf = append(AppendLine(buf[:0], st.ID, 0, time.Now().UnixNano()), '\n')
+		if err := files[k].Write(buf); err != nil {
+			return n, err
+		}
+		n += int64(len(buf))
+		k++
+	}
+	return n, nil
 }
 
 // streamFile is how a Writer writes one stream: logmon's files or a

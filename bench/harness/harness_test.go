@@ -47,6 +47,10 @@ func TestRunSmallScenarios(t *testing.T) {
 		{Name: "small-kube", Streams: 3, Sink: "http", Backlog: 2 * MiB, MaxFileSize: 256 << 10, Kubernetes: true},
 		{Name: "small-kube-rate", Streams: 4, Sink: "http", Rate: 512 << 10, Duration: 2 * time.Second,
 			MaxFileSize: 128 << 10, MaxFiles: 3, Kubernetes: true},
+		// Allocations that start while drover runs: 3 of 5, each writing
+		// one line per stream, found and delivered.
+		{Name: "small-new-alloc", Streams: 10, Sink: "http", MaxFileSize: 128 << 10, MaxFiles: 2,
+			NewAllocs: 3, NewAllocEvery: 100 * time.Millisecond},
 	} {
 		r, err := Run(context.Background(), o, s)
 		if err != nil {
@@ -58,7 +62,8 @@ func TestRunSmallScenarios(t *testing.T) {
 		if r.Lines == 0 || r.Received.Lines != r.Lines || r.Received.Checked != r.Lines || r.CPU <= 0 || r.PeakRSS <= 0 || r.Elapsed <= 0 {
 			t.Errorf("%s: %+v", s.Name, r)
 		}
-		if (s.Rate > 0) != (r.Latencies > 0) || (s.Rate > 0 && (r.P50 <= 0 || r.P99 < r.P50)) {
+		timed := s.Rate > 0 || s.NewAllocs > 0
+		if timed != (r.Latencies > 0) || (timed && (r.P50 <= 0 || r.P99 < r.P50)) {
 			t.Errorf("%s: latencies p50 %v p99 %v of %d", s.Name, r.P50, r.P99, r.Latencies)
 		}
 		if s.Idle > 0 && r.IdleRSS <= 0 {
@@ -71,6 +76,9 @@ func TestRunSmallScenarios(t *testing.T) {
 	}
 	var md bytes.Buffer
 	WriteMarkdown(&md, DescribeMachine(o.Bin), results)
+	if r := results[len(results)-1]; r.Lines != 6 || r.Latencies != 6 {
+		t.Errorf("small-new-alloc: %d lines, %d latencies; want 6 of each (one per stream of 3 allocations)", r.Lines, r.Latencies)
+	}
 	for _, want := range []string{"| small-backlog | 3 | http |", "| small-rate | 4 | loki |", "small-rate, idle for 1s", "Every line written arrived once"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())

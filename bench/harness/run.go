@@ -117,7 +117,11 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 	if s.Kubernetes {
 		layout = gen.NewKubeLayout(filepath.Join(dir, "pods"), s.Streams)
 	}
-	w, err := gen.NewWriter(layout, s.MaxFileSize, s.MaxFiles)
+	atStart := layout
+	if s.NewAllocs > 0 {
+		atStart = layout.First(len(layout.Allocs) - s.NewAllocs)
+	}
+	w, err := gen.NewWriter(atStart, s.MaxFileSize, s.MaxFiles)
 	if err != nil {
 		return res, err
 	}
@@ -130,6 +134,7 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		}
 	}()
 	var nomadURL, kubeconfig string
+	var nomad *nomadtest.Server
 	if s.Kubernetes {
 		var stop func()
 		if kubeconfig, stop, err = servePods(dir, layout); err != nil {
@@ -137,7 +142,8 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		}
 		defer stop()
 	} else {
-		nomadURL = serveAllocs(tb, dir, layout)
+		nomad = serveAllocs(tb, dir, atStart)
+		nomadURL = nomad.URL()
 	}
 
 	allocIDs := make([]string, s.Streams)
@@ -196,6 +202,8 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		profiled <- nil
 	}
 
+	newBytes, newLines := int64(0), uint64(0)
+	written := func() []uint64 { return w.Lines() }
 	if s.Backlog > 0 {
 		if err := waitAll(ctx, rcv, w.TotalLines()); err != nil {
 			res.Problems = append(res.Problems, err.Error())
@@ -222,11 +230,18 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 			return res, err
 		}
 		t0 := time.Now()
-		if err := w.Rate(ctx, s.Rate, s.Duration); err != nil {
+		if s.NewAllocs > 0 {
+			lines, n, b, err := startAllocs(ctx, nomad, layout, s, w.Lines())
+			if err != nil {
+				return res, err
+			}
+			written = func() []uint64 { return lines }
+			newLines, newBytes = n, b
+		} else if err := w.Rate(ctx, s.Rate, s.Duration); err != nil {
 			return res, err
 		}
 		res.Elapsed = time.Since(t0)
-		if err := waitAll(ctx, rcv, w.TotalLines()); err != nil {
+		if err := waitAll(ctx, rcv, w.TotalLines()+newLines); err != nil {
 			res.Problems = append(res.Problems, err.Error())
 		}
 		after, err := proc.Read(p.Pid())
@@ -240,7 +255,7 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		q, n := rcv.Latencies(0.5, 0.99)
 		res.P50, res.P99, res.Latencies = q[0], q[1], n
 	}
-	res.Lines, res.Bytes = w.TotalLines(), w.Bytes()
+	res.Lines, res.Bytes = w.TotalLines()+newLines, w.Bytes()+newBytes
 
 	if s.Idle > 0 {
 		before, err := proc.Read(p.Pid())
@@ -272,13 +287,13 @@ func Run(ctx context.Context, o Options, s Scenario) (res Result, err error) {
 		res.Problems = append(res.Problems, stopErr.Error())
 	}
 	res.Received = rcv.Stats()
-	res.Problems = append(res.Problems, verify(res.Received, w.Lines())...)
+	res.Problems = append(res.Problems, verify(res.Received, written())...)
 	return res, nil
 }
 
 // serveAllocs starts the fake Nomad API with the layout's allocations on
-// its node, and returns its address.
-func serveAllocs(tb *programTB, dir string, l *gen.Layout) string {
+// its node.
+func serveAllocs(tb *programTB, dir string, l *gen.Layout) *nomadtest.Server {
 	srv := nomadtest.New(tb)
 	agent := srv.Agent()
 	agent.NodeName = "bench-node"
@@ -286,13 +301,47 @@ func serveAllocs(tb *programTB, dir string, l *gen.Layout) string {
 	agent.AllocDir = l.AllocDir
 	srv.SetAgent(agent)
 	for _, a := range l.Allocs {
-		srv.AddAlloc(nomadtest.Alloc{
-			ID: a.ID, Namespace: a.Namespace, Job: a.Job, Group: a.Group, Index: a.Index,
-			JobMeta: map[string]string{"team": "payments", "version": "1.4.2"},
-			Tasks:   []nomadtest.Task{{Name: gen.Task, Meta: map[string]string{"owner": "bench"}}},
-		})
+		addAlloc(srv, a)
 	}
-	return srv.URL()
+	return srv
+}
+
+// addAlloc puts an allocation of the layout on the fake Nomad API's node.
+func addAlloc(srv *nomadtest.Server, a gen.Alloc) {
+	srv.AddAlloc(nomadtest.Alloc{
+		ID: a.ID, Namespace: a.Namespace, Job: a.Job, Group: a.Group, Index: a.Index,
+		JobMeta: map[string]string{"team": "payments", "version": "1.4.2"},
+		Tasks:   []nomadtest.Task{{Name: gen.Task, Meta: map[string]string{"owner": "bench"}}},
+	})
+}
+
+// startAllocs starts the scenario's new allocations, one every
+// s.NewAllocEvery (see Scenario.NewAllocs), and returns the lines written
+// per stream (atStart's, then one per stream of each new allocation), and
+// the lines and bytes the new allocations wrote.
+func startAllocs(ctx context.Context, nomad *nomadtest.Server, l *gen.Layout, s Scenario, atStart []uint64) (lines []uint64, n uint64, bytes int64, err error) {
+	lines = make([]uint64, s.Streams)
+	copy(lines, atStart)
+	for i := len(l.Allocs) - s.NewAllocs; i < len(l.Allocs); i++ {
+		addAlloc(nomad, l.Allocs[i])
+		b, err := l.StartAlloc(i, s.MaxFileSize, s.MaxFiles)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		bytes += b
+		for _, st := range l.Streams {
+			if st.Alloc == i {
+				lines[st.ID]++
+				n++
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0, 0, ctx.Err()
+		case <-time.After(s.NewAllocEvery):
+		}
+	}
+	return lines, n, bytes, nil
 }
 
 // stallTimeout is how long waitAll waits without a new line arriving.

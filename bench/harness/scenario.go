@@ -58,6 +58,14 @@ type Scenario struct {
 	// Buffer, when set, is the sink's buffer type ("disk"), with its
 	// defaults (fsync_interval included).
 	Buffer string
+	// NewAllocs, when positive, makes a new-allocation scenario: the last
+	// NewAllocs allocations of the layout are not on the node when drover
+	// starts (the others are, quiet); while drover runs, one starts every
+	// NewAllocEvery: it is added to the Nomad API, its log directory and
+	// files are created, and its task writes one line to each stream. The
+	// latency is from that write to the line's arrival.
+	NewAllocs     int
+	NewAllocEvery time.Duration
 }
 
 // Describe says what the scenario does, in a few words.
@@ -71,9 +79,13 @@ func (s Scenario) Describe() string {
 	if s.Kubernetes {
 		b.WriteString("Kubernetes containers (CRI lines): ")
 	}
-	if s.Backlog > 0 {
+	switch {
+	case s.NewAllocs > 0:
+		fmt.Fprintf(&b, "%d allocations of %d streams start, one every %s, each writing one line per stream; the other %d streams quiet",
+			s.NewAllocs, s.Streams, s.NewAllocEvery, s.Streams-2*s.NewAllocs)
+	case s.Backlog > 0:
 		fmt.Fprintf(&b, "%s on disk in %d streams, read from the beginning", size(s.Backlog), s.Streams)
-	} else {
+	default:
 		fmt.Fprintf(&b, "%s/s across %d streams for %s", size(int64(s.Rate)), s.Streams, s.Duration)
 	}
 	fmt.Fprintf(&b, ", files of %s", size(s.MaxFileSize))
@@ -145,6 +157,9 @@ func Scenarios(s Settings) []Scenario {
 		// 10,000 streams, at most 1000 files open: most are parked, and
 		// reopened when written (one line per 10 s per stream).
 		{Name: "many-files-10000", Streams: 10000, Sink: "http", Rate: 300 * 1000, Duration: s.Duration, Idle: s.Idle, MaxFileSize: nomadFile, MaxFiles: 10, MaxOpenFiles: 1000},
+		// New allocations on a node of 800 quiet streams: how long from
+		// a new allocation's first line to its delivery.
+		{Name: "new-alloc-100", Streams: 1000, Sink: "http", MaxFileSize: nomadFile, MaxFiles: 10, NewAllocs: 100, NewAllocEvery: 200 * time.Millisecond},
 		{Name: "rotation-100", Streams: 100, Sink: "http", Rate: 10 * MiB, Duration: s.Duration, MaxFileSize: MiB, MaxFiles: 3},
 		// Kubernetes: the same backlog as backlog-100 written as CRI
 		// records by containerd (compare their CPU per GiB: decoding the

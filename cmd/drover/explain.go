@@ -177,7 +177,7 @@ func writeExplanation(w io.Writer, st status.Status, what string, ts []status.Ta
 			row("behind", byteSize(float64(t.BytesBehind)))
 			row("last line read", agoText(now, t.LastRead))
 			if t.LastAcknowledged.IsZero() && t.Acknowledged > 0 {
-				row("last acknowledged", "not seen to move since drover was first asked")
+				row("last acknowledged", "not since drover started (acknowledged before)")
 			} else {
 				row("last acknowledged", agoText(now, t.LastAcknowledged))
 			}

@@ -191,7 +191,7 @@ var (
 		"parked": lipgloss.NewStyle().Foreground(lipgloss.Color("3")), "waiting_for_file": lipgloss.NewStyle().Foreground(lipgloss.Color("3")),
 		"waiting_for_metadata": lipgloss.NewStyle().Foreground(lipgloss.Color("3")),
 		"failing":              lipgloss.NewStyle().Foreground(lipgloss.Color("1")).Bold(true), "waiting_for_room": lipgloss.NewStyle().Foreground(lipgloss.Color("1")),
-		"excluded": lipgloss.NewStyle().Faint(true),
+		"excluded": lipgloss.NewStyle().Faint(true), "released": lipgloss.NewStyle().Faint(true),
 	}
 )
 

@@ -1,12 +1,14 @@
 package checkpoint
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -79,16 +81,31 @@ func escapeName(s string) string {
 
 // Save marshals state and replaces the file atomically.
 func (f File) Save(state any) error {
-	raw, err := json.Marshal(state)
+	data, err := f.encode(state, time.Now())
 	if err != nil {
-		return fmt.Errorf("encoding state for %s: %w", f.Path, err)
+		return err
 	}
-	data, err := json.Marshal(envelope{Version: f.Version, WrittenAt: time.Now().UTC(), State: raw})
-	if err != nil {
-		return fmt.Errorf("encoding state for %s: %w", f.Path, err)
-	}
-	data = append(data, '\n')
 	return WriteAtomic(f.Path, data, 0o640, true)
+}
+
+// encode returns the file's content: the envelope around state, written
+// the way encoding/json writes an envelope, without decoding and
+// compacting the state's JSON a second time (for a node's thousands of
+// positions, that second pass was half the encoding's cost).
+func (f File) encode(state any, now time.Time) ([]byte, error) {
+	var b bytes.Buffer
+	b.WriteString(`{"version":`)
+	b.WriteString(strconv.Itoa(f.Version))
+	b.WriteString(`,"written_at":"`)
+	b.Write(now.UTC().AppendFormat(b.AvailableBuffer(), time.RFC3339Nano))
+	b.WriteString(`","state":`)
+	// Encode writes what Marshal returns, and a newline.
+	if err := json.NewEncoder(&b).Encode(state); err != nil {
+		return nil, fmt.Errorf("encoding state for %s: %w", f.Path, err)
+	}
+	b.Truncate(b.Len() - 1)
+	b.WriteString("}\n")
+	return b.Bytes(), nil
 }
 
 // Load reads the state into state (a pointer, decoded with encoding/json).

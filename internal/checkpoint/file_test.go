@@ -1,11 +1,15 @@
 package checkpoint
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 type testState struct {
@@ -133,5 +137,66 @@ func TestWriteAtomicUnwritableDir(t *testing.T) {
 	err := WriteAtomic(filepath.Join(blocker, "state.json"), []byte("{}"), 0o600, true)
 	if err == nil || !strings.Contains(err.Error(), "creating state directory") {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// benchState is a node's checkpoint of n positions, shaped as the file
+// sources' states are.
+func benchState(n int) any {
+	type pos struct {
+		AllocID  string    `json:"alloc_id"`
+		Stream   string    `json:"stream"`
+		File     uint64    `json:"file"`
+		Offset   int64     `json:"offset"`
+		LastSeen time.Time `json:"last_seen"`
+	}
+	st := struct {
+		AllocDir string `json:"alloc_dir"`
+		Streams  []pos  `json:"streams"`
+	}{AllocDir: "/opt/nomad/data/alloc"}
+	for i := range n {
+		st.Streams = append(st.Streams, pos{AllocID: fmt.Sprintf("%08x-0000-4000-8000-000000000000", i),
+			Stream: "stdout", File: uint64(i % 10), Offset: int64(i) * 4096, LastSeen: time.Unix(1700000000, int64(i)).UTC()})
+	}
+	return st
+}
+
+// TestEncodeIsTheEnvelope: the hand-written envelope is byte for byte what
+// encoding/json writes for it.
+func TestEncodeIsTheEnvelope(t *testing.T) {
+	st := benchState(3)
+	for _, now := range []time.Time{time.Unix(1700000000, 123456789), time.Unix(1700000000, 0), time.Date(2026, 12, 8, 1, 2, 3, 4000, time.FixedZone("x", 3600))} {
+		f := File{Path: "/x/state.json", Version: 7}
+		got, err := f.encode(st, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, err := json.Marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := json.Marshal(envelope{Version: 7, WrittenAt: now.UTC(), State: raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want = append(want, '\n'); !bytes.Equal(got, want) {
+			t.Fatalf("encode:\n got %s\nwant %s", got, want)
+		}
+	}
+	if _, err := (File{Path: "/x"}).encode(func() {}, time.Now()); err == nil {
+		t.Fatal("a state that cannot be encoded gave no error")
+	}
+}
+
+// BenchmarkEncode encodes the checkpoint of 1000 positions (the file
+// without its write).
+func BenchmarkEncode(b *testing.B) {
+	st := benchState(1000)
+	f := File{Path: "/x/state.json", Version: 1}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := f.encode(st, time.Now()); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

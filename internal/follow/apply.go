@@ -246,11 +246,16 @@ func (f *Follower) forget(c *chain, now time.Time, keep bool) {
 	if f.chains[c.key] == c {
 		delete(f.chains, c.key)
 	}
+	kept := false
 	if _, _, _, ok := c.pos.current(); ok && keep {
 		c.pos.lastSeen = now
 		f.positions[c.key] = c.pos
+		kept = true
 	}
 	f.mu.Unlock()
+	if kept {
+		f.noteReleased(c) // for the status page
+	}
 	if gr := f.groupOf[c.key]; gr != nil && gr.chains[c.key] == c {
 		delete(gr.chains, c.key)
 		f.dropGroupIfDone(gr)

@@ -2,6 +2,7 @@ package follow
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +69,44 @@ type chain struct {
 	vanished bool
 	// wake: read it even if parked and unchanged (its reads were rewound).
 	wake bool
+
+	// ackedAt is the UnixNano of the last time the committed position
+	// of one of its files moved (0: never), to within a scan interval,
+	// for the status page; stored by the files' commitHook on the
+	// acknowledging goroutines.
+	ackedAt atomic.Int64
+}
+
+// commitHook is the OnCommit hook of one file of a chain: it runs when the
+// file's committed position moves (a batch acknowledged by every sink,
+// bytes skipped, a rewind) and marks the checkpoint dirty; once armed
+// (after the file's start offset was set, which commits too) it also
+// stores the time in the chain: the follower's clock (statusBoard.tick),
+// at most a scan interval old. Atomic loads and at most one store per
+// tick of the clock: no lock, no allocation, no clock read.
+type commitHook struct {
+	c     *chain
+	mark  func()
+	clock *atomic.Int64
+	armed atomic.Bool
+}
+
+func (h *commitHook) run() {
+	h.mark()
+	// Stored only when the clock moved since: within one tick of the
+	// clock, acknowledgements cost plain loads, not a locked store.
+	if now := h.clock.Load(); h.armed.Load() && h.c.ackedAt.Load() != now {
+		h.c.ackedAt.Store(now)
+	}
+}
+
+// lastAcknowledged is when the chain's committed position last moved
+// (zero: not since it was followed).
+func (c *chain) lastAcknowledged() time.Time {
+	if n := c.ackedAt.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
 }
 
 // chainFile is one open file of a chain. The budget may park the reader

@@ -35,6 +35,11 @@ type Position struct {
 	// number); nil when unknown. With AtEnd, it says which files held
 	// lines not delivered yet.
 	LastFile *uint64
+	// Later are the files of a Kubernetes target after the position's
+	// file, in order, that held lines not acknowledged yet: a start that
+	// finds one neither in the directory nor compressed reports its loss.
+	// Nil for the other schemes, and when the checkpoint did not say.
+	Later []LaterFile
 }
 
 // Store keeps a follower's positions in its source's checkpoint format
@@ -69,7 +74,7 @@ func (f *Follower) snapshot(now time.Time) []Position {
 		}
 		out = append(out, Position{
 			Key: key, File: n, Path: p.path, Fingerprint: fp, Offset: off,
-			LastSeen: seen.UTC(), AtEnd: p.atEnd(n, off), LastFile: p.lastFile(),
+			LastSeen: seen.UTC(), AtEnd: p.atEnd(n, off), LastFile: p.lastFile(), Later: p.laterFiles(),
 		})
 	}
 	for key, c := range f.chains {
@@ -92,6 +97,7 @@ func (f *Follower) load() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	f.removeStaleTemps()
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -103,7 +109,7 @@ func (f *Follower) load() (bool, error) {
 		if seen.IsZero() {
 			seen = now
 		}
-		p := &position{path: e.Path, lastSeen: seen, loadedAtEnd: e.AtEnd, loadedLast: e.LastFile}
+		p := &position{path: e.Path, lastSeen: seen, loadedAtEnd: e.AtEnd, loadedLast: e.LastFile, later: e.Later}
 		p.add(e.File, tail.NewProgress(e.Fingerprint, e.Offset, nil, nil))
 		f.positions[e.Key] = p
 	}

@@ -400,6 +400,7 @@ func (f *Follower) openAt(c *chain, n uint64, newest bool, startAt func(*tail.Re
 		return false
 	}
 	path := f.pathOf(c, n)
+	hook := &commitHook{c: c, mark: f.flusher.Mark, clock: &f.board.clock}
 	r, err := tail.Open(path, tail.Options{
 		MaxLineBytes:       f.o.MaxLineBytes,
 		MaxBatchEvents:     tail.DefaultMaxBatchEvents,
@@ -407,7 +408,7 @@ func (f *Follower) openAt(c *chain, n uint64, newest bool, startAt func(*tail.Re
 		Meta:               c.meta,
 		AppendOnly:         c.numbered(),
 		Inflight:           f.inflight,
-		OnCommit:           f.flusher.Mark,
+		OnCommit:           hook.run,
 		Logger:             f.log,
 		Metrics:            f.m,
 	})
@@ -434,6 +435,7 @@ func (f *Follower) openAt(c *chain, n uint64, newest bool, startAt func(*tail.Re
 	}
 	start, how := startAt(r)
 	r.Start(start)
+	hook.armed.Store(true)
 	f.mu.Lock()
 	fp := c.pos.add(n, r.Progress())
 	switch {

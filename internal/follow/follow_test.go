@@ -1,6 +1,7 @@
 package follow
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -64,9 +65,10 @@ type memStore struct {
 	mu    sync.Mutex
 	saved []Position
 	saves int
+	path  string // Path ("memory" when empty)
 }
 
-func (m *memStore) Path() string { return "memory" }
+func (m *memStore) Path() string { return cmp.Or(m.path, "memory") }
 
 func (m *memStore) Load() ([]Position, bool, error) {
 	m.mu.Lock()
@@ -207,6 +209,7 @@ func (w *world) start() {
 	w.t.Cleanup(func() {
 		if w.stop != nil {
 			w.stop()
+			w.stop = nil
 		}
 	})
 }

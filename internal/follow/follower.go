@@ -330,6 +330,7 @@ func (f *Follower) loop(ctx context.Context) {
 			return
 		}
 		now := time.Now().Round(0)
+		f.board.tick(now)
 		f.drainUpdates(ctx, now, dirty)
 		if f.watcher != nil {
 			fullPending = f.takeHints(now, dirty) || fullPending

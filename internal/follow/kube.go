@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -54,6 +55,10 @@ type kubeFiles struct {
 	// json-file behind cri-dockerd), whose writes fsnotify on the
 	// directory does not see.
 	symlinked bool
+	// restartsReported: the loss of the files of restarts removed before
+	// the chain started was reported (a start that has to wait looks
+	// again).
+	restartsReported bool
 }
 
 type seenFile struct {
@@ -61,12 +66,13 @@ type seenFile struct {
 	name string
 }
 
-// known reports whether e is a file the chain has seen. An inode is
+// knownKube reports whether e is a file the chain has seen. An inode is
 // reused once its file is deleted and closed, so a closed file's identity
 // names it only under the name it had, or under the rotated name of its
 // live name (the kubelet's rename); a file that the chain still holds
 // open cannot share its inode with another.
-func (k *kubeFiles) known(c *chain, e kubeEntry) bool {
+func (f *Follower) knownKube(c *chain, e kubeEntry) bool {
+	k := c.k
 	s, ok := k.seen[e.id]
 	if !ok {
 		return false
@@ -89,6 +95,9 @@ func (k *kubeFiles) known(c *chain, e kubeEntry) bool {
 	if e.name != s.name {
 		k.seen[e.id] = seenFile{n: s.n, name: e.name}
 		k.latest[e.name] = max(k.latest[e.name], s.n)
+		if k.id[s.n] == e.id {
+			f.renamed(c, s.n, e.name) // not a file done before the chain's start
+		}
 	}
 	return true
 }
@@ -111,6 +120,17 @@ type kubeEntry struct {
 	gz      bool
 	id      tail.FileID
 	link    bool // a symlink
+	// path is where a file out of the directory is (docker's rotated
+	// json-file beside the target of a symlink); "" for the directory's.
+	path string
+}
+
+// at is the path of the file e of directory dir.
+func (e kubeEntry) at(dir string) string {
+	if e.path != "" {
+		return e.path
+	}
+	return filepath.Join(dir, e.name)
 }
 
 // kube reports whether the chain follows the kubelet's files.
@@ -167,18 +187,51 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// kubeListed, when set (by tests), is called by listKube between the
+// listing of a directory and the stat of its files.
+var kubeListed func(dir string)
+
+// kubeListTries bounds the listings of one look at a directory whose
+// names keep changing while its files are looked at.
+const kubeListTries = 4
+
 // listKube lists the files of a Kubernetes target's directory in the
 // scheme's order, with their identities (symlinks followed: docker's
 // json-file behind cri-dockerd). Compressed files have no identity.
+//
+// A name is stat'ed after the listing: a rotation in between (0.log
+// renamed, a new 0.log created) would pair the name with the new file and
+// leave the renamed one out of the listing, and a chain that took the new
+// file for its first would count the renamed one, seen at the next look,
+// as newer, or not at all after a restart (the files before a saved
+// position are done). The directory is listed again after the stats, and
+// the look counts only when the names did not change meanwhile (a
+// rotation adds a name).
 func (f *Follower) listKube(dir string) []kubeEntry {
 	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			f.openFailed(dir, err)
+	for try := 1; ; try++ {
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				f.openFailed(dir, err)
+			}
+			return nil
 		}
-		return nil
+		delete(f.failing, dir)
+		if kubeListed != nil {
+			kubeListed(dir)
+		}
+		out := statKube(dir, entries)
+		again, aerr := os.ReadDir(dir)
+		if aerr == nil && sameKubeNames(entries, again) || try == kubeListTries {
+			return out
+		}
+		entries, err = again, aerr
 	}
-	delete(f.failing, dir)
+}
+
+// statKube returns the files of the scheme among entries, in order, with
+// their identities.
+func statKube(dir string, entries []os.DirEntry) []kubeEntry {
 	out := make([]kubeEntry, 0, len(entries))
 	for _, de := range entries {
 		e, ok := parseKubeName(de.Name())
@@ -201,6 +254,32 @@ func (f *Follower) listKube(dir string) []kubeEntry {
 	return out
 }
 
+// sameKubeNames reports whether two listings of a directory (sorted by
+// name, as os.ReadDir returns them) hold the same names of the scheme.
+func sameKubeNames(a, b []os.DirEntry) bool {
+	i, j := 0, 0
+	for {
+		for i < len(a) && !isKubeName(a[i].Name()) {
+			i++
+		}
+		for j < len(b) && !isKubeName(b[j].Name()) {
+			j++
+		}
+		if i == len(a) || j == len(b) {
+			return i == len(a) && j == len(b)
+		}
+		if a[i].Name() != b[j].Name() {
+			return false
+		}
+		i, j = i+1, j+1
+	}
+}
+
+func isKubeName(name string) bool {
+	_, ok := parseKubeName(name)
+	return ok
+}
+
 // attachKube looks at a Kubernetes target's files and opens the ones the
 // chain has not seen, in order. The first time, it decides where the
 // chain starts (startKube).
@@ -220,7 +299,7 @@ func (f *Follower) attachKube(c *chain, now time.Time) {
 	} else {
 		var fresh []kubeEntry
 		for _, e := range es {
-			if !e.gz && !c.k.known(c, e) {
+			if !e.gz && !f.knownKube(c, e) {
 				fresh = append(fresh, e)
 			}
 		}
@@ -250,7 +329,7 @@ func (f *Follower) openKube(c *chain, es []kubeEntry, start int64) bool {
 			continue
 		}
 		prev, had := c.k.seen[e.id]
-		c.k.path[n], c.k.id[n] = filepath.Join(c.t.Dir, e.name), e.id
+		c.k.path[n], c.k.id[n] = e.at(c.t.Dir), e.id
 		c.k.mark(e, n)
 		if !f.open(c, n, off, i == len(es)-1) {
 			delete(c.k.seen, e.id)
@@ -259,6 +338,7 @@ func (f *Follower) openKube(c *chain, es []kubeEntry, start int64) bool {
 			}
 			return false
 		}
+		f.nameLast(c, e.name)
 	}
 	return true
 }
@@ -273,7 +353,7 @@ func (f *Follower) openGz(c *chain, e kubeEntry, off int64) bool {
 	gzPath := filepath.Join(c.t.Dir, e.name)
 	// Beside the checkpoint: the data directory is writable where the
 	// root filesystem is not (the DaemonSet's).
-	tmp, id, err := decompressToTemp(gzPath, filepath.Dir(f.o.Store.Path()))
+	tmp, id, err := decompressToTemp(gzPath, f.gzTemp())
 	if err != nil {
 		f.m.Errors("read").Inc()
 		f.lostKube(c, []kubeEntry{e}, "cannot decompress", "error", err)
@@ -285,6 +365,7 @@ func (f *Follower) openGz(c *chain, e kubeEntry, off int64) bool {
 	if !f.open(c, n, off, false) {
 		return false
 	}
+	f.nameLast(c, e.name)
 	f.mu.Lock()
 	c.pos.path = strings.TrimSuffix(gzPath, ".gz")
 	f.mu.Unlock()
@@ -292,9 +373,31 @@ func (f *Follower) openGz(c *chain, e kubeEntry, off int64) bool {
 	return true
 }
 
-// decompressToTemp decompresses path into a new temporary file in dir and
-// returns its path and identity.
-func decompressToTemp(path, dir string) (string, tail.FileID, error) {
+// gzTemp is the pattern of the temporary files of decompressed files:
+// hidden, beside the checkpoint, named after it (sources share the
+// checkpoint directory).
+func (f *Follower) gzTemp() string {
+	return filepath.Join(filepath.Dir(f.o.Store.Path()), "."+filepath.Base(f.o.Store.Path())+".gz-*")
+}
+
+// removeStaleTemps removes the temporary files of decompressed files that
+// a process killed while it decompressed one left behind (they are
+// unlinked once opened); called at start, before anything is read.
+func (f *Follower) removeStaleTemps() {
+	stale, _ := filepath.Glob(f.gzTemp())
+	for _, p := range stale {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			f.log.Warn("cannot remove a stale temporary file", "file", p, "error", err)
+			continue
+		}
+		f.log.Info("removed the temporary file of a decompressed "+f.o.Words.File+" a previous process left behind", "file", p)
+	}
+}
+
+// decompressToTemp decompresses path into a new temporary file named by
+// pattern (os.CreateTemp's, with a directory) and returns its path and
+// identity.
+func decompressToTemp(path, pattern string) (string, tail.FileID, error) {
 	src, err := os.Open(path)
 	if err != nil {
 		return "", tail.FileID{}, err
@@ -304,10 +407,11 @@ func decompressToTemp(path, dir string) (string, tail.FileID, error) {
 	if err != nil {
 		return "", tail.FileID{}, fmt.Errorf("decompressing %s: %w", path, err)
 	}
+	dir := filepath.Dir(pattern)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", tail.FileID{}, err
 	}
-	dst, err := os.CreateTemp(dir, ".kubelet-gz-*")
+	dst, err := os.CreateTemp(dir, filepath.Base(pattern))
 	if err != nil {
 		return "", tail.FileID{}, err
 	}
@@ -338,10 +442,25 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 	n, fp, off, has := saved.current()
 	f.mu.Unlock()
 	if has {
-		i := slices.IndexFunc(live, func(e kubeEntry) bool { return e.id == fp.FileID })
-		if i >= 0 && !sameHead(filepath.Join(c.t.Dir, live[i].name), fp) {
-			i = -1 // another file under the inode of the saved one, deleted since
+		find := func() int {
+			i := slices.IndexFunc(live, func(e kubeEntry) bool { return e.id == fp.FileID })
+			if i >= 0 && !sameHead(live[i].at(c.t.Dir), fp) {
+				i = -1 // another file under the inode of the saved one, deleted since
+			}
+			return i
 		}
+		i := find()
+		if i < 0 {
+			if rotated := dockerRotated(c.t.Dir, es); len(rotated) > 0 {
+				// docker rotated the saved file beside the symlink's
+				// target while drover was not running.
+				es = append(slices.Clone(es), rotated...)
+				slices.SortFunc(es, compareKube)
+				live = slices.DeleteFunc(slices.Clone(es), func(e kubeEntry) bool { return e.gz })
+				i = find()
+			}
+		}
+		f.reportLaterGone(c, es, saved)
 		if i < 0 {
 			f.startKubeAfterLost(c, es, n, now)
 			return
@@ -353,7 +472,7 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 		c.pos = &position{lastSeen: now, path: saved.path}
 		f.mu.Unlock()
 		c.started, c.nextN = true, n
-		c.k.path[n], c.k.id[n] = filepath.Join(c.t.Dir, live[i].name), live[i].id
+		c.k.path[n], c.k.id[n] = live[i].at(c.t.Dir), live[i].id
 		c.k.mark(live[i], n)
 		if !f.openResume(c, n, fp, off, saved.path, i == len(live)-1) {
 			delete(c.k.seen, live[i].id)
@@ -383,6 +502,15 @@ func (f *Follower) startKube(c *chain, es []kubeEntry, now time.Time) {
 		}
 		f.startsDone = f.startsDone || f.o.ReadFromEveryStart
 		return
+	}
+	if first := es[0].restart; first > 0 && !(f.fresh && f.initial) && !c.k.restartsReported {
+		// The runtime writes <restart>.log from 0 on and the kubelet
+		// removes the files of the restarts before the previous one: a
+		// container first seen at a later restart lost the lines of the
+		// earlier ones, which no drover read (the container has no
+		// position).
+		c.k.restartsReported = true
+		f.reportLostKube(c, 1, "removed before drover saw the container", "first_restart_found", first)
 	}
 	toOpen := live
 	switch {
@@ -554,10 +682,16 @@ func (f *Follower) lostKube(c *chain, es []kubeEntry, why string, kv ...any) {
 			gz = append(gz, e.name)
 		}
 	}
-	f.m.Errors("purged").Inc()
-	f.losses.Add(tail.LostPurged, 1)
+	f.reportLostKube(c, 1, why, append([]any{"compressed_files", gz}, kv...)...)
+}
+
+// reportLostKube logs the loss of n files of a Kubernetes chain, then
+// counts it.
+func (f *Follower) reportLostKube(c *chain, n int, why string, kv ...any) {
 	f.log.Error(f.o.Words.File+"s were compressed or deleted before drover read them; their lines are lost",
-		c.with(append([]any{"compressed_files", gz, "reason", why}, kv...)...)...)
+		c.with(append([]any{"reason", why}, kv...)...)...)
+	f.m.Errors("purged").Add(float64(n))
+	f.losses.Add(tail.LostPurged, uint64(n))
 }
 
 // pruneKube forgets the identities of files that left the directory and
@@ -599,7 +733,7 @@ func (f *Follower) kubePending(c *chain) bool {
 		return false
 	}
 	for _, e := range f.listKube(c.t.Dir) {
-		if !e.gz && !c.k.known(c, e) {
+		if !e.gz && !f.knownKube(c, e) {
 			return true
 		}
 	}
@@ -624,4 +758,54 @@ func sameHead(path string, fp tail.Fingerprint) bool {
 // behind symlinks, whose writes are polled).
 func (f *Follower) watchesWrites(c *chain) bool {
 	return f.watcher != nil && f.watcher.Watching(c.t.Dir) && (c.k == nil || !c.k.symlinked)
+}
+
+// dockerRotated lists the files docker's json-file driver rotated beside
+// the targets of the symlinks among es, the files of directory dir
+// (cri-dockerd's layout: 0.log -> /var/lib/docker/containers/<id>/<id>-json.log,
+// rotated to <id>-json.log.1, .2, … under max-file, .1 the newest), as
+// entries of the symlink's restart that sort before it, oldest first.
+// Compressed ones (docker's compress option, <id>-json.log.<N>.gz) are
+// left out.
+func dockerRotated(dir string, es []kubeEntry) []kubeEntry {
+	var out []kubeEntry
+	for _, e := range es {
+		if !e.link || e.gz || e.path != "" {
+			continue
+		}
+		target, err := filepath.EvalSymlinks(filepath.Join(dir, e.name))
+		if err != nil {
+			continue
+		}
+		des, err := os.ReadDir(filepath.Dir(target))
+		if err != nil {
+			continue
+		}
+		base := filepath.Base(target)
+		for _, de := range des {
+			suffix, ok := strings.CutPrefix(de.Name(), base+".")
+			if !ok {
+				continue
+			}
+			k, err := strconv.ParseUint(suffix, 10, 32)
+			if err != nil || k == 0 || suffix[0] == '0' {
+				continue
+			}
+			path := filepath.Join(filepath.Dir(target), de.Name())
+			fi, err := os.Stat(path)
+			if err != nil || !fi.Mode().IsRegular() {
+				continue
+			}
+			id, ok := tail.IDOf(fi)
+			if !ok {
+				continue
+			}
+			// Sorts before the live file (rotated != ""), the oldest
+			// (highest number) first; no kubelet rotation name starts
+			// with "~".
+			out = append(out, kubeEntry{name: de.Name(), restart: e.restart, rotated: fmt.Sprintf("~%010d", math.MaxUint32-k),
+				id: id, path: path})
+		}
+	}
+	return out
 }

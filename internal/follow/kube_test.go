@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,4 +136,35 @@ func appendTo(t *testing.T, path, text string) {
 	if _, err := f.WriteString(text); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The kubelet rotates between the listing of a container's directory and
+// the stat of its files: the listing names 0.log, which is by then the new
+// file, and not the renamed one. Every line of both files arrives, the new
+// file's later ones too (the renamed file, seen at the next look, is older
+// than the new one, not the chain's next file).
+func TestKubeRotationBetweenListingAndStat(t *testing.T) {
+	w := newWorld(t)
+	live := filepath.Join(w.dir, "0.log")
+	appendTo(t, live, "a1\n")
+	var once sync.Once
+	kubeListed = func(dir string) {
+		if dir != w.dir {
+			return
+		}
+		once.Do(func() {
+			if err := os.Rename(live, live+".20261207-000000"); err != nil {
+				t.Error(err)
+			}
+			appendTo(t, live, "b1\n")
+		})
+	}
+	defer func() { kubeListed = nil }()
+	w.start()
+	tg := discovery.Target{Key: "uid/app", Dir: w.dir, Name: "app", Scheme: discovery.Kubernetes,
+		Meta: event.NewMeta("test", nil), Attrs: []slog.Attr{slog.String("container", "app")}}
+	w.disc.Send(discovery.Group{Key: "uid", Targets: []discovery.Target{tg}})
+	waitFor(t, "the lines of both files", func() bool { return w.out.n("a1") == 1 && w.out.n("b1") == 1 })
+	appendTo(t, live, "b2\n")
+	waitFor(t, "the line written to the new file afterwards", func() bool { return w.out.n("b2") == 1 })
 }

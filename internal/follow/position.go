@@ -54,6 +54,9 @@ type position struct {
 	// goneReported: its loss was reported (the target went away while
 	// drover was not running).
 	goneReported bool
+	// later are the files after the position's file that a loaded
+	// position names (Kubernetes targets; see kubelater.go).
+	later []LaterFile
 }
 
 // filePos is the position in one file of a target.
@@ -66,6 +69,9 @@ type filePos struct {
 	// joined is the next file when the last line of this one continues
 	// there.
 	joined *filePos
+	// name is the file's name when last seen (Kubernetes targets, whose
+	// rotation renames files); "" for the other schemes.
+	name string
 }
 
 func (f *filePos) finished() bool {

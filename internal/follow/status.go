@@ -29,20 +29,24 @@ type statusBoard struct {
 	mu    sync.Mutex
 	fresh chan struct{} // closed when a snapshot is published
 
-	// acked is touched by the run loop only: where each target's
-	// acknowledged position stood at the last snapshot, and since when.
-	acked map[string]ackMark
+	// released are the targets released with their position kept (read
+	// to their end, or no longer named), by key, shown until the position
+	// is forgotten or the target is followed again. The run loop only.
+	released map[string]*chain
+
+	// clock is the UnixNano of the run loop's last iteration: the time
+	// the commit hooks store (commitHook), read with one atomic load
+	// instead of a clock read per acknowledgement. The run loop wakes at
+	// least every scan interval, so it is at most that old.
+	clock atomic.Int64
 }
+
+// tick sets the clock; the run loop calls it at every iteration.
+func (b *statusBoard) tick(now time.Time) { b.clock.Store(now.UnixNano()) }
 
 type targetsSnapshot struct {
 	at      time.Time
 	targets []status.Target
-}
-
-type ackMark struct {
-	n   uint64
-	off int64
-	at  time.Time
 }
 
 // freshSignal returns the channel the next publication closes.
@@ -69,8 +73,8 @@ func (b *statusBoard) publish(s *targetsSnapshot) {
 // and positions, for the status page (status.Describer). It is safe to
 // call at any time from any goroutine; it never waits for the pipeline,
 // and for the run loop at most a second. The first call after a while
-// starts the snapshots: a target's LastAcknowledged is only known from
-// then on.
+// starts the snapshots; a target's LastAcknowledged is exact from the
+// start (the commit hook of its files stores it, see commitHook).
 func (f *Follower) Targets() []status.Target {
 	now := time.Now()
 	f.board.asked.Store(now.UnixNano())
@@ -104,36 +108,70 @@ func cloneTargets(s *targetsSnapshot) []status.Target {
 func (f *Follower) publishStatus(now time.Time) {
 	asked := f.board.asked.Load()
 	if asked == 0 || now.UnixNano()-asked > int64(statusInterest) {
-		if f.board.acked != nil {
-			f.board.acked = nil // nobody looks: forget, and cost nothing
-		}
-		return
+		return // nobody looks: cost nothing
 	}
 	if cur := f.board.cur.Load(); cur != nil && now.Sub(cur.at) < statusRefresh {
 		return
 	}
-	prev := f.board.acked
-	next := make(map[string]ackMark, len(f.order))
-	out := make([]status.Target, 0, len(f.order))
+	out := make([]status.Target, 0, len(f.order)+len(f.board.released))
 	for _, c := range f.order {
 		if c.closed {
 			continue
 		}
+		out = append(out, chainStatus(c))
+	}
+	out = f.releasedStatus(out)
+	f.board.publish(&targetsSnapshot{at: now, targets: out})
+}
+
+// noteReleased keeps a chain released with its position kept, so that the
+// status shows it released (and whether its last lines were acknowledged)
+// until its position is forgotten. It runs on the run loop, from forget.
+func (f *Follower) noteReleased(c *chain) {
+	if f.board.released == nil {
+		f.board.released = map[string]*chain{}
+	}
+	f.board.released[c.key] = c
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.board.released) > 2*len(f.positions)+64 {
+		f.pruneReleased() // nobody looked for a while
+	}
+}
+
+// pruneReleased drops the released chains whose position was forgotten or
+// belongs to a chain followed again. f.mu is held.
+func (f *Follower) pruneReleased() {
+	for k, c := range f.board.released {
+		if f.positions[k] != c.pos || f.chains[k] != nil {
+			delete(f.board.released, k)
+		}
+	}
+}
+
+// releasedStatus appends the released targets to out: state released,
+// acknowledged up to their position, unacknowledged while a batch of
+// theirs is in flight. It runs on the run loop.
+func (f *Follower) releasedStatus(out []status.Target) []status.Target {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pruneReleased()
+	for _, c := range f.board.released {
 		t := chainStatus(c)
-		if len(c.files) > 0 {
-			m := ackMark{n: c.files[0].n, off: t.Acknowledged}
-			if p, ok := prev[c.key]; ok && p.n == m.n && p.off == m.off {
-				m.at = p.at
-			} else if ok {
-				m.at = now // moved since the last snapshot
+		t.State, t.Reason, t.Files, t.BytesBehind = status.StateReleased, "", 0, 0
+		n, _, off, ok := c.pos.current()
+		t.Acknowledged, t.ReadOffset = off, off
+		if p := c.pos.filePath(n); ok && p != "" {
+			t.Path = p
+		}
+		for _, fp := range c.pos.files {
+			if fp.prog.Pending() > 0 || fp.prog.Failed() {
+				t.Unacknowledged = true
 			}
-			next[c.key] = m
-			t.LastAcknowledged = m.at
 		}
 		out = append(out, t)
 	}
-	f.board.acked = next
-	f.board.publish(&targetsSnapshot{at: now, targets: out})
+	return out
 }
 
 // chainStatus describes one chain. It runs on the run loop.
@@ -159,6 +197,7 @@ func chainStatus(c *chain) status.Target {
 	if !c.lastGrowth.IsZero() && c.started {
 		t.LastRead = c.lastGrowth
 	}
+	t.LastAcknowledged = c.lastAcknowledged()
 	t.Path = c.t.Path()
 	if len(c.files) > 0 {
 		cf := c.files[0]

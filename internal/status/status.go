@@ -71,6 +71,11 @@ const (
 	StateWaitingMetadata = "waiting_for_metadata"
 	// StateWaitingFile: no file of the target exists yet.
 	StateWaitingFile = "waiting_for_file"
+	// StateReleased: the target was read to its end and released (its
+	// allocation or pod ended, its file disappeared) or is no longer
+	// selected; its files are closed and its position is kept. Shipped
+	// once its last lines are acknowledged.
+	StateReleased = "released"
 	// StateExcluded: the source's selection leaves the target out; Reason
 	// names the rule or hint.
 	StateExcluded = "excluded"
@@ -110,7 +115,9 @@ type Target struct {
 	Unacknowledged bool `json:"unacknowledged"`
 	// LastRead is when the target last yielded data (zero: not since it
 	// was followed). LastAcknowledged is when its acknowledged position
-	// was last seen to move (zero: not since anyone asked).
+	// last moved: every sink acknowledged a line of it (zero: not since
+	// it was followed in this run of drover); a follower's target gives
+	// it to within its scan interval.
 	LastRead         time.Time `json:"last_read,omitzero"`
 	LastAcknowledged time.Time `json:"last_acknowledged,omitzero"`
 }

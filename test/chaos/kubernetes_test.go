@@ -35,7 +35,9 @@ import (
 // resourceVersion (410 Gone) or answers 503 for a while. Afterwards
 // drover runs without faults and every line must arrive, with its pod's
 // namespace, name, UID and container, except the lines of files drover
-// itself reports as lost (files removed while drover was not running).
+// itself reports as lost (files removed while drover was not running),
+// counted apart (reported), and those of pods whose directory went while
+// no drover process could tell what it lost (excused).
 //
 //	go test -run TestChaosKubernetes -v ./test/chaos/          # short, as in CI
 //	make chaos MODE=kubernetes DURATION=10m [SEED=...]
@@ -113,7 +115,7 @@ func (k *kubeChecker) removedDir(uid string, at time.Time) {
 	k.mu.Unlock()
 }
 
-// excuseSilentRemovals adds to excused the containers of the pods whose
+// silentRemovals returns the containers of the pods whose
 // directory the kubelet removed while no drover process could tell what
 // it lost, as the file mode's checker excuses an allocation collected
 // then: no process was running, the one running had not started its
@@ -121,7 +123,8 @@ func (k *kubeChecker) removedDir(uid string, at time.Time) {
 // not delivered died with it, and its last saved position may say "at
 // the end" of lines written since). The lines of such a pod are what no
 // drover could read or report.
-func (k *kubeChecker) excuseSilentRemovals(runs []run, excused map[string]bool) {
+func (k *kubeChecker) silentRemovals(runs []run) map[string]bool {
+	excused := map[string]bool{}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	silent := func(at time.Time) bool {
@@ -142,6 +145,7 @@ func (k *kubeChecker) excuseSilentRemovals(runs []run, excused map[string]bool) 
 			}
 		}
 	}
+	return excused
 }
 
 func (k *kubeChecker) wrote(key string, n int) {
@@ -151,8 +155,10 @@ func (k *kubeChecker) wrote(key string, n int) {
 }
 
 // tally counts the lines written and delivered; the missing lines of
-// containers in excused (drover reported their loss) are excused.
-func (k *kubeChecker) tally(excused map[string]bool) (written, delivered, dups, lost, excusedN int, firstLost []string) {
+// containers in reported (drover reported their loss) are counted as
+// reported, those of containers in excused (removed while no process
+// could tell) as excused, the others as lost.
+func (k *kubeChecker) tally(reported, excused map[string]bool) (written, delivered, dups, lost, reportedN, excusedN int, firstLost []string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	for key, n := range k.written {
@@ -163,6 +169,8 @@ func (k *kubeChecker) tally(excused map[string]bool) (written, delivered, dups, 
 			case c > 0:
 				delivered++
 				dups += c - 1
+			case reported[key]:
+				reportedN++
 			case excused[key]:
 				excusedN++
 			default:
@@ -173,7 +181,7 @@ func (k *kubeChecker) tally(excused map[string]bool) (written, delivered, dups, 
 			}
 		}
 	}
-	return written, delivered, dups, lost, excusedN, firstLost
+	return written, delivered, dups, lost, reportedN, excusedN, firstLost
 }
 
 // kubeWorld is the cluster's workload.
@@ -247,12 +255,14 @@ func (w *kubeWorld) onePod(ctx context.Context, rng *rand.Rand) {
 			if rng.IntN(200) == 0 {
 				line += " " + strings.Repeat("x", 16384+rng.IntN(30000)) // split into P records
 			}
+			// Counted before it is written: drover may read, ship and
+			// deliver it before WriteLine returns.
+			w.chk.wrote(uid+"/"+c.Name, seqs[i]+1)
 			if err := c.WriteLine("stdout", line); err != nil {
 				w.fail(fmt.Sprintf("writing %s: %v", name, err))
 				return
 			}
 			seqs[i]++
-			w.chk.wrote(uid+"/"+c.Name, seqs[i])
 			switch r := rng.IntN(400); {
 			case r < 3:
 				if err := c.Rotate(); err != nil {
@@ -531,18 +541,17 @@ func TestChaosKubernetes(t *testing.T) {
 	liveness := 60*time.Second + o.duration/10
 	deadline := time.Now().Add(liveness)
 	for {
-		excused, alarms, err := kubeLosses(work, chk)
+		reported, alarms, err := kubeLosses(work, chk)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := sup.scanLogs(); err != nil { // when each process started its pipeline
 			t.Fatal(err)
 		}
-		chk.excuseSilentRemovals(sup.timeline(), excused)
 		if len(alarms) > 0 {
 			t.Fatalf("drover reported:\n%s", strings.Join(alarms, "\n"))
 		}
-		_, _, _, lost, _, first := chk.tally(excused)
+		_, _, _, lost, _, _, first := chk.tally(reported, chk.silentRemovals(sup.timeline()))
 		if lost == 0 {
 			break
 		}
@@ -555,23 +564,22 @@ func TestChaosKubernetes(t *testing.T) {
 	if code, err := sup.stop(30 * time.Second); err != nil || code != 0 {
 		t.Errorf("drover stopped with exit code %d, %v", code, err)
 	}
-	excused, alarms, err := kubeLosses(work, chk)
+	reported, alarms, err := kubeLosses(work, chk)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := sup.scanLogs(); err != nil {
 		t.Fatal(err)
 	}
-	chk.excuseSilentRemovals(sup.timeline(), excused)
-	written, delivered, dups, lost, excusedN, firstLost := chk.tally(excused)
+	written, delivered, dups, lost, reportedN, excusedN, firstLost := chk.tally(reported, chk.silentRemovals(sup.timeline()))
 	kills, stops, _, crashes := sup.counts()
 	requests, _ := recv.stats()
 	w.mu.Lock()
 	wc := w.counts
 	w.mu.Unlock()
-	summary := fmt.Sprintf("chaos kubernetes summary: seed=%d duration=%v written=%d delivered=%d lost=%d excused=%d duplicated=%d bad=%d "+
+	summary := fmt.Sprintf("chaos kubernetes summary: seed=%d duration=%v written=%d delivered=%d lost=%d reported=%d excused=%d duplicated=%d bad=%d "+
 		"requests=%d kills=%d stops=%d sink_outages=%d api_faults=%d pods=%d succeeded=%d deleted=%d rotations=%d restarts=%d catch_up=%v",
-		o.seed, o.duration, written, delivered, lost, excusedN, dups, chk.bad, requests, kills, stops, sf.sinkOutages, apiFaults,
+		o.seed, o.duration, written, delivered, lost, reportedN, excusedN, dups, chk.bad, requests, kills, stops, sf.sinkOutages, apiFaults,
 		wc.pods, wc.succeeded, wc.deleted, wc.rotations, wc.restarts, catchUp.Round(100*time.Millisecond))
 	t.Log(summary)
 	if path := os.Getenv("CHAOS_SUMMARY"); path != "" {

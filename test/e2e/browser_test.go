@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -105,7 +106,7 @@ func pollPage(t *testing.T, ctx context.Context, timeout time.Duration, what, ex
 // running a real pipeline, and checks what a person sees: the login form
 // without the token; with it, the pipeline graph, the failing sink shown
 // as failing with its error, the targets with the stalled stream's lag and
-// the excluded tasks with their rules; then, without reloading, the sink
+// the excluded tasks and file with their rules; then, without reloading, the sink
 // recovering and the stream caught up. A screenshot of each phase is kept.
 func TestStatusPageInBrowser(t *testing.T) {
 	o := startObserved(t)
@@ -156,6 +157,16 @@ func TestStatusPageInBrowser(t *testing.T) {
 	quietRow := eval[string](t, ctx, fmt.Sprintf(`document.querySelector('#targets tr[data-key="%s/chatty/stdout"]').innerText`, o.quiet))
 	if !strings.Contains(quietRow, `meta drover.exclude = "true"`) {
 		t.Errorf("the hinted task's row reads %q", quietRow)
+	}
+	debug := filepath.Join(o.logDir, "debug-1.log")
+	debugRow := eval[string](t, ctx, fmt.Sprintf(`document.querySelector('#targets tr[data-key=%q]').innerText`, debug))
+	if !strings.Contains(debugRow, "excluded") || !strings.Contains(debugRow, "debug-*.log") {
+		t.Errorf("the excluded file's row reads %q", debugRow)
+	}
+	// A lag in seconds is shown with three digits, not seventeen.
+	tasksDetail := eval[string](t, ctx, `document.querySelector('#details .detail[data-id="tasks"]').innerText`)
+	if !regexp.MustCompile(`discovery lag seconds\s+\d+(\.\d{1,3})?(e-\d+)?\n`).MatchString(tasksDetail) {
+		t.Errorf("the nomad_logs source's detail reads %q", tasksDetail)
 	}
 	// The filter narrows the table to what matches.
 	run(t, ctx, 10*time.Second, chromedp.SendKeys("#filter", "app.log"))

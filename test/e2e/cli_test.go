@@ -39,7 +39,8 @@ func (o *observed) cli(t *testing.T, args ...string) (stdout, stderr string, cod
 // TestExplain asks the real binary about tasks and files of a running
 // drover: an excluded task (exit 1, the rule named), a stream stalled
 // behind a failing sink (exit 1, behind), the same once the sink takes
-// events again (--wait: exit 0, shipped), a file by its path, an unknown
+// events again (--wait: exit 0, shipped), a file by its path, a file an
+// exclude pattern leaves out (exit 1, the pattern named), an unknown
 // allocation, a drover that does not answer (exit 2), a missing token.
 func TestExplain(t *testing.T) {
 	o := startObserved(t)
@@ -68,6 +69,12 @@ func TestExplain(t *testing.T) {
 	out, _, code = o.cli(t, "explain", filepath.Join(o.logDir, "app.log"))
 	if code != 0 || !strings.Contains(out, "source:            files (file)") {
 		t.Errorf("explain app.log: exit %d\n%s", code, out)
+	}
+	debug := filepath.Join(o.logDir, "debug-1.log")
+	out, _, code = o.cli(t, "explain", debug)
+	if code != 1 || !strings.Contains(out, "file "+debug) ||
+		!strings.Contains(out, fmt.Sprintf("verdict:           not shipped: excluded by exclude %q", filepath.Join(o.logDir, "debug-*.log"))) {
+		t.Errorf("explain of the excluded file: exit %d\n%s", code, out)
 	}
 	out, _, code = o.cli(t, "explain", "0badc0de-0000-0000-0000-000000000000")
 	if code != 1 || !strings.Contains(out, "no source of this drover") {

@@ -16,7 +16,8 @@ import (
 // observed is a drover running a real pipeline for the tests of what an
 // operator sees (the status page, top, tap, explain): the nomad_logs source
 // over the fake Nomad API and an alloc dir, with a task excluded by a rule
-// and one by a hint; a file source over a directory; a filter; an http sink
+// and one by a hint; a file source over a directory, with a file excluded
+// by a pattern; a filter; an http sink
 // whose destination refuses everything until the test lets it take events.
 type observed struct {
 	d         *drover
@@ -60,6 +61,7 @@ func startObserved(t *testing.T) *observed {
 		Tasks: []nomadtest.Task{{Name: "chatty"}}})
 	o.api = nomadtest.NewLogmon(t, nomadtest.LogsDir(allocDir, o.web), "api", "stdout", 64<<20, 2)
 	appendLines(t, filepath.Join(o.logDir, "app.log"), "first line of app.log")
+	appendLines(t, filepath.Join(o.logDir, "debug-1.log"), "a line of an excluded file")
 
 	o.recv.setStatus(503)
 	cfg := writeConfig(t, o.base, fmt.Sprintf(`
@@ -85,6 +87,7 @@ source "nomad_logs" "tasks" {
 
 source "file" "files" {
   include = [%q]
+  exclude = [%q]
 }
 
 transform "filter" "keep" {
@@ -108,7 +111,7 @@ sink "http" "out" {
     retry_max_backoff     = "300ms"
   }
 }
-`, filepath.Join(o.base, "data"), o.tokenFile, o.nomad.URL(), filepath.Join(o.logDir, "*.log"), o.recv.url()))
+`, filepath.Join(o.base, "data"), o.tokenFile, o.nomad.URL(), filepath.Join(o.logDir, "*.log"), filepath.Join(o.logDir, "debug-*.log"), o.recv.url()))
 	o.d = startDrover(t, cfg)
 	o.api.Lines("api", 0, apiLines, 1000)
 	return o
@@ -167,8 +170,8 @@ func (o *observed) waitStalled(t *testing.T) {
 
 // TestStatusAPI checks /api/v1/status against the pipeline: the token is
 // required, the graph, the targets of both sources with their states,
-// the excluded tasks with the rule and the hint that exclude them, a
-// failing sink, then its recovery.
+// the excluded tasks with the rule and the hint that exclude them, the
+// excluded file with its pattern, a failing sink, then its recovery.
 func TestStatusAPI(t *testing.T) {
 	o := startObserved(t)
 	if resp, err := http.Get("http://" + o.d.admin + "/api/v1/status"); err != nil || resp.StatusCode != http.StatusUnauthorized {
@@ -190,6 +193,11 @@ func TestStatusAPI(t *testing.T) {
 	file, ok := target(st, "file", filepath.Join(o.logDir, "app.log"))
 	if !ok || file.Component != "files" || file.State != status.StateFollowing || file.ReadOffset == 0 {
 		t.Errorf("app.log = %+v", file)
+	}
+	debug, ok := target(st, "file", filepath.Join(o.logDir, "debug-1.log"))
+	if rule := fmt.Sprintf("exclude %q", filepath.Join(o.logDir, "debug-*.log")); !ok || debug.Component != "files" ||
+		debug.State != status.StateExcluded || debug.Reason != rule {
+		t.Errorf("debug-1.log = %+v, want excluded by %s", debug, rule)
 	}
 	if len(st.Reloads) != 1 || !st.Reloads[0].OK {
 		t.Errorf("reloads = %+v", st.Reloads)

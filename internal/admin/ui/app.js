@@ -231,7 +231,7 @@ function targetText(t) {
   return [t.component, t.key, t.path, t.state, t.reason].concat(Object.values(t.labels || {})).join(' ').toLowerCase();
 }
 
-const stateRank = { failing: 0, waiting_for_room: 1, waiting_for_metadata: 2, waiting_for_file: 3, draining: 4, following: 5, parked: 6, excluded: 7 };
+const stateRank = { failing: 0, waiting_for_room: 1, waiting_for_metadata: 2, waiting_for_file: 3, draining: 4, following: 5, parked: 6, released: 7, excluded: 8 };
 
 function renderTargets() {
   const d = view.data;
@@ -284,6 +284,7 @@ function detailHTML(v) {
     return '<dl>' + Object.keys(v).map((k) => '<dt>' + esc(k.replace(/_/g, ' ')) + '</dt><dd>' +
       (typeof v[k] === 'string' && /^\d{4}-\d\d-\d\dT/.test(v[k]) ? ago(v[k]) : detailHTML(v[k])) + '</dd>').join('') + '</dl>';
   }
+  if (typeof v === 'number' && !Number.isInteger(v)) return esc(String(+v.toPrecision(3))); // a lag in seconds
   return esc(v);
 }
 

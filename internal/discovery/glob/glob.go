@@ -3,7 +3,8 @@
 //
 // Every scan expands the include patterns (doublestar syntax: *, ?, [a-z],
 // {a,b}, and ** for any number of directories), drops the paths an
-// exclude pattern matches, and stats what is left. Each regular file is
+// exclude pattern matches (Excluded lists them with the pattern, for the
+// status page), and stats what is left. Each regular file is
 // one group with one target, keyed by its identity "<device>:<inode>" (a
 // file is followed wherever a rename within the patterns takes it, and
 // its saved position is found by identity); hard links and symlinks to a
@@ -28,6 +29,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,11 +65,21 @@ type Options struct {
 	Metrics *metrics.Component
 }
 
+// Excluded is a path an include pattern matches and an exclude pattern
+// leaves out.
+type Excluded struct {
+	Path string `json:"path"`
+	// Rule names the exclude pattern: `exclude "/var/log/app/*.gz"`.
+	Rule string `json:"rule"`
+}
+
 // Discoverer reports the files matching glob patterns (see the package
 // documentation). It implements discovery.Discoverer.
 type Discoverer struct {
 	o     Options
 	match *matcher
+	// excluded is what the last scan left out, for Excluded.
+	excluded atomic.Pointer[[]Excluded]
 
 	// Run state.
 	known   map[string]*file  // by key
@@ -91,6 +103,15 @@ func New(o Options) *Discoverer {
 		o.ScanInterval = time.Second
 	}
 	return &Discoverer{o: o, match: newMatcher(o.Include, o.Exclude)}
+}
+
+// Excluded returns the paths the last scan found excluded, sorted, with
+// the exclude pattern that leaves each out; safe from any goroutine.
+func (d *Discoverer) Excluded() []Excluded {
+	if p := d.excluded.Load(); p != nil {
+		return append([]Excluded(nil), (*p)...)
+	}
+	return nil
 }
 
 // Key is the key of the file with the given identity.
@@ -161,7 +182,8 @@ type candidate struct {
 // scan expands the patterns and returns the groups that changed since
 // the last scan.
 func (d *Discoverer) scan() []discovery.Group {
-	paths := d.match.glob()
+	paths, excluded := d.match.glob()
+	d.excluded.Store(&excluded)
 	present := make(map[string]struct{}, len(paths))
 	var cands []*candidate
 	byID := map[tail.FileID]*candidate{}

@@ -1,6 +1,7 @@
 package glob
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -15,10 +16,12 @@ import (
 type matcher struct {
 	include []string // cleaned, slash-separated
 	exclude []string
+	// excludeRaw are the exclude patterns as configured, to name them.
+	excludeRaw []string
 }
 
 func newMatcher(include, exclude []string) *matcher {
-	m := &matcher{}
+	m := &matcher{excludeRaw: exclude}
 	for _, p := range include {
 		m.include = append(m.include, filepath.ToSlash(filepath.Clean(p)))
 	}
@@ -29,15 +32,22 @@ func newMatcher(include, exclude []string) *matcher {
 }
 
 // excluded reports whether path matches an exclude pattern.
-func (m *matcher) excluded(p string) bool {
+func (m *matcher) excluded(p string) bool { return m.excludedBy(p) >= 0 }
+
+// excludedBy returns the index of the first exclude pattern that matches
+// path, or -1.
+func (m *matcher) excludedBy(p string) int {
 	sp := filepath.ToSlash(p)
-	for _, e := range m.exclude {
+	for i, e := range m.exclude {
 		if doublestar.MatchUnvalidated(e, sp) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
+
+// rule names exclude pattern i as the configuration spells it.
+func (m *matcher) rule(i int) string { return fmt.Sprintf("exclude %q", m.excludeRaw[i]) }
 
 // matches reports whether path is included and not excluded.
 func (m *matcher) matches(p string) bool {
@@ -51,27 +61,32 @@ func (m *matcher) matches(p string) bool {
 }
 
 // glob returns the sorted, de-duplicated paths that match an include
-// pattern and no exclude pattern. Directories are left out; anything else
-// (regular files, FIFOs, symlinks, broken or not) is returned for the caller
-// to stat. Directories that cannot be read are skipped silently: their files
-// are not visible, exactly as if they were absent.
-func (m *matcher) glob() []string {
+// pattern and no exclude pattern, and those an exclude pattern leaves out,
+// with the rule. Directories are left out; anything else (regular files,
+// FIFOs, symlinks, broken or not) is returned for the caller to stat.
+// Directories that cannot be read are skipped silently: their files are
+// not visible, exactly as if they were absent.
+func (m *matcher) glob() (out []string, excluded []Excluded) {
 	seen := map[string]struct{}{}
-	var out []string
 	for _, pat := range m.include {
 		walkGlob(pat, func(p string, d fs.DirEntry) {
 			if d.IsDir() {
 				return
 			}
-			if _, dup := seen[p]; dup || m.excluded(p) {
+			if _, dup := seen[p]; dup {
 				return
 			}
 			seen[p] = struct{}{}
+			if i := m.excludedBy(p); i >= 0 {
+				excluded = append(excluded, Excluded{Path: p, Rule: m.rule(i)})
+				return
+			}
 			out = append(out, p)
 		})
 	}
 	sort.Strings(out)
-	return out
+	sort.Slice(excluded, func(i, j int) bool { return excluded[i].Path < excluded[j].Path })
+	return out, excluded
 }
 
 // watchDirs returns the directories to watch for changes: for every include

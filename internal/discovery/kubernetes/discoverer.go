@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,6 +90,55 @@ type Discoverer struct {
 	listed  map[string]bool              // resources listed once in this Run
 	apiDown atomic.Bool
 	wake    chan struct{}
+
+	exclMu   sync.Mutex
+	excluded map[string][]Excluded // by pod key; only pods with some
+}
+
+// Excluded is a container of a pod on the node whose logs are not shipped,
+// and the rule or annotation that leaves it out.
+type Excluded struct {
+	Namespace string `json:"namespace"`
+	Pod       string `json:"pod"`
+	UID       string `json:"pod_uid"`
+	Container string `json:"container"`
+	// Rule names what excludes it: `exclude.namespaces "kube-system"`,
+	// `include.containers: no pattern matches ["app"]`,
+	// `annotation drover.io/exclude = "true"`.
+	Rule string `json:"rule"`
+}
+
+// Excluded lists the containers of the node's pods that the selection
+// (include, exclude, the drover.io/exclude annotations) leaves out, as the
+// API or the disk last showed them, sorted by namespace, pod and
+// container. Safe to call at any time.
+func (d *Discoverer) Excluded() []Excluded {
+	d.exclMu.Lock()
+	var out []Excluded
+	for _, es := range d.excluded {
+		out = append(out, es...)
+	}
+	d.exclMu.Unlock()
+	slices.SortFunc(out, func(a, b Excluded) int {
+		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Pod, b.Pod), cmp.Compare(a.UID, b.UID),
+			cmp.Compare(a.Container, b.Container))
+	})
+	return out
+}
+
+// setExcluded records the excluded containers of the pod key (none: it is
+// forgotten).
+func (d *Discoverer) setExcluded(key string, es []Excluded) {
+	d.exclMu.Lock()
+	defer d.exclMu.Unlock()
+	if len(es) == 0 {
+		delete(d.excluded, key)
+		return
+	}
+	if d.excluded == nil {
+		d.excluded = make(map[string][]Excluded)
+	}
+	d.excluded[key] = es
 }
 
 type podUpdate struct {
@@ -683,7 +733,17 @@ func (d *Discoverer) scan(st *runState, now time.Time) {
 
 // group builds a pod's group.
 func (d *Discoverer) group(st *runState, ps *podState) discovery.Group {
-	g := discovery.Group{Key: ps.key}
+	g, excl := d.groupOf(st, ps)
+	if g.Gone {
+		excl = nil
+	}
+	d.setExcluded(ps.key, excl)
+	return g
+}
+
+// groupOf builds a pod's group and lists its excluded containers.
+func (d *Discoverer) groupOf(st *runState, ps *podState) (g discovery.Group, excl []Excluded) {
+	g = discovery.Group{Key: ps.key}
 	if p := ps.pod; p != nil {
 		// A pod deleted from the API whose directory is still on disk
 		// (a forced deletion: its containers may still write, restart,
@@ -696,9 +756,14 @@ func (d *Discoverer) group(st *runState, ps *podState) discovery.Group {
 		var pf *podFields
 		dir := filepath.Join(d.cfg.PodLogsDir, p.Namespace+"_"+p.Name+"_"+ps.key)
 		for _, c := range containers(p) {
-			if excluded(p.Annotations, c.name) || !d.sel.Selected(Subject{
-				Namespace: p.Namespace, NamespaceLabels: nsLabels, PodLabels: p.Labels, PodKnown: true, Container: c.name,
-			}) {
+			rule := excludedBy(p.Annotations, c.name)
+			if rule == "" {
+				rule = d.sel.Why(Subject{
+					Namespace: p.Namespace, NamespaceLabels: nsLabels, PodLabels: p.Labels, PodKnown: true, Container: c.name,
+				})
+			}
+			if rule != "" {
+				excl = append(excl, Excluded{Namespace: p.Namespace, Pod: p.Name, UID: ps.key, Container: c.name, Rule: rule})
 				continue
 			}
 			if pf == nil {
@@ -707,12 +772,12 @@ func (d *Discoverer) group(st *runState, ps *podState) discovery.Group {
 			m := d.mb.containerMeta(pf, c, p.Annotations)
 			g.Targets = append(g.Targets, d.target(ps, dir, p.Namespace, p.Name, c.name, m))
 		}
-		return g
+		return g, excl
 	}
 	if !ps.onDisk {
 		g.Gone = true
 		if ps.dir.uid == "" {
-			return g
+			return g, nil
 		}
 		// The directory of a pod the API never showed is gone before
 		// unknown_pod_wait ran out: what the follower holds open of it is
@@ -727,7 +792,8 @@ func (d *Discoverer) group(st *runState, ps *podState) discovery.Group {
 	nsLabels := st.ns[ps.dir.namespace]
 	dir := ps.dir.Dir(d.cfg.PodLogsDir)
 	for _, c := range ps.containers {
-		if !d.sel.Selected(Subject{Namespace: ps.dir.namespace, NamespaceLabels: nsLabels, Container: c}) {
+		if rule := d.sel.Why(Subject{Namespace: ps.dir.namespace, NamespaceLabels: nsLabels, Container: c}); rule != "" {
+			excl = append(excl, Excluded{Namespace: ps.dir.namespace, Pod: ps.dir.pod, UID: ps.key, Container: c, Rule: rule})
 			continue
 		}
 		var m *event.Meta
@@ -736,7 +802,7 @@ func (d *Discoverer) group(st *runState, ps *podState) discovery.Group {
 		}
 		g.Targets = append(g.Targets, d.target(ps, dir, ps.dir.namespace, ps.dir.pod, c, m))
 	}
-	return g
+	return g, excl
 }
 
 // target builds a container's target, keeping the previous metadata value

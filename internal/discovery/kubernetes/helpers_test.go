@@ -30,7 +30,16 @@ type harness struct {
 	root   string
 }
 
+// start runs a discoverer whose first full set waits up to 10 s for the
+// first list (tests see the API's pods in it however loaded the machine).
 func start(t *testing.T, c Client, mutate func(*Config)) *harness {
+	t.Helper()
+	return startWaiting(t, c, mutate, 10*time.Second)
+}
+
+// startWaiting runs a discoverer whose first full set waits up to syncWait
+// for the first list.
+func startWaiting(t *testing.T, c Client, mutate func(*Config), syncWait time.Duration) *harness {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.NodeName = testNode
@@ -42,7 +51,7 @@ func start(t *testing.T, c Client, mutate func(*Config)) *harness {
 	h := &harness{t: t, m: testMetrics(), health: health.NewReporter("source", SourceType, "k8s", time.Now),
 		up: make(chan []discovery.Group), done: make(chan struct{}), root: cfg.PodLogsDir}
 	d, err := New(Options{Config: cfg, SourceID: "k8s", Client: c, Metrics: h.m, Health: h.health,
-		InitialSyncWait: 500 * time.Millisecond})
+		InitialSyncWait: syncWait})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,6 +58,19 @@ func hintValue(ann map[string]string, key, container string) (string, bool) {
 	}
 	v, ok := ann[key]
 	return v, ok
+}
+
+// excludedBy returns the annotation that excludes a container, written as
+// it is set (`annotation drover.io/exclude.sidecar = "true"`), or "".
+func excludedBy(ann map[string]string, container string) string {
+	if !excluded(ann, container) {
+		return ""
+	}
+	key := AnnotationExclude + "." + container
+	if _, ok := ann[key]; !ok {
+		key = AnnotationExclude
+	}
+	return fmt.Sprintf("annotation %s = %q", key, ann[key])
 }
 
 // excluded reports whether annotations exclude a container.

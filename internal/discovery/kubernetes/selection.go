@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +80,51 @@ func (s *Selector) Selected(sub Subject) bool {
 		ex.nsLabels != nil && ex.nsLabels.Matches(labels.Set(sub.NamespaceLabels)) ||
 		sub.PodKnown && ex.podLabels != nil && ex.podLabels.Matches(labels.Set(sub.PodLabels)) ||
 		anyMatch(ex.containers, sub.Container))
+}
+
+// Why returns the rule that leaves a container out, or "" when Selected
+// takes it: the decision of Selected, explained.
+func (s *Selector) Why(sub Subject) string {
+	if s == nil {
+		return ""
+	}
+	in := s.in
+	switch {
+	case len(in.namespaces) > 0 && !anyMatch(in.namespaces, sub.Namespace):
+		return "include.namespaces: no pattern matches " + quoteList(in.namespaces)
+	case in.nsLabels != nil && !in.nsLabels.Matches(labels.Set(sub.NamespaceLabels)):
+		return fmt.Sprintf("include.namespace_labels %q does not match", in.nsLabels.String())
+	case sub.PodKnown && in.podLabels != nil && !in.podLabels.Matches(labels.Set(sub.PodLabels)):
+		return fmt.Sprintf("include.pod_labels %q does not match", in.podLabels.String())
+	case len(in.containers) > 0 && !anyMatch(in.containers, sub.Container):
+		return "include.containers: no pattern matches " + quoteList(in.containers)
+	}
+	ex := s.ex
+	for _, p := range ex.namespaces {
+		if anyMatch([]string{p}, sub.Namespace) {
+			return fmt.Sprintf("exclude.namespaces %q", p)
+		}
+	}
+	if ex.nsLabels != nil && ex.nsLabels.Matches(labels.Set(sub.NamespaceLabels)) {
+		return fmt.Sprintf("exclude.namespace_labels %q", ex.nsLabels.String())
+	}
+	if sub.PodKnown && ex.podLabels != nil && ex.podLabels.Matches(labels.Set(sub.PodLabels)) {
+		return fmt.Sprintf("exclude.pod_labels %q", ex.podLabels.String())
+	}
+	for _, p := range ex.containers {
+		if anyMatch([]string{p}, sub.Container) {
+			return fmt.Sprintf("exclude.containers %q", p)
+		}
+	}
+	return ""
+}
+
+func quoteList(ps []string) string {
+	q := make([]string, len(ps))
+	for i, p := range ps {
+		q[i] = fmt.Sprintf("%q", p)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
 }
 
 func anyMatch(patterns []string, name string) bool {

@@ -114,7 +114,7 @@ func TestAPIUnavailable(t *testing.T) {
 	root := t.TempDir()
 	w := &podlogs.Container{Root: root, Namespace: "apps", Pod: "a", UID: "ua", Name: "main"}
 	must(t, w.WriteLine("stdout", "x"))
-	h := start(t, serverClient(t, s), func(c *Config) { c.PodLogsDir = root; c.UnknownPodWait = time.Second })
+	h := startWaiting(t, serverClient(t, s), func(c *Config) { c.PodLogsDir = root; c.UnknownPodWait = time.Second }, 500*time.Millisecond)
 	if full := h.next(); len(full) != 1 || full[0].Targets[0].Meta != nil {
 		t.Fatalf("full set: %+v", full)
 	}

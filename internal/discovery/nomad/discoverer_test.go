@@ -45,14 +45,25 @@ func discovered(t *testing.T, h *harness, wait time.Duration) func() []discovery
 }
 
 // groupFor waits for a send that holds a group of key and returns it.
-func groupFor(t *testing.T, next func() []discovery.Group, key string) discovery.Group {
+// groupLog hands out the groups of a discoverer's sends by key: a send
+// may carry the groups of several keys, and those not asked for yet wait
+// for their turn.
+type groupLog struct {
+	next    func() []discovery.Group
+	pending []discovery.Group
+}
+
+// groupFor returns the next group of key, in the order they were sent.
+func (l *groupLog) groupFor(t *testing.T, key string) discovery.Group {
 	t.Helper()
 	for {
-		for _, g := range next() {
+		for i, g := range l.pending {
 			if g.Key == key {
+				l.pending = append(l.pending[:i:i], l.pending[i+1:]...)
 				return g
 			}
 		}
+		l.pending = append(l.pending, l.next()...)
 	}
 }
 
@@ -74,6 +85,7 @@ func TestDiscovererMergesTheAPIAndTheDisk(t *testing.T) {
 	next := discovered(t, h, 300*time.Millisecond)
 
 	full := next()
+	sends := &groupLog{next: next}
 	byKey := map[string]discovery.Group{}
 	for _, g := range full {
 		byKey[g.Key] = g
@@ -86,14 +98,14 @@ func TestDiscovererMergesTheAPIAndTheDisk(t *testing.T) {
 	// The API's group comes in the full set or right after it.
 	k, ok := byKey[known]
 	if !ok {
-		k = groupFor(t, next, known)
+		k = sends.groupFor(t, known)
 	}
 	if len(k.Targets) != 2 || k.Targets[0].Meta == nil || k.Targets[0].Dir != LogsDir(allocDir, known) {
 		t.Fatalf("the API's allocation: %+v", k)
 	}
 
 	// The wait runs out: path metadata.
-	g := groupFor(t, next, unknown)
+	g := sends.groupFor(t, unknown)
 	if len(g.Targets) != 1 || g.Targets[0].Meta == nil {
 		t.Fatalf("after unknown_alloc_wait: %+v", g)
 	}
@@ -105,6 +117,6 @@ func TestDiscovererMergesTheAPIAndTheDisk(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(allocDir, unknown)); err != nil {
 		t.Fatal(err)
 	}
-	for g = groupFor(t, next, unknown); !g.Gone; g = groupFor(t, next, unknown) {
+	for g = sends.groupFor(t, unknown); !g.Gone; g = sends.groupFor(t, unknown) {
 	}
 }

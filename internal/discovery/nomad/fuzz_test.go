@@ -1,20 +1,21 @@
 package nomad
 
 import (
+	"bytes"
 	"encoding/json"
 	"path"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/nomad/api"
-
 	"github.com/drover-dev/drover/internal/nomadtest"
 )
 
 // FuzzDecodeAllocations feeds arbitrary JSON through the path of a node
-// allocation list: decoding into the client's types, then building groups
-// and their metadata. Nothing may panic, and every target must be usable.
+// allocation list as the watcher reads it: decoded one slim allocation at
+// a time (decodeList), turned into the client's types, then groups and
+// their metadata built. Nothing may panic, and every target must be
+// usable; a list decodeList accepts is one encoding/json accepts.
 func FuzzDecodeAllocations(f *testing.F) {
 	for _, name := range []string{nomadtest.FixtureNodeAllocations, nomadtest.FixtureNodeAllocations2} {
 		f.Add(nomadtest.Fixture(name))
@@ -32,11 +33,15 @@ func FuzzDecodeAllocations(f *testing.F) {
 	}
 	b := &Builder{SourceID: "fuzz", Node: fixtureNode, Selector: sel}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var allocs []*api.Allocation
-		if json.Unmarshal(data, &allocs) != nil {
+		slim, err := decodeList(bytes.NewReader(data))
+		var whole []*slimAlloc
+		if wholeErr := json.Unmarshal(data, &whole); err == nil && wholeErr != nil {
+			t.Fatalf("decodeList accepted what encoding/json refuses (%v): %q", wholeErr, data)
+		}
+		if err != nil {
 			return
 		}
-		for _, a := range allocs {
+		for _, a := range allocations(slim) {
 			if a == nil || !validAllocID(a.ID) {
 				continue
 			}

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/nomad/api"
-
 	"github.com/drover-dev/drover/internal/nomadtest"
 )
 
@@ -82,13 +80,10 @@ func newHarness(t *testing.T, srv *nomadtest.Server, edit func(*Config)) *harnes
 	}
 	logs := &logBuffer{}
 	m := testMetrics()
-	client, err := api.NewClient(cfg.Nomad.APIConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
+	// No Client: the watcher builds its own, which reads lists one
+	// allocation at a time, as in production.
 	w, err := New(Options{
-		Config: cfg, SourceID: "nomad_test", Client: client, Metrics: m,
+		Config: cfg, SourceID: "nomad_test", Metrics: m,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	if err != nil {

@@ -94,6 +94,15 @@ func (w *Watcher) lookupList(ctx context.Context, nodeID string) ([]*api.Allocat
 		w.lookupLast = f
 		w.lookupMu.Unlock()
 		close(f.done)
+		// The list answers lookups for lookupReuse only: let it go then
+		// rather than keep a node's whole list until the next lookup.
+		time.AfterFunc(lookupReuse, func() {
+			w.lookupMu.Lock()
+			if w.lookupLast == f {
+				w.lookupLast = nil
+			}
+			w.lookupMu.Unlock()
+		})
 		return f.allocs, f.err
 	}
 }

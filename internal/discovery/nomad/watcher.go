@@ -38,8 +38,11 @@ type Options struct {
 // watches the node's allocation list with blocking queries and reports
 // allocation groups (see the package documentation for the contract).
 type Watcher struct {
-	cfg      Config
-	client   *api.Client
+	cfg    Config
+	client *api.Client
+	// streams: client's transport tells the response headers, so that
+	// lists are read one allocation at a time (streamAllocations).
+	streams  bool
 	log      *slog.Logger
 	m        *Metrics
 	health   *health.Reporter
@@ -82,7 +85,12 @@ func New(opts Options) (*Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	client := opts.Client
+	client, streams := opts.Client, false
+	if client == nil {
+		if client, streams, err = newStreamingClient(cfg.Nomad.APIConfig()); err != nil {
+			return nil, err
+		}
+	}
 	if client == nil {
 		if client, err = cfg.Nomad.NewClient(); err != nil {
 			return nil, err
@@ -97,7 +105,7 @@ func New(opts Options) (*Watcher, error) {
 		m = testMetrics()
 	}
 	return &Watcher{
-		cfg: cfg, client: client, log: log, m: m, health: opts.Health, sourceID: opts.SourceID, sel: sel,
+		cfg: cfg, client: client, streams: streams, log: log, m: m, health: opts.Health, sourceID: opts.SourceID, sel: sel,
 		known: make(map[string]*allocState),
 	}, nil
 }
@@ -248,8 +256,20 @@ func (w *Watcher) list(ctx context.Context, nodeID string, index uint64, wait ti
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	allocs, meta, err := w.client.Nodes().Allocations(nodeID, q.WithContext(rctx))
 	path := "/v1/node/" + nodeID + "/allocations"
+	var (
+		allocs []*api.Allocation
+		meta   *api.QueryMeta
+		err    error
+	)
+	if w.streams {
+		allocs, meta, err = streamAllocations(w.client, path, q.WithContext(rctx))
+	} else {
+		var slim []*slimAlloc
+		if meta, err = w.client.Raw().Query(path, &slim, q.WithContext(rctx)); err == nil {
+			allocs = allocations(slim)
+		}
+	}
 	op := "listing the allocations of node " + nodeID
 	if err == nil && meta.LastIndex == 0 {
 		err = errors.New("answer without X-Nomad-Index")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/checkpoint"
 	"github.com/drover-dev/drover/internal/event"
+	"github.com/drover-dev/drover/internal/source/reading"
 	"github.com/drover-dev/drover/internal/tail"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
@@ -45,7 +46,7 @@ func TestResumeAcrossRestart(t *testing.T) {
 	// read_from = "end" does not apply to files with a checkpoint, and the
 	// new file has none but is present at start: it is read from the end.
 	cfg2 := testConfig(filepath.Join(dir, "*.log"))
-	cfg2.ReadFrom = ReadFromEnd
+	cfg2.ReadFrom = reading.FromEnd
 	h2 := newHarness(t, data, cfg2, newRecorder()).start()
 	defer h2.stop()
 	waitLines(t, h2.rec, a, a2)

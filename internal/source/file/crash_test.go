@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/drover-dev/drover/internal/source/reading"
 )
 
 // A crash before the next periodic save used to leave the files the source
@@ -15,7 +17,7 @@ func TestCrashBeforeTheFirstSaveKeepsStartPositions(t *testing.T) {
 	a, b := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log")
 	writeFile(t, a, "before drover\n")
 	cfg := testConfig(filepath.Join(dir, "*.log"))
-	cfg.ReadFrom = ReadFromEnd
+	cfg.ReadFrom = reading.FromEnd
 	cfg.CheckpointInterval = time.Hour
 
 	h := newHarness(t, data, cfg, newRecorder()).start()

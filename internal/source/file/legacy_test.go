@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/drover-dev/drover/internal/source/reading"
 	"github.com/drover-dev/drover/internal/tail"
 )
 
@@ -56,7 +57,7 @@ func TestResumesFromACheckpointOfTheFirstRelease(t *testing.T) {
 	writeFile(t, filepath.Join(data, "checkpoints", "file-test.json"), string(raw))
 
 	cfg := testConfig(filepath.Join(dir, "*.log"))
-	cfg.ReadFrom = ReadFromEnd // must not apply: every file has a position
+	cfg.ReadFrom = reading.FromEnd // must not apply: every file has a position
 	h := newHarness(t, data, cfg, newRecorder()).start()
 	defer h.stop()
 	a, b, c := filepath.Join(dir, "a.log"), filepath.Join(dir, "b.log"), filepath.Join(dir, "c.log")

@@ -68,19 +68,16 @@ func New(ctx component.Context, cfg *Config) (*Source, error) {
 		Meta:   func(p string) *event.Meta { return metaFor(ctx.ID, host, p) },
 		Logger: s.log, Metrics: s.m,
 	})
-	f, err := follow.New(follow.Options{
+	f, err := follow.New(cfg.Options.Follow(follow.Options{
 		Logger: s.log, Metrics: s.m,
 		Store: &store{
 			file: checkpoint.File{Path: checkpoint.PathFor(ctx.DataDir, "file", ctx.ID), Version: stateVersion},
 			log:  s.log, errs: s.m.Errors("checkpoint"),
 		},
-		ReadFrom: cfg.ReadFrom, ReadFromEveryStart: true, IgnoreOlder: cfg.IgnoreOlder,
-		MaxLineBytes: int(cfg.MaxLineBytes), PartialLineTimeout: cfg.PartialLineTimeout,
-		CheckpointInterval: cfg.CheckpointInterval, CheckpointRetention: cfg.CheckpointRetention,
-		ScanInterval: cfg.ScanInterval, UseFsnotify: cfg.UseFsnotify, NewWatcher: newWatcher,
-		EndIdle: cfg.RotateWait, MaxOpenFiles: cfg.MaxOpenFiles,
+		ReadFromEveryStart: true, IgnoreOlder: cfg.IgnoreOlder,
+		ScanInterval: cfg.ScanInterval, NewWatcher: newWatcher, EndIdle: cfg.RotateWait,
 		Words: follow.Words{File: "file", Target: "file"},
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("file source: %w", err)
 	}

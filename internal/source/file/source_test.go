@@ -13,6 +13,7 @@ import (
 
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/fswatch"
+	"github.com/drover-dev/drover/internal/source/reading"
 )
 
 func TestReadsExistingAndNewFiles(t *testing.T) {
@@ -448,7 +449,7 @@ func TestReadFromEnd(t *testing.T) {
 	old := filepath.Join(dir, "old.log")
 	writeFile(t, old, "old 1\nold 2\n")
 	cfg := testConfig(filepath.Join(dir, "*.log"))
-	cfg.ReadFrom = ReadFromEnd
+	cfg.ReadFrom = reading.FromEnd
 	h := newHarness(t, t.TempDir(), cfg, newRecorder()).start()
 	defer h.stop()
 	waitFor(t, "opened", func() bool { return testutil.ToFloat64(h.m.FilesOpen) == 1 })

@@ -13,6 +13,7 @@ import (
 	"github.com/drover-dev/drover/internal/component"
 	"github.com/drover-dev/drover/internal/config"
 	"github.com/drover-dev/drover/internal/discovery/kubernetes"
+	"github.com/drover-dev/drover/internal/source/reading"
 )
 
 func TestRegisteredWithDefaults(t *testing.T) {
@@ -122,7 +123,7 @@ max_open_files        = 2000
 		c.TerminalIdle != 5*time.Second || c.MaxOpenFiles != 2000 {
 		t.Fatalf("%+v", c)
 	}
-	if c.CheckpointInterval != DefaultCheckpointInterval || c.UnknownPodWait != kubernetes.DefaultUnknownPodWait {
+	if c.CheckpointInterval != reading.DefaultCheckpointInterval || c.UnknownPodWait != kubernetes.DefaultUnknownPodWait {
 		t.Errorf("defaults not kept: %+v", c)
 	}
 	f, _ = hclsyntax.ParseConfig([]byte(`read_from = "middle"`), "bad.hcl", hcl.InitialPos)

@@ -80,20 +80,15 @@ func NewWith(ctx component.Context, cfg *Config, o Options) (*Source, error) {
 		file: checkpoint.File{Path: checkpoint.PathFor(ctx.DataDir, kubernetes.SourceType, ctx.ID), Version: stateVersion},
 		log:  s.log, errs: s.m.Errors("checkpoint"),
 	}
-	s.f, err = follow.New(follow.Options{
-		Logger: s.log, Metrics: s.m, Store: s.store,
-		ReadFrom:     cfg.ReadFrom,
-		MaxLineBytes: int(cfg.MaxLineBytes), PartialLineTimeout: cfg.PartialLineTimeout,
-		CheckpointInterval: cfg.CheckpointInterval, CheckpointRetention: cfg.CheckpointRetention,
-		ScanInterval: cfg.FileScanInterval, UseFsnotify: cfg.UseFsnotify,
-		EndIdle: cfg.TerminalIdle, MaxOpenFiles: cfg.MaxOpenFiles,
+	s.f, err = follow.New(cfg.Options.Follow(follow.Options{
+		Logger: s.log, Metrics: s.m, Store: s.store, ScanInterval: cfg.FileScanInterval, EndIdle: cfg.TerminalIdle,
 		Words: follow.Words{
 			File: "container log file", Target: "container",
 			PurgedAdvice: "(raise the kubelet's containerLogMaxSize or containerLogMaxFiles if drover falls this far behind)",
 		},
 		KeyAttrs: keyAttrs,
 		OnStates: sm.setStates,
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes_logs source: %w", err)
 	}

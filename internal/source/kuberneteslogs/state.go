@@ -25,7 +25,9 @@ const stateVersion = 1
 //	  {"pod_uid":"5b1c…","container":"api","file":3,
 //	   "path":"/var/log/pods/apps_api-7d9_5b1c…/api/0.log",
 //	   "dev":2049,"ino":1234,"head_len":1024,"head_crc32c":305419896,
-//	   "offset":4096,"last_seen":"…","at_end":false,"last_file":4}]}}
+//	   "offset":4096,"last_seen":"…","at_end":false,"last_file":4,
+//	   "later":[{"name":"1.log.20261207-172011","dev":2049,"ino":1240,
+//	             "head_len":1024,"head_crc32c":2271560481}]}]}}
 //
 // One entry per container of a pod: it resumes in the file with that
 // device and inode (wherever the kubelet's rotation renamed it) at offset,
@@ -34,23 +36,37 @@ const stateVersion = 1
 // number the container's files in the order drover saw them; path is
 // where its first unfinished file was when drover opened it, which says
 // where to resume when that file is gone (see internal/follow/kube.go).
+// later (optional, added in the second release without a version change:
+// a checkpoint without it reads as before) lists the files after the
+// position's that held lines not acknowledged yet; the next start
+// reports those the kubelet removed meanwhile (internal/follow/kubelater.go).
 type state struct {
 	Containers []containerState `json:"containers"`
 }
 
 type containerState struct {
-	PodUID    string    `json:"pod_uid"`
-	Container string    `json:"container"`
-	File      uint64    `json:"file"`
-	Path      string    `json:"path,omitempty"`
-	Dev       uint64    `json:"dev"`
-	Ino       uint64    `json:"ino"`
-	HeadLen   int       `json:"head_len"`
-	HeadCRC   uint32    `json:"head_crc32c"`
-	Offset    int64     `json:"offset"`
-	LastSeen  time.Time `json:"last_seen"`
-	AtEnd     *bool     `json:"at_end,omitempty"`
-	LastFile  *uint64   `json:"last_file,omitempty"`
+	PodUID    string       `json:"pod_uid"`
+	Container string       `json:"container"`
+	File      uint64       `json:"file"`
+	Path      string       `json:"path,omitempty"`
+	Dev       uint64       `json:"dev"`
+	Ino       uint64       `json:"ino"`
+	HeadLen   int          `json:"head_len"`
+	HeadCRC   uint32       `json:"head_crc32c"`
+	Offset    int64        `json:"offset"`
+	LastSeen  time.Time    `json:"last_seen"`
+	AtEnd     *bool        `json:"at_end,omitempty"`
+	LastFile  *uint64      `json:"last_file,omitempty"`
+	Later     []laterState `json:"later,omitempty"`
+}
+
+// laterState is a file after a container's position (follow.LaterFile).
+type laterState struct {
+	Name    string `json:"name"`
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
+	HeadLen int    `json:"head_len"`
+	HeadCRC uint32 `json:"head_crc32c"`
 }
 
 // store keeps the follower's positions in the kubernetes_logs format.
@@ -74,7 +90,7 @@ func (s *store) Save(ps []follow.Position) error {
 		st.Containers = append(st.Containers, containerState{
 			PodUID: uid, Container: container, File: p.File, Path: p.Path,
 			Dev: fp.Dev, Ino: fp.Ino, HeadLen: fp.HeadLen, HeadCRC: fp.HeadCRC,
-			Offset: p.Offset, LastSeen: p.LastSeen, AtEnd: p.AtEnd, LastFile: p.LastFile,
+			Offset: p.Offset, LastSeen: p.LastSeen, AtEnd: p.AtEnd, LastFile: p.LastFile, Later: laterStates(p.Later),
 		})
 	}
 	slices.SortFunc(st.Containers, func(a, b containerState) int {
@@ -99,10 +115,34 @@ func (s *store) Load() ([]follow.Position, bool, error) {
 		out = append(out, follow.Position{
 			Key: e.PodUID + "/" + e.Container, File: e.File, Path: e.Path,
 			Fingerprint: tail.Fingerprint{FileID: tail.FileID{Dev: e.Dev, Ino: e.Ino}, HeadLen: e.HeadLen, HeadCRC: e.HeadCRC},
-			Offset:      e.Offset, LastSeen: e.LastSeen, AtEnd: e.AtEnd, LastFile: e.LastFile,
+			Offset:      e.Offset, LastSeen: e.LastSeen, AtEnd: e.AtEnd, LastFile: e.LastFile, Later: laterFiles(e.Later),
 		})
 	}
 	return out, true, nil
+}
+
+func laterStates(ls []follow.LaterFile) []laterState {
+	if len(ls) == 0 {
+		return nil
+	}
+	out := make([]laterState, len(ls))
+	for i, l := range ls {
+		fp := l.Fingerprint
+		out[i] = laterState{Name: l.Name, Dev: fp.Dev, Ino: fp.Ino, HeadLen: fp.HeadLen, HeadCRC: fp.HeadCRC}
+	}
+	return out
+}
+
+func laterFiles(ls []laterState) []follow.LaterFile {
+	if len(ls) == 0 {
+		return nil
+	}
+	out := make([]follow.LaterFile, len(ls))
+	for i, l := range ls {
+		out[i] = follow.LaterFile{Name: l.Name,
+			Fingerprint: tail.Fingerprint{FileID: tail.FileID{Dev: l.Dev, Ino: l.Ino}, HeadLen: l.HeadLen, HeadCRC: l.HeadCRC}}
+	}
+	return out
 }
 
 // splitKey splits a target key "<pod_uid>/<container>".

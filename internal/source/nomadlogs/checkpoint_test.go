@@ -11,6 +11,7 @@ import (
 	"github.com/drover-dev/drover/internal/discovery/nomad"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/nomadtest"
+	"github.com/drover-dev/drover/internal/source/reading"
 )
 
 // checkpointed returns the saved state.
@@ -115,7 +116,7 @@ func TestJoinedLineNotAcknowledgedIsReadAgain(t *testing.T) {
 }
 
 func TestReadFromEndOnFirstStart(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.ReadFrom = ReadFromEnd })
+	h := newHarness(t, func(c *Config) { c.ReadFrom = reading.FromEnd })
 	id := h.addAlloc(nomadtest.Alloc{})
 	out := newLogmon(t, nomad.LogsDir(h.allocDir, id), "app", nomad.Stdout, 1<<20, 0)
 	old := out.Lines("old", 0, 10, 0)

@@ -13,6 +13,7 @@ import (
 	"github.com/drover-dev/drover/internal/discovery/nomad"
 	"github.com/drover-dev/drover/internal/event"
 	"github.com/drover-dev/drover/internal/nomadtest"
+	"github.com/drover-dev/drover/internal/source/reading"
 	"github.com/drover-dev/drover/internal/tail"
 )
 
@@ -152,7 +153,7 @@ func (h *harness) crash() {
 // saved as soon as the first scan has decided them.
 func TestCrashBeforeTheFirstSaveIsNotAFirstStart(t *testing.T) {
 	h := newHarness(t, func(c *Config) {
-		c.ReadFrom = ReadFromEnd
+		c.ReadFrom = reading.FromEnd
 		c.CheckpointInterval = time.Hour
 	})
 	id := h.addAlloc(nomadtest.Alloc{})

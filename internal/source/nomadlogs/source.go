@@ -73,20 +73,15 @@ func New(ctx component.Context, cfg *Config) (*Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("nomad_logs source: %w", err)
 	}
-	s.f, err = follow.New(follow.Options{
-		Logger: s.log, Metrics: s.m, Store: s.store,
-		ReadFrom:     cfg.ReadFrom,
-		MaxLineBytes: int(cfg.MaxLineBytes), PartialLineTimeout: cfg.PartialLineTimeout,
-		CheckpointInterval: cfg.CheckpointInterval, CheckpointRetention: cfg.CheckpointRetention,
-		ScanInterval: cfg.ScanInterval, UseFsnotify: cfg.UseFsnotify,
-		EndIdle: cfg.TerminalIdle, MaxOpenFiles: cfg.MaxOpenFiles,
+	s.f, err = follow.New(cfg.Options.Follow(follow.Options{
+		Logger: s.log, Metrics: s.m, Store: s.store, ScanInterval: cfg.ScanInterval, EndIdle: cfg.TerminalIdle,
 		Words: follow.Words{
 			File: "task log file", Target: "task stream",
 			PurgedAdvice: "(raise the task's logs.max_files or max_file_size if drover falls this far behind)",
 		},
 		KeyAttrs: nomad.KeyAttrs,
 		OnStates: sm.setStates,
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("nomad_logs source: %w", err)
 	}
