@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/drover-dev/drover/internal/config"
+	"github.com/drover-dev/drover/internal/discovery"
 )
 
 // Selector decides which containers are shipped (see Selection). A nil
@@ -91,13 +92,13 @@ func (s *Selector) Why(sub Subject) string {
 	in := s.in
 	switch {
 	case len(in.namespaces) > 0 && !anyMatch(in.namespaces, sub.Namespace):
-		return "include.namespaces: no pattern matches " + quoteList(in.namespaces)
+		return discovery.NoPatternMatches("include.namespaces", in.namespaces)
 	case in.nsLabels != nil && !in.nsLabels.Matches(labels.Set(sub.NamespaceLabels)):
 		return fmt.Sprintf("include.namespace_labels %q does not match", in.nsLabels.String())
 	case sub.PodKnown && in.podLabels != nil && !in.podLabels.Matches(labels.Set(sub.PodLabels)):
 		return fmt.Sprintf("include.pod_labels %q does not match", in.podLabels.String())
 	case len(in.containers) > 0 && !anyMatch(in.containers, sub.Container):
-		return "include.containers: no pattern matches " + quoteList(in.containers)
+		return discovery.NoPatternMatches("include.containers", in.containers)
 	}
 	ex := s.ex
 	for _, p := range ex.namespaces {
@@ -117,14 +118,6 @@ func (s *Selector) Why(sub Subject) string {
 		}
 	}
 	return ""
-}
-
-func quoteList(ps []string) string {
-	q := make([]string, len(ps))
-	for i, p := range ps {
-		q[i] = fmt.Sprintf("%q", p)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
 }
 
 func anyMatch(patterns []string, name string) bool {

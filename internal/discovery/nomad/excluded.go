@@ -4,7 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"strings"
+
+	"github.com/drover-dev/drover/internal/discovery"
 )
 
 // Excluded is a task of an allocation on the node whose logs are not
@@ -35,13 +36,13 @@ func (s *Selector) Why(sub Subject) string {
 	in := s.include
 	switch {
 	case len(in.Namespaces) > 0 && !anyMatch(in.Namespaces, sub.Namespace):
-		return "include.namespaces: no pattern matches " + quoteList(in.Namespaces)
+		return discovery.NoPatternMatches("include.namespaces", in.Namespaces)
 	case len(in.Jobs) > 0 && !matchJob(in.Jobs, sub.Job, sub.ParentJob):
-		return "include.jobs: no pattern matches " + quoteList(in.Jobs)
+		return discovery.NoPatternMatches("include.jobs", in.Jobs)
 	case len(in.Groups) > 0 && !anyMatch(in.Groups, sub.Group):
-		return "include.groups: no pattern matches " + quoteList(in.Groups)
+		return discovery.NoPatternMatches("include.groups", in.Groups)
 	case len(in.Tasks) > 0 && !anyMatch(in.Tasks, sub.Task):
-		return "include.tasks: no pattern matches " + quoteList(in.Tasks)
+		return discovery.NoPatternMatches("include.tasks", in.Tasks)
 	}
 	ex := s.exclude
 	jobs := []string{sub.Job}
@@ -67,14 +68,6 @@ func (s *Selector) Why(sub Subject) string {
 		}
 	}
 	return ""
-}
-
-func quoteList(ps []string) string {
-	q := make([]string, len(ps))
-	for i, p := range ps {
-		q[i] = fmt.Sprintf("%q", p)
-	}
-	return "[" + strings.Join(q, ", ") + "]"
 }
 
 // Excluded lists the tasks of the node's allocations that the selection
