@@ -33,16 +33,13 @@ type Flusher struct {
 	saved uint64
 }
 
-// flusherRemind is how often a run of failed saves is logged again.
-const flusherRemind = 5 * time.Minute
-
 // NewFlusher returns a Flusher that calls save. logger and errors may be nil.
 func NewFlusher(interval time.Duration, save func() error, logger *slog.Logger, errors prometheus.Counter) *Flusher {
 	if interval <= 0 {
 		interval = time.Second
 	}
 	return &Flusher{interval: interval, save: save, errors: errors,
-		failures: health.NewStreak(health.StreakConfig{Logger: logger, Level: slog.LevelError, Remind: flusherRemind})}
+		failures: health.NewStreak(health.StreakConfig{Logger: logger, Level: slog.LevelError, Remind: health.DefaultRemind})}
 }
 
 // Mark records that the state changed.

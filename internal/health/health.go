@@ -192,6 +192,22 @@ func (r *Reporter) Conditions() []Condition {
 	return slices.Clone(r.conds)
 }
 
+// Condition returns the component's condition named name, and whether it
+// holds (a condition that is OK is not held).
+func (r *Reporter) Condition(name string) (Condition, bool) {
+	if r == nil {
+		return Condition{}, false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range r.conds {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Condition{}, false
+}
+
 // Component is the health of one component at one moment.
 type Component struct {
 	Kind       string      `json:"kind"`

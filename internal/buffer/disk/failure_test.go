@@ -12,16 +12,6 @@ import (
 	"github.com/drover-dev/drover/internal/health"
 )
 
-// condition returns the reporter's condition named name.
-func condition(rep *health.Reporter, name string) (health.Condition, bool) {
-	for _, c := range rep.Conditions() {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return health.Condition{}, false
-}
-
 // A segment that cannot be created fails the batches written into it
 // (their sources read them again), holds the buffer condition failing and
 // logs the run once; the next write that works ends it.
@@ -50,7 +40,7 @@ func TestWriteFailuresAreReportedUntilWritingWorks(t *testing.T) {
 			t.Fatalf("batch %s acknowledged although it was never written", n)
 		}
 	}
-	c, ok := condition(rep, health.ConditionBuffer)
+	c, ok := rep.Condition(health.ConditionBuffer)
 	if !ok || c.State != health.Failing || c.Reason != "write_failed" || !strings.Contains(c.Message, "creating disk buffer segment") {
 		t.Fatalf("health while writes fail: %+v", rep.Conditions())
 	}
@@ -71,7 +61,7 @@ func TestWriteFailuresAreReportedUntilWritingWorks(t *testing.T) {
 	}
 	push(t, b, batch("c", 2, acks))
 	waitFor(t, "c acknowledged", func() bool { ok, done := acks.get("c"); return ok && done })
-	if _, ok := condition(rep, health.ConditionBuffer); ok || rep.State() != health.OK {
+	if _, ok := rep.Condition(health.ConditionBuffer); ok || rep.State() != health.OK {
 		t.Fatalf("health after a write that worked: %+v", rep.Conditions())
 	}
 	if !strings.Contains(h.log.String(), "disk buffer: writing works again") {
@@ -102,7 +92,7 @@ func TestPositionSaveFailuresAreReportedUntilSaved(t *testing.T) {
 	bt := next(t, b)
 	bt.Ack.Release(event.Delivered)
 	waitFor(t, "the position save failing", func() bool {
-		c, ok := condition(rep, health.ConditionBufferPosition)
+		c, ok := rep.Condition(health.ConditionBufferPosition)
 		return ok && c.State == health.Degraded && c.Reason == "ack_save_failed"
 	})
 	if rep.State() != health.Degraded {
@@ -112,7 +102,7 @@ func TestPositionSaveFailuresAreReportedUntilSaved(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the position saved", func() bool {
-		_, ok := condition(rep, health.ConditionBufferPosition)
+		_, ok := rep.Condition(health.ConditionBufferPosition)
 		return !ok
 	})
 	p, found, err := loadAck(h.dir)

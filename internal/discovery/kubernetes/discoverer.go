@@ -188,7 +188,7 @@ func New(opts Options) (*Discoverer, error) {
 		cfg: cfg, client: client, log: log, m: m, sel: sel, comp: comp, syncMax: syncMax,
 		mb: metaBuilder{sourceID: opts.SourceID, node: cfg.NodeName, annotations: cfg.Annotations},
 		streak: health.NewStreak(health.StreakConfig{Logger: log, Health: opts.Health,
-			Condition: health.ConditionAPI, Remind: 5 * time.Minute}),
+			Condition: health.ConditionAPI, Remind: health.DefaultRemind}),
 	}, nil
 }
 

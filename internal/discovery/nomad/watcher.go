@@ -456,12 +456,9 @@ func (w *Watcher) newStreak(what string) *streak {
 		what: what,
 		bo:   backoff.Backoff{Initial: w.cfg.RetryInitialBackoff, Max: w.cfg.RetryMaxBackoff},
 		log: health.NewStreak(health.StreakConfig{Logger: w.log, Health: w.health, Condition: health.ConditionAPI,
-			Remind: streakReminder}),
+			Remind: health.DefaultRemind}),
 	}
 }
-
-// streakReminder is how often a failure streak that lasts is logged again.
-const streakReminder = 5 * time.Minute
 
 // fail records a failure and returns the wait before the next attempt. The
 // first failure of a streak, and a failure of another kind than the

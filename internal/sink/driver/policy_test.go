@@ -415,6 +415,15 @@ func TestProbeThatNeverFailedWakesNothing(t *testing.T) {
 	}
 }
 
+// sleepyHarness runs rec with one event a request, three in flight, and
+// backoffs of 5s and more: only a wake-up delivers within a test.
+func sleepyHarness(t *testing.T, rec *recorder) *harness {
+	req := fastRequest(3)
+	req.RetryInitialBackoff, req.RetryMaxBackoff = 10*time.Second, time.Minute
+	return newHarness(t, Options{Batch: batch.Config{MaxEvents: 1, MaxBytes: 1 << 20, Timeout: time.Millisecond},
+		Request: req, Sender: rec})
+}
+
 func TestDeliveryWakesOtherSleepingRetries(t *testing.T) {
 	var up atomic.Bool
 	rec := &recorder{answer: func(n int, req *batch.Request) error {
@@ -423,11 +432,7 @@ func TestDeliveryWakesOtherSleepingRetries(t *testing.T) {
 		}
 		return nil
 	}}
-	req := fastRequest(3)
-	// Backoffs of 5s and more: only a wake-up delivers within the test.
-	req.RetryInitialBackoff, req.RetryMaxBackoff = 10*time.Second, time.Minute
-	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 1, MaxBytes: 1 << 20, Timeout: time.Millisecond},
-		Request: req, Sender: rec})
+	h := sleepyHarness(t, rec)
 	h.Send(batchOf("a", 1)...)
 	h.Send(batchOf("b", 1)...)
 	sinktest.WaitFor(t, "both requests failing", func() bool { return len(rec.requests()) >= 2 })
@@ -463,11 +468,7 @@ func TestFailureAnsweredAfterADeliveryIsRetriedAtOnce(t *testing.T) {
 		}
 		return nil
 	}}
-	req := fastRequest(3)
-	// Backoffs of 5s and more: only a wake-up delivers within the test.
-	req.RetryInitialBackoff, req.RetryMaxBackoff = 10*time.Second, time.Minute
-	h := newHarness(t, Options{Batch: batch.Config{MaxEvents: 1, MaxBytes: 1 << 20, Timeout: time.Millisecond},
-		Request: req, Sender: rec})
+	h := sleepyHarness(t, rec)
 	h.Send(batchOf("a", 1)...)
 	sinktest.WaitFor(t, "a failing", func() bool { return len(rec.requests()) >= 1 })
 	h.Send(batchOf("b", 1)...)

@@ -321,15 +321,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func conditionOf(h *health.Reporter, name string) (health.Condition, bool) {
-	for _, c := range h.Conditions() {
-		if c.Name == name {
-			return c, true
-		}
-	}
-	return health.Condition{}, false
-}
-
 func partitionsOf(st Status) string {
 	var b strings.Builder
 	for _, p := range st.Partitions {

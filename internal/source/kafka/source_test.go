@@ -282,7 +282,7 @@ func TestUnreachableBrokers(t *testing.T) {
 	s := build(t, cfg, "nodes")
 	run(t, s, newCollector(false))
 	waitFor(t, "the api condition", func() bool {
-		c, ok := conditionOf(s.health, health.ConditionAPI)
+		c, ok := s.health.Condition(health.ConditionAPI)
 		return ok && c.State == health.Failing && c.Reason == "unreachable"
 	})
 
@@ -291,7 +291,7 @@ func TestUnreachableBrokers(t *testing.T) {
 	c := newCluster(t, 1, kfakePorts(port)...)
 	produce(t, c, "a", 0, 1)
 	waitFor(t, "the condition to clear", func() bool {
-		_, ok := conditionOf(s.health, health.ConditionAPI)
+		_, ok := s.health.Condition(health.ConditionAPI)
 		return !ok
 	})
 }
